@@ -1,0 +1,3 @@
+//! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
+
+pub mod calendar;
