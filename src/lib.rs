@@ -1,4 +1,6 @@
 //! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
 
 pub mod calendar;
+pub mod diag;
 pub mod output;
+pub mod yaml;

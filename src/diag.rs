@@ -1,0 +1,246 @@
+//! Diagnostics a clerk can act on: where (file:line:column), the offending text with a caret
+//! under it, what is wrong, and what to write instead.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A place in the YAML source. Lines and columns count from 1, in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+    /// Length of the offending text in characters (at least 1 for the caret).
+    pub len: u32,
+}
+
+impl Pos {
+    pub fn new(line: u32, column: u32, len: u32) -> Self {
+        Self { line, column, len }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// `None` for problems that belong to the file as a whole (a missing section).
+    pub pos: Option<Pos>,
+    /// What to write instead, in a sentence.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            message: message.into(),
+            pos,
+            hint: None,
+        }
+    }
+
+    pub fn warning(pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            message: message.into(),
+            pos,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Every diagnostic of one file, with the source text to quote from.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub path: PathBuf,
+    pub source: String,
+    pub items: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn new(path: &Path, source: &str) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            source: source.to_string(),
+            items: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.error_count()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+
+    /// Errors first, then warnings, each in file order.
+    pub fn sort(&mut self) {
+        self.items
+            .sort_by(|a, b| (a.severity, a.pos).cmp(&(b.severity, b.pos)));
+        self.items.dedup();
+    }
+
+    /// Renders every diagnostic like a compiler does:
+    ///
+    /// ```text
+    /// lỗi: unknown office `hctc2`
+    ///   --> config/plan.yaml:120:11
+    ///     |
+    /// 120 |     lead: hctc2
+    ///     |           ^^^^^
+    ///     = did you mean `hctc`?
+    /// ```
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for d in &self.items {
+            out.push_str(&render_one(&self.path, &self.source, d));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One line per diagnostic (`file:line:col: error: message (hint)`), for logs.
+    pub fn render_short(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .map(|d| {
+                let loc = match d.pos {
+                    Some(p) => format!("{}:{}:{}", self.path.display(), p.line, p.column),
+                    None => self.path.display().to_string(),
+                };
+                let sev = match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                match &d.hint {
+                    Some(h) => format!("{loc}: {sev}: {} ({h})", d.message),
+                    None => format!("{loc}: {sev}: {}", d.message),
+                }
+            })
+            .collect()
+    }
+}
+
+fn render_one(path: &Path, source: &str, d: &Diagnostic) -> String {
+    let mut out = String::new();
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let _ = writeln!(out, "{sev}: {}", d.message);
+    match d.pos {
+        Some(p) if p.line > 0 => {
+            let gutter = p.line.to_string().len();
+            let pad = " ".repeat(gutter);
+            let _ = writeln!(out, "{pad}--> {}:{}:{}", path.display(), p.line, p.column);
+            if let Some(text) = source.lines().nth(p.line as usize - 1) {
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{} | {}", p.line, text);
+                let before: String = text
+                    .chars()
+                    .take(p.column.saturating_sub(1) as usize)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                let avail = text.chars().count().saturating_sub(before.chars().count());
+                let len = (p.len as usize).clamp(1, avail.max(1));
+                let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(len));
+            }
+            if let Some(h) = &d.hint {
+                let _ = writeln!(out, "{pad} = {h}");
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "  --> {}", path.display());
+            if let Some(h) = &d.hint {
+                let _ = writeln!(out, "   = {h}");
+            }
+        }
+    }
+    out
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(dist, c)| {
+            let longest = c.chars().count().max(word.chars().count());
+            *dist <= 2.max(longest / 3) && *dist < longest
+        })
+        .min_by_key(|(dist, c)| (*dist, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// "did you mean `x`?" or the list of valid names when nothing is close.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    match closest(word, candidates.clone()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => {
+            let all: Vec<&str> = candidates.into_iter().collect();
+            if all.is_empty() {
+                "none are defined yet".to_string()
+            } else if all.len() <= 12 {
+                format!("valid names: {}", all.join(", "))
+            } else {
+                format!("valid names include: {} …", all[..12].join(", "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_location_caret_and_hint() {
+        let src = "offices:\n  hctc:\n    name: X\ntasks:\n  - lead: hctc2\n";
+        let mut r = Report::new(Path::new("plan.yaml"), src);
+        r.push(
+            Diagnostic::error(Some(Pos::new(5, 11, 5)), "unknown office `hctc2`")
+                .with_hint("did you mean `hctc`?"),
+        );
+        let text = r.render();
+        assert!(text.contains("error: unknown office `hctc2`"), "{text}");
+        assert!(text.contains(" --> plan.yaml:5:11"), "{text}");
+        assert!(
+            text.contains("5 |   - lead: hctc2\n  |           ^^^^^\n"),
+            "{text}"
+        );
+        assert!(text.contains("= did you mean `hctc`?"), "{text}");
+    }
+
+    #[test]
+    fn closest_finds_typos_but_not_strangers() {
+        let names = ["hctc", "kstthc", "kinh-te", "qttv"];
+        assert_eq!(closest("hctc2", names), Some("hctc"));
+        assert_eq!(closest("kinhte", names), Some("kinh-te"));
+        assert_eq!(closest("zzzzzzzz", names), None);
+    }
+}

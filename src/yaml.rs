@@ -1,0 +1,390 @@
+//! The YAML source as a tree of nodes that remember where they were written.
+//!
+//! serde-saphyr parses the text (syntax errors, duplicate keys, anchors) and hands every
+//! value over with its location. The configuration is then read from this tree by hand,
+//! through [`MapReader`], so that every problem — unknown key, wrong type, bad reference —
+//! is collected with its line and column instead of stopping at the first one.
+
+use crate::diag::{Diagnostic, Pos, suggest};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+use std::fmt;
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A scalar as written (numbers and booleans keep their source text: `01` stays `01`).
+    Scalar(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+    Null,
+}
+
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub name: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+fn pos_of(loc: &Location) -> Pos {
+    let len = loc.span().len().max(1);
+    Pos::new(loc.line() as u32, loc.column() as u32, len as u32)
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: Spanned<Value> = Spanned::deserialize(d)?;
+        Ok(Node {
+            pos: pos_of(&s.referenced),
+            value: s.value,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: Spanned<Value> = Spanned::deserialize(d)?;
+        let name = match s.value {
+            Value::Scalar(s) => s,
+            Value::Null => String::new(),
+            _ => return Err(de::Error::custom("a key must be a plain name")),
+        };
+        Ok(Key {
+            name,
+            pos: pos_of(&s.referenced),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Scalar(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Scalar(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Value, D2::Error> {
+                Value::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(Value::Seq(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, x)) = a.next_entry()? {
+                    v.push((k, x));
+                }
+                Ok(Value::Map(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses the whole file. A syntax error is returned as one located diagnostic; YAML cannot
+/// be read past it, so it is the only error reported for the file.
+pub fn parse(source: &str) -> Result<Node, Diagnostic> {
+    if source.trim().is_empty() {
+        return Err(Diagnostic::error(None, "the file is empty")
+            .with_hint("start from the example config: it has `offices:` and `tasks:` sections"));
+    }
+    let node: Node = serde_saphyr::from_str(source).map_err(|e| syntax_error(source, &e))?;
+    // Scalars that YAML read as numbers lose their leading zeros ("01"); take them back
+    // from the source text so that "Tháng 01" and ids like "07" stay as written.
+    Ok(restore_scalars(node, source))
+}
+
+fn syntax_error(_source: &str, e: &serde_saphyr::Error) -> Diagnostic {
+    let pos = e.location().map(|l| pos_of(&l));
+    // The library's text carries its own location and snippet; keep only the message.
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or("").trim();
+    let msg = first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("line "))
+        .map(|(_, rest)| rest)
+        .unwrap_or(first);
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(',').next().unwrap_or(key).trim();
+        return Diagnostic::error(pos, format!("`{key}` is written twice in the same block"))
+            .with_hint("keep one of them; for a task or office with the same id, rename one");
+    }
+    Diagnostic::error(pos, format!("the YAML cannot be read here: {msg}")).with_hint(
+        "check the indentation (spaces, not tabs), the `key: value` colons, and that quotes and brackets are closed",
+    )
+}
+
+fn restore_scalars(mut node: Node, source: &str) -> Node {
+    fn walk(n: &mut Node, lines: &[&str]) {
+        match &mut n.value {
+            Value::Scalar(s) => {
+                if s.parse::<f64>().is_ok()
+                    && let Some(line) = lines.get(n.pos.line.saturating_sub(1) as usize)
+                {
+                    let written: String = line
+                        .chars()
+                        .skip(n.pos.column.saturating_sub(1) as usize)
+                        .take(n.pos.len as usize)
+                        .collect();
+                    if !written.is_empty()
+                        && written
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
+                    {
+                        *s = written;
+                    }
+                }
+            }
+            Value::Seq(items) => items.iter_mut().for_each(|i| walk(i, lines)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| walk(v, lines)),
+            Value::Null => {}
+        }
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    walk(&mut node, &lines);
+    node
+}
+
+impl Node {
+    pub fn kind_name(&self) -> &'static str {
+        match self.value {
+            Value::Scalar(_) => "a single value",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a block of `key: value` lines",
+            Value::Null => "nothing",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A text value, or an error saying what was expected.
+    pub fn text(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
+        match &self.value {
+            Value::Scalar(s) => Some(s.clone()),
+            _ => {
+                errs.push(
+                    Diagnostic::error(
+                        Some(self.pos),
+                        format!("{what} must be a single value, not {}", self.kind_name()),
+                    )
+                    .with_hint(
+                        "write it on the same line after the colon, e.g. `name: Phòng Kinh tế`",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// One value or a list of values (`email: a@x.example` or `email: [a@x.example, b@x.example]`).
+    pub fn text_list(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Vec<(String, Pos)> {
+        match &self.value {
+            Value::Scalar(s) => vec![(s.clone(), self.pos)],
+            Value::Null => vec![],
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|i| i.text(what, errs).map(|s| (s, i.pos)))
+                .collect(),
+            Value::Map(_) => {
+                errs.push(
+                    Diagnostic::error(
+                        Some(self.pos),
+                        format!("{what} must be a value or a list, not {}", self.kind_name()),
+                    )
+                    .with_hint("write `[a, b]` or one `- a` per line"),
+                );
+                vec![]
+            }
+        }
+    }
+
+    pub fn map<'a>(
+        &'a self,
+        what: &str,
+        known: &'static [&'static str],
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<MapReader<'a>> {
+        match &self.value {
+            Value::Map(entries) => Some(MapReader {
+                entries,
+                known,
+                what: what.to_string(),
+                pos: self.pos,
+            }),
+            Value::Null => Some(MapReader {
+                entries: &[],
+                known,
+                what: what.to_string(),
+                pos: self.pos,
+            }),
+            _ => {
+                errs.push(
+                    Diagnostic::error(
+                        Some(self.pos),
+                        format!(
+                            "{what} must be a block of `key: value` lines, not {}",
+                            self.kind_name()
+                        ),
+                    )
+                    .with_hint(format!("allowed keys: {}", known.join(", "))),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Reads the keys of one mapping and reports the keys nobody asked for.
+pub struct MapReader<'a> {
+    pub entries: &'a [(Key, Node)],
+    known: &'static [&'static str],
+    what: String,
+    pub pos: Pos,
+}
+
+impl<'a> MapReader<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
+        debug_assert!(
+            self.known.contains(&key),
+            "{key} missing from the known keys"
+        );
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn key_pos(&self, key: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| k.pos)
+    }
+
+    /// A required text field.
+    pub fn req_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
+        match self.get(key) {
+            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            _ => {
+                errs.push(
+                    Diagnostic::error(Some(self.pos), format!("{} has no `{key}`", self.what))
+                        .with_hint(format!("add a line `{key}: …`")),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn opt_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
+        match self.get(key) {
+            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            _ => None,
+        }
+    }
+
+    /// Reports every key that is not in the known list, with the closest known key.
+    pub fn check_unknown(&self, errs: &mut Vec<Diagnostic>) {
+        for (k, _) in self.entries {
+            if !self.known.contains(&k.name.as_str()) {
+                errs.push(
+                    Diagnostic::error(
+                        Some(k.pos),
+                        format!("unknown key `{}` in {}", k.name, self.what),
+                    )
+                    .with_hint(suggest(&k.name, self.known.iter().copied())),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_positions_and_leading_zeros() {
+        let n = parse("a: 01\nb:\n  - x\n").unwrap();
+        let Value::Map(entries) = &n.value else {
+            panic!("map")
+        };
+        assert_eq!(entries[0].0.name, "a");
+        assert_eq!(entries[0].1.as_str(), Some("01"));
+        assert_eq!(entries[0].1.pos, Pos::new(1, 4, 2));
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("seq")
+        };
+        assert_eq!(items[0].pos.line, 3);
+    }
+
+    #[test]
+    fn duplicate_keys_are_located() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(e.pos.map(|p| p.line), Some(3));
+        assert!(e.message.contains("`a` is written twice"), "{}", e.message);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let e = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(e.pos.is_some());
+        assert!(
+            e.message.starts_with("the YAML cannot be read here"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let n = parse("name: X\nemial: a@b.example\n").unwrap();
+        let mut errs = vec![];
+        let m = n.map("office `x`", &["name", "email"], &mut errs).unwrap();
+        m.check_unknown(&mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].hint.as_deref(), Some("did you mean `email`?"));
+        assert_eq!(errs[0].pos, Some(Pos::new(2, 1, 5)));
+    }
+}
