@@ -1,0 +1,461 @@
+//! Deadline phrases as the plan writes them, and the dates they mean.
+//!
+//! The plan says "trước ngày 30/01/2024", "Quý II/2024", "Thường xuyên", "Sau khi Đề án được
+//! phê duyệt". [`parse_phrase`] reads such a phrase into a [`Phrase`]; the configuration may add
+//! what the phrase alone cannot say (the task it waits for, the rule of a periodic report, the
+//! date someone else set) and the result is a [`Rule`]. The phrase itself is always kept for
+//! display: people recognise "Quý II/2024", not "2024-06-30".
+
+use crate::calendar::WorkCalendar;
+use chrono::{Datelike, Months, NaiveDate};
+use regex::Regex;
+use std::sync::LazyLock;
+use unicode_normalization::UnicodeNormalization;
+
+/// What a phrase says on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phrase {
+    /// A date: exact, or the last day of a month, quarter or year.
+    Date(NaiveDate),
+    /// "N lần/năm": N evenly spaced checkpoints in the year (`None`: the plan's year).
+    Checkpoints { times: u32, year: Option<i32> },
+    /// "Thường xuyên": ongoing, no deadline of its own.
+    Ongoing,
+    /// "Theo hướng dẫn…", "Theo tiến độ…", "Theo lịch", "Theo Quyết định…": someone else sets
+    /// the date; unscheduled until the clerk writes it into the config.
+    SetByOthers,
+    /// "Theo quy định": a deadline fixed by regulation, often periodic.
+    ByRegulation,
+    /// "Sau khi …": after something else is done.
+    AfterOther,
+}
+
+/// How the deadline dates of a task are computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// Fixed dates, in order (one for most tasks, several for checkpoints and lists).
+    Dates(Vec<NaiveDate>),
+    /// A periodic deadline such as the quarterly CCHC report.
+    Periodic(Periodic),
+    /// After task `task` is done (for every office that owes it), plus `days` calendar days.
+    After { task: String, days: u32 },
+    /// No date yet; the reason is shown by `plan` and `check`.
+    Unscheduled(Unscheduled),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unscheduled {
+    Ongoing,
+    SetByOthers,
+    ByRegulation,
+}
+
+impl Unscheduled {
+    pub fn explain(self) -> &'static str {
+        match self {
+            Unscheduled::Ongoing => {
+                "ongoing work with no deadline of its own (add `date:` to set one)"
+            }
+            Unscheduled::SetByOthers => {
+                "the date is set by someone else; write it as `date:` once it is known"
+            }
+            Unscheduled::ByRegulation => {
+                "set by regulation; write `date:`, `dates:` or `every:` to schedule it"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Month,
+    Quarter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayOfMonth {
+    Day(u32),
+    Last,
+}
+
+/// Every month or quarter: a base day (in the quarter's `month_of_quarter`-th month), then
+/// `working_days_after` working days later. Khánh Hòa's CCHC reports: cut-off on the 14th
+/// of the quarter's last month, report 2 working days after → 18/03, 18/06, 17/09, 17/12/2024.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periodic {
+    pub every: Period,
+    pub day: DayOfMonth,
+    /// 1 to 3: which month of the quarter holds the base day (ignored for monthly rules).
+    pub month_of_quarter: u32,
+    pub working_days_after: u32,
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl Periodic {
+    /// The deadlines of the rule between `from` and `until`, both inclusive (by base day).
+    pub fn dates(&self, cal: &WorkCalendar) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        let step = match self.every {
+            Period::Month => 1,
+            Period::Quarter => 3,
+        };
+        // The first month of the period containing `from`.
+        let first_month = match self.every {
+            Period::Month => self.from.month(),
+            Period::Quarter => (self.from.month() - 1) / 3 * 3 + 1,
+        };
+        let Some(mut month_start) = NaiveDate::from_ymd_opt(self.from.year(), first_month, 1)
+        else {
+            return out;
+        };
+        while month_start <= self.until {
+            let base_month = match self.every {
+                Period::Month => month_start,
+                Period::Quarter => month_start + Months::new(self.month_of_quarter.clamp(1, 3) - 1),
+            };
+            let last = last_day_of_month(base_month.year(), base_month.month());
+            let base = match self.day {
+                DayOfMonth::Last => last,
+                DayOfMonth::Day(d) => base_month.with_day(d).unwrap_or(last),
+            };
+            if base >= self.from && base <= self.until {
+                let due = if self.working_days_after > 0 {
+                    cal.add_working_days(base, self.working_days_after)
+                } else {
+                    base
+                };
+                out.push(due);
+            }
+            month_start = month_start + Months::new(step);
+        }
+        out
+    }
+}
+
+pub fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
+    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("month 1..=12");
+    first + Months::new(1) - chrono::Days::new(1)
+}
+
+/// `times` evenly spaced checkpoints in `year`, each the last day of a month: 2 → 30/06 and
+/// 31/12, 4 → the quarter ends, 12 → every month end. `times` must divide 12.
+pub fn checkpoints(times: u32, year: i32) -> Option<Vec<NaiveDate>> {
+    if times == 0 || 12 % times != 0 {
+        return None;
+    }
+    let step = 12 / times;
+    Some(
+        (1..=times)
+            .map(|i| last_day_of_month(year, i * step))
+            .collect(),
+    )
+}
+
+/// Lower case without Vietnamese diacritics ("Quý II" → "quy ii", "Đề án" → "de an"), spaces
+/// collapsed: phrases are matched on this form so that "quý", "Quý" and "quy" all work.
+pub fn fold(s: &str) -> String {
+    let stripped: String = s
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c => c,
+        })
+        .collect::<String>()
+        .to_lowercase();
+    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The accepted forms, listed in errors.
+pub const ACCEPTED_FORMS: &str = "a date (`trước ngày 30/01/2024`, `30/01/2024`, `2024-01-30`), \
+`Tháng 01/2024`, `Quý II/2024` (I–IV), `Năm 2024` or `Trong năm 2024`, `02 lần/năm 2024`, \
+`Thường xuyên`, `Theo hướng dẫn…`, `Theo tiến độ…`, `Theo lịch`, `Theo Quyết định…`, \
+`Theo quy định`, `Sau khi …`";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhraseError {
+    pub message: String,
+    pub hint: String,
+}
+
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?:truoc|cham nhat|han|den|hoan thanh truoc)\s+)?(?:ngay\s+)?(\d{1,2})/(\d{1,2})/(\d{4})$").unwrap()
+});
+static ISO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d{4})-(\d{2})-(\d{2})$").unwrap());
+static MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:trong\s+)?thang\s+(\d{1,2})\s*(?:/|nam)\s*(\d{4})$").unwrap()
+});
+static QUARTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:trong\s+)?quy\s+(i|ii|iii|iv|1|2|3|4)\s*(?:/|nam)\s*(\d{4})$").unwrap()
+});
+static YEAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:trong\s+|ca\s+)?nam\s+(\d{4})$").unwrap());
+static TIMES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:it nhat\s+)?(\d{1,2})\s*lan\s*/\s*nam(?:\s+(\d{4}))?$").unwrap()
+});
+
+fn date_or_error(y: i32, m: u32, d: u32, written: &str) -> Result<NaiveDate, PhraseError> {
+    if !(1..=12).contains(&m) {
+        return Err(PhraseError {
+            message: format!("`{written}` has month {m}, which does not exist"),
+            hint: "write the date as day/month/year, e.g. `30/01/2024`".into(),
+        });
+    }
+    NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| {
+        let last = last_day_of_month(y, m).day();
+        PhraseError {
+            message: format!("`{written}` is not a real date: month {m:02}/{y} has {last} days"),
+            hint: format!("the last day of that month is {last:02}/{m:02}/{y}"),
+        }
+    })
+}
+
+/// Reads a deadline phrase as the plan writes it.
+pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
+    let f = fold(phrase);
+    let f = f.trim_end_matches(['.', ';', ',']).trim();
+    let num = |s: &str| s.parse::<u32>().unwrap_or(0);
+    if let Some(c) = DATE.captures(f) {
+        let (d, m, y) = (num(&c[1]), num(&c[2]), num(&c[3]) as i32);
+        return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
+    }
+    if let Some(c) = ISO.captures(f) {
+        let (y, m, d) = (num(&c[1]) as i32, num(&c[2]), num(&c[3]));
+        return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
+    }
+    if let Some(c) = MONTH.captures(f) {
+        let (m, y) = (num(&c[1]), num(&c[2]) as i32);
+        if !(1..=12).contains(&m) {
+            return Err(PhraseError {
+                message: format!("`{}` names month {m}, which does not exist", phrase.trim()),
+                hint: "months are 01 to 12, e.g. `Tháng 12/2024`".into(),
+            });
+        }
+        return Ok(Phrase::Date(last_day_of_month(y, m)));
+    }
+    if let Some(c) = QUARTER.captures(f) {
+        let q = match &c[1] {
+            "i" | "1" => 1,
+            "ii" | "2" => 2,
+            "iii" | "3" => 3,
+            _ => 4,
+        };
+        return Ok(Phrase::Date(last_day_of_month(num(&c[2]) as i32, q * 3)));
+    }
+    if let Some(c) = YEAR.captures(f) {
+        return Ok(Phrase::Date(last_day_of_month(num(&c[1]) as i32, 12)));
+    }
+    if let Some(c) = TIMES.captures(f) {
+        let times = num(&c[1]);
+        if times == 0 || 12 % times != 0 {
+            return Err(PhraseError {
+                message: format!(
+                    "`{}`: {times} checkpoints cannot be spread evenly over 12 months",
+                    phrase.trim()
+                ),
+                hint: "use 1, 2, 3, 4, 6 or 12 times a year, or list the dates with `dates:`"
+                    .into(),
+            });
+        }
+        let year = c.get(2).map(|y| num(y.as_str()) as i32);
+        return Ok(Phrase::Checkpoints { times, year });
+    }
+    if f == "thuong xuyen" || f.starts_with("thuong xuyen ") || f == "hang ngay" {
+        return Ok(Phrase::Ongoing);
+    }
+    if f.starts_with("theo quy dinh") || f.starts_with("dinh ky") {
+        return Ok(Phrase::ByRegulation);
+    }
+    const OTHERS: [&str; 8] = [
+        "theo huong dan",
+        "theo tien do",
+        "theo lich",
+        "theo quyet dinh",
+        "theo ke hoach",
+        "theo chi dao",
+        "theo yeu cau",
+        "theo van ban",
+    ];
+    if OTHERS.iter().any(|p| f.starts_with(p)) {
+        return Ok(Phrase::SetByOthers);
+    }
+    if f.starts_with("sau khi") {
+        return Ok(Phrase::AfterOther);
+    }
+    Err(PhraseError {
+        message: format!("cannot read the deadline `{}`", phrase.trim()),
+        hint: format!("write one of: {ACCEPTED_FORMS}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn date(p: &str) -> NaiveDate {
+        match parse_phrase(p) {
+            Ok(Phrase::Date(d)) => d,
+            other => panic!("{p}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exact_dates_in_every_spelling() {
+        assert_eq!(date("trước ngày 30/01/2024"), d("2024-01-30"));
+        assert_eq!(date("Trước ngày 30/01/2024."), d("2024-01-30"));
+        assert_eq!(date("30/01/2024"), d("2024-01-30"));
+        assert_eq!(date("2024-01-30"), d("2024-01-30"));
+        assert_eq!(date("truoc ngay 5/1/2024"), d("2024-01-05"));
+        assert_eq!(date("29/02/2024"), d("2024-02-29"));
+    }
+
+    #[test]
+    fn impossible_dates_say_the_month_length() {
+        let e = parse_phrase("30/02/2024").unwrap_err();
+        assert!(e.message.contains("has 29 days"), "{e:?}");
+        let e = parse_phrase("29/02/2023").unwrap_err();
+        assert!(e.message.contains("has 28 days"), "{e:?}");
+        assert!(parse_phrase("01/13/2024").is_err());
+        assert!(parse_phrase("2024-02-30").is_err());
+    }
+
+    #[test]
+    fn months_end_on_their_last_day() {
+        assert_eq!(date("Tháng 01/2024"), d("2024-01-31"));
+        assert_eq!(date("Tháng 02/2024"), d("2024-02-29"));
+        assert_eq!(date("Tháng 02/2025"), d("2025-02-28"));
+        assert_eq!(date("Tháng 12/2024"), d("2024-12-31"));
+        assert_eq!(date("tháng 4 năm 2024"), d("2024-04-30"));
+        assert!(parse_phrase("Tháng 13/2024").is_err());
+    }
+
+    #[test]
+    fn quarters_in_roman_and_arabic() {
+        assert_eq!(date("Quý I/2024"), d("2024-03-31"));
+        assert_eq!(date("Quý II/2024"), d("2024-06-30"));
+        assert_eq!(date("Quý III/2024"), d("2024-09-30"));
+        assert_eq!(date("Quý IV/2024"), d("2024-12-31"));
+        assert_eq!(date("quy 2/2025"), d("2025-06-30"));
+        assert_eq!(date("Trong quý IV năm 2024"), d("2024-12-31"));
+        assert!(parse_phrase("Quý V/2024").is_err());
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(date("Năm 2024"), d("2024-12-31"));
+        assert_eq!(date("Trong năm 2024"), d("2024-12-31"));
+    }
+
+    #[test]
+    fn ongoing_and_set_by_others() {
+        assert_eq!(parse_phrase("Thường xuyên"), Ok(Phrase::Ongoing));
+        for p in [
+            "Theo hướng dẫn",
+            "Theo hướng dẫn của Văn phòng Chính phủ",
+            "Theo tiến độ của Trung ương",
+            "Theo tiến độ triển khai của cấp có thẩm quyền",
+            "Theo lịch",
+            "Theo Quyết định số 1117/QĐ-UBND ngày 19/5/2023 của Ủy ban nhân dân tỉnh",
+            "Theo hướng dẫn, tiến độ của Bộ Nội vụ",
+        ] {
+            assert_eq!(parse_phrase(p), Ok(Phrase::SetByOthers), "{p}");
+        }
+        assert_eq!(parse_phrase("Theo quy định"), Ok(Phrase::ByRegulation));
+        assert_eq!(
+            parse_phrase("Sau khi Đề án được phê duyệt"),
+            Ok(Phrase::AfterOther)
+        );
+    }
+
+    #[test]
+    fn times_a_year() {
+        assert_eq!(
+            parse_phrase("ít nhất 02 lần/năm"),
+            Ok(Phrase::Checkpoints {
+                times: 2,
+                year: None
+            })
+        );
+        assert_eq!(
+            parse_phrase("4 lần/năm 2024"),
+            Ok(Phrase::Checkpoints {
+                times: 4,
+                year: Some(2024)
+            })
+        );
+        assert!(parse_phrase("5 lần/năm").is_err());
+        assert_eq!(
+            checkpoints(2, 2024).unwrap(),
+            vec![d("2024-06-30"), d("2024-12-31")]
+        );
+        assert_eq!(checkpoints(4, 2024).unwrap()[0], d("2024-03-31"));
+        assert_eq!(checkpoints(12, 2024).unwrap()[1], d("2024-02-29"));
+    }
+
+    #[test]
+    fn unknown_phrases_quote_and_list_forms() {
+        let e = parse_phrase("sớm nhất có thể").unwrap_err();
+        assert!(e.message.contains("`sớm nhất có thể`"));
+        assert!(e.hint.contains("Quý II/2024"));
+    }
+
+    #[test]
+    fn quarterly_cchc_reports_of_khanh_hoa() {
+        let rule = Periodic {
+            every: Period::Quarter,
+            day: DayOfMonth::Day(14),
+            month_of_quarter: 3,
+            working_days_after: 2,
+            from: d("2024-01-01"),
+            until: d("2024-12-31"),
+        };
+        assert_eq!(
+            rule.dates(&WorkCalendar::weekends_only()),
+            vec![
+                d("2024-03-18"),
+                d("2024-06-18"),
+                d("2024-09-17"),
+                d("2024-12-17")
+            ]
+        );
+    }
+
+    #[test]
+    fn periodic_rules_cross_a_year_boundary() {
+        let monthly = Periodic {
+            every: Period::Month,
+            day: DayOfMonth::Last,
+            month_of_quarter: 1,
+            working_days_after: 0,
+            from: d("2024-11-15"),
+            until: d("2025-02-28"),
+        };
+        assert_eq!(
+            monthly.dates(&WorkCalendar::weekends_only()),
+            vec![
+                d("2024-11-30"),
+                d("2024-12-31"),
+                d("2025-01-31"),
+                d("2025-02-28")
+            ]
+        );
+        // The December cut-off pushed over New Year by working days lands in January.
+        let quarterly = Periodic {
+            every: Period::Quarter,
+            day: DayOfMonth::Day(31),
+            month_of_quarter: 3,
+            working_days_after: 1,
+            from: d("2024-10-01"),
+            until: d("2025-03-31"),
+        };
+        assert_eq!(
+            quarterly.dates(&WorkCalendar::weekends_only()),
+            vec![d("2025-01-01"), d("2025-04-01")]
+        );
+    }
+}
