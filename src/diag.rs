@@ -99,8 +99,7 @@ impl Report {
 
     /// Errors first, then warnings, each in file order.
     pub fn sort(&mut self) {
-        self.items
-            .sort_by(|a, b| (a.severity, a.pos).cmp(&(b.severity, b.pos)));
+        self.items.sort_by_key(|d| (d.severity, d.pos));
         self.items.dedup();
     }
 
