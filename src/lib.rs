@@ -5,4 +5,5 @@ pub mod config;
 pub mod deadline;
 pub mod diag;
 pub mod output;
+pub mod planner;
 pub mod yaml;

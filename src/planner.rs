@@ -1,0 +1,780 @@
+//! The planner: which nudges are due now, which were missed, which come next.
+//!
+//! [`plan`] is a pure function of the config, the working-day calendar, the moment `now`
+//! and the set of nudges the ledger already knows. It does no IO and never reads the clock,
+//! so `nhacviec plan` (what will be sent) and `nhacviec run` (what is sent) cannot disagree:
+//! both call it and differ only in what they do with the answer.
+
+use crate::calendar::WorkCalendar;
+use crate::config::{Config, Offset, Policy, Task, Unit};
+use crate::deadline::Rule;
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What kind of nudge, relative to its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `n` days (or working days) before the deadline.
+    Before(Offset),
+    /// On the deadline (or the last working day before it).
+    OnDay,
+    /// Overdue by this much (a repeat while overdue).
+    Overdue(Offset),
+    /// The office's head is added.
+    EscalateHead,
+    /// The Office's leadership is added.
+    EscalateLeadership,
+}
+
+impl Kind {
+    /// The stable code stored in the ledger; part of the "already sent" key.
+    pub fn code(&self) -> String {
+        match self {
+            Kind::Before(o) => format!("before-{o}"),
+            Kind::OnDay => "on-day".into(),
+            Kind::Overdue(o) => format!("overdue-{o}"),
+            Kind::EscalateHead => "escalation-head".into(),
+            Kind::EscalateLeadership => "escalation-leadership".into(),
+        }
+    }
+
+    /// In Vietnamese, for tables.
+    pub fn label(&self) -> String {
+        fn span(o: &Offset) -> String {
+            match o.unit {
+                Unit::Days => format!("{} ngày", o.n),
+                Unit::WorkingDays => format!("{} ngày làm việc", o.n),
+            }
+        }
+        match self {
+            Kind::Before(o) => format!("trước {}", span(o)),
+            Kind::OnDay => "đúng hạn".into(),
+            Kind::Overdue(o) => format!("quá hạn {}", span(o)),
+            Kind::EscalateHead => "báo trưởng đơn vị".into(),
+            Kind::EscalateLeadership => "báo Lãnh đạo Văn phòng".into(),
+        }
+    }
+
+    /// When two nudges of one deadline fall on the same day, the weightier one is kept.
+    fn weight(&self) -> (u8, i64) {
+        match self {
+            Kind::Before(o) => (0, -(o.approx_days() * 10.0) as i64),
+            Kind::OnDay => (1, 0),
+            Kind::Overdue(o) => (2, (o.approx_days() * 10.0) as i64),
+            Kind::EscalateHead => (3, 0),
+            Kind::EscalateLeadership => (4, 0),
+        }
+    }
+
+    pub fn is_overdue(&self) -> bool {
+        matches!(
+            self,
+            Kind::Overdue(_) | Kind::EscalateHead | Kind::EscalateLeadership
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Chủ trì: the office that owes the task.
+    Lead,
+    /// Phối hợp.
+    Cooperating,
+    /// An overdue nudge that goes up the ladder (head, leadership).
+    Escalation,
+}
+
+impl Role {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Role::Lead => "lead",
+            Role::Cooperating => "cooperating",
+            Role::Escalation => "escalation",
+        }
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Role::Lead => "chủ trì",
+            Role::Cooperating => "phối hợp",
+            Role::Escalation => "chủ trì (báo cáo cấp trên)",
+        }
+    }
+}
+
+/// The ledger's unique key: a nudge is sent at most once per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NudgeKey {
+    pub task: String,
+    /// The deadline occurrence the nudge is about.
+    pub occurrence: NaiveDate,
+    pub office: String,
+    /// [`Kind::code`].
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nudge {
+    pub task: String,
+    pub office: String,
+    pub role: Role,
+    pub kind: Kind,
+    /// The deadline this nudge is about.
+    pub occurrence: NaiveDate,
+    /// The working day it goes out.
+    pub date: NaiveDate,
+    /// The sweep that sends it.
+    pub send_at: DateTime<Tz>,
+    /// Days from `date` to the deadline, negative when overdue, counted in `unit`.
+    pub days_left: i64,
+    pub unit: Unit,
+    /// The office's head is added to the recipients.
+    pub add_head: bool,
+    /// The Office's leadership is added to the recipients.
+    pub add_leadership: bool,
+    /// Sent after its planned day because nhacviec was not running then.
+    pub late: bool,
+}
+
+impl Nudge {
+    pub fn key(&self) -> NudgeKey {
+        NudgeKey {
+            task: self.task.clone(),
+            occurrence: self.occurrence,
+            office: self.office.clone(),
+            kind: self.kind.code(),
+        }
+    }
+}
+
+/// A task that has no date yet, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnscheduledTask {
+    pub task: String,
+    pub phrase: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Due now and not yet sent: what a sweep at `now` sends (only when `sendable_now`).
+    pub due: Vec<Nudge>,
+    /// Missed while nhacviec was not running and superseded by a later one (or too old):
+    /// recorded as skipped, never sent.
+    pub skipped: Vec<Nudge>,
+    /// Later than `now`, up to the horizon, in time order.
+    pub upcoming: Vec<Nudge>,
+    pub unscheduled: Vec<UnscheduledTask>,
+    /// `now` is a working day inside the sending window.
+    pub sendable_now: bool,
+}
+
+/// Everything a sweep at `now` must do, and what comes next up to `until`.
+///
+/// `known` holds the keys the ledger already has (sent, failed, skipped or in flight):
+/// those are never due again.
+pub fn plan(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+) -> Plan {
+    let tz = cfg.schedule.timezone;
+    let now_local = now.with_timezone(&tz);
+    let today = now_local.date_naive();
+    let mut times = SendTimes::new(cfg);
+    let mut out = Plan {
+        sendable_now: cal.is_working_day(today)
+            && now_local.time() >= cfg.schedule.window_start
+            && now_local.time() <= cfg.schedule.window_end,
+        ..Plan::default()
+    };
+    let last_day = until.with_timezone(&tz).date_naive();
+
+    // Missed nudges, per (task, office): only the latest is sent, the rest are skipped.
+    let mut missed: BTreeMap<(String, String), Vec<Nudge>> = BTreeMap::new();
+    for task in &cfg.tasks {
+        let occurrences = match occurrences(cfg, cal, task) {
+            Ok(o) => o,
+            Err(reason) => {
+                out.unscheduled.push(UnscheduledTask {
+                    task: task.id.clone(),
+                    phrase: task.deadline.phrase.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        let policy = cfg.policy(&task.policy);
+        let single = occurrences.len() == 1;
+        for occ in occurrences {
+            for n in nudges_for(cfg, cal, task, policy, occ, single, last_day) {
+                let send_at = times.at(n.date);
+                let nudge = Nudge { send_at, ..n };
+                if known.contains(&nudge.key()) {
+                    continue;
+                }
+                if nudge.send_at <= now_local {
+                    missed
+                        .entry((nudge.task.clone(), nudge.office.clone()))
+                        .or_default()
+                        .push(nudge);
+                } else if nudge.send_at <= until {
+                    out.upcoming.push(nudge);
+                }
+            }
+        }
+    }
+
+    let catch_up_from = match cfg.schedule.catch_up.unit {
+        Unit::Days => today - Days::new(cfg.schedule.catch_up.n as u64),
+        Unit::WorkingDays => cal.sub_working_days(today, cfg.schedule.catch_up.n),
+    };
+    for (_, mut list) in missed {
+        list.sort_by_key(|n| (n.send_at, n.kind.weight()));
+        let latest = list.pop().expect("groups are never empty");
+        out.skipped.extend(list);
+        if latest.date >= catch_up_from {
+            out.due.push(Nudge {
+                late: latest.date < today,
+                ..latest
+            });
+        } else {
+            out.skipped.push(latest);
+        }
+    }
+    let order = |n: &Nudge| (n.send_at, n.task.clone(), n.office.clone(), n.kind);
+    out.due.sort_by_key(order);
+    out.skipped.sort_by_key(order);
+    out.upcoming.sort_by_key(order);
+    out
+}
+
+/// The deadline dates of a task, or why it has none yet.
+pub fn occurrences(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    task: &Task,
+) -> Result<Vec<NaiveDate>, String> {
+    match &task.deadline.rule {
+        Rule::Dates(ds) => Ok(ds.clone()),
+        Rule::Periodic(p) => Ok(p.dates(cal)),
+        Rule::After { task: dep, days } => {
+            let Some(dep_task) = cfg.task(dep) else {
+                return Err(format!("waits for task {dep}, which is not in the plan"));
+            };
+            match dep_task.fully_done() {
+                Some(done) => Ok(vec![done + Days::new(*days as u64)]),
+                None => Err(format!(
+                    "waits for task {dep} to be done (mark it with `done:` and this one is scheduled {days} days later)"
+                )),
+            }
+        }
+        Rule::Unscheduled(u) => Err(u.explain().to_string()),
+    }
+}
+
+/// The day `offset` before `deadline`, moved back to a working day, or `None` when that
+/// would not be before the deadline.
+fn before_day(cal: &WorkCalendar, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
+    let d = match offset.unit {
+        Unit::Days => cal.working_day_on_or_before(deadline - Days::new(offset.n as u64)),
+        Unit::WorkingDays => cal.sub_working_days(deadline, offset.n),
+    };
+    (d < deadline).then_some(d)
+}
+
+/// The day `offset` after `deadline`, on a working day after the deadline.
+fn after_day(cal: &WorkCalendar, deadline: NaiveDate, offset: Offset) -> NaiveDate {
+    match offset.unit {
+        Unit::Days => {
+            let d = deadline + Days::new(offset.n as u64);
+            let back = cal.working_day_on_or_before(d);
+            if back > deadline {
+                back
+            } else {
+                cal.working_day_on_or_after(d)
+            }
+        }
+        Unit::WorkingDays => cal.add_working_days(deadline, offset.n),
+    }
+}
+
+fn scaled(o: Offset, k: u32) -> Offset {
+    Offset {
+        n: o.n * k,
+        unit: o.unit,
+    }
+}
+
+fn reached(
+    cal: &WorkCalendar,
+    deadline: NaiveDate,
+    day: NaiveDate,
+    threshold: Option<Offset>,
+) -> bool {
+    threshold.is_some_and(|t| day >= after_day(cal, deadline, t))
+}
+
+/// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`.
+/// `send_at` is left at the epoch; the caller fills it in.
+fn nudges_for(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    task: &Task,
+    policy: &Policy,
+    occ: NaiveDate,
+    single_occurrence: bool,
+    last_day: NaiveDate,
+) -> Vec<Nudge> {
+    let mut out = Vec::new();
+    let on_day = cal.working_day_on_or_before(occ);
+    let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
+    let days_left = |date: NaiveDate, unit: Unit| match unit {
+        Unit::Days => (occ - date).num_days(),
+        Unit::WorkingDays => cal.working_days_between(date, occ),
+    };
+
+    // The schedule of the lead office: before, on the day, overdue with escalation.
+    let mut lead: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
+    for o in &policy.before {
+        if let Some(d) = before_day(cal, occ, *o) {
+            lead.push((d, Kind::Before(*o), o.unit));
+        }
+    }
+    let day_unit = if counts_working {
+        Unit::WorkingDays
+    } else {
+        Unit::Days
+    };
+    if policy.on_day {
+        lead.push((on_day, Kind::OnDay, day_unit));
+    }
+    if let Some(t) = policy.head_after {
+        lead.push((after_day(cal, occ, t), Kind::EscalateHead, t.unit));
+    }
+    if let Some(t) = policy.leadership_after {
+        lead.push((after_day(cal, occ, t), Kind::EscalateLeadership, t.unit));
+    }
+    if let Some(every) = policy.overdue_every {
+        let limit = policy.overdue_limit.unwrap_or(u32::MAX);
+        let mut k = 1;
+        while k <= limit {
+            let d = after_day(cal, occ, scaled(every, k));
+            if d > last_day {
+                break;
+            }
+            lead.push((d, Kind::Overdue(scaled(every, k)), every.unit));
+            k += 1;
+        }
+    }
+    // One nudge a day per deadline: the weightiest wins.
+    lead.sort_by_key(|(d, k, _)| (*d, std::cmp::Reverse(k.weight())));
+    lead.dedup_by_key(|(d, _, _)| *d);
+
+    // The nudges a cooperating office gets, chosen from the lead's schedule.
+    let befores: Vec<&(NaiveDate, Kind, Unit)> = lead
+        .iter()
+        .filter(|(_, k, _)| matches!(k, Kind::Before(_)))
+        .collect();
+    let first = befores.first().map(|(d, _, _)| *d);
+    let last = befores.last().map(|(d, _, _)| *d);
+    // The horizon cuts only after first and last are known, or the horizon would decide
+    // which reminder is a cooperating office's "last".
+    lead.retain(|(d, _, _)| *d <= last_day);
+    let coop = policy.cooperating;
+    let coop_gets = |d: NaiveDate, k: &Kind| match k {
+        Kind::Before(_) => {
+            coop.all_before || (coop.first && Some(d) == first) || (coop.last && Some(d) == last)
+        }
+        Kind::OnDay => coop.on_day,
+        Kind::Overdue(_) => coop.overdue,
+        Kind::EscalateHead | Kind::EscalateLeadership => false,
+    };
+
+    let offices = task
+        .lead
+        .iter()
+        .map(|o| (o, Role::Lead))
+        .chain(task.cooperating.iter().map(|o| (o, Role::Cooperating)));
+    for (office_id, role) in offices {
+        let Some(office) = cfg.office(office_id) else {
+            continue;
+        };
+        if office.emails.is_empty() {
+            continue;
+        }
+        let done = task.done_for(office_id);
+        // A whole task done, or a share done for a single deadline, silences every nudge
+        // from that day; for repeated deadlines it covers the occurrences up to that day.
+        if let Some(done) = done
+            && (single_occurrence || occ <= done)
+        {
+            continue;
+        }
+        let epoch = Utc
+            .timestamp_opt(0, 0)
+            .single()
+            .expect("epoch")
+            .with_timezone(&cfg.schedule.timezone);
+        for (date, kind, unit) in &lead {
+            if role == Role::Cooperating && !coop_gets(*date, kind) {
+                continue;
+            }
+            let (add_head, add_leadership) = if role == Role::Lead && kind.is_overdue() {
+                (
+                    reached(cal, occ, *date, policy.head_after),
+                    reached(cal, occ, *date, policy.leadership_after),
+                )
+            } else {
+                (false, false)
+            };
+            let role = match (role, kind) {
+                (Role::Lead, Kind::EscalateHead | Kind::EscalateLeadership) => Role::Escalation,
+                (r, _) => r,
+            };
+            out.push(Nudge {
+                task: task.id.clone(),
+                office: office_id.clone(),
+                role,
+                kind: *kind,
+                occurrence: occ,
+                date: *date,
+                send_at: epoch,
+                days_left: days_left(*date, *unit),
+                unit: *unit,
+                add_head,
+                add_leadership: add_leadership || *kind == Kind::EscalateLeadership,
+                late: false,
+            });
+        }
+    }
+    out
+}
+
+/// When the sweeps fall on a given day: the first sweep inside the sending window.
+struct SendTimes<'a> {
+    cfg: &'a Config,
+    cache: HashMap<NaiveDate, DateTime<Tz>>,
+}
+
+impl<'a> SendTimes<'a> {
+    fn new(cfg: &'a Config) -> Self {
+        Self {
+            cfg,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn at(&mut self, day: NaiveDate) -> DateTime<Tz> {
+        if let Some(t) = self.cache.get(&day) {
+            return *t;
+        }
+        let s = &self.cfg.schedule;
+        let tz = s.timezone;
+        let local = |t: chrono::NaiveTime| {
+            tz.from_local_datetime(&day.and_time(t))
+                .earliest()
+                .unwrap_or_else(|| tz.from_utc_datetime(&day.and_time(t)))
+        };
+        let start = local(s.window_start);
+        let end = local(s.window_end);
+        let first = s
+            .sweeps
+            .iter()
+            .filter_map(|sw| sw.cron.find_next_occurrence(&start, true).ok())
+            .filter(|t| *t <= end)
+            .min()
+            .unwrap_or(start);
+        self.cache.insert(day, first);
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Env, from_source};
+    use std::path::Path;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        chrono_tz::Asia::Ho_Chi_Minh
+            .from_local_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn cfg(tasks: &str) -> Config {
+        let src = format!(
+            "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n    head: truong.hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\n  snv:\n    name: Sở Nội vụ\nleadership: hctc\ntasks:\n{tasks}"
+        );
+        from_source(&src, Path::new("t.yaml"), &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config
+    }
+
+    fn upcoming(c: &Config, now: &str, until: &str) -> Vec<(String, String, String, NaiveDate)> {
+        plan(c, &c.work_calendar(), at(now), at(until), &HashSet::new())
+            .upcoming
+            .into_iter()
+            .map(|n| (n.task, n.office, n.kind.code(), n.date))
+            .collect()
+    }
+
+    const ONE: &str = "  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
+
+    #[test]
+    fn default_policy_before_a_tuesday_deadline() {
+        let c = cfg(ONE);
+        let got = upcoming(&c, "2024-01-01 07:00", "2024-01-31 23:00");
+        let lead: Vec<(String, NaiveDate)> = got
+            .iter()
+            .filter(|g| g.1 == "hctc")
+            .map(|g| (g.2.clone(), g.3))
+            .collect();
+        assert_eq!(
+            lead,
+            vec![
+                ("before-14d".into(), d("2024-01-16")),
+                ("before-7d".into(), d("2024-01-23")),
+                ("before-3wd".into(), d("2024-01-25")),
+                ("before-1wd".into(), d("2024-01-29")),
+                ("on-day".into(), d("2024-01-30")),
+            ]
+        );
+        // The cooperating office gets the first and the last; Sở Nội vụ has no address.
+        let coop: Vec<(String, NaiveDate)> = got
+            .iter()
+            .filter(|g| g.1 == "kt")
+            .map(|g| (g.2.clone(), g.3))
+            .collect();
+        assert_eq!(
+            coop,
+            vec![
+                ("before-14d".into(), d("2024-01-16")),
+                ("before-1wd".into(), d("2024-01-29"))
+            ]
+        );
+        assert!(!got.iter().any(|g| g.1 == "snv"));
+    }
+
+    #[test]
+    fn nudges_move_back_from_weekends_never_past_the_deadline() {
+        // Deadline Monday 01/07/2024: 7d before is Monday 24/06; 14d Monday 17/06;
+        // a 2d offset lands on Saturday 29/06 and moves to Friday 28/06.
+        let c = cfg(
+            "  - id: T\n    title: t\n    deadline: 01/07/2024\n    lead: hctc\n    reminders: p\nreminders:\n  p:\n    before: [2d, 1d]\n    overdue_every: never\n    escalate: {}\n",
+        );
+        let got = upcoming(&c, "2024-06-01 07:00", "2024-07-31 23:00");
+        let days: Vec<NaiveDate> = got.iter().map(|g| g.3).collect();
+        // 2d → Sat 29/06 → Fri 28/06; 1d → Sun 30/06 → Fri 28/06 (same day: one nudge).
+        assert_eq!(days, vec![d("2024-06-28"), d("2024-07-01")]);
+        assert_eq!(
+            got[0].2, "before-1d",
+            "the closer reminder wins the shared day"
+        );
+    }
+
+    #[test]
+    fn overdue_repeats_and_escalates() {
+        let c = cfg(ONE);
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-01-31 07:00"),
+            at("2024-02-20 23:00"),
+            &HashSet::new(),
+        );
+        let lead: Vec<(String, NaiveDate, bool, bool)> = p
+            .upcoming
+            .iter()
+            .filter(|n| n.office == "hctc")
+            .map(|n| (n.kind.code(), n.date, n.add_head, n.add_leadership))
+            .collect();
+        assert_eq!(
+            lead,
+            vec![
+                ("overdue-3wd".into(), d("2024-02-02"), false, false),
+                ("escalation-head".into(), d("2024-02-06"), true, false),
+                ("overdue-6wd".into(), d("2024-02-07"), true, false),
+                ("overdue-9wd".into(), d("2024-02-12"), true, false),
+                ("escalation-leadership".into(), d("2024-02-13"), true, true),
+                ("overdue-12wd".into(), d("2024-02-15"), true, true),
+                ("overdue-15wd".into(), d("2024-02-20"), true, true),
+            ]
+        );
+        assert!(
+            p.upcoming
+                .iter()
+                .filter(|n| n.office == "hctc")
+                .all(|n| n.days_left < 0)
+        );
+        assert_eq!(p.upcoming[1].role, Role::Escalation);
+    }
+
+    #[test]
+    fn done_tasks_are_silent_and_release_their_dependents() {
+        let tasks = "  - id: III.3\n    title: a\n    deadline: Quý II/2024\n    lead: hctc\n  - id: IV.2\n    title: b\n    deadline: {phrase: Sau khi Đề án được phê duyệt, after: III.3, days: 30}\n    lead: hctc\n";
+        let c = cfg(tasks);
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-06-01 07:00"),
+            at("2024-12-31 23:00"),
+            &HashSet::new(),
+        );
+        assert_eq!(p.unscheduled.len(), 1);
+        assert_eq!(p.unscheduled[0].task, "IV.2");
+        assert!(p.unscheduled[0].reason.contains("III.3"));
+
+        let c = cfg(&tasks.replace(
+            "lead: hctc\n  - id: IV.2",
+            "lead: hctc\n    done: 2024-06-10\n  - id: IV.2",
+        ));
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-06-01 07:00"),
+            at("2024-12-31 23:00"),
+            &HashSet::new(),
+        );
+        assert!(p.unscheduled.is_empty());
+        assert!(p.upcoming.iter().all(|n| n.task == "IV.2"), "III.3 is done");
+        assert!(
+            p.upcoming
+                .iter()
+                .any(|n| n.kind == Kind::OnDay && n.occurrence == d("2024-07-10"))
+        );
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_missed_nudge_is_due() {
+        let c = cfg(ONE);
+        // Down from before 16/01 until Thursday 25/01 at 08:00.
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-01-25 08:00"),
+            at("2024-01-25 23:00"),
+            &HashSet::new(),
+        );
+        let due: Vec<(String, String, bool)> = p
+            .due
+            .iter()
+            .map(|n| (n.office.clone(), n.kind.code(), n.late))
+            .collect();
+        assert_eq!(due, vec![("hctc".into(), "before-3wd".into(), false)]);
+        // kt's only missed nudge (16/01) is older than the 7-day catch-up window.
+        let skipped: Vec<(String, String)> = p
+            .skipped
+            .iter()
+            .map(|n| (n.office.clone(), n.kind.code()))
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                ("hctc".into(), "before-14d".into()),
+                ("kt".into(), "before-14d".into()),
+                ("hctc".into(), "before-7d".into())
+            ]
+        );
+        assert!(p.sendable_now);
+        // Down only since Friday 19/01: on Monday 22/01 the 16/01 nudges are still caught up, late.
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-01-22 08:00"),
+            at("2024-01-22 23:00"),
+            &HashSet::new(),
+        );
+        let due: Vec<(String, String, bool)> = p
+            .due
+            .iter()
+            .map(|n| (n.office.clone(), n.kind.code(), n.late))
+            .collect();
+        assert_eq!(
+            due,
+            vec![
+                ("hctc".into(), "before-14d".into(), true),
+                ("kt".into(), "before-14d".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn known_keys_are_never_due_again() {
+        let c = cfg(ONE);
+        let cal = c.work_calendar();
+        let first = plan(
+            &c,
+            &cal,
+            at("2024-01-16 08:00"),
+            at("2024-01-16 23:00"),
+            &HashSet::new(),
+        );
+        assert_eq!(first.due.len(), 2);
+        let known: HashSet<NudgeKey> = first.due.iter().map(Nudge::key).collect();
+        let again = plan(
+            &c,
+            &cal,
+            at("2024-01-16 09:00"),
+            at("2024-01-16 23:00"),
+            &known,
+        );
+        assert!(again.due.is_empty());
+    }
+
+    #[test]
+    fn nothing_is_sendable_on_a_day_off_or_outside_the_window() {
+        let c = cfg(ONE);
+        let cal = c.work_calendar();
+        assert!(
+            !plan(
+                &c,
+                &cal,
+                at("2024-01-20 08:00"),
+                at("2024-01-21 00:00"),
+                &HashSet::new()
+            )
+            .sendable_now
+        );
+        assert!(
+            !plan(
+                &c,
+                &cal,
+                at("2024-01-22 18:00"),
+                at("2024-01-23 00:00"),
+                &HashSet::new()
+            )
+            .sendable_now
+        );
+    }
+
+    #[test]
+    fn send_time_is_the_first_sweep_in_the_window() {
+        let c = cfg(&format!(
+            "{ONE}schedule:\n  sweeps: [\"0 6 * * *\", \"30 9 * * 1-5\"]\n"
+        ));
+        let p = plan(
+            &c,
+            &c.work_calendar(),
+            at("2024-01-01 07:00"),
+            at("2024-01-20 00:00"),
+            &HashSet::new(),
+        );
+        assert_eq!(
+            p.upcoming[0]
+                .send_at
+                .format("%Y-%m-%d %H:%M %:z")
+                .to_string(),
+            "2024-01-16 09:30 +07:00"
+        );
+    }
+}
