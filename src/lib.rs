@@ -1,6 +1,7 @@
 //! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
 
 pub mod calendar;
+pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod diag;

@@ -1,0 +1,410 @@
+//! The command line: parsing arguments, reading the clock once, printing results.
+//!
+//! Everything here is thin: each command loads what it needs, calls the library, and prints.
+//! The clock is read in exactly one place ([`now_or`]) so every command can be run "as of"
+//! another moment with `--at`.
+
+use crate::config::{self, Config, Env, Loaded};
+use crate::output::{Format, Table};
+use crate::planner::{self, Nudge, Plan};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nhacviec",
+    version,
+    about = "Nhắc việc: email reminders for the tasks of an administrative plan, on working days"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// How to write log events to stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The plan's YAML file.
+    #[arg(short = 'c', long = "config", env = "NHACVIEC_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config: every error at once, with line, column and a fix.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Judge "the next nudge" as of this moment (date, local date-time or RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List the nudges that will be sent, in time order, and the tasks with no date yet.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Plan as of this moment instead of now (date, local date-time or RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// How far ahead to list, in days.
+        #[arg(long, conflicts_with = "until", default_value_t = 30)]
+        days: u32,
+        /// List up to this date (inclusive) instead of `--days`.
+        #[arg(long)]
+        until: Option<NaiveDate>,
+        /// Only this office's nudges.
+        #[arg(long)]
+        office: Option<String>,
+        /// Only this task's nudges.
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nhacviec: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { config, at } => check(&config, at.as_deref()),
+        Command::Plan {
+            config,
+            at,
+            days,
+            until,
+            office,
+            task,
+            format,
+        } => {
+            let loaded = load_or_print(&config)?;
+            let Some(Loaded { config, .. }) = loaded else {
+                return Ok(ExitCode::from(1));
+            };
+            let tz = config.schedule.timezone;
+            let now = now_or(at.as_deref(), tz)?;
+            let until = match until {
+                Some(d) => end_of_day(d, tz),
+                None => now + chrono::Duration::days(days as i64),
+            };
+            for (what, id, known) in [
+                (
+                    "office",
+                    &office,
+                    config.office(office.as_deref().unwrap_or("")).is_some(),
+                ),
+                (
+                    "task",
+                    &task,
+                    config.task(task.as_deref().unwrap_or("")).is_some(),
+                ),
+            ] {
+                if let Some(id) = id
+                    && !known
+                {
+                    bail!("there is no {what} `{id}` in {}", config.path.display());
+                }
+            }
+            let known = HashSet::new();
+            let plan = planner::plan(&config, &config.work_calendar(), now, until, &known);
+            print!(
+                "{}",
+                render_plan(&config, &plan, office.as_deref(), task.as_deref(), format)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads the config; on errors prints them all and returns `None`.
+fn load_or_print(arg: &ConfigArg) -> Result<Option<Loaded>> {
+    match config::load(&arg.path, &Env::from_process()) {
+        Ok(l) => {
+            if !l.report.items.is_empty() {
+                eprint!("{}", l.report.render());
+            }
+            Ok(Some(l))
+        }
+        Err(report) => {
+            eprint!("{}", report.render());
+            eprintln!(
+                "{}: {} error(s), {} warning(s)",
+                report.path.display(),
+                report.error_count(),
+                report.warning_count()
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
+    let Some(Loaded { config, report }) = load_or_print(arg)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let tz = config.schedule.timezone;
+    let now = now_or(at, tz)?;
+    let cal = config.work_calendar();
+    let far = now + chrono::Duration::days(800);
+    let plan = planner::plan(&config, &cal, now, far, &HashSet::new());
+    let reachable = config
+        .offices
+        .iter()
+        .filter(|o| !o.emails.is_empty())
+        .count();
+    let unscheduled = plan.unscheduled.len();
+    println!("{}: OK", config.path.display());
+    if !config.plan.title.is_empty() {
+        println!("  plan:      {}", config.plan.title);
+    }
+    println!(
+        "  offices:   {} ({} with an email address), {} groups",
+        config.offices.len(),
+        reachable,
+        config.groups.len()
+    );
+    println!(
+        "  tasks:     {} ({} scheduled, {} with no date yet)",
+        config.tasks.len(),
+        config.tasks.len() - unscheduled,
+        unscheduled
+    );
+    match plan.due.first().or(plan.upcoming.first()) {
+        Some(n) => println!(
+            "  next nudge: {} — {} to {} ({})",
+            format_local(&n.send_at),
+            n.task,
+            n.office,
+            n.kind.label()
+        ),
+        None => println!("  next nudge: none planned"),
+    }
+    if report.warning_count() > 0 {
+        println!("  {} warning(s), shown above", report.warning_count());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--at` as a moment, or the clock. This is the only place the CLI reads the clock.
+pub fn now_or(at: Option<&str>, tz: Tz) -> Result<DateTime<Utc>> {
+    match at {
+        None => Ok(Utc::now()),
+        Some(s) => parse_at(s, tz),
+    }
+}
+
+/// A date (start of that day), a local date-time (`2024-01-15T08:00`), or RFC 3339.
+pub fn parse_at(s: &str, tz: Tz) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = |ndt: NaiveDateTime| {
+        tz.from_local_datetime(&ndt)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .context("that local time does not exist")
+    };
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(ndt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return local(ndt);
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return local(d.and_hms_opt(0, 0, 0).expect("midnight"));
+    }
+    bail!(
+        "cannot read `{s}` as a moment: write a date (2024-01-15), a local time (2024-01-15T08:00) or RFC 3339 (2024-01-15T08:00:00+07:00)"
+    )
+}
+
+fn end_of_day(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    tz.from_local_datetime(&d.and_hms_opt(23, 59, 59).expect("valid"))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_hms_opt(23, 59, 59).expect("valid")))
+}
+
+pub fn weekday_vi(d: NaiveDate) -> &'static str {
+    match d.weekday() {
+        chrono::Weekday::Mon => "Thứ Hai",
+        chrono::Weekday::Tue => "Thứ Ba",
+        chrono::Weekday::Wed => "Thứ Tư",
+        chrono::Weekday::Thu => "Thứ Năm",
+        chrono::Weekday::Fri => "Thứ Sáu",
+        chrono::Weekday::Sat => "Thứ Bảy",
+        chrono::Weekday::Sun => "Chủ nhật",
+    }
+}
+
+fn format_local(t: &DateTime<Tz>) -> String {
+    format!(
+        "{} {}",
+        weekday_vi(t.date_naive()),
+        t.format("%d/%m/%Y %H:%M")
+    )
+}
+
+fn days_left_text(n: &Nudge) -> String {
+    let unit = match n.unit {
+        config::Unit::Days => "ngày",
+        config::Unit::WorkingDays => "ngày làm việc",
+    };
+    match n.days_left {
+        0 => "hôm nay".to_string(),
+        d if d > 0 => format!("còn {d} {unit}"),
+        d => format!("quá {} {unit}", -d),
+    }
+}
+
+/// The plan as a table: due now first, then upcoming, then the tasks with no date.
+pub fn render_plan(
+    cfg: &Config,
+    plan: &Plan,
+    office: Option<&str>,
+    task: Option<&str>,
+    format: Format,
+) -> String {
+    let keep =
+        |n: &&Nudge| office.is_none_or(|o| n.office == o) && task.is_none_or(|t| n.task == t);
+    let machine = format != Format::Table;
+    let mut t = Table::new(&[
+        ("send_at", "Gửi lúc"),
+        ("status", "Trạng thái"),
+        ("task", "Nhiệm vụ"),
+        ("office", "Đơn vị"),
+        ("role", "Vai trò"),
+        ("kind", "Loại"),
+        ("deadline", "Hạn"),
+        ("deadline_phrase", "Tiến độ (kế hoạch)"),
+        ("days_left", "Còn"),
+        ("recipients", "Gửi thêm"),
+    ]);
+    let rows = plan
+        .due
+        .iter()
+        .filter(keep)
+        .map(|n| {
+            let status = match (plan.sendable_now, n.late) {
+                (true, false) => "due now",
+                (true, true) => "late, due now",
+                (false, false) => "at next sweep",
+                (false, true) => "late, at next sweep",
+            };
+            (n, status)
+        })
+        .chain(plan.upcoming.iter().filter(keep).map(|n| (n, "planned")));
+    for (n, status) in rows {
+        let phrase = cfg
+            .task(&n.task)
+            .map(|t| t.deadline.phrase.clone())
+            .unwrap_or_default();
+        let extra = match (n.add_head, n.add_leadership) {
+            (true, true) => "trưởng đơn vị, lãnh đạo",
+            (true, false) => "trưởng đơn vị",
+            (false, true) => "lãnh đạo",
+            _ => "",
+        };
+        t.push(vec![
+            if machine {
+                n.send_at.to_rfc3339()
+            } else {
+                format_local(&n.send_at)
+            },
+            status.to_string(),
+            n.task.clone(),
+            n.office.clone(),
+            if machine {
+                n.role.code().into()
+            } else {
+                n.role.label().into()
+            },
+            if machine {
+                n.kind.code()
+            } else {
+                n.kind.label()
+            },
+            if machine {
+                n.occurrence.format("%Y-%m-%d").to_string()
+            } else {
+                format!(
+                    "{} {}",
+                    weekday_vi(n.occurrence),
+                    n.occurrence.format("%d/%m/%Y")
+                )
+            },
+            phrase,
+            if machine {
+                n.days_left.to_string()
+            } else {
+                days_left_text(n)
+            },
+            extra.to_string(),
+        ]);
+    }
+    let mut u = Table::new(&[
+        ("task", "Nhiệm vụ"),
+        ("deadline_phrase", "Tiến độ (kế hoạch)"),
+        ("reason", "Chưa có hạn vì"),
+    ]);
+    for x in plan
+        .unscheduled
+        .iter()
+        .filter(|x| task.is_none_or(|t| x.task == t))
+        .filter(|x| {
+            office.is_none_or(|o| {
+                cfg.task(&x.task)
+                    .is_some_and(|t| t.lead.iter().chain(&t.cooperating).any(|i| i == o))
+            })
+        })
+    {
+        u.push(vec![x.task.clone(), x.phrase.clone(), x.reason.clone()]);
+    }
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({ "nudges": t.json(), "unscheduled": u.json() });
+            format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+        }
+        Format::Csv => t.render(Format::Csv),
+        Format::Table => {
+            let mut s = String::new();
+            if t.is_empty() {
+                s.push_str("No nudges in this period.\n");
+            } else {
+                s.push_str(&t.render(Format::Table));
+            }
+            if !u.is_empty() {
+                s.push_str(&format!("\nTasks with no date yet ({}):\n", u.len()));
+                s.push_str(&u.render(Format::Table));
+            }
+            s
+        }
+    }
+}
