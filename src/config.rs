@@ -1500,6 +1500,18 @@ impl Reader<'_> {
             ));
             return out;
         };
+        // Every id written, even of tasks that fail to read, so that one broken task does
+        // not make the tasks that wait for it report a second, misleading error.
+        let written_ids: Vec<String> = items
+            .iter()
+            .filter_map(|i| match &i.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.name == "id")
+                    .and_then(|(_, v)| v.as_str().map(str::to_string)),
+                _ => None,
+            })
+            .collect();
         let mut seen: HashMap<String, Pos> = HashMap::new();
         for item in items {
             let Some(t) = self.task(item, names, plan, errs) else {
@@ -1520,7 +1532,7 @@ impl Reader<'_> {
             out.push(t);
         }
         // `after:` references need every id, so they are checked once all tasks are read.
-        let ids: Vec<&str> = out.iter().map(|t| t.id.as_str()).collect();
+        let ids: Vec<&str> = written_ids.iter().map(String::as_str).collect();
         let mut bad = Vec::new();
         for t in &out {
             if let Rule::After { task, .. } = &t.deadline.rule

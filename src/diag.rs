@@ -169,17 +169,22 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic) -> String {
                 let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(len));
             }
             if let Some(h) = &d.hint {
-                let _ = writeln!(out, "{pad} = {h}");
+                let _ = writeln!(out, "{pad} = {}", indent_hint(h, &format!("{pad}   ")));
             }
         }
         _ => {
             let _ = writeln!(out, "  --> {}", path.display());
             if let Some(h) = &d.hint {
-                let _ = writeln!(out, "   = {h}");
+                let _ = writeln!(out, "   = {}", indent_hint(h, "     "));
             }
         }
     }
     out
+}
+
+/// Continuation lines of a multi-line hint (a YAML example) line up under its first line.
+fn indent_hint(hint: &str, pad: &str) -> String {
+    hint.lines().collect::<Vec<_>>().join(&format!("\n{pad}"))
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
