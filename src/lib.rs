@@ -1,3 +1,4 @@
 //! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
 
 pub mod calendar;
+pub mod lunar;
