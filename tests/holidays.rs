@@ -168,3 +168,116 @@ fn the_working_day_helpers_see_the_holidays() {
         4
     );
 }
+
+mod ics {
+    use super::*;
+    use nhacviec::calendar_report::{CalendarFormat, entries, render};
+
+    /// Unfolded content lines, after checking the physical lines.
+    fn content_lines(ics: &str) -> Vec<String> {
+        assert!(ics.ends_with("\r\n"));
+        // Every line break is CRLF: no bare LF, no bare CR.
+        assert_eq!(ics.matches('\n').count(), ics.matches("\r\n").count());
+        assert_eq!(ics.matches('\r').count(), ics.matches("\r\n").count());
+        let physical: Vec<&str> = ics.trim_end_matches("\r\n").split("\r\n").collect();
+        for l in &physical {
+            assert!(l.len() <= 75, "{} octets: {l}", l.len());
+            assert!(!l.is_empty());
+        }
+        let mut out: Vec<String> = Vec::new();
+        for l in physical {
+            if let Some(rest) = l.strip_prefix(' ') {
+                out.last_mut().expect("continuation first").push_str(rest);
+            } else {
+                out.push(l.to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ics_of_2024_is_structurally_valid() {
+        let cal = vietnam_calendar(2024..=2024);
+        let ics = render(&cal, 2024, None, CalendarFormat::Ics);
+        let lines = content_lines(&ics);
+        assert_eq!(lines.first().unwrap(), "BEGIN:VCALENDAR");
+        assert_eq!(lines.last().unwrap(), "END:VCALENDAR");
+        assert!(lines.contains(&"VERSION:2.0".to_string()));
+        assert!(lines.iter().any(|l| l.starts_with("PRODID:")));
+
+        let mut stack: Vec<String> = Vec::new();
+        let mut events = Vec::new();
+        let mut current: Vec<String> = Vec::new();
+        for l in &lines {
+            assert!(l.contains(':'), "not a content line: {l}");
+            if let Some(name) = l.strip_prefix("BEGIN:") {
+                stack.push(name.to_string());
+                if name == "VEVENT" {
+                    assert_eq!(stack, ["VCALENDAR", "VEVENT"]);
+                    current.clear();
+                }
+            } else if let Some(name) = l.strip_prefix("END:") {
+                assert_eq!(stack.pop().as_deref(), Some(name), "unbalanced END:{name}");
+                if name == "VEVENT" {
+                    events.push(current.clone());
+                }
+            } else if stack.last().map(String::as_str) == Some("VEVENT") {
+                current.push(l.clone());
+            }
+        }
+        assert!(stack.is_empty());
+
+        let expected = entries(&cal, 2024, None);
+        assert_eq!(events.len(), expected.len());
+        assert_eq!(events.len(), 13);
+        let mut uids = BTreeSet::new();
+        for (ev, entry) in events.iter().zip(&expected) {
+            let prop = |name: &str| -> Vec<&String> {
+                ev.iter()
+                    .filter(|l| {
+                        l.starts_with(&format!("{name}:")) || l.starts_with(&format!("{name};"))
+                    })
+                    .collect()
+            };
+            for name in ["UID", "DTSTAMP", "DTSTART", "DTEND", "SUMMARY"] {
+                assert_eq!(prop(name).len(), 1, "{name} in {ev:?}");
+            }
+            let day = entry.date.format("%Y%m%d").to_string();
+            let next = entry.date.succ_opt().unwrap().format("%Y%m%d").to_string();
+            assert_eq!(
+                prop("UID")[0],
+                &format!("UID:{day}-nhacviec@nhacviec.invalid")
+            );
+            assert!(uids.insert(prop("UID")[0].clone()));
+            assert_eq!(prop("DTSTART")[0], &format!("DTSTART;VALUE=DATE:{day}"));
+            assert_eq!(prop("DTEND")[0], &format!("DTEND;VALUE=DATE:{next}"));
+            // TEXT values never contain an unescaped comma or semicolon.
+            let summary = prop("SUMMARY")[0].strip_prefix("SUMMARY:").unwrap();
+            let bare = summary
+                .replace("\\\\", "")
+                .replace("\\,", "")
+                .replace("\\;", "");
+            assert!(!bare.contains(',') && !bare.contains(';'), "{summary}");
+        }
+        // The swapped Monday's reason has a comma, escaped in the file.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "SUMMARY:Nghỉ: Nghỉ hoán đổi\\, làm bù thứ Bảy 04/05/2024")
+        );
+        // Some lines are long enough to be folded (the Vietnamese descriptions).
+        assert!(ics.contains("\r\n "));
+    }
+
+    #[test]
+    fn ics_of_one_month_has_only_that_month() {
+        let cal = vietnam_calendar(2024..=2024);
+        let ics = render(&cal, 2024, Some(5), CalendarFormat::Ics);
+        let lines = content_lines(&ics);
+        let starts: Vec<&String> = lines.iter().filter(|l| l.starts_with("DTSTART")).collect();
+        assert_eq!(
+            starts,
+            ["DTSTART;VALUE=DATE:20240501", "DTSTART;VALUE=DATE:20240504"]
+        );
+    }
+}
