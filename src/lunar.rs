@@ -283,7 +283,13 @@ fn month_bounds(year: i32, month: u32, leap: bool) -> Option<(i64, i64)> {
             .collect::<Vec<_>>();
         &local
     };
-    let i = months.iter().position(matches)?;
+    // (year, month, leap) increases with the date: month 11 of year y - 1 comes before
+    // month 1 of y, and a leap month right after the regular month it repeats.
+    let key = (year, month, leap);
+    let i = months.partition_point(|m| (m.year, m.month, m.leap) < key);
+    if !months.get(i).is_some_and(matches) {
+        return None;
+    }
     let next = months.get(i + 1)?;
     Some((months[i].jdn, next.jdn - months[i].jdn))
 }
