@@ -134,11 +134,10 @@ fn every_day_of_the_range_round_trips() {
         );
         prev = l;
     }
-    // Round trip a sample (every 7th day) to keep the test quick in debug builds.
     let mut day = d("1900-01-01");
     while day <= end {
         assert_eq!(lunar_to_solar(solar_to_lunar(day)), Some(day));
-        day = day + Days::new(7);
+        day = day + Days::new(1);
     }
 }
 
