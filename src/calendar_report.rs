@@ -1,0 +1,373 @@
+//! Rendering of `nhacviec calendar`: the days off and the weekend days worked of a year or
+//! a month, as a text table, as JSON, or as an iCalendar (RFC 5545) file to import into a
+//! calendar program.
+
+use crate::calendar::{DayKind, WorkCalendar};
+use crate::lunar::solar_to_lunar;
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// Output format of `nhacviec calendar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CalendarFormat {
+    /// A text table for the terminal.
+    #[default]
+    Table,
+    /// A JSON array, one object per day.
+    Json,
+    /// An iCalendar file (RFC 5545), one all-day event per day.
+    Ics,
+}
+
+impl FromStr for CalendarFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Ok(CalendarFormat::Table),
+            "json" => Ok(CalendarFormat::Json),
+            "ics" | "ical" => Ok(CalendarFormat::Ics),
+            other => Err(format!(
+                "định dạng không hợp lệ: {other} (chọn table, json hoặc ics)"
+            )),
+        }
+    }
+}
+
+/// Whether a listed day is off or worked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EntryKind {
+    /// A day off ("nghỉ").
+    #[serde(rename = "nghỉ")]
+    Off,
+    /// A weekend day worked ("làm bù").
+    #[serde(rename = "làm bù")]
+    Worked,
+}
+
+impl EntryKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryKind::Off => "nghỉ",
+            EntryKind::Worked => "làm bù",
+        }
+    }
+}
+
+/// One listed day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarEntry {
+    /// ISO date (`YYYY-MM-DD` in JSON).
+    pub date: NaiveDate,
+    /// "Thứ Hai" … "Chủ nhật".
+    pub weekday: &'static str,
+    pub kind: EntryKind,
+    pub reason: String,
+    /// "29/12 âm lịch", "15/4 nhuận âm lịch".
+    pub lunar: String,
+}
+
+/// The Vietnamese name of a weekday.
+pub fn weekday_vi(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Mon => "Thứ Hai",
+        Weekday::Tue => "Thứ Ba",
+        Weekday::Wed => "Thứ Tư",
+        Weekday::Thu => "Thứ Năm",
+        Weekday::Fri => "Thứ Sáu",
+        Weekday::Sat => "Thứ Bảy",
+        Weekday::Sun => "Chủ nhật",
+    }
+}
+
+/// First and last day of the period, or `None` for a month outside 1..=12 (or a year
+/// chrono cannot represent).
+pub fn period(year: i32, month: Option<u32>) -> Option<(NaiveDate, NaiveDate)> {
+    match month {
+        None => Some((
+            NaiveDate::from_ymd_opt(year, 1, 1)?,
+            NaiveDate::from_ymd_opt(year, 12, 31)?,
+        )),
+        Some(m) => {
+            let first = NaiveDate::from_ymd_opt(year, m, 1)?;
+            let next = if m == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+            } else {
+                NaiveDate::from_ymd_opt(year, m + 1, 1)?
+            };
+            Some((first, next.pred_opt()?))
+        }
+    }
+}
+
+/// The days off and weekend days worked of the period, in date order.
+pub fn entries(cal: &WorkCalendar, year: i32, month: Option<u32>) -> Vec<CalendarEntry> {
+    let Some((first, last)) = period(year, month) else {
+        return Vec::new();
+    };
+    cal.exceptions()
+        .filter(|(d, _)| (first..=last).contains(d))
+        .filter_map(|(date, kind)| {
+            let (kind, note) = match kind {
+                DayKind::Off(n) => (EntryKind::Off, n),
+                DayKind::WorkedWeekend(n) => (EntryKind::Worked, n),
+                DayKind::Working | DayKind::Weekend => return None,
+            };
+            Some(CalendarEntry {
+                date,
+                weekday: weekday_vi(date.weekday()),
+                kind,
+                reason: note.reason,
+                lunar: solar_to_lunar(date).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Renders the days off and weekend days worked of `year` (or of one month of it).
+pub fn render(cal: &WorkCalendar, year: i32, month: Option<u32>, format: CalendarFormat) -> String {
+    let list = entries(cal, year, month);
+    match format {
+        CalendarFormat::Table => render_table(&list, year, month),
+        CalendarFormat::Json => render_json(&list),
+        CalendarFormat::Ics => render_ics(&list, year, month),
+    }
+}
+
+fn period_name(year: i32, month: Option<u32>) -> String {
+    match month {
+        Some(m) => format!("tháng {m}/{year}"),
+        None => format!("năm {year}"),
+    }
+}
+
+fn render_table(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
+    let mut out = String::new();
+    let name = period_name(year, month);
+    if period(year, month).is_none() {
+        let _ = writeln!(out, "Không có {name}: tháng phải từ 1 đến 12.");
+        return out;
+    }
+    let _ = writeln!(out, "Ngày nghỉ và ngày làm bù {name}");
+    if list.is_empty() {
+        let _ = writeln!(
+            out,
+            "Không có ngày nghỉ lễ hay ngày làm bù nào ngoài thứ Bảy, Chủ nhật."
+        );
+        return out;
+    }
+    let header = ["Ngày", "Thứ", "Loại", "Âm lịch", "Lý do"];
+    let rows: Vec<[String; 5]> = list
+        .iter()
+        .map(|e| {
+            [
+                e.date.format("%d/%m/%Y").to_string(),
+                e.weekday.to_string(),
+                e.kind.label().to_string(),
+                e.lunar.clone(),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..4).map(width).collect();
+    let mut line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate().take(4) {
+            s.push_str(cell);
+            let pad = widths[i] - cell.chars().count() + 2;
+            s.extend(std::iter::repeat_n(' ', pad));
+        }
+        s.push_str(cells[4]);
+        let _ = writeln!(out, "{}", s.trim_end());
+    };
+    line(header);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    let off = list.iter().filter(|e| e.kind == EntryKind::Off).count();
+    let worked = list.len() - off;
+    let _ = writeln!(out, "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.");
+    out
+}
+
+fn render_json(list: &[CalendarEntry]) -> String {
+    let mut s = serde_json::to_string_pretty(list).unwrap_or_else(|_| "[]".to_string());
+    s.push('\n');
+    s
+}
+
+/// Escapes a TEXT value (RFC 5545 §3.3.11).
+pub fn ics_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Folds a content line at 75 octets (RFC 5545 §3.1) without splitting a UTF-8 character,
+/// and ends it, and each continuation, with CRLF.
+pub fn ics_fold(line: &str, out: &mut String) {
+    const LIMIT: usize = 75;
+    let mut used = 0;
+    for c in line.chars() {
+        let len = c.len_utf8();
+        if used + len > LIMIT {
+            out.push_str("\r\n ");
+            used = 1;
+        }
+        out.push(c);
+        used += len;
+    }
+    out.push_str("\r\n");
+}
+
+fn render_ics(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
+    let mut out = String::new();
+    let mut put = |line: String| ics_fold(&line, &mut out);
+    put("BEGIN:VCALENDAR".into());
+    put("VERSION:2.0".into());
+    put("PRODID:-//nhacviec//Lich nghi le Viet Nam//VI".into());
+    put("CALSCALE:GREGORIAN".into());
+    put("METHOD:PUBLISH".into());
+    put(format!(
+        "X-WR-CALNAME:{}",
+        ics_escape(&format!("Ngày nghỉ và làm bù {}", period_name(year, month)))
+    ));
+    for e in list {
+        let day = e.date.format("%Y%m%d");
+        let next = e.date.succ_opt().unwrap_or(e.date).format("%Y%m%d");
+        let what = match e.kind {
+            EntryKind::Off => "Nghỉ",
+            EntryKind::Worked => "Đi làm",
+        };
+        put("BEGIN:VEVENT".into());
+        put(format!("UID:{day}-nhacviec@nhacviec.invalid"));
+        // Stable output: the stamp is derived from the date, not the clock, so that
+        // re-exporting the same calendar produces the same file.
+        put(format!("DTSTAMP:{day}T000000Z"));
+        put(format!("DTSTART;VALUE=DATE:{day}"));
+        put(format!("DTEND;VALUE=DATE:{next}"));
+        put(format!(
+            "SUMMARY:{}",
+            ics_escape(&format!("{what}: {}", e.reason))
+        ));
+        put(format!(
+            "DESCRIPTION:{}",
+            ics_escape(&format!(
+                "{}, {} ({}). {}",
+                e.weekday,
+                e.date.format("%d/%m/%Y"),
+                e.lunar,
+                e.reason
+            ))
+        ));
+        put(format!("CATEGORIES:{}", ics_escape(e.kind.label())));
+        put("TRANSP:TRANSPARENT".into());
+        put("END:VEVENT".into());
+    }
+    put("END:VCALENDAR".into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn sample() -> WorkCalendar {
+        let mut cal = WorkCalendar::weekends_only();
+        cal.add_day_off(d("2024-04-29"), "Nghỉ hoán đổi, làm bù thứ Bảy 04/05/2024");
+        cal.add_working_day(d("2024-05-04"), "Làm bù cho ngày 29/04/2024");
+        cal.add_day_off(d("2024-02-09"), "Tết Nguyên đán (30 tháng Chạp)");
+        cal
+    }
+
+    #[test]
+    fn entries_are_limited_to_the_period() {
+        let cal = sample();
+        assert_eq!(entries(&cal, 2024, None).len(), 3);
+        let may = entries(&cal, 2024, Some(5));
+        assert_eq!(may.len(), 1);
+        assert_eq!(may[0].weekday, "Thứ Bảy");
+        assert_eq!(may[0].kind, EntryKind::Worked);
+        assert_eq!(entries(&cal, 2024, Some(12)).len(), 0);
+        assert_eq!(entries(&cal, 2024, Some(13)).len(), 0);
+        assert_eq!(
+            period(2024, Some(2)),
+            Some((d("2024-02-01"), d("2024-02-29")))
+        );
+        assert_eq!(
+            period(2024, Some(12)),
+            Some((d("2024-12-01"), d("2024-12-31")))
+        );
+    }
+
+    #[test]
+    fn table_lists_weekday_kind_and_lunar_date() {
+        let t = render(&sample(), 2024, Some(2), CalendarFormat::Table);
+        let row = t.lines().find(|l| l.starts_with("09/02/2024")).unwrap();
+        assert!(row.contains("Thứ Sáu"), "{row}");
+        assert!(row.contains("nghỉ"), "{row}");
+        assert!(row.contains("30/12 âm lịch"), "{row}");
+        assert!(row.ends_with("Tết Nguyên đán (30 tháng Chạp)"), "{row}");
+        assert!(t.contains("Tổng: 1 ngày nghỉ, 0 ngày làm bù."));
+        let empty = render(&sample(), 2024, Some(12), CalendarFormat::Table);
+        assert!(empty.contains("Không có ngày nghỉ lễ"));
+    }
+
+    #[test]
+    fn json_uses_iso_dates() {
+        let j = render(&sample(), 2024, None, CalendarFormat::Json);
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let arr = v.as_array().unwrap();
+        assert_eq!(arr.len(), 3);
+        assert_eq!(arr[0]["date"], "2024-02-09");
+        assert_eq!(arr[0]["weekday"], "Thứ Sáu");
+        assert_eq!(arr[0]["kind"], "nghỉ");
+        assert_eq!(arr[0]["lunar"], "30/12 âm lịch");
+        assert_eq!(arr[2]["kind"], "làm bù");
+    }
+
+    #[test]
+    fn ics_text_is_escaped_and_folded() {
+        assert_eq!(ics_escape("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
+        let long = format!("SUMMARY:{}", "Tết Nguyên đán ".repeat(10));
+        let mut out = String::new();
+        ics_fold(&long, &mut out);
+        assert!(out.ends_with("\r\n"));
+        let lines: Vec<&str> = out.trim_end_matches("\r\n").split("\r\n").collect();
+        assert!(lines.len() > 2);
+        assert!(lines.iter().all(|l| l.len() <= 75));
+        assert!(lines[1..].iter().all(|l| l.starts_with(' ')));
+        // Unfolding gives the original line back.
+        let unfolded: String = out.trim_end_matches("\r\n").replace("\r\n ", "");
+        assert_eq!(unfolded, long);
+    }
+
+    #[test]
+    fn formats_parse_from_the_command_line() {
+        assert_eq!("ICS".parse::<CalendarFormat>(), Ok(CalendarFormat::Ics));
+        assert_eq!("json".parse::<CalendarFormat>(), Ok(CalendarFormat::Json));
+        assert!("csv".parse::<CalendarFormat>().is_err());
+    }
+}
