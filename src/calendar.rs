@@ -188,12 +188,21 @@ mod tests {
         let cal = WorkCalendar::weekends_only();
         // 2024-01-27 is a Saturday.
         assert!(!cal.is_working_day(d("2024-01-27")));
-        assert_eq!(cal.working_day_on_or_before(d("2024-01-28")), d("2024-01-26"));
+        assert_eq!(
+            cal.working_day_on_or_before(d("2024-01-28")),
+            d("2024-01-26")
+        );
         // Three working days before Tue 30/01 are Thu 25, Fri 26, Mon 29 → Thu 25.
         assert_eq!(cal.sub_working_days(d("2024-01-30"), 3), d("2024-01-25"));
         assert_eq!(cal.add_working_days(d("2024-03-14"), 2), d("2024-03-18"));
-        assert_eq!(cal.working_days_between(d("2024-01-25"), d("2024-01-30")), 3);
-        assert_eq!(cal.working_days_between(d("2024-01-30"), d("2024-01-25")), -3);
+        assert_eq!(
+            cal.working_days_between(d("2024-01-25"), d("2024-01-30")),
+            3
+        );
+        assert_eq!(
+            cal.working_days_between(d("2024-01-30"), d("2024-01-25")),
+            -3
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
 
 pub mod calendar;
+pub mod ledger;
 pub mod output;
