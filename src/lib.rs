@@ -2,4 +2,5 @@
 
 pub mod calendar;
 pub mod ledger;
+pub mod log_report;
 pub mod output;
