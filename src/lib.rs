@@ -7,6 +7,8 @@ pub mod config;
 pub mod deadline;
 pub mod diag;
 pub mod holidays;
+pub mod ledger;
+pub mod log_report;
 pub mod lunar;
 pub mod output;
 pub mod planner;

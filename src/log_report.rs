@@ -1,0 +1,191 @@
+//! `nhacviec log`: the ledger's rows as a table, CSV or JSON, in the office's time zone.
+
+use crate::ledger::DeliveryRow;
+use crate::output::{Format, Table};
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+
+/// In the text table only, replies longer than this many characters are cut with `…`.
+const REPLY_WIDTH: usize = 48;
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("due_at", "Dự kiến gửi"),
+    ("sent_at", "Đã gửi lúc"),
+    ("task", "Nhiệm vụ"),
+    ("occurrence", "Hạn"),
+    ("office", "Mã đơn vị"),
+    ("office_name", "Đơn vị"),
+    ("kind", "Loại nhắc"),
+    ("role", "Vai trò"),
+    ("status", "Trạng thái"),
+    ("recipients", "Người nhận"),
+    ("message_id", "Message-ID"),
+    ("attempts", "Số lần gửi"),
+    ("reply", "Phản hồi / lỗi"),
+    ("late", "Gửi muộn"),
+];
+
+/// Renders ledger rows in the order given (the ledger returns them newest first).
+///
+/// Times are shown in `tz`: `2024-01-22 08:00 +07:00` in the text table, RFC 3339 with the
+/// offset (`2024-01-22T08:00:00+07:00`) in JSON and CSV. `office_name` gives the Vietnamese
+/// name of an office id, if the configuration knows it. The text table shortens long replies
+/// and puts multi-line ones on one line; JSON and CSV carry them whole.
+pub fn render_log(
+    rows: &[DeliveryRow],
+    tz: Tz,
+    office_name: &dyn Fn(&str) -> Option<String>,
+    format: Format,
+) -> String {
+    let table_view = format == Format::Table;
+    let time = |t: DateTime<Utc>| {
+        let local = t.with_timezone(&tz);
+        if table_view {
+            local.format("%Y-%m-%d %H:%M %:z").to_string()
+        } else {
+            local.to_rfc3339_opts(SecondsFormat::Secs, false)
+        }
+    };
+    let mut table = Table::new(COLUMNS);
+    for row in rows {
+        let reply = row.reply.as_deref().unwrap_or_default();
+        let reply = if table_view {
+            abbreviate(reply, REPLY_WIDTH)
+        } else {
+            reply.to_string()
+        };
+        let late = match (table_view, row.late) {
+            (true, true) => "muộn".to_string(),
+            (true, false) => String::new(),
+            (false, late) => late.to_string(),
+        };
+        table.push(vec![
+            time(row.due_at),
+            row.sent_at.map(time).unwrap_or_default(),
+            row.key.task.clone(),
+            row.key.occurrence.format("%Y-%m-%d").to_string(),
+            row.key.office.clone(),
+            office_name(&row.key.office).unwrap_or_default(),
+            row.key.kind.clone(),
+            row.role.clone(),
+            row.status.to_string(),
+            row.recipients.join(", "),
+            row.message_id.clone(),
+            row.attempts.to_string(),
+            reply,
+            late,
+        ]);
+    }
+    table.render(format)
+}
+
+/// One line, at most `width` characters, ending in `…` when shortened.
+fn abbreviate(s: &str, width: usize) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= width {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{DeliveryKey, Status};
+    use chrono::{NaiveDate, TimeZone};
+
+    fn row() -> DeliveryRow {
+        let t = |h| Utc.with_ymd_and_hms(2024, 1, 22, h, 0, 0).unwrap();
+        DeliveryRow {
+            id: 7,
+            key: DeliveryKey {
+                task: "II.3".into(),
+                occurrence: NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
+                office: "stp".into(),
+                kind: "truoc-3wd".into(),
+            },
+            role: "lead".into(),
+            due_at: t(1),
+            late: true,
+            recipients: vec!["vanthu@stp.gov.vn".into(), "pgd@stp.gov.vn".into()],
+            message_id: "<nv.7@nhacviec>".into(),
+            status: Status::Sent,
+            reply: Some(format!(
+                "250 2.0.0 Ok: queued as 4XyZ\n{} tail",
+                "x".repeat(100)
+            )),
+            attempts: 2,
+            created_at: t(1),
+            updated_at: t(2),
+            sent_at: Some(t(2)),
+            next_attempt_at: None,
+        }
+    }
+
+    fn names(id: &str) -> Option<String> {
+        (id == "stp").then(|| "Sở Tư pháp".to_string())
+    }
+
+    const HCM: Tz = chrono_tz::Asia::Ho_Chi_Minh;
+
+    #[test]
+    fn table_shows_local_times_names_and_short_replies() {
+        let mut skipped = row();
+        skipped.key.office = "sxd".into();
+        skipped.status = Status::Skipped;
+        skipped.sent_at = None;
+        skipped.late = false;
+        skipped.recipients.clear();
+        skipped.reply = Some("superseded".into());
+        let text = render_log(&[row(), skipped], HCM, &names, Format::Table);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("Dự kiến gửi"));
+        let first = lines[1];
+        assert!(first.starts_with("2024-01-22 08:00 +07:00  2024-01-22 09:00 +07:00  II.3"));
+        assert!(first.contains("Sở Tư pháp"));
+        assert!(first.contains("vanthu@stp.gov.vn, pgd@stp.gov.vn"));
+        assert!(first.contains("250 2.0.0 Ok: queued as 4XyZ xxxx"));
+        assert!(first.contains('…'));
+        assert!(!first.contains("tail"));
+        assert!(first.trim_end().ends_with("muộn"));
+        // The unknown office has no name; the row still lines up.
+        assert!(lines[2].contains("sxd"));
+        assert!(lines[2].contains("skipped"));
+    }
+
+    #[test]
+    fn json_and_csv_carry_rfc3339_times_and_whole_replies() {
+        let json: serde_json::Value =
+            serde_json::from_str(&render_log(&[row()], HCM, &names, Format::Json)).unwrap();
+        let r = &json[0];
+        assert_eq!(r["due_at"], "2024-01-22T08:00:00+07:00");
+        assert_eq!(r["sent_at"], "2024-01-22T09:00:00+07:00");
+        assert_eq!(r["office_name"], "Sở Tư pháp");
+        assert_eq!(r["status"], "sent");
+        assert_eq!(r["attempts"], "2");
+        assert_eq!(r["late"], "true");
+        assert!(r["reply"].as_str().unwrap().ends_with(" tail"));
+
+        let csv = render_log(&[row()], HCM, &names, Format::Csv);
+        let mut lines = csv.split("\r\n");
+        assert_eq!(
+            lines.next().unwrap(),
+            "due_at,sent_at,task,occurrence,office,office_name,kind,role,status,recipients,\
+             message_id,attempts,reply,late"
+        );
+        let data = lines.next().unwrap();
+        assert!(data.starts_with("2024-01-22T08:00:00+07:00,2024-01-22T09:00:00+07:00,II.3,"));
+        assert!(data.contains("\"vanthu@stp.gov.vn, pgd@stp.gov.vn\""));
+    }
+
+    #[test]
+    fn abbreviate_counts_characters() {
+        assert_eq!(abbreviate("ngắn", 10), "ngắn");
+        assert_eq!(abbreviate("Hộp thư đầy quá", 8), "Hộp thư…");
+        assert_eq!(abbreviate("a\r\n  b", 10), "a b");
+    }
+}
