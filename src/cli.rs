@@ -128,7 +128,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             let known = HashSet::new();
-            let plan = planner::plan(&config, &config.work_calendar(), now, until, &known);
+            let plan = planner::plan(
+                &config,
+                &config.work_calendar(now.with_timezone(&tz).year()),
+                now,
+                until,
+                &known,
+            );
             print!(
                 "{}",
                 render_plan(&config, &plan, office.as_deref(), task.as_deref(), format)
@@ -166,7 +172,7 @@ fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     };
     let tz = config.schedule.timezone;
     let now = now_or(at, tz)?;
-    let cal = config.work_calendar();
+    let cal = config.work_calendar(now.with_timezone(&tz).year());
     let far = now + chrono::Duration::days(800);
     let plan = planner::plan(&config, &cal, now, far, &HashSet::new());
     let reachable = config

@@ -390,9 +390,15 @@ impl Config {
         self.sections.get(id).map(String::as_str)
     }
 
-    /// The working-day calendar: weekends and Vietnamese holidays, then the clerk's additions.
-    pub fn work_calendar(&self) -> WorkCalendar {
-        let mut cal = WorkCalendar::weekends_only();
+    /// The working-day calendar: weekends, the Vietnamese statutory holidays and each
+    /// year's official notice, then the clerk's additions. It covers the plan's years and
+    /// `now_year` (the year the program runs in), with a year of margin on each side.
+    pub fn work_calendar(&self, now_year: i32) -> WorkCalendar {
+        let mut years = self.years();
+        years.insert(now_year);
+        let lo = years.first().copied().unwrap_or(now_year) - 1;
+        let hi = years.last().copied().unwrap_or(now_year) + 1;
+        let mut cal = crate::holidays::vietnam_calendar(lo..=hi);
         for (d, why) in &self.calendar.days_off {
             cal.add_day_off(*d, why.clone());
         }
@@ -802,6 +808,27 @@ impl Reader<'_> {
                     format!("task {} has a deadline outside the plan's year {y}", t.id),
                     "check the year in the deadline",
                 ));
+            }
+        }
+
+        let official = crate::holidays::official_data_years();
+        let mut plan_years: BTreeSet<i32> = plan.year.into_iter().collect();
+        for t in &tasks {
+            if let Rule::Dates(ds) = &t.deadline.rule {
+                plan_years.extend(ds.iter().map(chrono::Datelike::year));
+            }
+        }
+        for y in plan_years {
+            let clerk_entered = calendar
+                .days_off
+                .iter()
+                .chain(&calendar.working_days)
+                .any(|(d, _)| chrono::Datelike::year(d) == y);
+            if !official.contains(&y) && !clerk_entered {
+                errs.push(Diagnostic::warning(
+                    m.key_pos("tasks").or(Some(m.pos)),
+                    format!("nhacviec has no official days-off notice for {y}: it uses the statutory holidays, with Tết and 2/9 guessed"),
+                ).with_hint(format!("when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
             }
         }
 

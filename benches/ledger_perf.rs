@@ -1,7 +1,7 @@
 //! Measures `log` queries over a large ledger. Not a test: run it by hand, in release mode:
 //!
 //! ```text
-//! cargo run --release --example ledger_perf -- [ROWS]     # default 1000000
+//! cargo bench --bench ledger_perf -- [ROWS]     # default 1000000
 //! ```
 //!
 //! It fills a ledger in a temporary folder through the public API (reserve + mark_sent, in
@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = dir.path().join("ledger.db");
     let mut ledger = Ledger::open(&path)?;
     let start: DateTime<Utc> = Utc.with_ymd_and_hms(2020, 1, 1, 1, 0, 0).unwrap();
-    let kinds = ["truoc-14d", "truoc-3wd", "dung-han", "qua-han-5wd"];
+    let kinds = ["before-14d", "before-3wd", "on-day", "overdue-5wd"];
 
     let fill = Instant::now();
     let batch = 1000;
