@@ -8,6 +8,24 @@
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use std::collections::BTreeMap;
 
+/// The Vietnamese name of the day of the week ("Thứ Ba", "Chủ nhật").
+pub fn weekday_vi(date: NaiveDate) -> &'static str {
+    match date.weekday() {
+        Weekday::Mon => "Thứ Hai",
+        Weekday::Tue => "Thứ Ba",
+        Weekday::Wed => "Thứ Tư",
+        Weekday::Thu => "Thứ Năm",
+        Weekday::Fri => "Thứ Sáu",
+        Weekday::Sat => "Thứ Bảy",
+        Weekday::Sun => "Chủ nhật",
+    }
+}
+
+/// "Thứ Ba, 30/01/2024": how the emails and tables write a date.
+pub fn date_vi(date: NaiveDate) -> String {
+    format!("{}, {}", weekday_vi(date), date.format("%d/%m/%Y"))
+}
+
 /// Why a day is off, or why a weekend day is worked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayNote {

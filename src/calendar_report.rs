@@ -2,9 +2,10 @@
 //! a month, as a text table, as JSON, or as an iCalendar (RFC 5545) file to import into a
 //! calendar program.
 
+use crate::calendar::weekday_vi;
 use crate::calendar::{DayKind, WorkCalendar};
 use crate::lunar::solar_to_lunar;
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -70,18 +71,6 @@ pub struct CalendarEntry {
 }
 
 /// The Vietnamese name of a weekday.
-pub fn weekday_vi(w: Weekday) -> &'static str {
-    match w {
-        Weekday::Mon => "Thứ Hai",
-        Weekday::Tue => "Thứ Ba",
-        Weekday::Wed => "Thứ Tư",
-        Weekday::Thu => "Thứ Năm",
-        Weekday::Fri => "Thứ Sáu",
-        Weekday::Sat => "Thứ Bảy",
-        Weekday::Sun => "Chủ nhật",
-    }
-}
-
 /// First and last day of the period, or `None` for a month outside 1..=12 (or a year
 /// chrono cannot represent).
 pub fn period(year: i32, month: Option<u32>) -> Option<(NaiveDate, NaiveDate)> {
@@ -117,7 +106,7 @@ pub fn entries(cal: &WorkCalendar, year: i32, month: Option<u32>) -> Vec<Calenda
             };
             Some(CalendarEntry {
                 date,
-                weekday: weekday_vi(date.weekday()),
+                weekday: weekday_vi(date),
                 kind,
                 reason: note.reason,
                 lunar: solar_to_lunar(date).to_string(),

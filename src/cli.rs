@@ -4,9 +4,13 @@
 //! The clock is read in exactly one place ([`now_or`]) so every command can be run "as of"
 //! another moment with `--at`.
 
+use crate::calendar::weekday_vi;
+use crate::calendar_report::{self, CalendarFormat};
 use crate::config::{self, Config, Env, Loaded};
+use crate::ledger::{Ledger, LogFilter, Status};
+use crate::log_report::render_log;
 use crate::output::{Format, Table};
-use crate::planner::{self, Nudge, Plan};
+use crate::planner::{self, Nudge, NudgeKey, Plan};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -74,6 +78,44 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Read what was sent: the delivery ledger, newest first.
+    Log {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this office's deliveries.
+        #[arg(long)]
+        office: Option<String>,
+        /// Only this task's deliveries.
+        #[arg(long)]
+        task: Option<String>,
+        /// Only deliveries in this state: pending, sent, retrying, failed or skipped.
+        #[arg(long)]
+        status: Option<Status>,
+        /// From this date or moment (planned send time, inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this date (inclusive) or moment (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// The days off and the Saturdays worked, with their reason and lunar date.
+    Calendar {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+        /// One month of it (1–12).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=12))]
+        month: Option<u32>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: CalendarFormat,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -98,50 +140,130 @@ fn run(cli: Cli) -> Result<ExitCode> {
             office,
             task,
             format,
+        } => plan_cmd(&config, at.as_deref(), days, until, office, task, format),
+        Command::Log {
+            config,
+            office,
+            task,
+            status,
+            since,
+            until,
+            limit,
+            format,
         } => {
-            let loaded = load_or_print(&config)?;
-            let Some(Loaded { config, .. }) = loaded else {
+            let Some(Loaded { config, .. }) = load_or_print(&config)? else {
                 return Ok(ExitCode::from(1));
             };
             let tz = config.schedule.timezone;
-            let now = now_or(at.as_deref(), tz)?;
-            let until = match until {
-                Some(d) => end_of_day(d, tz),
-                None => now + chrono::Duration::days(days as i64),
+            let filter = LogFilter {
+                office,
+                task,
+                status,
+                since: since.as_deref().map(|s| parse_at(s, tz)).transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|s| match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+                        // A date as `--until` includes that whole day.
+                        Ok(d) => Ok(end_of_day(d, tz) + chrono::Duration::seconds(1)),
+                        Err(_) => parse_at(s, tz),
+                    })
+                    .transpose()?,
+                limit,
             };
-            for (what, id, known) in [
-                (
-                    "office",
-                    &office,
-                    config.office(office.as_deref().unwrap_or("")).is_some(),
-                ),
-                (
-                    "task",
-                    &task,
-                    config.task(task.as_deref().unwrap_or("")).is_some(),
-                ),
-            ] {
-                if let Some(id) = id
-                    && !known
-                {
-                    bail!("there is no {what} `{id}` in {}", config.path.display());
-                }
-            }
-            let known = HashSet::new();
-            let plan = planner::plan(
-                &config,
-                &config.work_calendar(now.with_timezone(&tz).year()),
-                now,
-                until,
-                &known,
-            );
-            print!(
-                "{}",
-                render_plan(&config, &plan, office.as_deref(), task.as_deref(), format)
-            );
+            let ledger = Ledger::open_read_only(&config.ledger.path)?;
+            let rows = ledger.query(&filter)?;
+            let name = |id: &str| config.office(id).map(|o| o.name.clone());
+            print!("{}", render_log(&rows, tz, &name, format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calendar {
+            config,
+            year,
+            month,
+            format,
+        } => {
+            // The clerk's additions count when there is a config; without one (a default
+            // path that does not exist) the built-in calendar is shown.
+            let from_config =
+                if config.path.exists() || std::env::var_os("NHACVIEC_CONFIG").is_some() {
+                    let Some(Loaded { config, .. }) = load_or_print(&config)? else {
+                        return Ok(ExitCode::from(1));
+                    };
+                    Some(config)
+                } else {
+                    None
+                };
+            let tz = from_config
+                .as_ref()
+                .map(|c| c.schedule.timezone)
+                .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+            let year = year.unwrap_or_else(|| Utc::now().with_timezone(&tz).year());
+            let cal = match &from_config {
+                Some(c) => c.work_calendar(year),
+                None => crate::holidays::vietnam_calendar(year - 1..=year + 1),
+            };
+            print!("{}", calendar_report::render(&cal, year, month, format));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn plan_cmd(
+    config: &ConfigArg,
+    at: Option<&str>,
+    days: u32,
+    until: Option<NaiveDate>,
+    office: Option<String>,
+    task: Option<String>,
+    format: Format,
+) -> Result<ExitCode> {
+    let Some(Loaded { config, .. }) = load_or_print(config)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let tz = config.schedule.timezone;
+    let now = now_or(at, tz)?;
+    let until = match until {
+        Some(d) => end_of_day(d, tz),
+        None => now + chrono::Duration::days(days as i64),
+    };
+    if let Some(id) = &office
+        && config.office(id).is_none()
+    {
+        bail!("there is no office `{id}` in {}", config.path.display());
+    }
+    if let Some(id) = &task
+        && config.task(id).is_none()
+    {
+        bail!("there is no task `{id}` in {}", config.path.display());
+    }
+    // What the ledger already holds is not planned again: `plan` shows what `run` would
+    // send. Without a ledger yet (a fresh install), nothing has been sent.
+    let known = if config.ledger.path.exists() {
+        known_keys(&Ledger::open_read_only(&config.ledger.path)?)?
+    } else {
+        HashSet::new()
+    };
+    let cal = config.work_calendar(now.with_timezone(&tz).year());
+    let plan = planner::plan(&config, &cal, now, until, &known);
+    print!(
+        "{}",
+        render_plan(&config, &plan, office.as_deref(), task.as_deref(), format)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every key the ledger holds, whatever its state: the planner's "already known".
+pub fn known_keys(ledger: &Ledger) -> Result<HashSet<NudgeKey>> {
+    Ok(ledger
+        .all_states()?
+        .into_keys()
+        .map(|k| NudgeKey {
+            task: k.task,
+            occurrence: k.occurrence,
+            office: k.office,
+            kind: k.kind,
+        })
+        .collect())
 }
 
 /// Loads the config; on errors prints them all and returns `None`.
@@ -256,18 +378,6 @@ fn end_of_day(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_hms_opt(23, 59, 59).expect("valid")))
-}
-
-pub fn weekday_vi(d: NaiveDate) -> &'static str {
-    match d.weekday() {
-        chrono::Weekday::Mon => "Thứ Hai",
-        chrono::Weekday::Tue => "Thứ Ba",
-        chrono::Weekday::Wed => "Thứ Tư",
-        chrono::Weekday::Thu => "Thứ Năm",
-        chrono::Weekday::Fri => "Thứ Sáu",
-        chrono::Weekday::Sat => "Thứ Bảy",
-        chrono::Weekday::Sun => "Chủ nhật",
-    }
 }
 
 fn format_local(t: &DateTime<Tz>) -> String {
