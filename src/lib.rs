@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod config;
 pub mod deadline;
 pub mod diag;
+pub mod email;
 pub mod output;
 pub mod planner;
 pub mod yaml;
