@@ -7,4 +7,5 @@ pub mod diag;
 pub mod email;
 pub mod output;
 pub mod planner;
+pub mod transport;
 pub mod yaml;
