@@ -64,37 +64,20 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
     own.sort_by_key(|n| (office_pos(&n.office), urgency(n)));
     // With `cooperating: cc`, a cooperating office's nudge rides on the lead's email for the
     // same deadline when the lead gets one this sweep; otherwise it stays on its own.
-    let mut riders: Vec<(usize, &Nudge)> = Vec::new();
+    // (host, rider): the rider is delivered on the host's email.
+    let mut riders: Vec<(&Nudge, &Nudge)> = Vec::new();
     if cfg.mail.cooperating == CoopDelivery::Cc {
-        let mut kept = Vec::new();
-        for n in &own {
-            let host = (n.role == Role::Cooperating)
-                .then(|| {
-                    own.iter().position(|m| {
-                        m.role != Role::Cooperating
-                            && m.task == n.task
-                            && m.occurrence == n.occurrence
-                    })
-                })
-                .flatten();
-            match host {
-                Some(h) => riders.push((h, n)),
-                None => kept.push(*n),
+        let (coop, lead): (Vec<&Nudge>, Vec<&Nudge>) =
+            own.iter().partition(|n| n.role == Role::Cooperating);
+        for n in coop {
+            if let Some(host) = lead
+                .iter()
+                .find(|m| m.task == n.task && m.occurrence == n.occurrence)
+            {
+                riders.push((host, n));
             }
         }
-        // Re-point the riders at the host's index in the kept list.
-        riders = riders
-            .into_iter()
-            .map(|(h, n)| {
-                let host = own[h];
-                let at = kept
-                    .iter()
-                    .position(|k| std::ptr::eq(*k, host))
-                    .expect("a host is never a rider");
-                (at, n)
-            })
-            .collect();
-        own = kept;
+        own.retain(|o| !riders.iter().any(|(_, r)| std::ptr::eq(*r, *o)));
     }
 
     // Group the kept nudges: per office (digest) or one each (per nudge).
@@ -115,7 +98,7 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
             let mut nudges: Vec<Nudge> = g.iter().map(|i| own[*i].clone()).collect();
             let mut ride: Vec<&Nudge> = riders
                 .iter()
-                .filter(|(h, _)| g.contains(h))
+                .filter(|(h, _)| g.iter().any(|i| std::ptr::eq(own[*i], *h)))
                 .map(|(_, n)| *n)
                 .collect();
             ride.sort_by_key(|n| (office_pos(&n.office), urgency(n)));
