@@ -13,3 +13,5 @@ pub mod lunar;
 pub mod output;
 pub mod planner;
 pub mod yaml;
+pub mod email;
+pub mod transport;

@@ -1,0 +1,168 @@
+//! What changed between two configs, in words a clerk understands. Logged on reload so the
+//! journal says "task VII.3 reassigned from Phòng Hành chính – Tổ chức to Phòng Kinh tế",
+//! not "config reloaded".
+
+use crate::config::{Config, Done};
+
+fn office_names(cfg: &Config, ids: &[String]) -> String {
+    if ids.is_empty() {
+        return "nobody".into();
+    }
+    ids.iter()
+        .map(|id| match cfg.office(id) {
+            Some(o) => format!("{} ({id})", o.name),
+            None => id.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn describe(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &new.tasks {
+        let Some(o) = old.task(&t.id) else {
+            out.push(format!(
+                "task {} added: \"{}\", due {}, led by {}",
+                t.id,
+                t.title,
+                t.deadline.phrase,
+                office_names(new, &t.lead)
+            ));
+            continue;
+        };
+        if o.lead != t.lead {
+            out.push(format!(
+                "task {} reassigned from {} to {}",
+                t.id,
+                office_names(old, &o.lead),
+                office_names(new, &t.lead)
+            ));
+        }
+        if o.cooperating != t.cooperating {
+            out.push(format!(
+                "task {}: cooperating offices are now {} (were {})",
+                t.id,
+                office_names(new, &t.cooperating),
+                office_names(old, &o.cooperating)
+            ));
+        }
+        if o.deadline != t.deadline {
+            if o.deadline.phrase != t.deadline.phrase {
+                out.push(format!(
+                    "task {}: deadline changed from \"{}\" to \"{}\"",
+                    t.id, o.deadline.phrase, t.deadline.phrase
+                ));
+            } else {
+                out.push(format!(
+                    "task {}: the dates of deadline \"{}\" changed",
+                    t.id, t.deadline.phrase
+                ));
+            }
+        }
+        if o.done != t.done {
+            match &t.done {
+                Done::Open => out.push(format!("task {} is open again", t.id)),
+                Done::All(d) => out.push(format!("task {} marked done on {}", t.id, d.format("%d/%m/%Y"))),
+                Done::PerOffice(m) => {
+                    let parts: Vec<String> = m
+                        .iter()
+                        .map(|(office, d)| format!("{office} on {}", d.format("%d/%m/%Y")))
+                        .collect();
+                    out.push(format!("task {} done by {}", t.id, parts.join(", ")));
+                }
+            }
+        }
+        if o.policy != t.policy {
+            out.push(format!(
+                "task {}: reminder policy changed from {} to {}",
+                t.id, o.policy, t.policy
+            ));
+        }
+        if o.title != t.title || o.product != t.product {
+            out.push(format!("task {}: wording changed", t.id));
+        }
+    }
+    for o in &old.tasks {
+        if new.task(&o.id).is_none() {
+            out.push(format!("task {} removed: \"{}\"", o.id, o.title));
+        }
+    }
+    for o in &new.offices {
+        match old.office(&o.id) {
+            None => out.push(format!("office {} added: {}", o.id, o.name)),
+            Some(prev) if prev != o => out.push(format!(
+                "office {} ({}) changed: addresses {}",
+                o.id,
+                o.name,
+                if o.emails.is_empty() { "none".to_string() } else { o.emails.join(", ") }
+            )),
+            _ => {}
+        }
+    }
+    for o in &old.offices {
+        if new.office(&o.id).is_none() {
+            out.push(format!("office {} removed: {}", o.id, o.name));
+        }
+    }
+    if old.policies != new.policies {
+        out.push("reminder policies changed".into());
+    }
+    let sweeps = |c: &Config| c.schedule.sweeps.iter().map(|s| s.expr.clone()).collect::<Vec<_>>();
+    if sweeps(old) != sweeps(new) || old.schedule.timezone != new.schedule.timezone {
+        out.push(format!("sweep times are now {}", sweeps(new).join(", ")));
+    }
+    if (old.schedule.window_start, old.schedule.window_end)
+        != (new.schedule.window_start, new.schedule.window_end)
+    {
+        out.push(format!(
+            "sending window is now {}–{}",
+            new.schedule.window_start.format("%H:%M"),
+            new.schedule.window_end.format("%H:%M")
+        ));
+    }
+    if old.mail != new.mail {
+        out.push("mail settings changed".into());
+    }
+    if old.calendar != new.calendar {
+        out.push("days off or working days changed".into());
+    }
+    if old.ledger != new.ledger {
+        out.push(format!(
+            "the ledger path changed to {}: this takes effect only after a restart",
+            new.ledger.path.display()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Env, from_source};
+    use std::path::Path;
+
+    fn cfg(extra: &str, lead: &str) -> Config {
+        let src = format!(
+            "offices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example\n  kinh-te:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: VII.3\n    title: Khảo sát\n    deadline: Quý III/2024\n    lead: {lead}\n{extra}"
+        );
+        from_source(&src, Path::new("t.yaml"), &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config
+    }
+
+    #[test]
+    fn a_reassignment_is_told_in_words() {
+        let old = cfg("", "hctc");
+        let new = cfg("  - id: V.1\n    title: Xe ô tô\n    deadline: Năm 2024\n    lead: hctc\n", "kinh-te");
+        let lines = describe(&old, &new);
+        assert_eq!(
+            lines,
+            vec![
+                "task VII.3 reassigned from Phòng Hành chính – Tổ chức (hctc) to Phòng Kinh tế (kinh-te)",
+                "task V.1 added: \"Xe ô tô\", due Năm 2024, led by Phòng Hành chính – Tổ chức (hctc)",
+            ]
+        );
+        assert_eq!(describe(&new, &old)[1], "task V.1 removed: \"Xe ô tô\"");
+        assert!(describe(&old, &old).is_empty());
+    }
+}

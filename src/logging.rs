@@ -1,0 +1,43 @@
+//! Where log events go: the journal under systemd (structured fields, so that
+//! `journalctl -u nhacviec TASK=II.3` finds a task's deliveries), JSON lines with
+//! `--log-format json`, readable text on stderr otherwise.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Text,
+    Json,
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("NHACVIEC_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
+/// journal with their fields upper-cased (TASK, OFFICE, MESSAGE_ID, STATUS…).
+pub fn init(target: Target) {
+    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
+    if under_systemd
+        && target == Target::Text
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        let _ = tracing_subscriber::registry()
+            .with(filter())
+            .with(journald.with_syslog_identifier("nhacviec".into()))
+            .try_init();
+        return;
+    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let _ = match target {
+        Target::Json => tracing_subscriber::registry()
+            .with(filter())
+            .with(fmt.json().flatten_event(true))
+            .try_init(),
+        Target::Text => tracing_subscriber::registry()
+            .with(filter())
+            .with(fmt.with_target(false))
+            .try_init(),
+    };
+}

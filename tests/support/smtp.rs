@@ -1,0 +1,312 @@
+//! A small, real SMTP server for tests: it speaks enough of RFC 5321 for lettre (EHLO/HELO,
+//! MAIL FROM, RCPT TO, DATA with dot-unstuffing, RSET, NOOP, QUIT) over loopback, keeps
+//! every accepted message with its envelope, and can be told to misbehave:
+//!
+//! - [`SmtpServer::fail_next`]: answer a given reply to MAIL, RCPT or DATA for the next N
+//!   messages (a DATA failure is the reply to the message content, after the final dot);
+//! - [`SmtpServer::reject_recipient`]: answer `550` to RCPT TO for one address;
+//! - [`SmtpServer::stall_data`]: for the next message, wait a while after the content
+//!   before answering (the client sees a server hanging in the middle of DATA);
+//! - [`SmtpServer::behave`]: forget all of the above;
+//! - [`SmtpServer::stop`] and [`SmtpServer::restart`]: go away (connections refused) and
+//!   come back on the same port.
+//!
+//! ```ignore
+//! let mut server = SmtpServer::start().await;
+//! // point the config at 127.0.0.1:{server.port()} with `security: none`
+//! server.fail_next(Stage::Mail, 451, "4.3.0 try later", 1);
+//! let got = server.wait_for(1, Duration::from_secs(5)).await;
+//! ```
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// One accepted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The MAIL FROM address, without brackets.
+    pub from: String,
+    /// The RCPT TO addresses, in order, without brackets.
+    pub to: Vec<String>,
+    /// The content as sent, dot-unstuffed, with CRLF line ends, without the final dot.
+    pub data: Vec<u8>,
+}
+
+/// Where a planned failure answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Mail,
+    Rcpt,
+    Data,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    received: Vec<Received>,
+    /// (stage, code, text, how many more messages).
+    failures: Vec<(Stage, u16, String, usize)>,
+    rejected: Vec<String>,
+    stall: Option<Duration>,
+    connections: usize,
+}
+
+pub struct SmtpServer {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SmtpServer {
+    /// Binds 127.0.0.1 on a free port and starts answering.
+    pub async fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(State::default()));
+        let task = Some(tokio::spawn(serve(listener, state.clone())));
+        SmtpServer { addr, state, task }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Every message accepted so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// Waits until at least `n` messages arrived (panics after `within`).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} messages, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Answers `code text` at `stage` for the next `messages` messages.
+    pub fn fail_next(&self, stage: Stage, code: u16, text: &str, messages: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .push((stage, code, text.to_string(), messages));
+    }
+
+    /// Answers `550 5.1.1 no such user` to RCPT TO for `address` (compared case-insensitively).
+    pub fn reject_recipient(&self, address: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .rejected
+            .push(address.to_lowercase());
+    }
+
+    /// For the next message, waits `pause` after its content before answering (and then
+    /// accepts it, as a slow server would).
+    pub fn stall_data(&self, pause: Duration) {
+        self.state.lock().unwrap().stall = Some(pause);
+    }
+
+    /// Forgets planned failures, rejected recipients and stalls (received messages stay).
+    pub fn behave(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.failures.clear();
+        s.rejected.clear();
+        s.stall = None;
+    }
+
+    /// Stops listening and drops every open connection. Received messages are kept.
+    pub async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind same port");
+        self.task = Some(tokio::spawn(serve(listener, self.state.clone())));
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Accepts until aborted; aborting drops the JoinSet, which aborts every connection.
+async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    state.lock().unwrap().connections += 1;
+                    conns.spawn(session(stream, state.clone()));
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// Takes the planned failure for `stage`, if any, counting one message.
+fn planned(state: &Mutex<State>, stage: Stage) -> Option<String> {
+    let mut s = state.lock().unwrap();
+    let i = s.failures.iter().position(|f| f.0 == stage && f.3 > 0)?;
+    s.failures[i].3 -= 1;
+    let (_, code, text, _) = &s.failures[i];
+    Some(format!("{code} {text}"))
+}
+
+fn path_arg(line: &str) -> String {
+    let rest = line.split_once(':').map(|(_, r)| r).unwrap_or("").trim();
+    let addr = rest.split_whitespace().next().unwrap_or("");
+    addr.trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string()
+}
+
+async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    w.write_all(b"220 test.smtp.example ESMTP ready\r\n")
+        .await?;
+    let mut from: Option<String> = None;
+    let mut to: Vec<String> = Vec::new();
+    // A RCPT failure counts once per message, however many recipients it has.
+    let mut rcpt_failure: Option<Option<String>> = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        let verb = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: String = match verb.as_str() {
+            "EHLO" => {
+                "250-test.smtp.example\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760".into()
+            }
+            "HELO" => "250 test.smtp.example".into(),
+            "NOOP" => "250 2.0.0 OK".into(),
+            "RSET" => {
+                from = None;
+                to.clear();
+                rcpt_failure = None;
+                "250 2.0.0 OK".into()
+            }
+            "QUIT" => {
+                w.write_all(b"221 2.0.0 bye\r\n").await?;
+                return Ok(());
+            }
+            "MAIL" => match planned(&state, Stage::Mail) {
+                Some(f) => f,
+                None => {
+                    from = Some(path_arg(&text));
+                    to.clear();
+                    rcpt_failure = None;
+                    "250 2.1.0 OK".into()
+                }
+            },
+            "RCPT" if from.is_none() => "503 5.5.1 MAIL first".into(),
+            "RCPT" => {
+                let addr = path_arg(&text);
+                let failure = rcpt_failure
+                    .get_or_insert_with(|| planned(&state, Stage::Rcpt))
+                    .clone();
+                if let Some(f) = failure {
+                    f
+                } else if state
+                    .lock()
+                    .unwrap()
+                    .rejected
+                    .contains(&addr.to_lowercase())
+                {
+                    format!("550 5.1.1 <{addr}>: no such user")
+                } else {
+                    to.push(addr);
+                    "250 2.1.5 OK".into()
+                }
+            }
+            "DATA" if to.is_empty() => "503 5.5.1 RCPT first".into(),
+            "DATA" => {
+                w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                let mut data = Vec::new();
+                loop {
+                    line.clear();
+                    if r.read_until(b'\n', &mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == b".\r\n" || line == b".\n" {
+                        break;
+                    }
+                    let l = if line.starts_with(b".") {
+                        &line[1..]
+                    } else {
+                        &line[..]
+                    };
+                    data.extend_from_slice(l);
+                }
+                let stall = state.lock().unwrap().stall.take();
+                if let Some(p) = stall {
+                    tokio::time::sleep(p).await;
+                }
+                let reply = match planned(&state, Stage::Data) {
+                    Some(f) => f,
+                    None => {
+                        state.lock().unwrap().received.push(Received {
+                            from: from.take().unwrap_or_default(),
+                            to: std::mem::take(&mut to),
+                            data,
+                        });
+                        "250 2.0.0 OK queued".into()
+                    }
+                };
+                from = None;
+                to.clear();
+                rcpt_failure = None;
+                reply
+            }
+            _ => "502 5.5.2 command not recognized".into(),
+        };
+        w.write_all(reply.as_bytes()).await?;
+        w.write_all(b"\r\n").await?;
+    }
+}
