@@ -62,7 +62,11 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
         if o.done != t.done {
             match &t.done {
                 Done::Open => out.push(format!("task {} is open again", t.id)),
-                Done::All(d) => out.push(format!("task {} marked done on {}", t.id, d.format("%d/%m/%Y"))),
+                Done::All(d) => out.push(format!(
+                    "task {} marked done on {}",
+                    t.id,
+                    d.format("%d/%m/%Y")
+                )),
                 Done::PerOffice(m) => {
                     let parts: Vec<String> = m
                         .iter()
@@ -94,7 +98,11 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
                 "office {} ({}) changed: addresses {}",
                 o.id,
                 o.name,
-                if o.emails.is_empty() { "none".to_string() } else { o.emails.join(", ") }
+                if o.emails.is_empty() {
+                    "none".to_string()
+                } else {
+                    o.emails.join(", ")
+                }
             )),
             _ => {}
         }
@@ -107,7 +115,13 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
     if old.policies != new.policies {
         out.push("reminder policies changed".into());
     }
-    let sweeps = |c: &Config| c.schedule.sweeps.iter().map(|s| s.expr.clone()).collect::<Vec<_>>();
+    let sweeps = |c: &Config| {
+        c.schedule
+            .sweeps
+            .iter()
+            .map(|s| s.expr.clone())
+            .collect::<Vec<_>>()
+    };
     if sweeps(old) != sweeps(new) || old.schedule.timezone != new.schedule.timezone {
         out.push(format!("sweep times are now {}", sweeps(new).join(", ")));
     }
@@ -153,7 +167,10 @@ mod tests {
     #[test]
     fn a_reassignment_is_told_in_words() {
         let old = cfg("", "hctc");
-        let new = cfg("  - id: V.1\n    title: Xe ô tô\n    deadline: Năm 2024\n    lead: hctc\n", "kinh-te");
+        let new = cfg(
+            "  - id: V.1\n    title: Xe ô tô\n    deadline: Năm 2024\n    lead: hctc\n",
+            "kinh-te",
+        );
         let lines = describe(&old, &new);
         assert_eq!(
             lines,

@@ -6,11 +6,14 @@
 
 use crate::calendar::weekday_vi;
 use crate::calendar_report::{self, CalendarFormat};
+use crate::clock::Clock;
 use crate::config::{self, Config, Env, Loaded};
 use crate::ledger::{Ledger, LogFilter, Status};
 use crate::log_report::render_log;
 use crate::output::{Format, Table};
 use crate::planner::{self, Nudge, NudgeKey, Plan};
+use crate::transport::SecretEnv;
+use crate::{daemon, email, logging, sweep};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -78,6 +81,28 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// The daemon: sweep at the configured times and send what is due.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// One sweep (and its retries), then exit: 0 if everything went out, 1 if not.
+        #[arg(long)]
+        once: bool,
+        /// Run as of this moment (date, local date-time or RFC 3339): previews and tests.
+        #[arg(long)]
+        at: Option<String>,
+        /// Render what would be sent; send nothing, record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Send one sample reminder through the configured transport and print the reply.
+    SendTest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Where to send it.
+        #[arg(long)]
+        to: String,
+    },
     /// Read what was sent: the delivery ledger, newest first.
     Log {
         #[command(flatten)]
@@ -130,7 +155,40 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    logging::init(match cli.log_format {
+        LogFormat::Text => logging::Target::Text,
+        LogFormat::Json => logging::Target::Json,
+    });
     match cli.command {
+        Command::Run {
+            config,
+            once,
+            at,
+            dry_run,
+        } => {
+            // The time zone for `--at` comes from the config, read again by the daemon.
+            let at = match at {
+                Some(s) => {
+                    let tz = config::load(&config.path, &Env::from_process())
+                        .map(|l| l.config.schedule.timezone)
+                        .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+                    Some(parse_at(&s, tz)?)
+                }
+                None => None,
+            };
+            runtime()?.block_on(daemon::run(daemon::RunOptions {
+                config_path: config.path,
+                at,
+                once: once || dry_run,
+                dry_run,
+            }))
+        }
+        Command::SendTest { config, to } => {
+            let Some(Loaded { config, .. }) = load_or_print(&config)? else {
+                return Ok(ExitCode::from(1));
+            };
+            runtime()?.block_on(send_test(config, &to))
+        }
         Command::Check { config, at } => check(&config, at.as_deref()),
         Command::Plan {
             config,
@@ -197,7 +255,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .as_ref()
                 .map(|c| c.schedule.timezone)
                 .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-            let year = year.unwrap_or_else(|| Utc::now().with_timezone(&tz).year());
+            let year = year.unwrap_or_else(|| Clock::real().now().with_timezone(&tz).year());
             let cal = match &from_config {
                 Some(c) => c.work_calendar(year),
                 None => crate::holidays::vietnam_calendar(year - 1..=year + 1),
@@ -254,16 +312,40 @@ fn plan_cmd(
 
 /// Every key the ledger holds, whatever its state: the planner's "already known".
 pub fn known_keys(ledger: &Ledger) -> Result<HashSet<NudgeKey>> {
-    Ok(ledger
-        .all_states()?
-        .into_keys()
-        .map(|k| NudgeKey {
-            task: k.task,
-            occurrence: k.occurrence,
-            office: k.office,
-            kind: k.kind,
-        })
-        .collect())
+    Ok(ledger.all_states()?.into_keys().collect())
+}
+
+/// One thread is plenty: the daemon waits on the network and the clock, and a small
+/// footprint matters more than parallelism here.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn send_test(config: Config, to: &str) -> Result<ExitCode> {
+    let now = Clock::real().now();
+    let tz = config.schedule.timezone;
+    let ctx = sweep::Context::new(config, &SecretEnv::from_process(), now)?;
+    let cfg = &*ctx.config;
+    let batch = email::sample_batch(cfg, &ctx.calendar, now.with_timezone(&tz), to)
+        .context("the config has no task to build a sample reminder from")?;
+    let id = email::new_message_id(&cfg.mail.message_id_domain);
+    let msg = ctx
+        .composer
+        .compose(cfg, &ctx.calendar, &batch, &id, now.with_timezone(&tz))?;
+    match ctx.sender.send(&msg).await {
+        Ok(reply) => {
+            println!("sent a sample reminder to {to} (Message-ID {id})");
+            println!("server reply: {reply}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("nhacviec: the sample reminder to {to} was not sent: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Loads the config; on errors prints them all and returns `None`.
@@ -338,7 +420,7 @@ fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
 /// `--at` as a moment, or the clock. This is the only place the CLI reads the clock.
 pub fn now_or(at: Option<&str>, tz: Tz) -> Result<DateTime<Utc>> {
     match at {
-        None => Ok(Utc::now()),
+        None => Ok(Clock::real().now()),
         Some(s) => parse_at(s, tz),
     }
 }

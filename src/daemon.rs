@@ -53,7 +53,7 @@ fn notify(states: &[NotifyState]) {
     }
 }
 
-fn load(path: &PathBuf) -> Result<Config, Vec<String>> {
+fn load(path: &std::path::Path) -> Result<Config, Vec<String>> {
     config::load(path, &Env::from_process())
         .map(|l| {
             for w in l.report.render_short() {
@@ -209,9 +209,7 @@ async fn once(
             }
             _ => {
                 // Rows still waiting for a retry that this run will not make.
-                total.retrying = ledger
-                    .unfinished()?
-                    .len();
+                total.retrying = ledger.unfinished()?.len();
                 break;
             }
         }
@@ -258,7 +256,12 @@ fn log_report(r: &SweepReport, why: &str) {
 }
 
 /// Reads and validates the file; on errors logs all of them and returns `None`.
-fn reload(path: &PathBuf, ctx: &Context, secrets: &SecretEnv, clock: &Clock) -> Option<Context> {
+fn reload(
+    path: &std::path::Path,
+    ctx: &Context,
+    secrets: &SecretEnv,
+    clock: &Clock,
+) -> Option<Context> {
     let new = match load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -291,7 +294,13 @@ fn reload(path: &PathBuf, ctx: &Context, secrets: &SecretEnv, clock: &Clock) -> 
 }
 
 fn needs_new_jobs(old: &Config, new: &Config) -> bool {
-    let exprs = |c: &Config| c.schedule.sweeps.iter().map(|s| s.expr.clone()).collect::<Vec<_>>();
+    let exprs = |c: &Config| {
+        c.schedule
+            .sweeps
+            .iter()
+            .map(|s| s.expr.clone())
+            .collect::<Vec<_>>()
+    };
     exprs(old) != exprs(new) || old.schedule.timezone != new.schedule.timezone
 }
 
@@ -311,7 +320,12 @@ async fn schedule(
             })
         })
         .with_context(|| format!("the sweep time `{}` cannot be scheduled", sw.expr))?;
-        ids.push(scheduler.add(job).await.context("cannot schedule a sweep")?);
+        ids.push(
+            scheduler
+                .add(job)
+                .await
+                .context("cannot schedule a sweep")?,
+        );
     }
     Ok(ids)
 }

@@ -461,6 +461,31 @@ impl Composer {
     }
 }
 
+/// A plain-text message to the admin address (a delivery that failed for good). Not a
+/// reminder: no templates, no ledger row.
+pub fn admin_message(
+    cfg: &Config,
+    to: &str,
+    subject: &str,
+    body: &str,
+    now: DateTime<Tz>,
+) -> Result<Message, ComposeError> {
+    let mailbox =
+        |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
+    Ok(Message::builder()
+        .from(mailbox(&cfg.mail.from)?)
+        .to(mailbox(to)?)
+        .subject(one_line(subject))
+        .date(now.into())
+        .message_id(Some(new_message_id(&cfg.mail.message_id_domain)))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_string())?)
+}
+
 fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
     ComposeError::Template {
         name: name.to_string(),
@@ -846,7 +871,14 @@ tasks:
 
     fn due(cfg: &Config, now: &str) -> Vec<Nudge> {
         let now = at(now).with_timezone(&Utc);
-        plan(cfg, &cfg.work_calendar(), now, now, &HashSet::new()).due
+        plan(
+            cfg,
+            &crate::calendar::WorkCalendar::weekends_only(),
+            now,
+            now,
+            &HashSet::new(),
+        )
+        .due
     }
 
     /// Office, nudges (`task office kind`), To, Cc.
@@ -938,7 +970,7 @@ tasks:
     #[test]
     fn escalation_copies_head_and_leadership() {
         let c = config("");
-        // Tuesday 13/02: IV.1 overdue 10 working days; VII.1 (due 31/01) is at 9.
+        // Tuesday 13/02 on a plain week (no Tết): IV.1 overdue 10 working days; VII.1 at 9.
         let got = shape(&batches(&c, &due(&c, "2024-02-13 08:00")));
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(
@@ -953,7 +985,7 @@ tasks:
     #[test]
     fn built_in_templates_render_every_case() {
         let c = config("");
-        let cal = c.work_calendar();
+        let cal = c.work_calendar(2024);
         let composer = Composer::new(&c).unwrap();
         for now in ["2024-01-25 08:00", "2024-01-30 08:00", "2024-02-13 08:00"] {
             for b in batches(&c, &due(&c, now)) {
@@ -971,7 +1003,7 @@ tasks:
         let c = config("");
         let b = sample_batch(
             &c,
-            &c.work_calendar(),
+            &c.work_calendar(2024),
             at("2024-01-10 08:00"),
             "it@vpubnd.example",
         )

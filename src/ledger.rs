@@ -69,26 +69,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const COLUMNS: &str = "id, task, occurrence, office, kind, role, due_at, late, recipients, \
      message_id, status, reply, attempts, created_at, updated_at, sent_at, next_attempt_at";
 
-/// What identifies one nudge: this task's deadline occurrence, for this office, of this kind.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryKey {
-    pub task: String,
-    /// The deadline this nudge is about.
-    pub occurrence: NaiveDate,
-    pub office: String,
-    /// `truoc-14d`, `dung-han`, `qua-han-5wd`, … (opaque to the ledger).
-    pub kind: String,
-}
-
-impl fmt::Display for DeliveryKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "task {} / deadline {} / office {} / {}",
-            self.task, self.occurrence, self.office, self.kind
-        )
-    }
-}
+/// What identifies one nudge: this task's deadline occurrence, for this office, of this
+/// kind. The planner defines it; the ledger's unique constraint enforces it.
+pub use crate::planner::NudgeKey as DeliveryKey;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

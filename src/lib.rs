@@ -2,16 +2,21 @@
 
 pub mod calendar;
 pub mod calendar_report;
+pub mod changes;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod deadline;
 pub mod diag;
+pub mod email;
 pub mod holidays;
 pub mod ledger;
 pub mod log_report;
+pub mod logging;
 pub mod lunar;
 pub mod output;
 pub mod planner;
-pub mod yaml;
-pub mod email;
+pub mod sweep;
 pub mod transport;
+pub mod yaml;

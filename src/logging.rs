@@ -29,7 +29,10 @@ pub fn init(target: Target) {
             .try_init();
         return;
     }
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match target {
         Target::Json => tracing_subscriber::registry()
             .with(filter())

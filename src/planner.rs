@@ -136,6 +136,16 @@ pub struct Nudge {
     pub late: bool,
 }
 
+impl std::fmt::Display for NudgeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "task {} / deadline {} / office {} / {}",
+            self.task, self.occurrence, self.office, self.kind
+        )
+    }
+}
+
 impl Nudge {
     pub fn key(&self) -> NudgeKey {
         NudgeKey {

@@ -167,7 +167,11 @@ pub async fn sweep(
             // Part of the message is still owed: it is re-sent with what remains.
             continue;
         }
-        ledger.mark_failed(&id, "dropped: no longer in the plan after a config change", now)?;
+        ledger.mark_failed(
+            &id,
+            "dropped: no longer in the plan after a config change",
+            now,
+        )?;
         report.dropped += keys.len();
         for k in keys {
             tracing::warn!(
@@ -185,7 +189,9 @@ pub async fn sweep(
     let mut outgoing: Vec<Outgoing> = Vec::new();
     for (id, nudges) in retry {
         let mut batches = email::batches(cfg, &nudges);
-        let Some(mut first) = batches.pop() else { continue };
+        let Some(mut first) = batches.pop() else {
+            continue;
+        };
         // The same config made one email of these; if it now makes several, they still
         // go as the one message they were recorded as.
         for b in batches {
@@ -252,7 +258,8 @@ async fn send_all(
             let items: Vec<NewDelivery> = out.batch.nudges.iter().map(new_delivery).collect();
             // Written before the email goes out: a crash from here on re-sends it with this
             // Message-ID, never forgets it.
-            out.message_id = ledger.reserve(&items, &recipients(&out.batch), &out.message_id, now)?;
+            out.message_id =
+                ledger.reserve(&items, &recipients(&out.batch), &out.message_id, now)?;
             let message = match ctx.composer.compose(
                 cfg,
                 &ctx.calendar,
@@ -275,7 +282,9 @@ async fn send_all(
                 (out, result)
             });
         }
-        let Some(done) = in_flight.join_next().await else { break };
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
         let (out, result) = done.context("a send task panicked")?;
         record(ctx, ledger, clock, out, result, report).await?;
     }
@@ -331,7 +340,10 @@ pub fn backoff(
     attempts_before: u32,
 ) -> std::time::Duration {
     let base = initial
-        .saturating_mul(1u32.checked_shl(attempts_before.min(20)).unwrap_or(u32::MAX))
+        .saturating_mul(
+            1u32.checked_shl(attempts_before.min(20))
+                .unwrap_or(u32::MAX),
+        )
         .min(max);
     let jitter: f64 = rand::rng().random_range(0.8..1.2);
     base.mul_f64(jitter).min(max)
@@ -382,7 +394,13 @@ async fn report_failure(ctx: &Context, clock: &Clock, out: &Outgoing, error: &st
         tasks.join("\n")
     );
     let now = clock.now().with_timezone(&cfg.schedule.timezone);
-    match email::admin_message(cfg, admin, "[nhacviec] Thư nhắc việc không gửi được", &body, now) {
+    match email::admin_message(
+        cfg,
+        admin,
+        "[nhacviec] Thư nhắc việc không gửi được",
+        &body,
+        now,
+    ) {
         Ok(msg) => {
             if let Err(e) = ctx.sender.send(&msg).await {
                 tracing::error!(error = %e, admin = %admin, "could not report a failed delivery to the admin address");
@@ -414,7 +432,13 @@ fn dry_run(
     for (id, batch) in &all {
         let msg = ctx
             .composer
-            .compose(cfg, &ctx.calendar, batch, &email::new_message_id(&cfg.mail.message_id_domain), now.with_timezone(&tz))
+            .compose(
+                cfg,
+                &ctx.calendar,
+                batch,
+                &email::new_message_id(&cfg.mail.message_id_domain),
+                now.with_timezone(&tz),
+            )
             .context("an email could not be composed")?;
         let subject = msg
             .headers()
@@ -425,15 +449,29 @@ fn dry_run(
             "would send {} to {}{}: {} [{}]",
             if id == "(new)" { "an email" } else { "again" },
             batch.to.join(", "),
-            if batch.cc.is_empty() { String::new() } else { format!(" (cc {})", batch.cc.join(", ")) },
+            if batch.cc.is_empty() {
+                String::new()
+            } else {
+                format!(" (cc {})", batch.cc.join(", "))
+            },
             subject,
-            batch.nudges.iter().map(|n| format!("{} {}", n.task, n.kind.code())).collect::<Vec<_>>().join(", ")
+            batch
+                .nudges
+                .iter()
+                .map(|n| format!("{} {}", n.task, n.kind.code()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         report.emails += 1;
         report.sent += batch.nudges.len();
     }
     for n in skip {
-        println!("would record as skipped: {} {} {}", n.task, n.office, n.kind.code());
+        println!(
+            "would record as skipped: {} {} {}",
+            n.task,
+            n.office,
+            n.kind.code()
+        );
     }
     report.skipped = skip.len();
     Ok(report)

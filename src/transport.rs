@@ -4,7 +4,6 @@
 //! never appears in a log line, an error or a `Debug` output.
 
 use crate::config::{Config, SecretSource, Security, Smtp, Transport};
-use chrono::Utc;
 use chrono_tz::Tz;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -12,7 +11,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What the process environment offers for secrets. Passed in, so tests need not change
@@ -108,9 +107,11 @@ impl SendError {
     }
 }
 
-/// Delivers emails per `mail.transport`. Built once; cheap to share by reference.
+/// Delivers emails per `mail.transport`. Built once; clones share the same connection pool,
+/// so a sweep can have several sends in flight.
+#[derive(Clone)]
 pub struct Sender {
-    inner: Inner,
+    inner: Arc<Inner>,
 }
 
 enum Inner {
@@ -129,7 +130,7 @@ enum Inner {
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.inner {
+        match &*self.inner {
             Inner::Outbox { dir, .. } => f.debug_struct("Sender").field("outbox", dir).finish(),
             Inner::Smtp {
                 cfg, credentials, ..
@@ -249,12 +250,22 @@ impl Sender {
                 }
             }
         };
-        Ok(Sender { inner })
+        Ok(Sender {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// How many emails may be in flight at once: the SMTP pool's size; one for the outbox.
+    pub fn concurrency(&self) -> usize {
+        match &*self.inner {
+            Inner::Outbox { .. } => 1,
+            Inner::Smtp { cfg, .. } => cfg.pool_size.max(1) as usize,
+        }
     }
 
     /// Delivers one email. Returns the server's reply (`250 …`), or the outbox file's path.
     pub async fn send(&self, msg: &Message) -> Result<String, SendError> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Outbox { dir, tz } => write_outbox(dir, *tz, msg).await,
             Inner::Smtp {
                 cfg,
@@ -366,7 +377,10 @@ async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<String, SendE
     tokio::fs::create_dir_all(dir).await.map_err(err(dir))?;
     let name = format!(
         "{}-{}.eml",
-        Utc::now().with_timezone(&tz).format("%Y%m%d-%H%M%S"),
+        crate::clock::Clock::real()
+            .now()
+            .with_timezone(&tz)
+            .format("%Y%m%d-%H%M%S"),
         id_local_part(msg)
     );
     let path = dir.join(&name);

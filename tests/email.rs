@@ -84,7 +84,7 @@ fn at(s: &str) -> DateTime<Tz> {
 
 fn due_batches(cfg: &Config, now: DateTime<Tz>) -> Vec<Batch> {
     let now = now.with_timezone(&Utc);
-    let p = plan(cfg, &cfg.work_calendar(), now, now, &HashSet::new());
+    let p = plan(cfg, &cfg.work_calendar(2024), now, now, &HashSet::new());
     batches(cfg, &p.due)
 }
 
@@ -93,7 +93,7 @@ async fn send(cfg: &Config, batch: &Batch, now: DateTime<Tz>) -> Result<String, 
     let composer = Composer::new(cfg).unwrap();
     let id = new_message_id(&cfg.mail.message_id_domain);
     let msg = composer
-        .compose(cfg, &cfg.work_calendar(), batch, &id, now)
+        .compose(cfg, &cfg.work_calendar(2024), batch, &id, now)
         .unwrap();
     let sender = Sender::new(cfg, &SecretEnv::default()).unwrap();
     sender.send(&msg).await.map(|_| id)
@@ -233,8 +233,8 @@ async fn a_digest_lists_every_task_of_the_office() {
 async fn an_escalation_copies_the_head_and_the_leadership() {
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: per-nudge", TITLE71);
-    // Tuesday 13/02: IV.1 is 10 working days overdue.
-    let now = at("2024-02-13 08:00");
+    // Tuesday 20/02: IV.1 (due 30/01) is 10 working days overdue, Tết 08–14/02 not counted.
+    let now = at("2024-02-20 08:00");
     let bs = due_batches(&cfg, now);
     let b = bs.iter().find(|b| b.nudges[0].task == "IV.1").unwrap();
     // ttth has no head: only the leadership is copied.
@@ -342,7 +342,7 @@ async fn a_server_stalling_in_data_times_out_and_the_next_send_works() {
     let sender = Sender::new(&cfg, &SecretEnv::default()).unwrap();
     let msg = |id: &str| {
         composer
-            .compose(&cfg, &cfg.work_calendar(), &b, id, now)
+            .compose(&cfg, &cfg.work_calendar(2024), &b, id, now)
             .unwrap()
     };
 
@@ -382,7 +382,7 @@ async fn the_outbox_holds_whole_parseable_emails() {
     let msg = composer
         .compose(
             &cfg,
-            &cfg.work_calendar(),
+            &cfg.work_calendar(2024),
             &b,
             "<abc123@vpubnd.example>",
             now,
@@ -431,7 +431,7 @@ async fn a_broken_template_override_names_its_file_and_line() {
     let now = at("2024-01-25 08:00");
     let b = due_batches(&cfg, now).remove(0);
     let msg = composer
-        .compose(&cfg, &cfg.work_calendar(), &b, "<x@y.example>", now)
+        .compose(&cfg, &cfg.work_calendar(2024), &b, "<x@y.example>", now)
         .unwrap();
     let bytes = msg.formatted();
     let m = MessageParser::default().parse(&bytes).unwrap();
