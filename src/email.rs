@@ -5,10 +5,10 @@
 //! (`now` is passed in). The wording is Vietnamese and lives in templates compiled into the
 //! binary (`src/templates/`); a clerk may override them with files of the same names.
 
-use crate::calendar::WorkCalendar;
+use crate::calendar::{WorkCalendar, date_vi};
 use crate::config::{Config, CoopDelivery, Grouping, Offset, Unit};
 use crate::planner::{self, Kind, Nudge, Role};
-use chrono::{DateTime, Datelike, NaiveDate, Weekday};
+use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -196,24 +196,6 @@ pub fn sample_batch(
 /// `<32 hex digits@domain>`.
 pub fn new_message_id(domain: &str) -> String {
     format!("<{:032x}@{}>", rand::random::<u128>(), domain)
-}
-
-/// The Vietnamese name of a weekday, as written in official letters.
-pub fn weekday_vi(w: Weekday) -> &'static str {
-    match w {
-        Weekday::Mon => "Thứ Hai",
-        Weekday::Tue => "Thứ Ba",
-        Weekday::Wed => "Thứ Tư",
-        Weekday::Thu => "Thứ Năm",
-        Weekday::Fri => "Thứ Sáu",
-        Weekday::Sat => "Thứ Bảy",
-        Weekday::Sun => "Chủ nhật",
-    }
-}
-
-/// `Thứ Ba, 30/01/2024`.
-pub fn date_vi(d: NaiveDate) -> String {
-    format!("{}, {}", weekday_vi(d.weekday()), d.format("%d/%m/%Y"))
 }
 
 /// Where a deadline stands on a given day, counted in the nudge's unit.
