@@ -201,7 +201,7 @@ pub enum LedgerError {
 
     #[error(
         "the ledger {} does not exist. It is created by the daemon on its first run; check the \
-         `ledger` path in the configuration (or --ledger), or start the daemon once",
+         `ledger` path in the configuration, or start the daemon once",
         path.display()
     )]
     Missing { path: PathBuf },
