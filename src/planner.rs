@@ -530,7 +530,8 @@ mod tests {
             .config
     }
 
-    fn upcoming(c: &Config, now: &str, until: &str) -> Vec<(String, String, String, NaiveDate)> {
+    /// The plan on a plain Monday-to-Friday week, with an empty ledger.
+    fn plain(c: &Config, now: &str, until: &str) -> Plan {
         plan(
             c,
             &WorkCalendar::weekends_only(),
@@ -538,10 +539,14 @@ mod tests {
             at(until),
             &HashSet::new(),
         )
-        .upcoming
-        .into_iter()
-        .map(|n| (n.task, n.office, n.kind.code(), n.date))
-        .collect()
+    }
+
+    fn upcoming(c: &Config, now: &str, until: &str) -> Vec<(String, String, String, NaiveDate)> {
+        plain(c, now, until)
+            .upcoming
+            .into_iter()
+            .map(|n| (n.task, n.office, n.kind.code(), n.date))
+            .collect()
     }
 
     const ONE: &str = "  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
@@ -601,13 +606,7 @@ mod tests {
     #[test]
     fn overdue_repeats_and_escalates() {
         let c = cfg(ONE);
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-01-31 07:00"),
-            at("2024-02-20 23:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-01-31 07:00", "2024-02-20 23:00");
         let lead: Vec<(String, NaiveDate, bool, bool)> = p
             .upcoming
             .iter()
@@ -639,13 +638,7 @@ mod tests {
     fn done_tasks_are_silent_and_release_their_dependents() {
         let tasks = "  - id: III.3\n    title: a\n    deadline: Quý II/2024\n    lead: hctc\n  - id: IV.2\n    title: b\n    deadline: {phrase: Sau khi Đề án được phê duyệt, after: III.3, days: 30}\n    lead: hctc\n";
         let c = cfg(tasks);
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-06-01 07:00"),
-            at("2024-12-31 23:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-06-01 07:00", "2024-12-31 23:00");
         assert_eq!(p.unscheduled.len(), 1);
         assert_eq!(p.unscheduled[0].task, "IV.2");
         assert!(p.unscheduled[0].reason.contains("III.3"));
@@ -654,13 +647,7 @@ mod tests {
             "lead: hctc\n  - id: IV.2",
             "lead: hctc\n    done: 2024-06-10\n  - id: IV.2",
         ));
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-06-01 07:00"),
-            at("2024-12-31 23:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-06-01 07:00", "2024-12-31 23:00");
         assert!(p.unscheduled.is_empty());
         assert!(p.upcoming.iter().all(|n| n.task == "IV.2"), "III.3 is done");
         assert!(
@@ -674,13 +661,7 @@ mod tests {
     fn after_downtime_only_the_latest_missed_nudge_is_due() {
         let c = cfg(ONE);
         // Down from before 16/01 until Thursday 25/01 at 08:00.
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-01-25 08:00"),
-            at("2024-01-25 23:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-01-25 08:00", "2024-01-25 23:00");
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
@@ -703,13 +684,7 @@ mod tests {
         );
         assert!(p.sendable_now);
         // Down only since Friday 19/01: on Monday 22/01 the 16/01 nudges are still caught up, late.
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-01-22 08:00"),
-            at("2024-01-22 23:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-01-22 08:00", "2024-01-22 23:00");
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
@@ -778,13 +753,7 @@ mod tests {
         let c = cfg(&format!(
             "{ONE}schedule:\n  sweeps: [\"0 6 * * *\", \"30 9 * * 1-5\"]\n"
         ));
-        let p = plan(
-            &c,
-            &WorkCalendar::weekends_only(),
-            at("2024-01-01 07:00"),
-            at("2024-01-20 00:00"),
-            &HashSet::new(),
-        );
+        let p = plain(&c, "2024-01-01 07:00", "2024-01-20 00:00");
         assert_eq!(
             p.upcoming[0]
                 .send_at
