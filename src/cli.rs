@@ -176,12 +176,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            runtime()?.block_on(daemon::run(daemon::RunOptions {
+            let rt = runtime()?;
+            let code = rt.block_on(daemon::run(daemon::RunOptions {
                 config_path: config.path,
                 at,
                 once: once || dry_run,
                 dry_run,
-            }))
+            }));
+            // Every send was awaited and recorded before `run` returned; what is left are
+            // the scheduler's idle helper threads, which must not delay the exit.
+            rt.shutdown_background();
+            code
         }
         Command::SendTest { config, to } => {
             let Some(Loaded { config, .. }) = load_or_print(&config)? else {

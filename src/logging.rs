@@ -12,7 +12,9 @@ pub enum Target {
 }
 
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_env("NHACVIEC_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_from_env("NHACVIEC_LOG")
+        // The scheduler narrates its own start-up at info; only its warnings matter here.
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"))
 }
 
 /// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
