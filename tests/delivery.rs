@@ -167,10 +167,17 @@ impl Setup {
 
     /// Starts `nhacviec run --at <at>`, its output going to `<name>.log` in the folder.
     fn daemon(&self, name: &str, at: &str) -> Daemon {
+        self.spawn(name, &["run", "--at", at])
+    }
+
+    /// Starts `nhacviec <args> -c <config>` in the background, its output going to
+    /// `<name>.log` in the folder.
+    fn spawn(&self, name: &str, args: &[&str]) -> Daemon {
         let log = self.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("daemon log");
         let child = nhacviec()
-            .args(["run", "--at", at, "-c", self.cfg()])
+            .args(args)
+            .args(["-c", self.cfg()])
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
@@ -617,6 +624,41 @@ async fn the_daemon_retries_until_the_server_is_back_then_stops_on_sigterm() {
         assert!(attempts >= 2, "{r}");
     }
     assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_once_run_that_waits_for_a_retry() {
+    let mut server = SmtpServer::start().await;
+    // A long backoff, as in production (the default waits up to an hour).
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK)
+        .replace("initial: 1s, max: 2s", "initial: 10m, max: 1h");
+    let s = Setup::new(&yaml);
+    server.stop().await;
+
+    let mut run = s.spawn("once", &["run", "--once", "--at", THURSDAY]);
+    wait_until("the first failed attempts", || {
+        let rows = s.ledger();
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
+    });
+    let status = run.terminate();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "not everything went out: {status:?}"
+    );
+    let log = std::fs::read_to_string(&run.log).expect("log");
+    assert!(
+        log.contains("sent 0 reminder(s) in 0 email(s); 0 failed, 4 left to retry"),
+        "{log}"
+    );
+    // Still owed, not dropped: the next run retries them.
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| field(r, "status") == "retrying" && field(r, "attempts") == "1"),
+        "{rows:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
