@@ -662,6 +662,100 @@ async fn sigterm_stops_a_once_run_that_waits_for_a_retry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
+    let server = SmtpServer::start().await;
+    // Six nudges, one email each, one at a time; the second hangs a while in DATA.
+    let s = Setup::new(&config_yaml(
+        server.port(),
+        &many(3, 2),
+        "per-nudge",
+        ", pool_size: 1, timeout: 10s",
+    ));
+    server.stall_data_after(1, Duration::from_secs(3));
+
+    let mut daemon = s.daemon("daemon-1", THURSDAY);
+    wait_until("a send hanging in DATA", || {
+        (server.stalls() == 1).then_some(())
+    });
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    // The email in flight was answered and recorded; nothing else was started.
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "sent"),
+        "{rows:#?}"
+    );
+    assert_eq!(server.received().len(), 2);
+
+    // The next start sends the rest.
+    let mut daemon = s.daemon("daemon-2", THURSDAY);
+    let rows = wait_until("all six sent", || {
+        let rows = s.ledger();
+        (rows.len() == 6 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    assert_eq!(daemon.terminate().code(), Some(0));
+    let delivered = count_ids(&server.received());
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
+    assert_eq!(by_message(&rows).len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_a_new_task_goes_out_at_once_sigusr1_sweeps() {
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK);
+    let s = Setup::new(&yaml);
+    let mut daemon = s.daemon("daemon", THURSDAY);
+    let all_sent = |n: usize| {
+        let rows = s.ledger();
+        (rows.len() == n && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    };
+    wait_until("the start-up sweep", || all_sent(4));
+
+    // A broken config is refused; the old one keeps running.
+    std::fs::write(&s.config, yaml.replace("lead: ttth", "lead: nobody")).expect("write");
+    daemon.signal("HUP");
+    let log = wait_until("the reload refused", || {
+        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        log.contains("reload refused").then_some(log)
+    });
+    assert!(
+        log.contains("nobody"),
+        "the error names the problem:\n{log}"
+    );
+
+    // A new task for kt: the reload sweeps at once, kt hears about it now.
+    let added = yaml.replace(
+        "    lead: [kt, ttth]\n",
+        "    lead: [kt, ttth]\n  - id: IV.3\n    section: IV\n    title: Báo cáo kết quả cải cách hành chính quý I\n    deadline: trước ngày 30/01/2024\n    lead: kt\n",
+    );
+    assert_ne!(added, yaml);
+    std::fs::write(&s.config, &added).expect("write");
+    daemon.signal("HUP");
+    let rows = wait_until("the new task sent", || all_sent(5));
+    assert!(
+        rows.iter()
+            .any(|r| field(r, "task") == "IV.3" && field(r, "office") == "kt"),
+        "{rows:#?}"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got[2].to, ["kt@vpubnd.example", "pp.kt@vpubnd.example"]);
+
+    // SIGUSR1 sweeps now: nothing is owed, nothing goes out, the daemon carries on.
+    daemon.signal("USR1");
+    wait_until("the SIGUSR1 sweep", || {
+        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        log.contains("trigger=\"SIGUSR1\"").then_some(())
+    });
+    assert_eq!(server.received().len(), 3);
+    assert_eq!(daemon.terminate().code(), Some(0));
+    assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_send_loses_nothing_and_resends_under_the_same_message_id() {
     let server = SmtpServer::start().await;
     // 25 nudges, one email each, one at a time; the 6th hangs in DATA until the crash.
