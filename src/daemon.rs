@@ -231,10 +231,17 @@ async fn once(
     if total.outside_window {
         tracing::warn!("not a working day inside the sending window: nothing was sent");
     }
-    println!(
-        "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
-        total.sent, total.emails, total.failed, total.retrying, total.skipped
-    );
+    if opts.dry_run {
+        println!(
+            "dry run: would send {} reminder(s) in {} email(s); nothing was sent or recorded",
+            total.sent, total.emails
+        );
+    } else {
+        println!(
+            "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
+            total.sent, total.emails, total.failed, total.retrying, total.skipped
+        );
+    }
     Ok(total)
 }
 
