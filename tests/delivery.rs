@@ -841,6 +841,11 @@ async fn dry_run_sends_nothing_and_send_test_sends_one() {
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    assert!(
+        text.contains("dry run: would send 4 reminder(s) in 2 email(s); nothing was sent"),
+        "{text}"
+    );
+    assert!(!text.contains("sent 4 reminder(s)"), "{text}");
     assert_eq!(server.connections(), 0, "a dry run does not even connect");
     assert!(server.attempts().is_empty());
     assert!(s.ledger().is_empty(), "{:#?}", s.ledger());
