@@ -165,6 +165,19 @@ impl Setup {
         })
     }
 
+    /// [`Setup::ledger`] while a daemon may be creating it: `None` until it can be read
+    /// (the file appears a moment before its schema does).
+    fn poll_ledger(&self) -> Option<Vec<Value>> {
+        let out = nhacviec()
+            .args(["log", "--format", "json", "-c", self.cfg()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nhacviec log");
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("json"))
+    }
+
     /// Starts `nhacviec run --at <at>`, its output going to `<name>.log` in the folder.
     fn daemon(&self, name: &str, at: &str) -> Daemon {
         self.spawn(name, &["run", "--at", at])
@@ -597,14 +610,14 @@ async fn the_daemon_retries_until_the_server_is_back_then_stops_on_sigterm() {
     let mut daemon = s.daemon("daemon", THURSDAY);
     // The first attempts find nobody listening and are recorded for a retry.
     wait_until("the first failed attempts", || {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
     });
     assert!(server.received().is_empty());
     server.restart().await;
 
     let rows = wait_until("every nudge sent", || {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     });
     // Longer than the longest backoff: no stray retry follows.
@@ -637,7 +650,7 @@ async fn sigterm_stops_a_once_run_that_waits_for_a_retry() {
 
     let mut run = s.spawn("once", &["run", "--once", "--at", THURSDAY]);
     wait_until("the first failed attempts", || {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
     });
     let status = run.terminate();
@@ -692,7 +705,7 @@ async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
     // The next start sends the rest.
     let mut daemon = s.daemon("daemon-2", THURSDAY);
     let rows = wait_until("all six sent", || {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == 6 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     });
     assert_eq!(daemon.terminate().code(), Some(0));
@@ -709,7 +722,7 @@ async fn sighup_reloads_and_a_new_task_goes_out_at_once_sigusr1_sweeps() {
     let s = Setup::new(&yaml);
     let mut daemon = s.daemon("daemon", THURSDAY);
     let all_sent = |n: usize| {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == n && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     };
     wait_until("the start-up sweep", || all_sent(4));
@@ -789,7 +802,7 @@ async fn a_crash_mid_send_loses_nothing_and_resends_under_the_same_message_id() 
     server.behave();
     let mut second = s.daemon("daemon-2", THURSDAY);
     let rows = wait_until("all 25 nudges sent", || {
-        let rows = s.ledger();
+        let rows = s.poll_ledger()?;
         (rows.len() == 25 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     });
     let status = second.terminate();
