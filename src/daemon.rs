@@ -97,7 +97,15 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     };
 
     if opts.once {
-        let report = once(&ctx, &mut ledger, &clock, sweep_opts, &stop).await?;
+        let report = once(
+            &ctx,
+            &mut ledger,
+            &clock,
+            sweep_opts,
+            &stop,
+            &shutdown.notify,
+        )
+        .await?;
         return Ok(if report.all_delivered() {
             ExitCode::SUCCESS
         } else {
@@ -181,13 +189,15 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One sweep, then its retries as they fall due, until nothing is left to retry.
+/// One sweep, then its retries as they fall due, until nothing is left to retry or a stop
+/// is requested (`stopped` is notified) while waiting for one.
 async fn once(
     ctx: &Context,
     ledger: &mut Ledger,
     clock: &Clock,
     opts: SweepOptions,
     stop: &(dyn Fn() -> bool + Sync),
+    stopped: &Notify,
 ) -> Result<SweepReport> {
     let mut total = SweepReport::default();
     loop {
@@ -205,7 +215,11 @@ async fn once(
             Some(t) if !stop() && !r.outside_window => {
                 let wait = (t - clock.now()).to_std().unwrap_or(Duration::ZERO);
                 tracing::info!(seconds = wait.as_secs_f64(), "waiting to retry");
-                tokio::time::sleep(wait).await;
+                // A backoff may be an hour: a stop request must not wait for it.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped.notified() => {}
+                }
             }
             _ => {
                 // Rows still waiting for a retry that this run will not make.
@@ -217,10 +231,17 @@ async fn once(
     if total.outside_window {
         tracing::warn!("not a working day inside the sending window: nothing was sent");
     }
-    println!(
-        "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
-        total.sent, total.emails, total.failed, total.retrying, total.skipped
-    );
+    if opts.dry_run {
+        println!(
+            "dry run: would send {} reminder(s) in {} email(s); nothing was sent or recorded",
+            total.sent, total.emails
+        );
+    } else {
+        println!(
+            "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
+            total.sent, total.emails, total.failed, total.retrying, total.skipped
+        );
+    }
     Ok(total)
 }
 

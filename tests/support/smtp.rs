@@ -7,6 +7,7 @@
 //! - [`SmtpServer::reject_recipient`]: answer `550` to RCPT TO for one address;
 //! - [`SmtpServer::stall_data`]: for the next message, wait a while after the content
 //!   before answering (the client sees a server hanging in the middle of DATA);
+//!   [`SmtpServer::stall_data_after`] lets some messages through first;
 //! - [`SmtpServer::behave`]: forget all of the above;
 //! - [`SmtpServer::stop`] and [`SmtpServer::restart`]: go away (connections refused) and
 //!   come back on the same port.
@@ -48,10 +49,16 @@ pub enum Stage {
 #[derive(Debug, Default)]
 struct State {
     received: Vec<Received>,
+    /// Every message whose content arrived, accepted or refused, in arrival order.
+    attempts: Vec<Received>,
     /// (stage, code, text, how many more messages).
     failures: Vec<(Stage, u16, String, usize)>,
     rejected: Vec<String>,
     stall: Option<Duration>,
+    /// Messages to let through before the stall applies.
+    stall_after: usize,
+    /// Stalls begun so far.
+    stalls: usize,
     connections: usize,
 }
 
@@ -84,6 +91,18 @@ impl SmtpServer {
     /// Every message accepted so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// Every message whose content arrived, whatever the reply to it: a message refused at
+    /// DATA or answered after a stall is here too, so retries of one email show up as
+    /// several entries.
+    pub fn attempts(&self) -> Vec<Received> {
+        self.state.lock().unwrap().attempts.clone()
+    }
+
+    /// How many stalls (see [`SmtpServer::stall_data`]) have begun.
+    pub fn stalls(&self) -> usize {
+        self.state.lock().unwrap().stalls
     }
 
     /// How many connections were accepted so far.
@@ -129,7 +148,14 @@ impl SmtpServer {
     /// For the next message, waits `pause` after its content before answering (and then
     /// accepts it, as a slow server would).
     pub fn stall_data(&self, pause: Duration) {
-        self.state.lock().unwrap().stall = Some(pause);
+        self.stall_data_after(0, pause);
+    }
+
+    /// Like [`SmtpServer::stall_data`], but lets `messages` messages through first.
+    pub fn stall_data_after(&self, messages: usize, pause: Duration) {
+        let mut s = self.state.lock().unwrap();
+        s.stall = Some(pause);
+        s.stall_after = messages;
     }
 
     /// Forgets planned failures, rejected recipients and stalls (received messages stay).
@@ -138,6 +164,7 @@ impl SmtpServer {
         s.failures.clear();
         s.rejected.clear();
         s.stall = None;
+        s.stall_after = 0;
     }
 
     /// Stops listening and drops every open connection. Received messages are kept.
@@ -284,18 +311,30 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                     };
                     data.extend_from_slice(l);
                 }
-                let stall = state.lock().unwrap().stall.take();
+                let message = Received {
+                    from: from.take().unwrap_or_default(),
+                    to: std::mem::take(&mut to),
+                    data,
+                };
+                let stall = {
+                    let mut s = state.lock().unwrap();
+                    s.attempts.push(message.clone());
+                    if s.stall.is_some() && s.stall_after > 0 {
+                        s.stall_after -= 1;
+                        None
+                    } else {
+                        let p = s.stall.take();
+                        s.stalls += usize::from(p.is_some());
+                        p
+                    }
+                };
                 if let Some(p) = stall {
                     tokio::time::sleep(p).await;
                 }
                 let reply = match planned(&state, Stage::Data) {
                     Some(f) => f,
                     None => {
-                        state.lock().unwrap().received.push(Received {
-                            from: from.take().unwrap_or_default(),
-                            to: std::mem::take(&mut to),
-                            data,
-                        });
+                        state.lock().unwrap().received.push(message);
                         "250 2.0.0 OK queued".into()
                     }
                 };

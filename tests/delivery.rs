@@ -1,0 +1,998 @@
+//! The delivery issue's "Done when", end to end: the real `nhacviec` binary as a child
+//! process, the test SMTP server (inside this process) over loopback, and a real SQLite
+//! ledger in a temporary folder. Time is driven with `--at`; the clock then runs on at the
+//! real pace, so retries take real (short) time.
+
+mod support;
+
+use mail_parser::{Address, MessageParser};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::smtp::{Received, SmtpServer, Stage};
+
+/// How long to wait for anything the daemon does: generous, only a failure waits this long.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Thursday 25/01/2024, a working day, three working days before the deadline 30/01/2024.
+const THURSDAY: &str = "2024-01-25T08:00";
+
+/// SMTP settings for most tests: give up on a silent server after 2 s.
+const QUICK: &str = ", timeout: 2s";
+
+const FROM: &str = "nhacviec@vpubnd.example";
+const ADMIN: &str = "admin@vpubnd.example";
+
+/// Three offices, two tasks. At [`THURSDAY`], with `digest` and `cooperating: cc`:
+/// - to ttth, cc hctc: IV.1 (ttth, lead), IV.2 (ttth, lead), IV.1 (hctc, cooperating);
+/// - to both addresses of kt: IV.2 (kt, lead).
+const SMALL: &str = r#"
+offices:
+  hctc:
+    name: Phòng Hành chính – Tổ chức
+    email: hctc@vpubnd.example
+  ttth:
+    name: Trung tâm Tin học – Công báo
+    email: ttth@vpubnd.example
+  kt:
+    name: Phòng Kinh tế
+    email: [kt@vpubnd.example, "Phó phòng Kinh tế <pp.kt@vpubnd.example>"]
+tasks:
+  - id: IV.1
+    section: IV
+    title: Xây dựng kế hoạch cải cách hành chính năm 2024 của đơn vị
+    product: Kế hoạch CCHC năm 2024 của Trung tâm
+    deadline: trước ngày 30/01/2024
+    lead: ttth
+    cooperating: hctc
+  - id: IV.2
+    section: IV
+    title: Rà soát, đơn giản hóa thủ tục hành chính
+    deadline: trước ngày 30/01/2024
+    lead: [kt, ttth]
+"#;
+
+/// The rest of every test config: plan, reminders, schedule, mail over SMTP to the test
+/// server, quick retries, and the ledger next to the config.
+fn config_yaml(port: u16, offices_and_tasks: &str, grouping: &str, smtp_extra: &str) -> String {
+    format!(
+        r#"plan:
+  title: Kế hoạch cải cách hành chính năm 2024 của Văn phòng UBND tỉnh
+  reference: Quyết định số 20/QĐ-VPUBND ngày 18/01/2024
+  year: 2024
+sections:
+  IV: Tổ chức thực hiện
+{offices_and_tasks}
+reminders:
+  default:
+    before: [3wd]
+    on_day: true
+schedule:
+  timezone: Asia/Ho_Chi_Minh
+  sweeps: ["0 8 * * *"]
+  window: "07:30-17:00"
+mail:
+  from: Nhắc việc – Văn phòng UBND tỉnh <{FROM}>
+  reply_to: Phòng Hành chính – Tổ chức <hctc@vpubnd.example>
+  admin: {ADMIN}
+  grouping: {grouping}
+  cooperating: cc
+  transport:
+    smtp: {{ host: 127.0.0.1, port: {port}, security: none, allow_plaintext: true{smtp_extra} }}
+  retry: {{ attempts: 4, initial: 1s, max: 2s }}
+ledger:
+  path: ledger.db
+"#
+    )
+}
+
+/// `offices` offices, each the lead of each of `tasks` tasks: `offices × tasks` nudges at
+/// [`THURSDAY`].
+fn many(offices: usize, tasks: usize) -> String {
+    let mut s = String::from("offices:\n");
+    for o in 1..=offices {
+        s.push_str(&format!(
+            "  p{o}:\n    name: Phòng số {o}\n    email: phong{o}@vpubnd.example\n"
+        ));
+    }
+    let all: Vec<String> = (1..=offices).map(|o| format!("p{o}")).collect();
+    s.push_str("tasks:\n");
+    for t in 1..=tasks {
+        s.push_str(&format!(
+            "  - id: IV.{t}\n    section: IV\n    title: Nhiệm vụ thử số {t}\n    deadline: trước ngày 30/01/2024\n    lead: [{}]\n",
+            all.join(", ")
+        ));
+    }
+    s
+}
+
+/// A temporary folder holding the config (and, once something ran, the ledger).
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(yaml: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("nhacviec.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        Setup { dir, config }
+    }
+
+    fn cfg(&self) -> &str {
+        self.config.to_str().expect("utf-8 path")
+    }
+
+    /// Runs `nhacviec <args> -c <config>` to completion.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = nhacviec()
+            .args(args)
+            .args(["-c", self.cfg()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nhacviec");
+        eprintln!(
+            "$ nhacviec {} -> {:?}\n{}{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Every ledger row, as `nhacviec log --format json` shows it; empty while there is no
+    /// ledger yet.
+    fn ledger(&self) -> Vec<Value> {
+        if !self.dir.path().join("ledger.db").exists() {
+            return Vec::new();
+        }
+        let out = nhacviec()
+            .args(["log", "--format", "json", "-c", self.cfg()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nhacviec log");
+        assert!(
+            out.status.success(),
+            "log failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+        })
+    }
+
+    /// [`Setup::ledger`] while a daemon may be creating it: `None` until it can be read
+    /// (the file appears a moment before its schema does).
+    fn poll_ledger(&self) -> Option<Vec<Value>> {
+        let out = nhacviec()
+            .args(["log", "--format", "json", "-c", self.cfg()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nhacviec log");
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("json"))
+    }
+
+    /// Starts `nhacviec run --at <at>`, its output going to `<name>.log` in the folder.
+    fn daemon(&self, name: &str, at: &str) -> Daemon {
+        self.spawn(name, &["run", "--at", at])
+    }
+
+    /// Starts `nhacviec <args> -c <config>` in the background, its output going to
+    /// `<name>.log` in the folder.
+    fn spawn(&self, name: &str, args: &[&str]) -> Daemon {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("daemon log");
+        let child = nhacviec()
+            .args(args)
+            .args(["-c", self.cfg()])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start the daemon");
+        Daemon {
+            child: Some(child),
+            log,
+        }
+    }
+}
+
+fn nhacviec() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
+    for var in [
+        "NHACVIEC_CONFIG",
+        "NHACVIEC_LOG",
+        "STATE_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "JOURNAL_STREAM",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// A daemon this test started. Dropping it (a failed assertion included) kills it and, on
+/// failure, shows its log.
+struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// SIGTERM, then waits for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// SIGKILL: no chance to record anything.
+    fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- daemon log {}:\n{}",
+                self.log.display(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Polls `f` until it answers, for at most [`WAIT`].
+fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(x) = f() {
+            return x;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn field<'a>(row: &'a Value, k: &str) -> &'a str {
+    row[k].as_str().unwrap_or_default()
+}
+
+/// `<id@domain>` and `id@domain` alike, as `id@domain`.
+fn bare(id: &str) -> String {
+    id.trim().trim_matches(['<', '>']).to_string()
+}
+
+fn message_id(r: &Received) -> String {
+    let m = MessageParser::default()
+        .parse(&r.data)
+        .expect("a parseable message");
+    bare(m.message_id().expect("a Message-ID"))
+}
+
+fn addrs(a: Option<&Address>) -> Vec<String> {
+    a.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// How many times each Message-ID occurs.
+fn count_ids(msgs: &[Received]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in msgs {
+        *m.entry(message_id(r)).or_insert(0) += 1;
+    }
+    m
+}
+
+/// The ledger's Message-IDs (bare), each with its rows.
+fn by_message(rows: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut m: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in rows {
+        m.entry(bare(field(r, "message_id"))).or_default().push(r);
+    }
+    m
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_delivers_every_due_nudge_once_and_records_its_message_id() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sent 4 reminder(s) in 2 email(s); 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let got = server.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(field(r, "status"), "sent", "{r}");
+        assert_eq!(field(r, "attempts"), "1", "{r}");
+        assert_eq!(field(r, "kind"), "before-3wd", "{r}");
+    }
+    let keys: BTreeSet<(&str, &str)> = rows
+        .iter()
+        .map(|r| (field(r, "task"), field(r, "office")))
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            ("IV.1", "hctc"),
+            ("IV.1", "ttth"),
+            ("IV.2", "kt"),
+            ("IV.2", "ttth")
+        ])
+    );
+    let ledger_ids = by_message(&rows);
+    assert_eq!(ledger_ids.len(), 2, "{ledger_ids:#?}");
+
+    for r in &got {
+        assert_eq!(r.from, FROM);
+        let m = MessageParser::default().parse(&r.data).expect("parseable");
+        let id = bare(m.message_id().expect("Message-ID"));
+        let recorded = ledger_ids
+            .get(&id)
+            .unwrap_or_else(|| panic!("Message-ID {id} is not in the ledger: {rows:#?}"));
+        // The ledger's recipients are To then Cc: exactly the envelope.
+        for row in recorded {
+            let recipients: Vec<&str> = field(row, "recipients")
+                .split(", ")
+                .map(|a| match a.split_once('<') {
+                    Some((_, rest)) => rest.trim_end_matches('>'),
+                    None => a,
+                })
+                .collect();
+            assert_eq!(recipients, r.to, "{row}");
+            assert!(field(row, "reply").starts_with("250 "), "{row}");
+        }
+        assert_eq!(addrs(m.from()), vec![FROM]);
+        assert_eq!(
+            m.from().and_then(|a| a.first()).and_then(|a| a.name()),
+            Some("Nhắc việc – Văn phòng UBND tỉnh")
+        );
+        assert_eq!(addrs(m.reply_to()), vec!["hctc@vpubnd.example"]);
+        assert!(
+            m.date()
+                .expect("Date")
+                .to_rfc3339()
+                .starts_with("2024-01-25T01:0"),
+            "the Date header is the --at time: {:?}",
+            m.date()
+        );
+        assert_eq!(m.text_body_count(), 1);
+        assert_eq!(m.html_body_count(), 1);
+        let text = m.body_text(0).expect("text part");
+        let html = m.body_html(0).expect("html part");
+        assert!(!html.contains("Content-Type"), "{html}");
+        let subject = m.subject().expect("Subject");
+        match addrs(m.to()).as_slice() {
+            [to] if to == "ttth@vpubnd.example" => {
+                assert_eq!(
+                    subject,
+                    "[Nhắc việc] 2 nhiệm vụ sắp đến hạn — Trung tâm Tin học – Công báo"
+                );
+                assert_eq!(addrs(m.cc()), vec!["hctc@vpubnd.example"]);
+                assert_eq!(recorded.len(), 3, "{recorded:#?}");
+                assert!(
+                    text.starts_with("Kính gửi: Trung tâm Tin học – Công báo\r\n"),
+                    "{text}"
+                );
+                assert!(html.contains("Kính gửi: <strong>Trung tâm Tin học – Công báo</strong>"));
+                for part in [&text, &html] {
+                    for want in [
+                        "Nhiệm vụ IV.1",
+                        "Nhiệm vụ IV.2",
+                        "Xây dựng kế hoạch cải cách hành chính năm 2024 của đơn vị",
+                        "Rà soát, đơn giản hóa thủ tục hành chính",
+                        "Thứ Ba, 30/01/2024",
+                        "còn 3 ngày làm việc",
+                        "Phòng Hành chính – Tổ chức",
+                    ] {
+                        assert!(part.contains(want), "missing {want:?} in:\n{part}");
+                    }
+                }
+            }
+            [a, b] if a == "kt@vpubnd.example" && b == "pp.kt@vpubnd.example" => {
+                assert_eq!(
+                    subject,
+                    "[Nhắc việc] Còn 3 ngày làm việc: Rà soát, đơn giản hóa thủ tục hành chính — hạn 30/01/2024"
+                );
+                assert!(addrs(m.cc()).is_empty());
+                assert_eq!(recorded.len(), 1, "{recorded:#?}");
+                assert!(text.starts_with("Kính gửi: Phòng Kinh tế\r\n"), "{text}");
+                for part in [&text, &html] {
+                    for want in ["Phòng Kinh tế", "Nhiệm vụ IV.2"] {
+                        assert!(part.contains(want), "missing {want:?} in:\n{part}");
+                    }
+                    assert!(!part.contains("IV.1"), "{part}");
+                }
+            }
+            other => panic!("unexpected To {other:?}"),
+        }
+    }
+
+    // The same command again: the ledger knows everything, nothing new goes out.
+    let again = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("sent 0 reminder(s) in 0 email(s)"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_reply_is_retried_under_the_same_message_id() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    server.fail_next(Stage::Data, 451, "4.3.0 Hệ thống bận, thử lại sau", 1);
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sent 4 reminder(s) in 2 email(s); 0 failed, 0 left to retry"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("waiting to retry"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Two emails delivered, each once; three attempts seen, one Message-ID twice.
+    let delivered = count_ids(&server.received());
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
+    let tried = count_ids(&server.attempts());
+    assert_eq!(tried.values().sum::<usize>(), 3, "{tried:?}");
+    let twice: Vec<&String> = tried
+        .iter()
+        .filter(|(_, n)| **n == 2)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(twice.len(), 1, "{tried:?}");
+    let retried = twice[0];
+
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_eq!(field(r, "status"), "sent", "{r}");
+        let want = if &bare(field(r, "message_id")) == retried {
+            "2"
+        } else {
+            "1"
+        };
+        assert_eq!(field(r, "attempts"), want, "{r}");
+    }
+    assert_eq!(
+        by_message(&rows).keys().collect::<Vec<_>>(),
+        delivered.keys().collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_reply_fails_for_good_and_tells_the_admin() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    server.fail_next(Stage::Data, 550, "5.7.1 Thư bị từ chối", 1);
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    let failed: Vec<&Value> = rows
+        .iter()
+        .filter(|r| field(r, "status") == "failed")
+        .collect();
+    assert!(!failed.is_empty(), "{rows:#?}");
+    let failed_id = bare(field(failed[0], "message_id"));
+    for r in &rows {
+        if bare(field(r, "message_id")) == failed_id {
+            assert_eq!(field(r, "status"), "failed", "{r}");
+            assert_eq!(field(r, "attempts"), "1", "{r}");
+            assert!(
+                field(r, "reply").contains("550 5.7.1 Thư bị từ chối"),
+                "{r}"
+            );
+        } else {
+            assert_eq!(field(r, "status"), "sent", "{r}");
+        }
+    }
+    assert!(
+        stdout(&out).contains(&format!("{} failed, 0 left to retry", failed.len())),
+        "{}",
+        stdout(&out)
+    );
+
+    // Not retried: the server saw that message once.
+    let tried = count_ids(&server.attempts());
+    assert_eq!(tried.get(&failed_id), Some(&1), "{tried:?}");
+
+    // The admin hears about it, with every task the message carried.
+    let got = server.received();
+    let reports: Vec<&Received> = got.iter().filter(|r| r.to == [ADMIN]).collect();
+    assert_eq!(reports.len(), 1, "{got:#?}");
+    let m = MessageParser::default()
+        .parse(&reports[0].data)
+        .expect("parseable");
+    assert_eq!(m.subject(), Some("[nhacviec] Thư nhắc việc không gửi được"));
+    let body = m.body_text(0).expect("text");
+    assert!(body.contains(&failed_id), "{body}");
+    assert!(body.contains("550 5.7.1 Thư bị từ chối"), "{body}");
+    for r in &failed {
+        let line = format!("- {} ({})", field(r, "task"), field(r, "office"));
+        assert!(body.contains(&line), "missing {line:?} in:\n{body}");
+    }
+    // The failed email is the only one not delivered; the report is not in the ledger.
+    let delivered = count_ids(&got);
+    assert!(!delivered.contains_key(&failed_id));
+    assert_eq!(
+        delivered.len(),
+        2,
+        "one reminder and the report: {delivered:?}"
+    );
+
+    // A later run leaves a failed delivery alone.
+    let again = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(count_ids(&server.attempts()).get(&failed_id), Some(&1));
+    assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_retries_until_the_server_is_back_then_stops_on_sigterm() {
+    let mut server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    server.stop().await;
+
+    let mut daemon = s.daemon("daemon", THURSDAY);
+    // The first attempts find nobody listening and are recorded for a retry.
+    wait_until("the first failed attempts", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
+    });
+    assert!(server.received().is_empty());
+    server.restart().await;
+
+    let rows = wait_until("every nudge sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    // Longer than the longest backoff: no stray retry follows.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    let delivered = count_ids(&server.received());
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
+    assert_eq!(
+        by_message(&rows).keys().collect::<Vec<_>>(),
+        delivered.keys().collect::<Vec<_>>()
+    );
+    for r in &rows {
+        let attempts: u32 = field(r, "attempts").parse().expect("a number");
+        assert!(attempts >= 2, "{r}");
+    }
+    assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_once_run_that_waits_for_a_retry() {
+    let mut server = SmtpServer::start().await;
+    // A long backoff, as in production (the default waits up to an hour).
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK)
+        .replace("initial: 1s, max: 2s", "initial: 10m, max: 1h");
+    let s = Setup::new(&yaml);
+    server.stop().await;
+
+    let mut run = s.spawn("once", &["run", "--once", "--at", THURSDAY]);
+    wait_until("the first failed attempts", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
+    });
+    let status = run.terminate();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "not everything went out: {status:?}"
+    );
+    let log = std::fs::read_to_string(&run.log).expect("log");
+    assert!(
+        log.contains("sent 0 reminder(s) in 0 email(s); 0 failed, 4 left to retry"),
+        "{log}"
+    );
+    // Still owed, not dropped: the next run retries them.
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| field(r, "status") == "retrying" && field(r, "attempts") == "1"),
+        "{rows:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
+    let server = SmtpServer::start().await;
+    // Six nudges, one email each, one at a time; the second hangs a while in DATA.
+    let s = Setup::new(&config_yaml(
+        server.port(),
+        &many(3, 2),
+        "per-nudge",
+        ", pool_size: 1, timeout: 10s",
+    ));
+    server.stall_data_after(1, Duration::from_secs(3));
+
+    let mut daemon = s.daemon("daemon-1", THURSDAY);
+    wait_until("a send hanging in DATA", || {
+        (server.stalls() == 1).then_some(())
+    });
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    // The email in flight was answered and recorded; nothing else was started.
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "sent"),
+        "{rows:#?}"
+    );
+    assert_eq!(server.received().len(), 2);
+
+    // The next start sends the rest.
+    let mut daemon = s.daemon("daemon-2", THURSDAY);
+    let rows = wait_until("all six sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 6 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    assert_eq!(daemon.terminate().code(), Some(0));
+    let delivered = count_ids(&server.received());
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
+    assert_eq!(by_message(&rows).len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_a_new_task_goes_out_at_once_sigusr1_sweeps() {
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK);
+    let s = Setup::new(&yaml);
+    let mut daemon = s.daemon("daemon", THURSDAY);
+    let all_sent = |n: usize| {
+        let rows = s.poll_ledger()?;
+        (rows.len() == n && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    };
+    wait_until("the start-up sweep", || all_sent(4));
+
+    // A broken config is refused; the old one keeps running.
+    std::fs::write(&s.config, yaml.replace("lead: ttth", "lead: nobody")).expect("write");
+    daemon.signal("HUP");
+    let log = wait_until("the reload refused", || {
+        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        log.contains("reload refused").then_some(log)
+    });
+    assert!(
+        log.contains("nobody"),
+        "the error names the problem:\n{log}"
+    );
+
+    // A new task for kt: the reload sweeps at once, kt hears about it now.
+    let added = yaml.replace(
+        "    lead: [kt, ttth]\n",
+        "    lead: [kt, ttth]\n  - id: IV.3\n    section: IV\n    title: Báo cáo kết quả cải cách hành chính quý I\n    deadline: trước ngày 30/01/2024\n    lead: kt\n",
+    );
+    assert_ne!(added, yaml);
+    std::fs::write(&s.config, &added).expect("write");
+    daemon.signal("HUP");
+    let rows = wait_until("the new task sent", || all_sent(5));
+    assert!(
+        rows.iter()
+            .any(|r| field(r, "task") == "IV.3" && field(r, "office") == "kt"),
+        "{rows:#?}"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got[2].to, ["kt@vpubnd.example", "pp.kt@vpubnd.example"]);
+
+    // SIGUSR1 sweeps now: nothing is owed, nothing goes out, the daemon carries on.
+    daemon.signal("USR1");
+    wait_until("the SIGUSR1 sweep", || {
+        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        log.contains("trigger=\"SIGUSR1\"").then_some(())
+    });
+    assert_eq!(server.received().len(), 3);
+    assert_eq!(daemon.terminate().code(), Some(0));
+    assert_eq!(s.ledger(), rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_send_loses_nothing_and_resends_under_the_same_message_id() {
+    let server = SmtpServer::start().await;
+    // 25 nudges, one email each, one at a time; the 6th hangs in DATA until the crash.
+    let s = Setup::new(&config_yaml(
+        server.port(),
+        &many(5, 5),
+        "per-nudge",
+        ", pool_size: 1, timeout: 10s",
+    ));
+    server.stall_data_after(5, Duration::from_secs(120));
+
+    let mut first = s.daemon("daemon-1", THURSDAY);
+    wait_until("a send hanging in DATA", || {
+        (server.stalls() == 1).then_some(())
+    });
+    first.kill_hard();
+
+    let rows = s.ledger();
+    let status = |st: &str| rows.iter().filter(|r| field(r, "status") == st).count();
+    assert_eq!((status("sent"), status("pending")), (5, 1), "{rows:#?}");
+    assert_eq!(rows.len(), 6, "the rest was never reserved: {rows:#?}");
+    let in_flight = rows
+        .iter()
+        .find(|r| field(r, "status") == "pending")
+        .map(|r| bare(field(r, "message_id")))
+        .expect("a pending row");
+    let attempts = server.attempts();
+    assert_eq!(message_id(attempts.last().expect("an attempt")), in_flight);
+    let in_flight_to = attempts.last().expect("an attempt").to.clone();
+
+    server.behave();
+    let mut second = s.daemon("daemon-2", THURSDAY);
+    let rows = wait_until("all 25 nudges sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 25 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    let status = second.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    let keys: BTreeSet<(&str, &str)> = rows
+        .iter()
+        .map(|r| (field(r, "task"), field(r, "office")))
+        .collect();
+    assert_eq!(keys.len(), 25, "every nudge once");
+    let ids = by_message(&rows);
+    assert_eq!(ids.len(), 25, "one message per nudge");
+    assert!(ids.contains_key(&in_flight), "kept its Message-ID");
+
+    let delivered = count_ids(&server.received());
+    assert_eq!(
+        delivered.keys().collect::<Vec<_>>(),
+        ids.keys().collect::<Vec<_>>()
+    );
+    for (id, n) in &delivered {
+        if *id == in_flight {
+            assert!((1..=2).contains(n), "{id}: {n}");
+        } else {
+            assert_eq!(*n, 1, "{id} delivered {n} times");
+        }
+    }
+    // The email cut off by the crash went out again, the same message to the same people.
+    let tried = count_ids(&server.attempts());
+    assert_eq!(tried.get(&in_flight), Some(&2), "{tried:?}");
+    let resent: Vec<Received> = server
+        .received()
+        .into_iter()
+        .filter(|r| message_id(r) == in_flight)
+        .collect();
+    assert!(resent.iter().all(|r| r.to == in_flight_to), "{resent:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_sends_nothing_and_send_test_sends_one() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+
+    let out = s.run(&["run", "--dry-run", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "would send an email to ttth@vpubnd.example (cc hctc@vpubnd.example): [Nhắc việc] 2 nhiệm vụ sắp đến hạn",
+        "would send an email to kt@vpubnd.example, Phó phòng Kinh tế <pp.kt@vpubnd.example>: [Nhắc việc] Còn 3 ngày làm việc",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(
+        text.contains("dry run: would send 4 reminder(s) in 2 email(s); nothing was sent"),
+        "{text}"
+    );
+    assert!(!text.contains("sent 4 reminder(s)"), "{text}");
+    assert_eq!(server.connections(), 0, "a dry run does not even connect");
+    assert!(server.attempts().is_empty());
+    assert!(s.ledger().is_empty(), "{:#?}", s.ledger());
+
+    let out = s.run(&["send-test", "--to", "someone@vpubnd.example"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = server.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].to, ["someone@vpubnd.example"]);
+    let text = stdout(&out);
+    assert!(text.contains("server reply: 250 2.0.0 OK queued"), "{text}");
+    let id = message_id(&got[0]);
+    assert!(
+        text.contains(&format!("(Message-ID <{id}>)")),
+        "{text} does not name {id}"
+    );
+    let m = MessageParser::default()
+        .parse(&got[0].data)
+        .expect("parseable");
+    assert_eq!(addrs(m.to()), ["someone@vpubnd.example"]);
+    // A sample of the config's first dated task (IV.1), counted from the real today.
+    let subject = m.subject().expect("Subject");
+    assert!(subject.starts_with('['), "{subject}");
+    let text = m.body_text(0).expect("text part");
+    assert!(text.contains("Nhiệm vụ IV.1"), "{text}");
+    assert!(m.body_html(0).is_some());
+    assert!(s.ledger().is_empty(), "send-test records nothing");
+}
+
+#[test]
+fn the_seed_plan_writes_the_centres_nudges_into_the_outbox() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+    let config = dir.path().join("khanh-hoa-2024.yaml");
+    std::fs::copy(&seed, &config).expect("copy the seed plan");
+    let s = Setup {
+        dir,
+        config: config.clone(),
+    };
+    let outbox = s.dir.path().join("outbox");
+    let files = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&outbox)
+            .map(|d| d.map(|e| e.expect("entry").path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+
+    let out = s.run(&["run", "--once", "--at", "2024-01-22T08:00"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = files();
+    assert!(
+        written
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "eml")),
+        "only whole .eml files: {written:?}"
+    );
+    assert!(s.dir.path().join("nhacviec.db").exists());
+
+    let log = s.run(&["log", "--format", "json"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    let rows: Vec<Value> = serde_json::from_slice(&log.stdout).expect("json");
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "sent"),
+        "{rows:#?}"
+    );
+    let ids = by_message(&rows);
+    assert_eq!(ids.len(), written.len(), "one file per email: {written:?}");
+
+    let mut centres = BTreeSet::new();
+    for path in &written {
+        let bytes = std::fs::read(path).expect("read .eml");
+        let m = MessageParser::default().parse(&bytes).expect("parseable");
+        let id = bare(m.message_id().expect("Message-ID"));
+        let recorded = ids
+            .get(&id)
+            .unwrap_or_else(|| panic!("{} is not in the ledger", path.display()));
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            recorded.iter().all(|r| field(r, "reply").ends_with(&name)),
+            "{recorded:#?}"
+        );
+        let to = addrs(m.to());
+        let Some(centre) = ["a", "b", "c"]
+            .into_iter()
+            .find(|c| to == [format!("trungtam-{c}@vpubnd.example")])
+        else {
+            continue;
+        };
+        centres.insert(centre);
+        assert_eq!(recorded.len(), 1, "{recorded:#?}");
+        assert_eq!(field(recorded[0], "task"), "TCTH.1");
+        assert_eq!(field(recorded[0], "office"), format!("trung-tam-{centre}"));
+        let subject = m.subject().expect("Subject");
+        assert!(
+            subject.starts_with("[Nhắc việc] Còn 8 ngày: Các Trung tâm xây dựng kế hoạch"),
+            "{subject}"
+        );
+        let text = m.body_text(0).expect("text part");
+        let html = m.body_html(0).expect("html part");
+        for part in [&text, &html] {
+            for want in [
+                "Nhiệm vụ TCTH.1",
+                "Kế hoạch cải cách hành chính năm 2024 của Trung tâm",
+                "trước ngày 30/01/2024",
+                "Thứ Ba, 30/01/2024",
+                "Phòng Hành chính – Tổ chức",
+            ] {
+                assert!(part.contains(want), "missing {want:?} in:\n{part}");
+            }
+        }
+        assert_eq!(addrs(m.reply_to()), vec!["hctc@vpubnd.example"]);
+        if centre == "a" && std::env::var_os("NHACVIEC_SHOW_EMAIL").is_some() {
+            println!("Subject: {subject}\n\n{text}");
+        }
+    }
+    assert_eq!(centres, BTreeSet::from(["a", "b", "c"]), "{written:?}");
+
+    let log = s.run(&["log", "--task", "TCTH.1"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    for c in ["trung-tam-a", "trung-tam-b", "trung-tam-c"] {
+        assert!(stdout(&log).contains(c), "{}", stdout(&log));
+    }
+
+    let again = s.run(&["run", "--once", "--at", "2024-01-22T08:00"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("sent 0 reminder(s)"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(files(), written);
+}
