@@ -84,7 +84,13 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     };
     let secrets = SecretEnv::from_process();
     let mut ctx = Context::new(config, &secrets, clock.now())?;
-    let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
+    // A dry run plans against a copy of the history and leaves the real ledger untouched
+    // (not even created).
+    let mut ledger = if opts.dry_run {
+        Ledger::scratch_copy(&ctx.config.ledger.path)?
+    } else {
+        Ledger::open(&ctx.config.ledger.path)?
+    };
     let sweep_opts = SweepOptions {
         dry_run: opts.dry_run,
     };

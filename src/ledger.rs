@@ -473,6 +473,61 @@ impl Ledger {
     /// Opens (creating if needed) the ledger for the daemon: creates the parent folder, sets
     /// WAL mode, FULL synchronous commits, a busy timeout and foreign keys, and runs the
     /// schema migrations.
+    /// An in-memory ledger holding a copy of what `path` holds (nothing if it does not exist
+    /// yet): a dry run plans against the real history and writes nothing anywhere.
+    pub fn scratch_copy(path: &Path) -> Result<Ledger, LedgerError> {
+        let err = |action: &str| {
+            let action = action.to_string();
+            move |source: rusqlite::Error| LedgerError::Sqlite {
+                path: path.to_path_buf(),
+                action: action.clone(),
+                hint: hint_for(&source),
+                source: Box::new(source),
+            }
+        };
+        let conn = Connection::open_in_memory().map_err(err("opening a scratch copy of"))?;
+        let mut ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger.migrate()?;
+        if path.is_file() {
+            // Read through a read-only handle so that not even a WAL checkpoint touches it.
+            let real = Ledger::open_read_only(path)?;
+            let rows = real.query(&LogFilter::default())?;
+            let tx = ledger.conn.transaction().map_err(err("copying"))?;
+            for r in rows {
+                tx.execute(
+                    "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
+                     recipients, message_id, status, reply, attempts, created_at, updated_at, \
+                     sent_at, next_attempt_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    rusqlite::params![
+                        r.key.task,
+                        r.key.occurrence.to_string(),
+                        r.key.office,
+                        r.key.kind,
+                        r.role,
+                        r.due_at.timestamp(),
+                        r.late as i64,
+                        r.recipients.join(","),
+                        r.message_id,
+                        r.status.as_str(),
+                        r.reply,
+                        r.attempts,
+                        r.created_at.timestamp(),
+                        r.updated_at.timestamp(),
+                        r.sent_at.map(|t| t.timestamp()),
+                        r.next_attempt_at.map(|t| t.timestamp()),
+                    ],
+                )
+                .map_err(err("copying"))?;
+            }
+            tx.commit().map_err(err("copying"))?;
+        }
+        Ok(ledger)
+    }
+
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| LedgerError::CreateDir {

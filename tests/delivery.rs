@@ -861,7 +861,10 @@ async fn dry_run_sends_nothing_and_send_test_sends_one() {
     assert!(!text.contains("sent 4 reminder(s)"), "{text}");
     assert_eq!(server.connections(), 0, "a dry run does not even connect");
     assert!(server.attempts().is_empty());
-    assert!(s.ledger().is_empty(), "{:#?}", s.ledger());
+    assert!(
+        !s.dir.path().join("ledger.db").exists(),
+        "a dry run does not even create the ledger"
+    );
 
     let out = s.run(&["send-test", "--to", "someone@vpubnd.example"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -886,6 +889,20 @@ async fn dry_run_sends_nothing_and_send_test_sends_one() {
     assert!(text.contains("Nhiệm vụ IV.1"), "{text}");
     assert!(m.body_html(0).is_some());
     assert!(s.ledger().is_empty(), "send-test records nothing");
+
+    // After a real run, a dry run plans against the recorded history: nothing is left.
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = s.ledger();
+    assert_eq!(before.len(), 4);
+    let out = s.run(&["run", "--dry-run", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("dry run: would send 0 reminder(s) in 0 email(s)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(s.ledger(), before, "a dry run writes nothing");
 }
 
 #[test]
