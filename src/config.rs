@@ -328,6 +328,8 @@ pub struct Smtp {
     pub password: Option<SecretSource>,
     pub timeout: Duration,
     pub pool_size: u32,
+    /// Extra trusted root certificates (PEM), for a mail server with the province's own CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -554,6 +556,7 @@ const SMTP_KEYS: &[&str] = &[
     "password_env",
     "timeout",
     "pool_size",
+    "ca_file",
 ];
 const RETRY_KEYS: &[&str] = &["attempts", "initial", "max"];
 const LEDGER_KEYS: &[&str] = &["path"];
@@ -1475,6 +1478,16 @@ impl Reader<'_> {
             .and_then(|n| parse_u32(n, "`pool_size`", errs))
             .unwrap_or(4)
             .max(1);
+        let ca_file = m.opt_text("ca_file", errs).map(|p| self.resolve(&p));
+        if let Some(p) = &ca_file
+            && !p.is_file()
+        {
+            errs.push(err(
+                m.key_pos("ca_file").unwrap_or(m.pos),
+                format!("the certificate file {} does not exist", p.display()),
+                "give the path of the mail server's CA certificate in PEM form, or remove `ca_file` to trust the public CAs only",
+            ));
+        }
         Some(Smtp {
             host,
             port,
@@ -1483,6 +1496,7 @@ impl Reader<'_> {
             password: sources.into_iter().next().map(|(_, s)| s),
             timeout,
             pool_size,
+            ca_file,
         })
     }
 

@@ -7,7 +7,7 @@ use crate::config::{Config, SecretSource, Security, Smtp, Transport};
 use chrono_tz::Tz;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -208,7 +208,27 @@ fn build_smtp(
         host: smtp.host.clone(),
         detail: e.to_string(),
     };
-    let tls = || TlsParameters::new(smtp.host.clone()).map_err(tls_err);
+    // The public roots, plus the province's own CA when `ca_file` names one.
+    let extra_root = match &smtp.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| TransportError::Tls {
+                host: smtp.host.clone(),
+                detail: format!("cannot read the CA certificate {}: {e}", path.display()),
+            })?;
+            Some(Certificate::from_pem(&pem).map_err(|e| TransportError::Tls {
+                host: smtp.host.clone(),
+                detail: format!("{} is not a PEM certificate: {e}", path.display()),
+            })?)
+        }
+        None => None,
+    };
+    let tls = || {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Some(c) = &extra_root {
+            b = b.add_root_certificate(c.clone());
+        }
+        b.build_rustls().map_err(tls_err)
+    };
     // What `starttls_relay` and `relay` do, with the port and pool set below.
     let builder = match smtp.security {
         Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
