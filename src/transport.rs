@@ -215,10 +215,12 @@ fn build_smtp(
                 host: smtp.host.clone(),
                 detail: format!("cannot read the CA certificate {}: {e}", path.display()),
             })?;
-            Some(Certificate::from_pem(&pem).map_err(|e| TransportError::Tls {
-                host: smtp.host.clone(),
-                detail: format!("{} is not a PEM certificate: {e}", path.display()),
-            })?)
+            Some(
+                Certificate::from_pem(&pem).map_err(|e| TransportError::Tls {
+                    host: smtp.host.clone(),
+                    detail: format!("{} is not a PEM certificate: {e}", path.display()),
+                })?,
+            )
         }
         None => None,
     };
