@@ -17,6 +17,9 @@ fn filter() -> EnvFilter {
 
 /// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
 /// journal with their fields upper-cased (TASK, OFFICE, MESSAGE_ID, STATUS…).
+///
+/// tracing-journald upper-cases field names but by default also prefixes them with `F_`
+/// (`F_TASK`), which would make `journalctl TASK=II.3` find nothing: the prefix is turned off.
 pub fn init(target: Target) {
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
     if under_systemd
@@ -25,7 +28,11 @@ pub fn init(target: Target) {
     {
         let _ = tracing_subscriber::registry()
             .with(filter())
-            .with(journald.with_syslog_identifier("nhacviec".into()))
+            .with(
+                journald
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("nhacviec".into()),
+            )
             .try_init();
         return;
     }
