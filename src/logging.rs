@@ -11,8 +11,11 @@ pub enum Target {
     Json,
 }
 
+/// `info`, except the sweep scheduler's own start-up chatter ("Uninited", "Job creator
+/// created"), which would otherwise land in the journal on every start.
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_env("NHACVIEC_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_from_env("NHACVIEC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"))
 }
 
 /// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
