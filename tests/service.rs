@@ -472,3 +472,32 @@ async fn systemd_hears_ready_reloading_and_stopping() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn the_installed_config_finds_the_services_ledger_outside_the_service() {
+    use nhacviec::config::{Env, Transport, from_source};
+    let yaml = "plan:\n  year: 2024\noffices:\n  a:\n    name: A\n    email: a@vpubnd.example\ntasks: []\nmail:\n  from: N <n@vpubnd.example>\n";
+    let load = |path: &str, env: &Env| {
+        from_source(yaml, Path::new(path), env)
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config
+    };
+    // `nhacviec log -c /etc/nhacviec/nhacviec.yaml`, run by hand: no $STATE_DIRECTORY.
+    let c = load("/etc/nhacviec/nhacviec.yaml", &Env::default());
+    assert_eq!(c.ledger.path, Path::new("/var/lib/nhacviec/nhacviec.db"));
+    assert!(
+        matches!(&c.mail.transport, Transport::Outbox(p) if p == Path::new("/var/lib/nhacviec/outbox"))
+    );
+    // The service itself: systemd's $STATE_DIRECTORY wins.
+    let env = Env {
+        state_directory: Some(PathBuf::from("/var/lib/private/nhacviec")),
+    };
+    let c = load("/etc/nhacviec/nhacviec.yaml", &env);
+    assert_eq!(
+        c.ledger.path,
+        Path::new("/var/lib/private/nhacviec/nhacviec.db")
+    );
+    // Any other config keeps its state next to itself.
+    let c = load("/srv/plan/nhacviec.yaml", &Env::default());
+    assert_eq!(c.ledger.path, Path::new("/srv/plan/nhacviec.db"));
+}
