@@ -19,6 +19,10 @@ use std::time::Duration;
 /// Where the program looks when neither `-c` nor `NHACVIEC_CONFIG` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/nhacviec/nhacviec.yaml";
 
+/// The service's `ConfigurationDirectory=` and `StateDirectory=` (deploy/nhacviec.service).
+pub const SERVICE_CONFIG_DIR: &str = "/etc/nhacviec";
+pub const SERVICE_STATE_DIR: &str = "/var/lib/nhacviec";
+
 /// What the process environment contributes to defaults. Passed in, not read here, so that
 /// loading is the same in tests and under systemd.
 #[derive(Debug, Clone, Default)]
@@ -1367,9 +1371,16 @@ impl Reader<'_> {
     }
 
     /// A default path in the service's state folder, or next to the config.
+    ///
+    /// The installed service's own config (in [`SERVICE_CONFIG_DIR`]) read outside the
+    /// service, as `nhacviec log` or `plan` do, has its state where the service keeps it:
+    /// both find the same ledger with no `ledger.path` in the YAML and no flag.
     fn state_path(&self, name: &str) -> PathBuf {
         match &self.env.state_directory {
             Some(d) => d.join(name),
+            None if self.base == Path::new(SERVICE_CONFIG_DIR) => {
+                Path::new(SERVICE_STATE_DIR).join(name)
+            }
             None => self.base.join(name),
         }
     }

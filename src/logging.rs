@@ -11,14 +11,18 @@ pub enum Target {
     Json,
 }
 
+/// `info`, except the sweep scheduler's own start-up chatter ("Uninited", "Job creator
+/// created"), which would otherwise land in the journal on every start.
 fn filter() -> EnvFilter {
     EnvFilter::try_from_env("NHACVIEC_LOG")
-        // The scheduler narrates its own start-up at info; only its warnings matter here.
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"))
 }
 
 /// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
 /// journal with their fields upper-cased (TASK, OFFICE, MESSAGE_ID, STATUS…).
+///
+/// tracing-journald upper-cases field names but by default also prefixes them with `F_`
+/// (`F_TASK`), which would make `journalctl TASK=II.3` find nothing: the prefix is turned off.
 pub fn init(target: Target) {
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
     if under_systemd
@@ -27,7 +31,11 @@ pub fn init(target: Target) {
     {
         let _ = tracing_subscriber::registry()
             .with(filter())
-            .with(journald.with_syslog_identifier("nhacviec".into()))
+            .with(
+                journald
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("nhacviec".into()),
+            )
             .try_init();
         return;
     }

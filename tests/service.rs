@@ -1,0 +1,503 @@
+//! The daemon as systemd runs it: the real binary as a child process, real signals, a real
+//! (small) SMTP server on loopback and a real `$NOTIFY_SOCKET`.
+//!
+//! Each daemon runs `run --at 2024-03-15T08:00` (a Friday, a working day), so the task due
+//! that day has its "on the day" nudge due at start-up. Signals are sent with the `kill`
+//! command, to the child's own pid only. No test asserts on timing: every wait polls with a
+//! generous limit.
+
+mod support;
+
+use serde_json::Value;
+use std::fs;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use support::smtp::{Received, SmtpServer};
+
+/// Long enough for a slow CI machine; nothing should come close.
+const PATIENCE: Duration = Duration::from_secs(30);
+const AT: &str = "2024-03-15T08:00";
+
+/// Tasks: `T.1` is due today (15/03/2024) and led by `LEAD1`; `EXTRA` adds more tasks.
+const PLAN: &str = r#"plan:
+  title: Kế hoạch thử
+  year: 2024
+offices:
+  phong-a:
+    name: Phòng A
+    email: a@vpubnd.example
+  phong-b:
+    name: Phòng B
+    email: b@vpubnd.example
+reminders:
+  default:
+    before: [3wd, 1wd]
+    on_day: true
+    overdue_every: never
+    escalate: {}
+tasks:
+  - id: T.1
+    title: Báo cáo quý I
+    deadline: 15/03/2024
+    lead: LEAD1
+EXTRA
+mail:
+  from: Nhắc việc <nhacviec@vpubnd.example>
+  transport:
+    smtp:
+      host: 127.0.0.1
+      port: PORT
+      security: none
+      allow_plaintext: true
+ledger:
+  path: LEDGER
+"#;
+
+/// A second task, due today, led by office B.
+const T2_FOR_B: &str =
+    "  - id: T.2\n    title: Số hóa hồ sơ\n    deadline: 15/03/2024\n    lead: phong-b\n";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Setup {
+    fn new(port: u16) -> Setup {
+        Setup {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port,
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("nhacviec.yaml")
+    }
+
+    fn yaml(&self, lead1: &str, extra: &str) -> String {
+        PLAN.replace("LEAD1", lead1)
+            .replace("EXTRA\n", extra)
+            .replace("PORT", &self.port.to_string())
+            .replace(
+                "LEDGER",
+                &self.dir.path().join("nhacviec.db").display().to_string(),
+            )
+    }
+
+    /// Writes the config the daemon reads (in place, as an editor would).
+    fn write(&self, yaml: &str) {
+        fs::write(self.config_path(), yaml).expect("write config");
+    }
+
+    /// Starts `nhacviec run` on the config; stderr goes to a file the test reads.
+    fn start(&self, notify_socket: Option<&Path>) -> Daemon {
+        let log = self.dir.path().join("stderr.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
+        cmd.arg("run")
+            .arg("-c")
+            .arg(self.config_path())
+            .args(["--at", AT])
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("NHACVIEC_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("stderr file"));
+        if let Some(s) = notify_socket {
+            cmd.env("NOTIFY_SOCKET", s);
+        }
+        let child = cmd.spawn().expect("start nhacviec");
+        Daemon {
+            child,
+            log,
+            status: None,
+        }
+    }
+
+    /// `nhacviec log --format json` on the same config: the ledger as rows.
+    fn ledger_rows(&self) -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+            .arg("log")
+            .arg("-c")
+            .arg(self.config_path())
+            .args(["--format", "json"])
+            .env_remove("STATE_DIRECTORY")
+            .output()
+            .expect("run nhacviec log");
+        assert!(
+            out.status.success(),
+            "nhacviec log failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("log --format json is JSON")
+            .as_array()
+            .cloned()
+            .expect("an array of rows")
+    }
+}
+
+/// A running daemon. Dropped while still running (a failed test), it is killed.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Daemon {
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn running(&mut self) -> bool {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status.is_none()
+    }
+
+    /// Waits until at least `times` lines of the log contain `needle`.
+    async fn wait_log(&mut self, needle: &str, times: usize) -> String {
+        self.wait_lines(&[needle], times).await
+    }
+
+    /// Waits until at least `times` lines of the log contain every one of `needles`.
+    async fn wait_lines(&mut self, needles: &[&str], times: usize) -> String {
+        let needle = needles.join("` and `");
+        let start = Instant::now();
+        loop {
+            let text = self.stderr();
+            let n = text
+                .lines()
+                .filter(|l| needles.iter().all(|x| l.contains(x)))
+                .count();
+            if n >= times {
+                return text;
+            }
+            assert!(
+                self.running(),
+                "nhacviec exited ({:?}) before logging `{needle}`:\n{text}",
+                self.status
+            );
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no `{needle}` (x{times}) in the log:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        while self.running() {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "nhacviec did not exit:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.status.expect("exited")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn to(m: &Received) -> String {
+    m.to.join(",")
+}
+
+fn sent_to(server: &SmtpServer, addr: &str) -> usize {
+    server
+        .received()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == addr))
+        .count()
+}
+
+/// What the daemon logs after each sweep, with its trigger.
+const SWEEP_DONE: &str = "sweep done";
+
+#[tokio::test]
+async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(server.port());
+    s.write(&s.yaml("phong-a", ""));
+    let mut d = s.start(None);
+    let got = server.wait_for(1, PATIENCE).await;
+    assert_eq!(to(&got[0]), "a@vpubnd.example");
+
+    // An unknown office and a bad date: both errors, each with file:line:column.
+    let broken = s
+        .yaml("phong-a", "")
+        .replace("lead: phong-a", "lead: phong-x")
+        .replace("deadline: 15/03/2024", "deadline: 32/13/2024");
+    s.write(&broken);
+    d.signal("HUP");
+    let log = d.wait_log("reload refused", 1).await;
+    let path = s.config_path().display().to_string();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("{path}:")) && l.contains("error"))
+        .collect();
+    assert!(
+        errors.len() >= 2,
+        "every error is logged with its place:\n{log}"
+    );
+    let line_of = |needle: &str| {
+        broken
+            .lines()
+            .position(|l| l.contains(needle))
+            .expect("in the YAML")
+            + 1
+    };
+    for needle in ["lead: phong-x", "deadline: 32/13/2024"] {
+        let at = format!("{path}:{}:", line_of(needle));
+        assert!(
+            errors.iter().any(|e| e.contains(&at)),
+            "no error at {at}:\n{log}"
+        );
+    }
+    assert!(d.running(), "a bad reload must not stop the daemon");
+
+    // Still sweeping, on the old config: nothing new is due, nothing is sent.
+    d.signal("USR1");
+    d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], 1).await;
+    assert!(d.running());
+    assert_eq!(server.received().len(), 1);
+
+    // A good config with a new task due today: its nudge goes out after the reload.
+    s.write(&s.yaml("phong-a", T2_FOR_B));
+    d.signal("HUP");
+    let got = server.wait_for(2, PATIENCE).await;
+    assert_eq!(to(&got[1]), "b@vpubnd.example");
+    let log = d.wait_log("config reloaded", 1).await;
+    assert!(log.contains("T.2"), "the change is logged:\n{log}");
+
+    d.signal("TERM");
+    assert!(d.wait_exit().await.success());
+}
+
+#[tokio::test]
+async fn a_reassigned_task_moves_its_nudges_to_the_new_office() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(server.port());
+    s.write(&s.yaml("phong-a", ""));
+    let mut d = s.start(None);
+    server.wait_for(1, PATIENCE).await;
+    assert_eq!(sent_to(&server, "a@vpubnd.example"), 1);
+
+    s.write(&s.yaml("phong-b", ""));
+    d.signal("HUP");
+    let got = server.wait_for(2, PATIENCE).await;
+    assert_eq!(to(&got[1]), "b@vpubnd.example");
+    assert!(
+        String::from_utf8_lossy(&got[1].data).contains("T.1"),
+        "B's email is about T.1"
+    );
+
+    // Later sweeps send nothing more, to A or anyone.
+    for n in 1..=2 {
+        d.signal("USR1");
+        d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], n).await;
+    }
+    assert_eq!(sent_to(&server, "a@vpubnd.example"), 1);
+    assert_eq!(server.received().len(), 2);
+
+    let rows = s.ledger_rows();
+    let sent: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["status"] == "sent")
+        .map(|r| {
+            (
+                r["task"].as_str().unwrap_or(""),
+                r["office"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(sent.contains(&("T.1", "phong-a")), "{rows:#?}");
+    assert!(sent.contains(&("T.1", "phong-b")), "{rows:#?}");
+
+    d.signal("TERM");
+    assert!(d.wait_exit().await.success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_send_finish_and_be_recorded() {
+    let server = SmtpServer::start().await;
+    // The server sits on the email's content for a while before accepting it.
+    server.stall_data(Duration::from_secs(3));
+    let s = Setup::new(server.port());
+    s.write(&s.yaml("phong-a", ""));
+    let mut d = s.start(None);
+
+    // The send is under way once the daemon has connected.
+    let start = Instant::now();
+    while server.connections() == 0 {
+        assert!(start.elapsed() < PATIENCE, "nhacviec never connected");
+        assert!(d.running(), "nhacviec exited:\n{}", d.stderr());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(server.received().is_empty(), "the stall holds the email");
+    d.signal("TERM");
+
+    let status = d.wait_exit().await;
+    assert!(status.success(), "exit {status:?}:\n{}", d.stderr());
+    assert_eq!(server.received().len(), 1, "the email in flight went out");
+    let rows = s.ledger_rows();
+    let t1: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["task"] == "T.1" && r["office"] == "phong-a" && r["kind"] == "on-day")
+        .collect();
+    assert_eq!(t1.len(), 1, "{rows:#?}");
+    assert_eq!(t1[0]["status"], "sent", "{rows:#?}");
+    // The stop request came while the email was on its way.
+    let log = d.stderr();
+    let pos = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in the log:\n{log}"))
+    };
+    assert!(pos("stop requested") < pos("reminder sent"), "{log}");
+}
+
+/// Reads one datagram from the notify socket (panics after `PATIENCE`).
+fn next_notification(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sock
+        .recv(&mut buf)
+        .expect("a notification before the timeout");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Reads datagrams until one has the line `want`; returns that datagram.
+fn wait_notification(sock: &UnixDatagram, want: &str, seen: &mut Vec<String>) -> String {
+    loop {
+        let msg = next_notification(sock);
+        seen.push(msg.clone());
+        if msg.lines().any(|l| l == want) {
+            return msg;
+        }
+    }
+}
+
+#[tokio::test]
+async fn systemd_hears_ready_reloading_and_stopping() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(server.port());
+    s.write(&s.yaml("phong-a", ""));
+    let sock_path = s.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut d = s.start(Some(&sock_path));
+
+    // The blocking reads run beside the runtime, which keeps the SMTP server answering.
+    let (sock, mut seen, ready) = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let ready = wait_notification(&sock, "READY=1", &mut seen);
+        (sock, seen, ready)
+    })
+    .await
+    .expect("reader");
+    assert!(
+        !seen[..seen.len() - 1]
+            .iter()
+            .any(|m| m.contains("RELOADING=1") || m.contains("STOPPING=1")),
+        "{seen:?}"
+    );
+    assert!(ready.contains("STATUS="), "{ready}");
+    server.wait_for(1, PATIENCE).await;
+
+    s.write(&s.yaml("phong-a", T2_FOR_B));
+    d.signal("HUP");
+    let (sock, seen2, reloading, ready2) = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let reloading = wait_notification(&sock, "RELOADING=1", &mut seen);
+        let ready = wait_notification(&sock, "READY=1", &mut seen);
+        (sock, seen, reloading, ready)
+    })
+    .await
+    .expect("reader");
+    seen.extend(seen2);
+    let usec = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("RELOADING=1 comes with MONOTONIC_USEC: {reloading:?}"));
+    assert!(
+        usec.parse::<u64>().is_ok_and(|u| u > 0),
+        "MONOTONIC_USEC={usec}"
+    );
+    assert!(ready2.contains("STATUS=running (reloaded)"), "{ready2}");
+    server.wait_for(2, PATIENCE).await;
+
+    d.signal("TERM");
+    let (_, seen3, _) = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let stopping = wait_notification(&sock, "STOPPING=1", &mut seen);
+        (sock, seen, stopping)
+    })
+    .await
+    .expect("reader");
+    seen.extend(seen3);
+    assert!(d.wait_exit().await.success(), "{}", d.stderr());
+    // In order: READY, then RELOADING, READY, then STOPPING.
+    let order: Vec<&str> = seen
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter(|l| ["READY=1", "RELOADING=1", "STOPPING=1"].contains(l))
+        .collect();
+    assert_eq!(
+        &order[..4],
+        ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"],
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn the_installed_config_finds_the_services_ledger_outside_the_service() {
+    use nhacviec::config::{Env, Transport, from_source};
+    let yaml = "plan:\n  year: 2024\noffices:\n  a:\n    name: A\n    email: a@vpubnd.example\ntasks: []\nmail:\n  from: N <n@vpubnd.example>\n";
+    let load = |path: &str, env: &Env| {
+        from_source(yaml, Path::new(path), env)
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config
+    };
+    // `nhacviec log -c /etc/nhacviec/nhacviec.yaml`, run by hand: no $STATE_DIRECTORY.
+    let c = load("/etc/nhacviec/nhacviec.yaml", &Env::default());
+    assert_eq!(c.ledger.path, Path::new("/var/lib/nhacviec/nhacviec.db"));
+    assert!(
+        matches!(&c.mail.transport, Transport::Outbox(p) if p == Path::new("/var/lib/nhacviec/outbox"))
+    );
+    // The service itself: systemd's $STATE_DIRECTORY wins.
+    let env = Env {
+        state_directory: Some(PathBuf::from("/var/lib/private/nhacviec")),
+    };
+    let c = load("/etc/nhacviec/nhacviec.yaml", &env);
+    assert_eq!(
+        c.ledger.path,
+        Path::new("/var/lib/private/nhacviec/nhacviec.db")
+    );
+    // Any other config keeps its state next to itself.
+    let c = load("/srv/plan/nhacviec.yaml", &Env::default());
+    assert_eq!(c.ledger.path, Path::new("/srv/plan/nhacviec.db"));
+}
