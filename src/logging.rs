@@ -19,7 +19,8 @@ fn filter() -> EnvFilter {
 }
 
 /// Installs the global subscriber. Under systemd (`JOURNAL_STREAM` set) events go to the
-/// journal with their fields upper-cased (TASK, OFFICE, MESSAGE_ID, STATUS…).
+/// journal with their fields upper-cased (TASK, OFFICE, EMAIL_MESSAGE_ID, STATUS…; not MESSAGE_ID, which
+/// journald reserves for catalog ids).
 ///
 /// tracing-journald upper-cases field names but by default also prefixes them with `F_`
 /// (`F_TASK`), which would make `journalctl TASK=II.3` find nothing: the prefix is turned off.

@@ -175,7 +175,7 @@ pub async fn sweep(
         report.dropped += keys.len();
         for k in keys {
             tracing::warn!(
-                task = %k.task, office = %k.office, kind = %k.kind, message_id = %id,
+                task = %k.task, office = %k.office, kind = %k.kind, email_message_id = %id,
                 status = "failed", "an unsent reminder is no longer in the plan; dropped"
             );
         }
@@ -358,17 +358,17 @@ fn log_batch(out: &Outgoing, status: Status, reply: &str) {
         match status {
             Status::Sent => tracing::info!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
-                recipients = %to, message_id = %message_id, status = status_str, late = n.late,
+                recipients = %to, email_message_id = %message_id, status = status_str, late = n.late,
                 reply = %reply, "reminder sent"
             ),
             Status::Retrying => tracing::warn!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
-                recipients = %to, message_id = %message_id, status = status_str,
+                recipients = %to, email_message_id = %message_id, status = status_str,
                 error = %reply, "reminder not sent yet; will retry"
             ),
             _ => tracing::error!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
-                recipients = %to, message_id = %message_id, status = status_str,
+                recipients = %to, email_message_id = %message_id, status = status_str,
                 error = %reply, "reminder could not be delivered"
             ),
         }

@@ -112,19 +112,23 @@ impl Server {
                     if mode == Mode::Implicit {
                         if let Ok(tls) = acceptor.accept(tcp).await {
                             s.tls = true;
-                            let _ = converse(BufReader::new(tls), mode, &mut s).await;
+                            let _ = converse(BufReader::new(tls), mode, &mut s, &store).await;
                         }
                     } else {
                         let mut reader = BufReader::new(tcp);
-                        if let Ok(true) = converse(&mut reader, mode, &mut s).await {
+                        if let Ok(true) = converse(&mut reader, mode, &mut s, &store).await {
                             // STARTTLS accepted: the rest of the session is encrypted.
                             if let Ok(tls) = acceptor.accept(reader.into_inner()).await {
                                 s.tls = true;
-                                let _ = converse(BufReader::new(tls), mode, &mut s).await;
+                                let _ = converse(BufReader::new(tls), mode, &mut s, &store).await;
                             }
                         }
                     }
-                    store.lock().unwrap().push(s);
+                    if s.data.is_none() {
+                        // A session that delivered nothing is kept too, for the tests
+                        // that check nothing leaked.
+                        store.lock().unwrap().push(s);
+                    }
                 });
             }
         });
@@ -141,13 +145,14 @@ impl Server {
 }
 
 /// Speaks SMTP until QUIT, or until the client asks for STARTTLS (returns `true` then).
-async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+async fn converse<S>(
     mut io: S,
     mode: Mode,
     s: &mut Session,
+    store: &Mutex<Vec<Session>>,
 ) -> std::io::Result<bool>
 where
-    S: AsyncBufReadExt,
+    S: AsyncRead + AsyncWrite + AsyncBufReadExt + Unpin,
 {
     async fn say<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> std::io::Result<()> {
         w.write_all(format!("{line}\r\n").as_bytes()).await?;
@@ -218,6 +223,8 @@ where
                 data.push_str(&l);
             }
             s.data = Some(data);
+            // Recorded now: a pooled client keeps the connection open after sending.
+            store.lock().unwrap().push(s.clone());
             say(&mut io, "250 2.0.0 OK queued").await?;
         } else if upper == "QUIT" {
             say(&mut io, "221 2.0.0 Bye").await?;
