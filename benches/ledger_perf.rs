@@ -1,8 +1,11 @@
 //! Measures `log` queries over a large ledger. Not a test: run it by hand, in release mode:
 //!
 //! ```text
-//! cargo bench --bench ledger_perf -- [ROWS]     # default 1000000
+//! cargo bench --bench ledger_perf -- [ROWS] [--keep FILE]    # default 1000000
 //! ```
+//!
+//! With `--keep FILE` the filled ledger is written there and kept, so that `scripts/bench`
+//! can time the real `nhacviec log` command over it.
 //!
 //! It fills a ledger in a temporary folder through the public API (reserve + mark_sent, in
 //! digests of 1,000 nudges), then times the queries `log` makes and `states` for a day's plan.
@@ -15,13 +18,29 @@ const OFFICES: usize = 60;
 const TASKS: usize = 400;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rows: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .map(|i| args.get(i + 1).cloned().ok_or("--keep needs a FILE"))
+        .transpose()?;
+    let rows: usize = args
+        .iter()
+        .find(|a| !a.starts_with("--") && Some(*a) != keep.as_ref())
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("ledger.db");
+    let path = match &keep {
+        Some(p) => {
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                return Err(format!("{} exists; --keep writes a new ledger", p.display()).into());
+            }
+            p
+        }
+        None => dir.path().join("ledger.db"),
+    };
     let mut ledger = Ledger::open(&path)?;
     let start: DateTime<Utc> = Utc.with_ymd_and_hms(2020, 1, 1, 1, 0, 0).unwrap();
     let kinds = ["before-14d", "before-3wd", "on-day", "overdue-5wd"];

@@ -102,8 +102,16 @@ impl WorkCalendar {
         }
     }
 
+    /// The same answer as `day_kind(date).is_working()`, without copying the reason: the
+    /// planner asks this for every day it counts.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        self.day_kind(date).is_working()
+        if self.off.contains_key(&date) {
+            return false;
+        }
+        if self.worked.contains_key(&date) {
+            return true;
+        }
+        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
     }
 
     /// The days off and weekend days worked that differ from the plain week, in date order.

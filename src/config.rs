@@ -11,7 +11,7 @@ use crate::diag::{Diagnostic, Pos, Report, suggest};
 use crate::yaml::{self, Node, Value};
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -1585,10 +1585,12 @@ impl Reader<'_> {
         }
         // `after:` references need every id, so they are checked once all tasks are read.
         let ids: Vec<&str> = written_ids.iter().map(String::as_str).collect();
+        // A set for the lookups: a list made this quadratic in the number of tasks.
+        let known: HashSet<&str> = ids.iter().copied().collect();
         let mut bad = Vec::new();
         for t in &out {
             if let Rule::After { task, .. } = &t.deadline.rule
-                && !ids.contains(&task.as_str())
+                && !known.contains(task.as_str())
             {
                 bad.push(err(
                     t.pos,

@@ -146,11 +146,15 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         if shutdown.requested.load(Ordering::SeqCst) {
             break;
         }
-        let retry_in = report
-            .as_ref()
-            .ok()
-            .and_then(|r| r.next_retry)
-            .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO));
+        let retry_in = match &report {
+            Ok(r) => r
+                .next_retry
+                .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO)),
+            // The ledger could not be written (disk full, read-only): try again after the
+            // longest retry wait, so that freed space is used without a restart and a
+            // failing disk is not hammered in a loop.
+            Err(_) => Some(ctx.config.mail.retry.max),
+        };
         let retry_sleep = async {
             match retry_in {
                 Some(d) => tokio::time::sleep(d).await,

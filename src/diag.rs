@@ -115,8 +115,11 @@ impl Report {
     /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
+        // Split once: finding each diagnostic's line from the top made a report of many
+        // warnings on a large file quadratic.
+        let lines: Vec<&str> = self.source.lines().collect();
         for d in &self.items {
-            out.push_str(&render_one(&self.path, &self.source, d));
+            out.push_str(&render_one(&self.path, &lines, d));
             out.push('\n');
         }
         out
@@ -144,7 +147,7 @@ impl Report {
     }
 }
 
-fn render_one(path: &Path, source: &str, d: &Diagnostic) -> String {
+fn render_one(path: &Path, lines: &[&str], d: &Diagnostic) -> String {
     let mut out = String::new();
     let sev = match d.severity {
         Severity::Error => "error",
@@ -156,7 +159,7 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic) -> String {
             let gutter = p.line.to_string().len();
             let pad = " ".repeat(gutter);
             let _ = writeln!(out, "{pad}--> {}:{}:{}", path.display(), p.line, p.column);
-            if let Some(text) = source.lines().nth(p.line as usize - 1) {
+            if let Some(text) = lines.get(p.line as usize - 1) {
                 let _ = writeln!(out, "{pad} |");
                 let _ = writeln!(out, "{} | {}", p.line, text);
                 let before: String = text

@@ -222,7 +222,8 @@ pub fn plan(
             for n in nudges_for(cfg, cal, task, policy, occ, single, last_day) {
                 let send_at = times.at(n.date);
                 let nudge = Nudge { send_at, ..n };
-                if known.contains(&nudge.key()) {
+                // Building a key allocates: skip it when the ledger knows nothing.
+                if !known.is_empty() && known.contains(&nudge.key()) {
                     continue;
                 }
                 if nudge.send_at <= now_local {
@@ -254,10 +255,14 @@ pub fn plan(
             out.skipped.push(latest);
         }
     }
-    let order = |n: &Nudge| (n.send_at, n.task.clone(), n.office.clone(), n.kind);
-    out.due.sort_by_key(order);
-    out.skipped.sort_by_key(order);
-    out.upcoming.sort_by_key(order);
+    // Compared in place: a key that cloned the task and office ids made sorting a year of
+    // 100,000 tasks spend most of its time copying strings.
+    let order = |a: &Nudge, b: &Nudge| {
+        (a.send_at, &a.task, &a.office, a.kind).cmp(&(b.send_at, &b.task, &b.office, b.kind))
+    };
+    out.due.sort_by(order);
+    out.skipped.sort_by(order);
+    out.upcoming.sort_by(order);
     out
 }
 

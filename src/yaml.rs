@@ -123,7 +123,18 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
         return Err(Diagnostic::error(None, "the file is empty")
             .with_hint("start from the example config: it has `offices:` and `tasks:` sections"));
     }
-    let node: Node = serde_saphyr::from_str(source).map_err(|e| syntax_error(source, &e))?;
+    // serde-saphyr's default budget (250,000 nodes, 1,000,000 events) rejects a plan past
+    // about 15,000 tasks. The file is the clerk's own, not input from the network: allow
+    // plans of a few hundred thousand tasks, and keep the default limits on aliases, depth
+    // and documents that stop a hostile file (an alias bomb) from growing without bound.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: 20_000_000,
+            max_events: 40_000_000,
+        },
+    };
+    let node: Node = serde_saphyr::from_str_with_options(source, options)
+        .map_err(|e| syntax_error(source, &e))?;
     // Scalars that YAML read as numbers lose their leading zeros ("01"); take them back
     // from the source text so that "Tháng 01" and ids like "07" stay as written.
     Ok(restore_scalars(node, source))
