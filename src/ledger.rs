@@ -15,6 +15,13 @@
 //! therefore either recorded as delivered, recorded as failed or skipped (with the reason), or
 //! still in flight and re-sent at the next start — it is never forgotten.
 //!
+//! The daemon batches both writes to save fsyncs: [`reserve_many`](Ledger::reserve_many)
+//! reserves the next few dozen emails in one transaction (each is still committed `pending`
+//! before it goes out), and [`finish_many`](Ledger::finish_many) records up to 64 outcomes in
+//! one. A crash can therefore leave up to one batch of rows `pending` whose emails the server
+//! already accepted (or that were reserved but never sent); all of them are re-sent, each
+//! with its stored Message-ID, at the next start. Nothing is lost; a duplicate is recognisable.
+//!
 //! All times are passed in by the caller (`now`); the ledger never reads the clock. In the
 //! database they are unix seconds, UTC.
 
@@ -60,6 +67,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_status_due ON deliveries (status, due_at);
     "#,
 ];
+
+const SQL_SENT: &str = "UPDATE deliveries SET status = 'sent', reply = ?2, attempts = attempts + 1, \
+     sent_at = ?3, next_attempt_at = NULL, updated_at = ?3 \
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
+
+const SQL_RETRYING: &str = "UPDATE deliveries SET status = 'retrying', reply = ?2, attempts = attempts + 1, \
+     next_attempt_at = ?3, updated_at = ?4 \
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
+
+const SQL_FAILED: &str = "UPDATE deliveries SET status = 'failed', reply = ?2, attempts = attempts + 1, \
+     next_attempt_at = NULL, updated_at = ?3 \
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -145,6 +164,30 @@ pub struct NewDelivery {
     pub due_at: DateTime<Utc>,
     /// Sent after downtime, later than planned.
     pub late: bool,
+}
+
+/// One email to reserve with [`Ledger::reserve_many`]: its nudges, its recipients (To then
+/// Cc) and the Message-ID it would get if none of its nudges is already in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub items: Vec<NewDelivery>,
+    pub recipients: Vec<String>,
+    pub message_id: String,
+}
+
+/// How one attempt at an email ended, for [`Ledger::finish_many`]; `at` is when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server accepted it, with this reply.
+    Sent { reply: String, at: DateTime<Utc> },
+    /// A temporary failure; due again at `next_attempt_at`.
+    Retrying {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// Given up.
+    Failed { error: String, at: DateTime<Utc> },
 }
 
 /// One row of the ledger.
@@ -757,122 +800,81 @@ impl Ledger {
         message_id: &str,
         now: DateTime<Utc>,
     ) -> Result<String, LedgerError> {
-        if message_id.trim().is_empty() {
-            return Err(LedgerError::InvalidInput {
-                path: self.path.clone(),
-                what: "reserve needs a non-empty Message-ID".into(),
-            });
-        }
-        if items.is_empty() {
-            return Ok(message_id.to_string());
-        }
         let path = self.path.clone();
-        let on_err = |action: &str| sqlerr(&path, action);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(on_err("starting a reservation"))?;
-        let mut in_flight: Vec<String> = Vec::new();
-        let mut fresh: Vec<&NewDelivery> = Vec::new();
-        let mut existing_ids: Vec<i64> = Vec::new();
-        {
-            let mut lookup = tx
-                .prepare_cached(
-                    "SELECT id, status, message_id FROM deliveries \
-                     WHERE task = ?1 AND occurrence = ?2 AND office = ?3 AND kind = ?4",
-                )
-                .map_err(on_err("preparing the reservation lookup"))?;
-            for item in items {
-                let k = &item.key;
-                let found = lookup
-                    .query_row((&k.task, date_str(k.occurrence), &k.office, &k.kind), |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(on_err("looking up a reservation"))?;
-                match found {
-                    None => fresh.push(item),
-                    Some((id, status, mid)) => {
-                        let status = status.parse::<Status>().map_err(|e| {
-                            on_err("reading a reservation")(
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    1,
-                                    Type::Text,
-                                    Box::new(e),
-                                ),
-                            )
-                        })?;
-                        if status.is_final() {
-                            return Err(LedgerError::AlreadyFinal {
-                                path: path.clone(),
-                                key: Box::new(k.clone()),
-                                status,
-                                message_id: mid,
-                            });
-                        }
-                        if !in_flight.contains(&mid) {
-                            in_flight.push(mid);
-                        }
-                        existing_ids.push(id);
-                    }
-                }
-            }
-        }
-        let effective = match in_flight.len() {
-            0 => message_id.to_string(),
-            1 => in_flight.remove(0),
-            _ => {
-                in_flight.sort();
-                return Err(LedgerError::SplitInFlight {
-                    path,
-                    message_ids: in_flight,
-                });
-            }
-        };
-        let recipients = recipients.join(",");
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
-                     recipients, message_id, status, attempts, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
-                )
-                .map_err(on_err("preparing the reservation"))?;
-            for item in fresh {
-                let k = &item.key;
-                insert
-                    .execute((
-                        &k.task,
-                        date_str(k.occurrence),
-                        &k.office,
-                        &k.kind,
-                        &item.role,
-                        ts(item.due_at),
-                        i64::from(item.late),
-                        &recipients,
-                        &effective,
-                        ts(now),
-                    ))
-                    .map_err(on_err("reserving a delivery"))?;
-            }
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE deliveries SET status = 'pending', recipients = ?2, \
-                     next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
-                )
-                .map_err(on_err("preparing the re-reservation"))?;
-            for id in existing_ids {
-                update
-                    .execute((id, &recipients, ts(now)))
-                    .map_err(on_err("re-reserving a delivery"))?;
-            }
-        }
-        tx.commit().map_err(on_err("committing the reservation"))?;
+            .map_err(sqlerr(&path, "starting a reservation"))?;
+        let effective = reserve_in(&tx, &path, items, recipients, message_id, now)?;
+        tx.commit()
+            .map_err(sqlerr(&path, "committing the reservation"))?;
         Ok(effective)
+    }
+
+    /// [`reserve`](Ledger::reserve) for several emails in one transaction (one fsync): all of
+    /// them are reserved, or, on an error, none. Returns each email's Message-ID, in order.
+    /// Later reservations see the earlier ones, as if reserved one after the other.
+    pub fn reserve_many(
+        &mut self,
+        reservations: &[Reservation],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, LedgerError> {
+        if reservations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlerr(&path, "starting a reservation"))?;
+        let mut ids = Vec::with_capacity(reservations.len());
+        for r in reservations {
+            ids.push(reserve_in(
+                &tx,
+                &path,
+                &r.items,
+                &r.recipients,
+                &r.message_id,
+                now,
+            )?);
+        }
+        tx.commit()
+            .map_err(sqlerr(&path, "committing the reservations"))?;
+        Ok(ids)
+    }
+
+    /// Takes back reservations whose emails never went out (a stop request came after
+    /// [`reserve_many`](Ledger::reserve_many) but before they were handed to the server):
+    /// deletes their `pending` rows, in one transaction, so the nudges are simply due again.
+    /// Only for Message-IDs whose rows were all created by that reservation: rows that were
+    /// already in flight before it may have been sent and must stay. Returns how many rows
+    /// were deleted.
+    pub fn release(&mut self, message_ids: &[String]) -> Result<usize, LedgerError> {
+        if message_ids.is_empty() {
+            return Ok(0);
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlerr(&path, "starting to release reservations"))?;
+        let mut deleted = 0;
+        {
+            let mut delete = tx
+                .prepare_cached(
+                    "DELETE FROM deliveries WHERE message_id = ?1 AND status = 'pending' \
+                     AND attempts = 0",
+                )
+                .map_err(sqlerr(&path, "preparing to release reservations"))?;
+            for id in message_ids {
+                deleted += delete
+                    .execute([id])
+                    .map_err(sqlerr(&path, "releasing a reservation"))?;
+            }
+        }
+        tx.commit()
+            .map_err(sqlerr(&path, "committing released reservations"))?;
+        Ok(deleted)
     }
 
     /// Updates every in-flight row of `message_id`; errors when there is none.
@@ -883,35 +885,63 @@ impl Ledger {
         sql: &str,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<usize, LedgerError> {
-        let on_err = sqlerr(&self.path, action);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlerr(&self.path, &format!("starting to record: {action}")))?;
-        let changed = tx.execute(sql, params).map_err(on_err)?;
-        if changed == 0 {
-            let status: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM deliveries WHERE message_id = ?1 ORDER BY id LIMIT 1",
-                    [message_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sqlerr(&self.path, "looking up a message"))?;
-            return Err(match status {
-                None => LedgerError::UnknownMessage {
-                    path: self.path.clone(),
-                    message_id: message_id.to_string(),
-                },
-                Some(s) => LedgerError::NotInFlight {
-                    path: self.path.clone(),
-                    message_id: message_id.to_string(),
-                    status: s.parse().unwrap_or(Status::Failed),
-                },
-            });
-        }
+        let changed = finish_in(&tx, &self.path, message_id, action, sql, params)?;
         tx.commit()
             .map_err(sqlerr(&self.path, &format!("committing: {action}")))?;
+        Ok(changed)
+    }
+
+    /// Records the outcomes of several emails in one transaction (one fsync), each as
+    /// [`mark_sent`](Ledger::mark_sent), [`mark_retrying`](Ledger::mark_retrying) or
+    /// [`mark_failed`](Ledger::mark_failed) would: all of them, or, on an error, none.
+    /// Returns how many rows changed.
+    pub fn finish_many(&mut self, results: &[(String, Outcome)]) -> Result<usize, LedgerError> {
+        if results.is_empty() {
+            return Ok(0);
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlerr(&path, "starting to record outcomes"))?;
+        let mut changed = 0;
+        for (message_id, outcome) in results {
+            changed += match outcome {
+                Outcome::Sent { reply, at } => finish_in(
+                    &tx,
+                    &path,
+                    message_id,
+                    "recording a sent message",
+                    SQL_SENT,
+                    &[message_id, reply, &ts(*at)],
+                )?,
+                Outcome::Retrying {
+                    error,
+                    next_attempt_at,
+                    at,
+                } => finish_in(
+                    &tx,
+                    &path,
+                    message_id,
+                    "recording a retry",
+                    SQL_RETRYING,
+                    &[message_id, error, &ts(*next_attempt_at), &ts(*at)],
+                )?,
+                Outcome::Failed { error, at } => finish_in(
+                    &tx,
+                    &path,
+                    message_id,
+                    "recording a failure",
+                    SQL_FAILED,
+                    &[message_id, error, &ts(*at)],
+                )?,
+            };
+        }
+        tx.commit().map_err(sqlerr(&path, "committing outcomes"))?;
         Ok(changed)
     }
 
@@ -927,9 +957,7 @@ impl Ledger {
         self.finish_message(
             message_id,
             "recording a sent message",
-            "UPDATE deliveries SET status = 'sent', reply = ?2, attempts = attempts + 1, \
-             sent_at = ?3, next_attempt_at = NULL, updated_at = ?3 \
-             WHERE message_id = ?1 AND status IN ('pending', 'retrying')",
+            SQL_SENT,
             &[&message_id, &reply, &now],
         )
     }
@@ -947,9 +975,7 @@ impl Ledger {
         self.finish_message(
             message_id,
             "recording a retry",
-            "UPDATE deliveries SET status = 'retrying', reply = ?2, attempts = attempts + 1, \
-             next_attempt_at = ?3, updated_at = ?4 \
-             WHERE message_id = ?1 AND status IN ('pending', 'retrying')",
+            SQL_RETRYING,
             &[&message_id, &error, &next, &now],
         )
     }
@@ -965,9 +991,7 @@ impl Ledger {
         self.finish_message(
             message_id,
             "recording a failure",
-            "UPDATE deliveries SET status = 'failed', reply = ?2, attempts = attempts + 1, \
-             next_attempt_at = NULL, updated_at = ?3 \
-             WHERE message_id = ?1 AND status IN ('pending', 'retrying')",
+            SQL_FAILED,
             &[&message_id, &error, &now],
         )
     }
@@ -1054,6 +1078,163 @@ impl Ledger {
             .map_err(sqlerr(&self.path, "checking integrity"))?;
         Ok(lines.join("\n"))
     }
+}
+
+/// The body of [`Ledger::reserve`], inside the caller's transaction.
+fn reserve_in(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    items: &[NewDelivery],
+    recipients: &[String],
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, LedgerError> {
+    if message_id.trim().is_empty() {
+        return Err(LedgerError::InvalidInput {
+            path: path.to_path_buf(),
+            what: "reserve needs a non-empty Message-ID".into(),
+        });
+    }
+    if items.is_empty() {
+        return Ok(message_id.to_string());
+    }
+    let on_err = |action: &str| sqlerr(path, action);
+    let mut in_flight: Vec<String> = Vec::new();
+    let mut fresh: Vec<&NewDelivery> = Vec::new();
+    let mut existing_ids: Vec<i64> = Vec::new();
+    {
+        let mut lookup = tx
+            .prepare_cached(
+                "SELECT id, status, message_id FROM deliveries \
+                     WHERE task = ?1 AND occurrence = ?2 AND office = ?3 AND kind = ?4",
+            )
+            .map_err(on_err("preparing the reservation lookup"))?;
+        for item in items {
+            let k = &item.key;
+            let found = lookup
+                .query_row((&k.task, date_str(k.occurrence), &k.office, &k.kind), |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(on_err("looking up a reservation"))?;
+            match found {
+                None => fresh.push(item),
+                Some((id, status, mid)) => {
+                    let status = status.parse::<Status>().map_err(|e| {
+                        on_err("reading a reservation")(rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            Type::Text,
+                            Box::new(e),
+                        ))
+                    })?;
+                    if status.is_final() {
+                        return Err(LedgerError::AlreadyFinal {
+                            path: path.to_path_buf(),
+                            key: Box::new(k.clone()),
+                            status,
+                            message_id: mid,
+                        });
+                    }
+                    if !in_flight.contains(&mid) {
+                        in_flight.push(mid);
+                    }
+                    existing_ids.push(id);
+                }
+            }
+        }
+    }
+    let effective = match in_flight.len() {
+        0 => message_id.to_string(),
+        1 => in_flight.remove(0),
+        _ => {
+            in_flight.sort();
+            return Err(LedgerError::SplitInFlight {
+                path: path.to_path_buf(),
+                message_ids: in_flight,
+            });
+        }
+    };
+    let recipients = recipients.join(",");
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
+                     recipients, message_id, status, attempts, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
+            )
+            .map_err(on_err("preparing the reservation"))?;
+        for item in fresh {
+            let k = &item.key;
+            insert
+                .execute((
+                    &k.task,
+                    date_str(k.occurrence),
+                    &k.office,
+                    &k.kind,
+                    &item.role,
+                    ts(item.due_at),
+                    i64::from(item.late),
+                    &recipients,
+                    &effective,
+                    ts(now),
+                ))
+                .map_err(on_err("reserving a delivery"))?;
+        }
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'pending', recipients = ?2, \
+                     next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
+            )
+            .map_err(on_err("preparing the re-reservation"))?;
+        for id in existing_ids {
+            update
+                .execute((id, &recipients, ts(now)))
+                .map_err(on_err("re-reserving a delivery"))?;
+        }
+    }
+    Ok(effective)
+}
+
+/// The body of [`Ledger::finish_message`], inside the caller's transaction.
+fn finish_in(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    message_id: &str,
+    action: &str,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<usize, LedgerError> {
+    let on_err = sqlerr(path, action);
+    let changed = tx
+        .prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map_err(on_err)?;
+    if changed == 0 {
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM deliveries WHERE message_id = ?1 ORDER BY id LIMIT 1",
+                [message_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlerr(path, "looking up a message"))?;
+        return Err(match status {
+            None => LedgerError::UnknownMessage {
+                path: path.to_path_buf(),
+                message_id: message_id.to_string(),
+            },
+            Some(s) => LedgerError::NotInFlight {
+                path: path.to_path_buf(),
+                message_id: message_id.to_string(),
+                status: s.parse().unwrap_or(Status::Failed),
+            },
+        });
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]

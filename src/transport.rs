@@ -5,14 +5,26 @@
 
 use crate::config::{Config, SecretSource, Security, Smtp, Transport};
 use chrono_tz::Tz;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// What the process environment offers for secrets. Passed in, so tests need not change
 /// the process environment.
@@ -115,34 +127,23 @@ pub struct Sender {
 }
 
 enum Inner {
-    Outbox {
-        dir: PathBuf,
-        tz: Tz,
-    },
-    Smtp {
-        cfg: Smtp,
-        credentials: Option<Credentials>,
-        /// Replaced after a timeout: a connection abandoned mid-command must not go back
-        /// into the pool, where lettre's liveness check would wait on it.
-        transport: Mutex<AsyncSmtpTransport<Tokio1Executor>>,
-    },
+    Outbox { dir: PathBuf, tz: Tz },
+    Smtp(Box<Pool>),
 }
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.inner {
             Inner::Outbox { dir, .. } => f.debug_struct("Sender").field("outbox", dir).finish(),
-            Inner::Smtp {
-                cfg, credentials, ..
-            } => f
+            Inner::Smtp(pool) => f
                 .debug_struct("Sender")
-                .field("host", &cfg.host)
-                .field("port", &cfg.port)
-                .field("security", &cfg.security)
-                .field("username", &cfg.username)
+                .field("host", &pool.cfg.host)
+                .field("port", &pool.cfg.port)
+                .field("security", &pool.cfg.security)
+                .field("username", &pool.cfg.username)
                 .field(
                     "password",
-                    &if credentials.is_some() {
+                    &if pool.credentials.is_some() {
                         "<set>"
                     } else {
                         "<none>"
@@ -200,58 +201,260 @@ pub fn read_secret(source: &SecretSource, env: &SecretEnv) -> Result<String, Tra
     Ok(s)
 }
 
-fn build_smtp(
-    smtp: &Smtp,
-    credentials: Option<&Credentials>,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
-    let tls_err = |e: lettre::transport::smtp::Error| TransportError::Tls {
+/// How long an idle connection is reused without a check; older ones are tested with NOOP.
+const FRESH: Duration = Duration::from_secs(2);
+/// Idle connections older than this are dropped: servers close them after a few minutes.
+const STALE: Duration = Duration::from_secs(60);
+
+/// Our own small SMTP pool over lettre's single-connection API. Every socket has
+/// `TCP_NODELAY` set: lettre writes the body and the final `.` separately, and with Nagle's
+/// algorithm plus the server's delayed ACK each message would wait ~40 ms for the second
+/// write.
+struct Pool {
+    cfg: Smtp,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    tls: PoolTls,
+    /// Healthy connections waiting for the next email, at most `pool_size`.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+}
+
+enum PoolTls {
+    /// STARTTLS, required: lettre upgrades our plain stream with these parameters.
+    StartTls(TlsParameters),
+    /// Implicit TLS: our own rustls handshake before the greeting.
+    Wrapper {
+        connector: TlsConnector,
+        name: ServerName<'static>,
+    },
+    None,
+}
+
+/// Why a connection could not be opened or used.
+enum PoolError {
+    Smtp(lettre::transport::smtp::Error),
+    Connect(std::io::Error),
+    ConnectTimeout,
+    Tls(String),
+}
+
+/// A rustls client stream, given to lettre as its transport for implicit TLS.
+struct TlsTcp(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl std::fmt::Debug for TlsTcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TlsTcp").field(&self.0.get_ref().0).finish()
+    }
+}
+
+impl AsyncRead for TlsTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// The province's own CA from `ca_file`, read once, as PEM.
+fn extra_root(smtp: &Smtp) -> Result<Option<Vec<u8>>, TransportError> {
+    let Some(path) = &smtp.ca_file else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| TransportError::Tls {
         host: smtp.host.clone(),
-        detail: e.to_string(),
+        detail: format!("cannot read the CA certificate {}: {e}", path.display()),
+    })?;
+    Certificate::from_pem(&pem).map_err(|e| TransportError::Tls {
+        host: smtp.host.clone(),
+        detail: format!("{} is not a PEM certificate: {e}", path.display()),
+    })?;
+    Ok(Some(pem))
+}
+
+fn build_tls(smtp: &Smtp) -> Result<PoolTls, TransportError> {
+    let tls_err = |detail: String| TransportError::Tls {
+        host: smtp.host.clone(),
+        detail,
     };
     // The public roots, plus the province's own CA when `ca_file` names one.
-    let extra_root = match &smtp.ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| TransportError::Tls {
-                host: smtp.host.clone(),
-                detail: format!("cannot read the CA certificate {}: {e}", path.display()),
-            })?;
-            Some(
-                Certificate::from_pem(&pem).map_err(|e| TransportError::Tls {
-                    host: smtp.host.clone(),
-                    detail: format!("{} is not a PEM certificate: {e}", path.display()),
-                })?,
-            )
+    let extra = extra_root(smtp)?;
+    Ok(match smtp.security {
+        Security::StartTls => {
+            let mut b = TlsParameters::builder(smtp.host.clone());
+            if let Some(pem) = &extra {
+                let c = Certificate::from_pem(pem).map_err(|e| tls_err(e.to_string()))?;
+                b = b.add_root_certificate(c);
+            }
+            PoolTls::StartTls(b.build_rustls().map_err(|e| tls_err(e.to_string()))?)
         }
-        None => None,
-    };
-    let tls = || {
-        let mut b = TlsParameters::builder(smtp.host.clone());
-        if let Some(c) = &extra_root {
-            b = b.add_root_certificate(c.clone());
+        Security::Tls => {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(pem) = &extra {
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| tls_err(format!("the CA certificate: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| tls_err(format!("the CA certificate: {e}")))?;
+                }
+            }
+            let config = ClientConfig::builder_with_provider(Arc::new(
+                tokio_rustls::rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = ServerName::try_from(smtp.host.clone())
+                .map_err(|e| tls_err(format!("not a valid server name: {e}")))?;
+            PoolTls::Wrapper {
+                connector: TlsConnector::from(Arc::new(config)),
+                name,
+            }
         }
-        b.build_rustls().map_err(tls_err)
-    };
-    // What `starttls_relay` and `relay` do, with the port and pool set below.
-    let builder = match smtp.security {
-        Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .tls(Tls::Required(tls()?)),
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .tls(Tls::Wrapper(tls()?)),
-        Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-    };
-    let mut builder = builder
-        .port(smtp.port)
-        .timeout(Some(smtp.timeout))
-        .pool_config(PoolConfig::new().max_size(smtp.pool_size));
-    if let Some(c) = credentials {
-        builder = builder.credentials(c.clone());
+        Security::None => PoolTls::None,
+    })
+}
+
+impl Pool {
+    fn new(cfg: &Smtp, credentials: Option<Credentials>) -> Result<Pool, TransportError> {
+        Ok(Pool {
+            tls: build_tls(cfg)?,
+            cfg: cfg.clone(),
+            credentials,
+            hello: ClientId::default(),
+            idle: Mutex::new(Vec::new()),
+        })
     }
-    Ok(builder.build())
+
+    /// An idle connection that still answers, or a new one.
+    async fn checkout(&self) -> Result<AsyncSmtpConnection, PoolError> {
+        loop {
+            let next = self.idle.lock().expect("never poisoned").pop();
+            let Some((mut conn, since)) = next else { break };
+            let age = since.elapsed();
+            if age >= STALE {
+                continue;
+            }
+            if age < FRESH || conn.test_connected().await {
+                return Ok(conn);
+            }
+        }
+        self.connect().await
+    }
+
+    /// Keeps a healthy connection for the next email, up to `pool_size` of them.
+    fn checkin(&self, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("never poisoned");
+        if idle.len() < self.cfg.pool_size.max(1) as usize {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    /// Connects, greets, secures (TLS is required for StartTls: without it the server gets
+    /// nothing more than EHLO), then authenticates.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
+        let cfg = &self.cfg;
+        let tcp = tokio::time::timeout(
+            cfg.timeout,
+            TcpStream::connect((cfg.host.as_str(), cfg.port)),
+        )
+        .await
+        .map_err(|_| PoolError::ConnectTimeout)?
+        .map_err(PoolError::Connect)?;
+        tcp.set_nodelay(true).map_err(PoolError::Connect)?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.tls {
+            PoolTls::Wrapper { connector, name } => {
+                let tls = tokio::time::timeout(cfg.timeout, connector.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|_| PoolError::ConnectTimeout)?
+                    .map_err(|e| PoolError::Tls(e.to_string()))?;
+                Box::new(TlsTcp(tls))
+            }
+            PoolTls::StartTls(_) | PoolTls::None => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(PoolError::Smtp)?;
+        // Dropped, not aborted, on failure: after a failed upgrade lettre holds no stream
+        // to say QUIT on.
+        if let PoolTls::StartTls(params) = &self.tls {
+            conn.starttls(params.clone(), &self.hello)
+                .await
+                .map_err(PoolError::Smtp)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            // Never in plaintext unless the config chose plaintext. (lettre cannot see that
+            // our own implicit-TLS stream is encrypted.)
+            let allowed = match self.tls {
+                PoolTls::Wrapper { .. } | PoolTls::None => true,
+                PoolTls::StartTls(_) => conn.is_encrypted(),
+            };
+            if !allowed {
+                conn.abort().await;
+                return Err(PoolError::Tls(
+                    "the connection is not encrypted; the password was not sent".into(),
+                ));
+            }
+            if let Err(e) = conn
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+            {
+                conn.abort().await;
+                return Err(PoolError::Smtp(e));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// One email over a pooled connection; a connection that failed is not kept.
+    async fn send(&self, msg: &Message) -> Result<Response, PoolError> {
+        let mut conn = self.checkout().await?;
+        let result = conn.send(msg.envelope(), &msg.formatted()).await;
+        match result {
+            Ok(reply) => {
+                self.checkin(conn);
+                Ok(reply)
+            }
+            Err(e) => {
+                conn.abort().await;
+                Err(PoolError::Smtp(e))
+            }
+        }
+    }
 }
 
 impl Sender {
-    /// Must be called inside a Tokio runtime: lettre's SMTP pool starts its idle-connection
-    /// reaper as a task.
+    /// Reads the password (if any) and prepares TLS; opens no connection yet.
     pub fn new(cfg: &Config, env: &SecretEnv) -> Result<Sender, TransportError> {
         let inner = match &cfg.mail.transport {
             Transport::Outbox(dir) => Inner::Outbox {
@@ -265,11 +468,7 @@ impl Sender {
                     // The config already warned about a username without a password.
                     (_, None) => None,
                 };
-                Inner::Smtp {
-                    transport: Mutex::new(build_smtp(smtp, credentials.as_ref())?),
-                    cfg: smtp.clone(),
-                    credentials,
-                }
+                Inner::Smtp(Box::new(Pool::new(smtp, credentials)?))
             }
         };
         Ok(Sender {
@@ -281,7 +480,7 @@ impl Sender {
     pub fn concurrency(&self) -> usize {
         match &*self.inner {
             Inner::Outbox { .. } => 1,
-            Inner::Smtp { cfg, .. } => cfg.pool_size.max(1) as usize,
+            Inner::Smtp(pool) => pool.cfg.pool_size.max(1) as usize,
         }
     }
 
@@ -289,31 +488,32 @@ impl Sender {
     pub async fn send(&self, msg: &Message) -> Result<String, SendError> {
         match &*self.inner {
             Inner::Outbox { dir, tz } => write_outbox(dir, *tz, msg).await,
-            Inner::Smtp {
-                cfg,
-                credentials,
-                transport,
-            } => {
-                let t = transport.lock().expect("never poisoned").clone();
+            Inner::Smtp(pool) => {
+                let cfg = &pool.cfg;
                 let server = format!("{}:{}", cfg.host, cfg.port);
-                // lettre bounds only the connect with `timeout`; this bounds the whole
-                // exchange: connect, EHLO, TLS, AUTH, envelope and data.
+                // Bounds the whole exchange: connect, EHLO, TLS, AUTH, envelope and data.
+                // On a timeout the connection, abandoned mid-command, is dropped with the
+                // future that held it: it never goes back to the pool.
                 let bound = cfg.timeout * 2;
-                match tokio::time::timeout(bound, t.send(msg.clone())).await {
+                match tokio::time::timeout(bound, pool.send(msg)).await {
                     Ok(Ok(reply)) => {
                         let text = reply.message().collect::<Vec<_>>().join(" ");
                         Ok(format!("{} {}", reply.code(), text).trim_end().to_string())
                     }
-                    Ok(Err(e)) => Err(classify(&server, cfg.timeout, &e)),
-                    Err(_) => {
-                        if let Ok(fresh) = build_smtp(cfg, credentials.as_ref()) {
-                            *transport.lock().expect("never poisoned") = fresh;
-                        }
-                        Err(SendError::Timeout {
-                            server,
-                            after: bound,
-                        })
-                    }
+                    Ok(Err(PoolError::Smtp(e))) => Err(classify(&server, cfg.timeout, &e)),
+                    Ok(Err(PoolError::Connect(e))) => Err(SendError::Connection {
+                        server,
+                        detail: e.to_string(),
+                    }),
+                    Ok(Err(PoolError::ConnectTimeout)) => Err(SendError::Timeout {
+                        server,
+                        after: cfg.timeout,
+                    }),
+                    Ok(Err(PoolError::Tls(detail))) => Err(SendError::Tls { server, detail }),
+                    Err(_) => Err(SendError::Timeout {
+                        server,
+                        after: bound,
+                    }),
                 }
             }
         }

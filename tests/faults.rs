@@ -616,7 +616,9 @@ async fn ten_sigkills_during_a_thousand_nudge_sweep() {
         &s.ledger,
         &server.received(),
         &tasks(0..1000),
-        kills * plan.pool as usize,
+        // Per kill: the sends in flight, plus the outcomes not yet written (the sweep
+        // records them in batches of up to 64); each is re-sent under its Message-ID.
+        kills * (64 + plan.pool as usize),
     );
     assert_eq!(copies.len(), 1000);
 }

@@ -1,7 +1,9 @@
 //! The ledger against real SQLite files in a temporary folder.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use nhacviec::ledger::{DeliveryKey, Ledger, LedgerError, LogFilter, NewDelivery, Status};
+use nhacviec::ledger::{
+    DeliveryKey, Ledger, LedgerError, LogFilter, NewDelivery, Outcome, Reservation, Status,
+};
 use std::path::Path;
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -632,4 +634,106 @@ mod read_only_filesystem {
         let r = Ledger::open_read_only(&path).unwrap();
         assert_eq!(r.query(&LogFilter::default()).unwrap().len(), 1);
     }
+}
+
+#[test]
+fn batched_reservations_and_outcomes_match_the_single_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = open(dir.path());
+    let now = at(10, 8);
+    // A.1 was in flight already (a crash): reserving it again keeps its Message-ID.
+    l.reserve(
+        &[item("A", "o1", "due", now)],
+        &to(&["o1@x"]),
+        "<old@x>",
+        now,
+    )
+    .unwrap();
+    let ids = l
+        .reserve_many(
+            &[
+                Reservation {
+                    items: vec![item("A", "o1", "due", now)],
+                    recipients: to(&["o1@x"]),
+                    message_id: "<new1@x>".into(),
+                },
+                Reservation {
+                    items: vec![item("B", "o2", "due", now)],
+                    recipients: to(&["o2@x"]),
+                    message_id: "<new2@x>".into(),
+                },
+                Reservation {
+                    items: vec![item("C", "o3", "due", now)],
+                    recipients: to(&["o3@x"]),
+                    message_id: "<new3@x>".into(),
+                },
+            ],
+            now,
+        )
+        .unwrap();
+    assert_eq!(ids, ["<old@x>", "<new2@x>", "<new3@x>"]);
+    assert_eq!(l.unfinished().unwrap().len(), 3);
+
+    let later = at(10, 9);
+    let changed = l
+        .finish_many(&[
+            (
+                "<old@x>".into(),
+                Outcome::Sent {
+                    reply: "250 ok".into(),
+                    at: later,
+                },
+            ),
+            (
+                "<new2@x>".into(),
+                Outcome::Retrying {
+                    error: "451 later".into(),
+                    next_attempt_at: at(10, 10),
+                    at: later,
+                },
+            ),
+        ])
+        .unwrap();
+    assert_eq!(changed, 2);
+    // <new3@x> never went out: taken back, its nudge is simply due again.
+    assert_eq!(l.release(&["<new3@x>".into()]).unwrap(), 1);
+    let rows = l.query(&LogFilter::default()).unwrap();
+    let by_task = |t: &str| rows.iter().find(|r| r.key.task == t);
+    let a = by_task("A").unwrap();
+    assert_eq!(
+        (a.status, a.attempts, a.sent_at),
+        (Status::Sent, 1, Some(later))
+    );
+    let b = by_task("B").unwrap();
+    assert_eq!(
+        (b.status, b.next_attempt_at),
+        (Status::Retrying, Some(at(10, 10)))
+    );
+    assert!(by_task("C").is_none());
+
+    // All or nothing: an unknown Message-ID rolls the whole batch back.
+    let err = l
+        .finish_many(&[
+            (
+                "<new2@x>".into(),
+                Outcome::Failed {
+                    error: "550 no".into(),
+                    at: later,
+                },
+            ),
+            (
+                "<nope@x>".into(),
+                Outcome::Failed {
+                    error: "550 no".into(),
+                    at: later,
+                },
+            ),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::UnknownMessage { .. }), "{err}");
+    let rows = l.query(&LogFilter::default()).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.key.task == "B" && r.status == Status::Retrying)
+    );
 }
