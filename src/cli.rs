@@ -614,7 +614,7 @@ impl PlanRow {
 
 /// A CSV field, quoted when it needs to be (as [`Table`] writes them).
 fn write_csv_field(w: &mut impl Write, s: &str) -> std::io::Result<()> {
-    if s.contains([',', '"', '\n', '\r']) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         write!(w, "\"{}\"", s.replace('"', "\"\""))
     } else {
         w.write_all(s.as_bytes())

@@ -585,11 +585,21 @@ fn warn(pos: Pos, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic
 
 /// Secrets must never be written in the YAML: report any key that looks like one, wherever
 /// it is, before anything else reads the tree.
+/// `fold(name)` is one of [`SECRET_KEYS`]. A plain ASCII name with no spaces folds to its
+/// lowercase, so it is compared as it is: folding every key of a large plan allocated
+/// several strings per key.
+fn is_secret_key(name: &str) -> bool {
+    if name.is_ascii() && !name.chars().any(char::is_whitespace) {
+        return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
+    }
+    SECRET_KEYS.contains(&deadline::fold(name).as_str())
+}
+
 fn find_secrets(node: &Node, errs: &mut Vec<Diagnostic>) {
     match &node.value {
         Value::Map(entries) => {
             for (k, v) in entries {
-                if SECRET_KEYS.contains(&deadline::fold(&k.name).as_str()) {
+                if is_secret_key(&k.name) {
                     errs.push(err(
                         k.pos,
                         format!("`{}` puts a secret in the config file", k.name),

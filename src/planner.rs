@@ -211,17 +211,21 @@ pub fn plan(
         NaiveDate::from_ymd_opt(last_day.max(today).year() + 2, 12, 31).unwrap_or(last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
-    // One shared copy of each office id for all of its nudges.
-    let office_ids: HashMap<&str, Arc<str>> = cfg
-        .offices
-        .iter()
-        .map(|o| (o.id.as_str(), Arc::from(o.id.as_str())))
+    // One shared copy of each office id for all of its nudges, with the id's place in
+    // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
+    // are sorted on these numbers instead of comparing the ids.
+    let office_ids: HashMap<&str, (Arc<str>, u32)> = ranks(cfg.offices.iter().map(|o| &*o.id))
+        .into_iter()
+        .zip(&cfg.offices)
+        .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
         .collect();
+    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
     let mut batch = Vec::new();
+    let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
 
     // Missed nudges, per (task, office): only the latest is sent, the rest are skipped.
     let mut missed: BTreeMap<(Arc<str>, Arc<str>), Vec<Nudge>> = BTreeMap::new();
-    for task in &cfg.tasks {
+    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
             Err(reason) => {
@@ -246,7 +250,7 @@ pub fn plan(
                 policy,
             };
             nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
-            for nudge in batch.drain(..) {
+            for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.
                 if !known.is_empty() && known.contains(&nudge.key()) {
                     continue;
@@ -257,6 +261,13 @@ pub fn plan(
                         .or_default()
                         .push(nudge);
                 } else if nudge.send_at <= until {
+                    let key = (
+                        nudge.send_at.naive_utc(),
+                        task_rank,
+                        office_rank,
+                        nudge.kind,
+                    );
+                    upcoming_keys.push((key, out.upcoming.len() as u32));
                     out.upcoming.push(nudge);
                 }
             }
@@ -287,8 +298,53 @@ pub fn plan(
     };
     out.due.sort_by(order);
     out.skipped.sort_by(order);
-    out.upcoming.sort_by(order);
+    // The same order as `order`: the ranks order as the ids do, and the position breaks
+    // ties as a stable sort would.
+    upcoming_keys.sort_unstable();
+    permute(
+        &mut out.upcoming,
+        upcoming_keys.iter().map(|(_, i)| *i as usize),
+    );
     out
+}
+
+/// When a nudge is sent, its task's and office's places in id order, and its kind.
+type SortKey = (chrono::NaiveDateTime, u32, u32, Kind);
+
+/// Each id's place among the ids sorted.
+fn ranks<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    let ids: Vec<&str> = ids.collect();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|i| ids[*i]);
+    let mut rank = vec![0; ids.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
+}
+
+/// Reorders `v` in place so that position `k` holds what was at the `k`-th index of
+/// `order` (a permutation of `0..v.len()`).
+fn permute<T>(v: &mut [T], order: impl Iterator<Item = usize>) {
+    let order: Vec<usize> = order.collect();
+    debug_assert_eq!(order.len(), v.len());
+    let mut placed = vec![false; v.len()];
+    for start in 0..v.len() {
+        if placed[start] {
+            continue;
+        }
+        // Follow the cycle through `start`, one swap per element.
+        let mut k = start;
+        loop {
+            placed[k] = true;
+            let src = order[k];
+            if src == start {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
+        }
+    }
 }
 
 /// The deadline dates of a task, or why it has none yet.
@@ -363,19 +419,19 @@ struct TaskCtx<'a> {
     cal: &'a WorkDayIndex<'a>,
     task: &'a Task,
     task_id: &'a Arc<str>,
-    office_ids: &'a HashMap<&'a str, Arc<str>>,
+    office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
     policy: &'a Policy,
 }
 
 /// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
-/// appended to `out`.
+/// appended to `out` with the office's rank.
 fn nudges_for(
     ctx: &TaskCtx,
     occ: NaiveDate,
     single_occurrence: bool,
     last_day: NaiveDate,
     times: &mut SendTimes,
-    out: &mut Vec<Nudge>,
+    out: &mut Vec<(Nudge, u32)>,
 ) {
     let TaskCtx {
         cfg,
@@ -458,7 +514,7 @@ fn nudges_for(
         let Some(office) = cfg.office(office_id) else {
             continue;
         };
-        let Some(office_arc) = office_ids.get(office_id.as_str()) else {
+        let Some((office_arc, office_rank)) = office_ids.get(office_id.as_str()) else {
             continue;
         };
         if office.emails.is_empty() {
@@ -488,7 +544,7 @@ fn nudges_for(
                 (Role::Lead, Kind::EscalateHead | Kind::EscalateLeadership) => Role::Escalation,
                 (r, _) => r,
             };
-            out.push(Nudge {
+            let nudge = Nudge {
                 task: Arc::clone(task_id),
                 office: Arc::clone(office_arc),
                 role,
@@ -501,7 +557,8 @@ fn nudges_for(
                 add_head,
                 add_leadership: add_leadership || *kind == Kind::EscalateLeadership,
                 late: false,
-            });
+            };
+            out.push((nudge, *office_rank));
         }
     }
 }
@@ -818,6 +875,14 @@ mod tests {
             )
             .sendable_now
         );
+    }
+
+    #[test]
+    fn permute_moves_each_element_to_its_place() {
+        let mut v = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        permute(&mut v, [3, 0, 5, 1, 2, 4].into_iter());
+        assert_eq!(v, vec!['d', 'a', 'f', 'b', 'c', 'e']);
+        assert_eq!(ranks(["b", "c", "a"].into_iter()), vec![1, 2, 0]);
     }
 
     #[test]
