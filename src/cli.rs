@@ -577,11 +577,11 @@ impl PlanRow {
             n.role.label()
         });
         kind.clear();
-        kind.push_str(&if machine {
-            n.kind.code()
+        if machine {
+            let _ = n.kind.write_code(kind);
         } else {
-            n.kind.label()
-        });
+            kind.push_str(&n.kind.label());
+        }
         if self.occurrence != Some(n.occurrence) {
             deadline.clear();
             if machine {

@@ -461,11 +461,14 @@ pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
 
 /// Reads and validates YAML text as if it came from `path`.
 pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Report> {
-    let mut report = Report::new(path, source);
+    // The report quotes the source only when it has something to say: a copy of a large
+    // plan's text would otherwise be kept for as long as the config.
+    let mut report = Report::new(path, "");
     let root = match yaml::parse(source) {
         Ok(n) => n,
         Err(d) => {
             report.push(d);
+            report.source = source.to_string();
             return Err(report);
         }
     };
@@ -476,10 +479,14 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
         base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
     }
     .config(&root, &mut errs);
+    drop(root);
     for d in errs {
         report.push(d);
     }
     report.sort();
+    if !report.items.is_empty() {
+        report.source = source.to_string();
+    }
     match config {
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),
         _ => Err(report),

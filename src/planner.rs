@@ -31,12 +31,19 @@ pub enum Kind {
 impl Kind {
     /// The stable code stored in the ledger; part of the "already sent" key.
     pub fn code(&self) -> String {
+        let mut s = String::new();
+        let _ = self.write_code(&mut s);
+        s
+    }
+
+    /// [`Kind::code`], written into `w`: printing millions of them need not allocate.
+    pub fn write_code(&self, w: &mut impl std::fmt::Write) -> std::fmt::Result {
         match self {
-            Kind::Before(o) => format!("before-{o}"),
-            Kind::OnDay => "on-day".into(),
-            Kind::Overdue(o) => format!("overdue-{o}"),
-            Kind::EscalateHead => "escalation-head".into(),
-            Kind::EscalateLeadership => "escalation-leadership".into(),
+            Kind::Before(o) => write!(w, "before-{o}"),
+            Kind::OnDay => w.write_str("on-day"),
+            Kind::Overdue(o) => write!(w, "overdue-{o}"),
+            Kind::EscalateHead => w.write_str("escalation-head"),
+            Kind::EscalateLeadership => w.write_str("escalation-leadership"),
         }
     }
 
