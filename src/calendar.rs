@@ -201,6 +201,134 @@ impl WorkCalendar {
     }
 }
 
+/// The working-day questions of a [`WorkCalendar`] answered in constant time over a range of
+/// dates: the planner asks them several times for every nudge of a year, and walking day by
+/// day made them most of its work. Dates outside the range (or answers that would leave it)
+/// are handed to the calendar itself, so every answer is the calendar's own.
+#[derive(Debug, Clone)]
+pub struct WorkDayIndex<'a> {
+    cal: &'a WorkCalendar,
+    first: NaiveDate,
+    /// `upto[i]`: working days from `first` to `first + i`, inclusive.
+    upto: Vec<u32>,
+    /// The working days of the range, as offsets from `first`, in order.
+    working: Vec<u32>,
+}
+
+impl<'a> WorkDayIndex<'a> {
+    /// An index of `cal` over `first..=last`.
+    pub fn new(cal: &'a WorkCalendar, first: NaiveDate, last: NaiveDate) -> Self {
+        let len = (last - first).num_days().max(0) as usize + 1;
+        let mut upto = Vec::with_capacity(len);
+        let mut working = Vec::new();
+        let mut d = first;
+        for i in 0..len {
+            if cal.is_working_day(d) {
+                working.push(i as u32);
+            }
+            upto.push(working.len() as u32);
+            d = d + Days::new(1);
+        }
+        Self {
+            cal,
+            first,
+            upto,
+            working,
+        }
+    }
+
+    pub fn calendar(&self) -> &'a WorkCalendar {
+        self.cal
+    }
+
+    fn offset(&self, date: NaiveDate) -> Option<usize> {
+        let i = (date - self.first).num_days();
+        (i >= 0 && (i as usize) < self.upto.len()).then_some(i as usize)
+    }
+
+    fn day(&self, k: usize) -> NaiveDate {
+        self.first + Days::new(self.working[k] as u64)
+    }
+
+    fn works(&self, i: usize) -> bool {
+        self.upto[i] > if i == 0 { 0 } else { self.upto[i - 1] }
+    }
+
+    /// [`WorkCalendar::is_working_day`].
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        match self.offset(date) {
+            Some(i) => self.works(i),
+            None => self.cal.is_working_day(date),
+        }
+    }
+
+    /// [`WorkCalendar::working_day_on_or_before`].
+    pub fn working_day_on_or_before(&self, date: NaiveDate) -> NaiveDate {
+        if let Some(i) = self.offset(date) {
+            if self.works(i) {
+                return date;
+            }
+            let c = self.upto[i] as usize;
+            // The calendar gives up after 3660 days; past that, ask it.
+            if c > 0 && (date - self.day(c - 1)).num_days() < 3660 {
+                return self.day(c - 1);
+            }
+        }
+        self.cal.working_day_on_or_before(date)
+    }
+
+    /// [`WorkCalendar::working_day_on_or_after`].
+    pub fn working_day_on_or_after(&self, date: NaiveDate) -> NaiveDate {
+        if let Some(i) = self.offset(date) {
+            if self.works(i) {
+                return date;
+            }
+            let c = self.upto[i] as usize;
+            if c < self.working.len() && (self.day(c) - date).num_days() < 3660 {
+                return self.day(c);
+            }
+        }
+        self.cal.working_day_on_or_after(date)
+    }
+
+    /// [`WorkCalendar::sub_working_days`].
+    pub fn sub_working_days(&self, date: NaiveDate, n: u32) -> NaiveDate {
+        if n == 0 {
+            return self.working_day_on_or_before(date);
+        }
+        if let Some(i) = self.offset(date) {
+            // Working days strictly before `date` inside the range.
+            let before = if i == 0 { 0 } else { self.upto[i - 1] as usize };
+            if before >= n as usize {
+                return self.day(before - n as usize);
+            }
+        }
+        self.cal.sub_working_days(date, n)
+    }
+
+    /// [`WorkCalendar::add_working_days`].
+    pub fn add_working_days(&self, date: NaiveDate, n: u32) -> NaiveDate {
+        if n == 0 {
+            return self.working_day_on_or_after(date);
+        }
+        if let Some(i) = self.offset(date) {
+            let k = self.upto[i] as usize + n as usize - 1;
+            if k < self.working.len() {
+                return self.day(k);
+            }
+        }
+        self.cal.add_working_days(date, n)
+    }
+
+    /// [`WorkCalendar::working_days_between`].
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> i64 {
+        match (self.offset(from), self.offset(to)) {
+            (Some(a), Some(b)) => self.upto[b] as i64 - self.upto[a] as i64,
+            _ => self.cal.working_days_between(from, to),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +367,51 @@ mod tests {
         assert!(!cal.is_working_day(d("2024-04-29")));
         assert!(cal.is_working_day(d("2024-05-04")));
         assert_eq!(cal.exceptions().count(), 2);
+    }
+
+    #[test]
+    fn the_index_answers_as_the_calendar_does() {
+        let mut cal = WorkCalendar::weekends_only();
+        cal.add_day_off(d("2024-04-29"), "Nghỉ hoán đổi");
+        cal.add_day_off(d("2024-04-30"), "Giải phóng miền Nam");
+        cal.add_day_off(d("2024-05-01"), "Quốc tế Lao động");
+        cal.add_working_day(d("2024-05-04"), "Làm bù");
+        let idx = WorkDayIndex::new(&cal, d("2024-04-01"), d("2024-06-30"));
+        let mut a = d("2024-03-20");
+        while a <= d("2024-07-10") {
+            assert_eq!(idx.is_working_day(a), cal.is_working_day(a), "{a}");
+            assert_eq!(
+                idx.working_day_on_or_before(a),
+                cal.working_day_on_or_before(a),
+                "{a}"
+            );
+            assert_eq!(
+                idx.working_day_on_or_after(a),
+                cal.working_day_on_or_after(a),
+                "{a}"
+            );
+            for n in [0, 1, 2, 3, 5, 10, 30] {
+                assert_eq!(
+                    idx.sub_working_days(a, n),
+                    cal.sub_working_days(a, n),
+                    "{a} -{n}"
+                );
+                assert_eq!(
+                    idx.add_working_days(a, n),
+                    cal.add_working_days(a, n),
+                    "{a} +{n}"
+                );
+            }
+            let mut b = d("2024-03-25");
+            while b <= d("2024-07-05") {
+                assert_eq!(
+                    idx.working_days_between(a, b),
+                    cal.working_days_between(a, b),
+                    "{a} {b}"
+                );
+                b = b + Days::new(3);
+            }
+            a = a + Days::new(1);
+        }
     }
 }

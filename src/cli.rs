@@ -19,6 +19,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -308,10 +309,17 @@ fn plan_cmd(
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     let plan = planner::plan(&config, &cal, now, until, &known);
-    print!(
-        "{}",
-        render_plan(&config, &plan, office.as_deref(), task.as_deref(), format)
-    );
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    write_plan(
+        &mut out,
+        &config,
+        &plan,
+        office.as_deref(),
+        task.as_deref(),
+        format,
+    )
+    .and_then(|()| out.flush())
+    .context("cannot write the plan")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -487,29 +495,190 @@ fn days_left_text(n: &Nudge) -> String {
     }
 }
 
-/// The plan as a table: due now first, then upcoming, then the tasks with no date.
-pub fn render_plan(
+/// The columns of `plan`: (key for JSON and CSV, title for the text table).
+const PLAN_COLUMNS: [(&str, &str); 10] = [
+    ("send_at", "Gửi lúc"),
+    ("status", "Trạng thái"),
+    ("task", "Nhiệm vụ"),
+    ("office", "Đơn vị"),
+    ("role", "Vai trò"),
+    ("kind", "Loại"),
+    ("deadline", "Hạn"),
+    ("deadline_phrase", "Tiến độ (kế hoạch)"),
+    ("days_left", "Còn"),
+    ("recipients", "Gửi thêm"),
+];
+
+/// The cells of one `plan` row, rewritten in place for each nudge: a year of a large plan
+/// has millions of rows, and a fresh `String` per cell was most of the printing's work.
+struct PlanRow {
+    cells: [String; 10],
+    machine: bool,
+    /// The send time and deadline the cells hold: rows come in time order, so both
+    /// repeat and are formatted once per run of equal values.
+    send_at: Option<DateTime<Tz>>,
+    occurrence: Option<NaiveDate>,
+    /// The task the task and phrase cells hold.
+    task: Option<std::sync::Arc<str>>,
+}
+
+impl PlanRow {
+    fn new(machine: bool) -> Self {
+        Self {
+            cells: Default::default(),
+            machine,
+            send_at: None,
+            occurrence: None,
+            task: None,
+        }
+    }
+
+    fn fill(&mut self, cfg: &Config, n: &Nudge, status: &str) {
+        use std::fmt::Write as _;
+        let machine = self.machine;
+        let [
+            send_at,
+            st,
+            task,
+            office,
+            role,
+            kind,
+            deadline,
+            phrase,
+            days_left,
+            recipients,
+        ] = &mut self.cells;
+        if self.send_at != Some(n.send_at) {
+            send_at.clear();
+            if machine {
+                send_at.push_str(&n.send_at.to_rfc3339());
+            } else {
+                send_at.push_str(&format_local(&n.send_at));
+            }
+            self.send_at = Some(n.send_at);
+        }
+        st.clear();
+        st.push_str(status);
+        if self.task.as_ref() != Some(&n.task) {
+            self.task = Some(n.task.clone());
+            task.clear();
+            task.push_str(&n.task);
+            phrase.clear();
+            if let Some(t) = cfg.task(&n.task) {
+                phrase.push_str(&t.deadline.phrase);
+            }
+        }
+        office.clear();
+        office.push_str(&n.office);
+        role.clear();
+        role.push_str(if machine {
+            n.role.code()
+        } else {
+            n.role.label()
+        });
+        kind.clear();
+        if machine {
+            let _ = n.kind.write_code(kind);
+        } else {
+            kind.push_str(&n.kind.label());
+        }
+        if self.occurrence != Some(n.occurrence) {
+            deadline.clear();
+            if machine {
+                let _ = write!(deadline, "{}", n.occurrence.format("%Y-%m-%d"));
+            } else {
+                let _ = write!(
+                    deadline,
+                    "{} {}",
+                    weekday_vi(n.occurrence),
+                    n.occurrence.format("%d/%m/%Y")
+                );
+            }
+            self.occurrence = Some(n.occurrence);
+        }
+        days_left.clear();
+        if machine {
+            let _ = write!(days_left, "{}", n.days_left);
+        } else {
+            days_left.push_str(&days_left_text(n));
+        }
+        recipients.clear();
+        recipients.push_str(match (n.add_head, n.add_leadership) {
+            (true, true) => "trưởng đơn vị, lãnh đạo",
+            (true, false) => "trưởng đơn vị",
+            (false, true) => "lãnh đạo",
+            _ => "",
+        });
+    }
+}
+
+/// A CSV field, quoted when it needs to be (as [`Table`] writes them).
+fn write_csv_field(w: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        write!(w, "\"{}\"", s.replace('"', "\"\""))
+    } else {
+        w.write_all(s.as_bytes())
+    }
+}
+
+fn write_csv_row<'a>(
+    w: &mut impl Write,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    for (i, c) in cells.into_iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        write_csv_field(w, c)?;
+    }
+    w.write_all(b"\r\n")
+}
+
+/// One row as a JSON object, laid out as `serde_json::to_string_pretty` lays out an element
+/// of an array that is the value of a top-level key: keys in sorted order (`order`), an
+/// empty cell as `null`.
+fn write_json_object(
+    w: &mut impl Write,
+    first: bool,
+    keys: &[&str],
+    order: &[usize],
+    cells: &[String],
+) -> std::io::Result<()> {
+    w.write_all(if first { b"\n    {" } else { b",\n    {" })?;
+    for (i, &c) in order.iter().enumerate() {
+        w.write_all(if i == 0 { b"\n      " } else { b",\n      " })?;
+        serde_json::to_writer(&mut *w, keys[c])?;
+        w.write_all(b": ")?;
+        if cells[c].is_empty() {
+            w.write_all(b"null")?;
+        } else {
+            serde_json::to_writer(&mut *w, cells[c].as_str())?;
+        }
+    }
+    w.write_all(b"\n    }")
+}
+
+/// The column indices in the order serde_json writes the keys of an object (sorted).
+fn sorted_order(keys: &[&str]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|i| keys[*i]);
+    order
+}
+
+/// Writes the plan: due now first, then upcoming, then the tasks with no date. CSV and
+/// JSON go out row by row as the nudges are read; the text table is collected first, to
+/// align its columns.
+pub fn write_plan(
+    w: &mut impl Write,
     cfg: &Config,
     plan: &Plan,
     office: Option<&str>,
     task: Option<&str>,
     format: Format,
-) -> String {
+) -> std::io::Result<()> {
     let keep =
-        |n: &&Nudge| office.is_none_or(|o| n.office == o) && task.is_none_or(|t| n.task == t);
+        |n: &&Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
     let machine = format != Format::Table;
-    let mut t = Table::new(&[
-        ("send_at", "Gửi lúc"),
-        ("status", "Trạng thái"),
-        ("task", "Nhiệm vụ"),
-        ("office", "Đơn vị"),
-        ("role", "Vai trò"),
-        ("kind", "Loại"),
-        ("deadline", "Hạn"),
-        ("deadline_phrase", "Tiến độ (kế hoạch)"),
-        ("days_left", "Còn"),
-        ("recipients", "Gửi thêm"),
-    ]);
     let rows = plan
         .due
         .iter()
@@ -524,60 +693,12 @@ pub fn render_plan(
             (n, status)
         })
         .chain(plan.upcoming.iter().filter(keep).map(|n| (n, "planned")));
-    for (n, status) in rows {
-        let phrase = cfg
-            .task(&n.task)
-            .map(|t| t.deadline.phrase.clone())
-            .unwrap_or_default();
-        let extra = match (n.add_head, n.add_leadership) {
-            (true, true) => "trưởng đơn vị, lãnh đạo",
-            (true, false) => "trưởng đơn vị",
-            (false, true) => "lãnh đạo",
-            _ => "",
-        };
-        t.push(vec![
-            if machine {
-                n.send_at.to_rfc3339()
-            } else {
-                format_local(&n.send_at)
-            },
-            status.to_string(),
-            n.task.clone(),
-            n.office.clone(),
-            if machine {
-                n.role.code().into()
-            } else {
-                n.role.label().into()
-            },
-            if machine {
-                n.kind.code()
-            } else {
-                n.kind.label()
-            },
-            if machine {
-                n.occurrence.format("%Y-%m-%d").to_string()
-            } else {
-                format!(
-                    "{} {}",
-                    weekday_vi(n.occurrence),
-                    n.occurrence.format("%d/%m/%Y")
-                )
-            },
-            phrase,
-            if machine {
-                n.days_left.to_string()
-            } else {
-                days_left_text(n)
-            },
-            extra.to_string(),
-        ]);
-    }
-    let mut u = Table::new(&[
+    let unscheduled_columns = [
         ("task", "Nhiệm vụ"),
         ("deadline_phrase", "Tiến độ (kế hoạch)"),
         ("reason", "Chưa có hạn vì"),
-    ]);
-    for x in plan
+    ];
+    let unscheduled = plan
         .unscheduled
         .iter()
         .filter(|x| task.is_none_or(|t| x.task == t))
@@ -587,27 +708,70 @@ pub fn render_plan(
                     .is_some_and(|t| t.lead.iter().chain(&t.cooperating).any(|i| i == o))
             })
         })
-    {
-        u.push(vec![x.task.clone(), x.phrase.clone(), x.reason.clone()]);
-    }
+        .map(|x| [x.task.clone(), x.phrase.clone(), x.reason.clone()]);
+    let mut row = PlanRow::new(machine);
     match format {
-        Format::Json => {
-            let v = serde_json::json!({ "nudges": t.json(), "unscheduled": u.json() });
-            format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+        Format::Csv => {
+            write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                write_csv_row(w, row.cells.iter().map(String::as_str))?;
+            }
         }
-        Format::Csv => t.render(Format::Csv),
+        Format::Json => {
+            let keys: Vec<&str> = PLAN_COLUMNS.iter().map(|(k, _)| *k).collect();
+            let order = sorted_order(&keys);
+            w.write_all(b"{\n  \"nudges\": [")?;
+            let mut first = true;
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                write_json_object(w, first, &keys, &order, &row.cells)?;
+                first = false;
+            }
+            w.write_all(if first { b"],\n" } else { b"\n  ],\n" })?;
+            let keys: Vec<&str> = unscheduled_columns.iter().map(|(k, _)| *k).collect();
+            let order = sorted_order(&keys);
+            w.write_all(b"  \"unscheduled\": [")?;
+            let mut first = true;
+            for cells in unscheduled {
+                write_json_object(w, first, &keys, &order, &cells)?;
+                first = false;
+            }
+            w.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
+        }
         Format::Table => {
-            let mut s = String::new();
+            let mut t = Table::new(&PLAN_COLUMNS);
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                t.push(row.cells.to_vec());
+            }
+            let mut u = Table::new(&unscheduled_columns);
+            for cells in unscheduled {
+                u.push(cells.to_vec());
+            }
             if t.is_empty() {
-                s.push_str("No nudges in this period.\n");
+                w.write_all(b"No nudges in this period.\n")?;
             } else {
-                s.push_str(&t.render(Format::Table));
+                w.write_all(t.render(Format::Table).as_bytes())?;
             }
             if !u.is_empty() {
-                s.push_str(&format!("\nTasks with no date yet ({}):\n", u.len()));
-                s.push_str(&u.render(Format::Table));
+                write!(w, "\nTasks with no date yet ({}):\n", u.len())?;
+                w.write_all(u.render(Format::Table).as_bytes())?;
             }
-            s
         }
     }
+    Ok(())
+}
+
+/// [`write_plan`] into a string.
+pub fn render_plan(
+    cfg: &Config,
+    plan: &Plan,
+    office: Option<&str>,
+    task: Option<&str>,
+    format: Format,
+) -> String {
+    let mut out = Vec::new();
+    write_plan(&mut out, cfg, plan, office, task, format).expect("writing to memory");
+    String::from_utf8(out).expect("the plan is text")
 }

@@ -461,11 +461,14 @@ pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
 
 /// Reads and validates YAML text as if it came from `path`.
 pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Report> {
-    let mut report = Report::new(path, source);
+    // The report quotes the source only when it has something to say: a copy of a large
+    // plan's text would otherwise be kept for as long as the config.
+    let mut report = Report::new(path, "");
     let root = match yaml::parse(source) {
         Ok(n) => n,
         Err(d) => {
             report.push(d);
+            report.source = source.to_string();
             return Err(report);
         }
     };
@@ -476,10 +479,14 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
         base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
     }
     .config(&root, &mut errs);
+    drop(root);
     for d in errs {
         report.push(d);
     }
     report.sort();
+    if !report.items.is_empty() {
+        report.source = source.to_string();
+    }
     match config {
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),
         _ => Err(report),
@@ -585,11 +592,21 @@ fn warn(pos: Pos, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic
 
 /// Secrets must never be written in the YAML: report any key that looks like one, wherever
 /// it is, before anything else reads the tree.
+/// `fold(name)` is one of [`SECRET_KEYS`]. A plain ASCII name with no spaces folds to its
+/// lowercase, so it is compared as it is: folding every key of a large plan allocated
+/// several strings per key.
+fn is_secret_key(name: &str) -> bool {
+    if name.is_ascii() && !name.chars().any(char::is_whitespace) {
+        return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
+    }
+    SECRET_KEYS.contains(&deadline::fold(name).as_str())
+}
+
 fn find_secrets(node: &Node, errs: &mut Vec<Diagnostic>) {
     match &node.value {
         Value::Map(entries) => {
             for (k, v) in entries {
-                if SECRET_KEYS.contains(&deadline::fold(&k.name).as_str()) {
+                if is_secret_key(&k.name) {
                     errs.push(err(
                         k.pos,
                         format!("`{}` puts a secret in the config file", k.name),

@@ -18,6 +18,7 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// One email: the nudges it delivers and its recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,8 +179,8 @@ pub fn sample_batch(
     Some(Batch {
         office: office.clone(),
         nudges: vec![Nudge {
-            task: task.id.clone(),
-            office: office.clone(),
+            task: Arc::from(task.id.as_str()),
+            office: Arc::from(office.as_str()),
             role: Role::Lead,
             kind: Kind::Before(Offset::working(3)),
             occurrence,
@@ -620,9 +621,9 @@ fn context(
     let today = now.date_naive();
     let mut items = Vec::new();
     let mut cc_offices = Vec::new();
-    let mut shown: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
+    let mut shown: BTreeSet<(Arc<str>, NaiveDate)> = BTreeSet::new();
     for n in &batch.nudges {
-        if n.office != batch.office {
+        if *n.office != *batch.office {
             // A cooperating office copied on the lead's email: named, not listed again.
             let name = office_name(cfg, &n.office);
             if !cc_offices.contains(&name) {
@@ -635,7 +636,7 @@ fn context(
         shown.insert((n.task.clone(), n.occurrence));
         let task = cfg
             .task(&n.task)
-            .ok_or_else(|| ComposeError::UnknownTask(n.task.clone()))?;
+            .ok_or_else(|| ComposeError::UnknownTask(n.task.to_string()))?;
         let due = Due::on(cal, today, n.occurrence, n.unit);
         let escalated = n.add_head || n.add_leadership || n.role == Role::Escalation;
         let tag = match due {
@@ -695,7 +696,7 @@ fn context(
         .unwrap_or(TAG_BEFORE)
         .to_string();
     let mut escalated_to = Vec::new();
-    let own = || batch.nudges.iter().filter(|n| n.office == batch.office);
+    let own = || batch.nudges.iter().filter(|n| *n.office == *batch.office);
     if own().any(|n| n.add_head) && office.head.is_some() {
         escalated_to.push(format!("Trưởng {}", one_line(&office.name)));
     }
@@ -945,7 +946,7 @@ tasks:
         // Only the cooperating office's nudge is due: it gets its own email.
         let only_kt: Vec<Nudge> = due(&c, "2024-01-16 08:00")
             .into_iter()
-            .filter(|n| n.office == "kt")
+            .filter(|n| &*n.office == "kt")
             .collect();
         let got = shape(&batches(&c, &only_kt));
         assert_eq!(got.len(), 1);
@@ -996,7 +997,7 @@ tasks:
         .unwrap();
         assert_eq!(b.office, "hctc");
         assert_eq!(b.to, vec!["it@vpubnd.example".to_string()]);
-        assert_eq!(b.nudges[0].task, "IV.1");
+        assert_eq!(&*b.nudges[0].task, "IV.1");
         assert_eq!(b.nudges[0].occurrence, d("2024-01-30"));
     }
 

@@ -5,12 +5,13 @@
 //! so `nhacviec plan` (what will be sent) and `nhacviec run` (what is sent) cannot disagree:
 //! both call it and differ only in what they do with the answer.
 
-use crate::calendar::WorkCalendar;
+use crate::calendar::{WorkCalendar, WorkDayIndex};
 use crate::config::{Config, Offset, Policy, Task, Unit};
 use crate::deadline::Rule;
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What kind of nudge, relative to its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,12 +31,19 @@ pub enum Kind {
 impl Kind {
     /// The stable code stored in the ledger; part of the "already sent" key.
     pub fn code(&self) -> String {
+        let mut s = String::new();
+        let _ = self.write_code(&mut s);
+        s
+    }
+
+    /// [`Kind::code`], written into `w`: printing millions of them need not allocate.
+    pub fn write_code(&self, w: &mut impl std::fmt::Write) -> std::fmt::Result {
         match self {
-            Kind::Before(o) => format!("before-{o}"),
-            Kind::OnDay => "on-day".into(),
-            Kind::Overdue(o) => format!("overdue-{o}"),
-            Kind::EscalateHead => "escalation-head".into(),
-            Kind::EscalateLeadership => "escalation-leadership".into(),
+            Kind::Before(o) => write!(w, "before-{o}"),
+            Kind::OnDay => w.write_str("on-day"),
+            Kind::Overdue(o) => write!(w, "overdue-{o}"),
+            Kind::EscalateHead => w.write_str("escalation-head"),
+            Kind::EscalateLeadership => w.write_str("escalation-leadership"),
         }
     }
 
@@ -115,8 +123,11 @@ pub struct NudgeKey {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nudge {
-    pub task: String,
-    pub office: String,
+    /// The task's id. Shared by every nudge of the task: a year of a large plan has
+    /// millions of nudges, and a copy of the id in each was most of their memory.
+    pub task: Arc<str>,
+    /// The office's id, shared the same way.
+    pub office: Arc<str>,
     pub role: Role,
     pub kind: Kind,
     /// The deadline this nudge is about.
@@ -149,9 +160,9 @@ impl std::fmt::Display for NudgeKey {
 impl Nudge {
     pub fn key(&self) -> NudgeKey {
         NudgeKey {
-            task: self.task.clone(),
+            task: self.task.to_string(),
             occurrence: self.occurrence,
-            office: self.office.clone(),
+            office: self.office.to_string(),
             kind: self.kind.code(),
         }
     }
@@ -193,7 +204,6 @@ pub fn plan(
     let tz = cfg.schedule.timezone;
     let now_local = now.with_timezone(&tz);
     let today = now_local.date_naive();
-    let mut times = SendTimes::new(cfg);
     let mut out = Plan {
         sendable_now: cal.is_working_day(today)
             && now_local.time() >= cfg.schedule.window_start
@@ -201,10 +211,28 @@ pub fn plan(
         ..Plan::default()
     };
     let last_day = until.with_timezone(&tz).date_naive();
+    // Working-day arithmetic in constant time over the years a plan normally touches;
+    // dates outside are answered by the calendar itself.
+    let span_from = NaiveDate::from_ymd_opt(today.year() - 2, 1, 1).unwrap_or(today);
+    let span_to =
+        NaiveDate::from_ymd_opt(last_day.max(today).year() + 2, 12, 31).unwrap_or(last_day);
+    let idx = WorkDayIndex::new(cal, span_from, span_to);
+    let mut times = SendTimes::new(cfg, span_from, span_to);
+    // One shared copy of each office id for all of its nudges, with the id's place in
+    // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
+    // are sorted on these numbers instead of comparing the ids.
+    let office_ids: HashMap<&str, (Arc<str>, u32)> = ranks(cfg.offices.iter().map(|o| &*o.id))
+        .into_iter()
+        .zip(&cfg.offices)
+        .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
+        .collect();
+    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
+    let mut batch = Vec::new();
+    let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
 
     // Missed nudges, per (task, office): only the latest is sent, the rest are skipped.
-    let mut missed: BTreeMap<(String, String), Vec<Nudge>> = BTreeMap::new();
-    for task in &cfg.tasks {
+    let mut missed: BTreeMap<(Arc<str>, Arc<str>), Vec<Nudge>> = BTreeMap::new();
+    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
             Err(reason) => {
@@ -218,10 +246,18 @@ pub fn plan(
         };
         let policy = cfg.policy(&task.policy);
         let single = occurrences.len() == 1;
+        let task_id: Arc<str> = Arc::from(task.id.as_str());
         for occ in occurrences {
-            for n in nudges_for(cfg, cal, task, policy, occ, single, last_day) {
-                let send_at = times.at(n.date);
-                let nudge = Nudge { send_at, ..n };
+            let ctx = TaskCtx {
+                cfg,
+                cal: &idx,
+                task,
+                task_id: &task_id,
+                office_ids: &office_ids,
+                policy,
+            };
+            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.
                 if !known.is_empty() && known.contains(&nudge.key()) {
                     continue;
@@ -232,6 +268,13 @@ pub fn plan(
                         .or_default()
                         .push(nudge);
                 } else if nudge.send_at <= until {
+                    let key = (
+                        nudge.send_at.naive_utc(),
+                        task_rank,
+                        office_rank,
+                        nudge.kind,
+                    );
+                    upcoming_keys.push((key, out.upcoming.len() as u32));
                     out.upcoming.push(nudge);
                 }
             }
@@ -240,7 +283,7 @@ pub fn plan(
 
     let catch_up_from = match cfg.schedule.catch_up.unit {
         Unit::Days => today - Days::new(cfg.schedule.catch_up.n as u64),
-        Unit::WorkingDays => cal.sub_working_days(today, cfg.schedule.catch_up.n),
+        Unit::WorkingDays => idx.sub_working_days(today, cfg.schedule.catch_up.n),
     };
     for (_, mut list) in missed {
         list.sort_by_key(|n| (n.send_at, n.kind.weight()));
@@ -262,8 +305,53 @@ pub fn plan(
     };
     out.due.sort_by(order);
     out.skipped.sort_by(order);
-    out.upcoming.sort_by(order);
+    // The same order as `order`: the ranks order as the ids do, and the position breaks
+    // ties as a stable sort would.
+    upcoming_keys.sort_unstable();
+    permute(
+        &mut out.upcoming,
+        upcoming_keys.iter().map(|(_, i)| *i as usize),
+    );
     out
+}
+
+/// When a nudge is sent, its task's and office's places in id order, and its kind.
+type SortKey = (chrono::NaiveDateTime, u32, u32, Kind);
+
+/// Each id's place among the ids sorted.
+fn ranks<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    let ids: Vec<&str> = ids.collect();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|i| ids[*i]);
+    let mut rank = vec![0; ids.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
+}
+
+/// Reorders `v` in place so that position `k` holds what was at the `k`-th index of
+/// `order` (a permutation of `0..v.len()`).
+fn permute<T>(v: &mut [T], order: impl Iterator<Item = usize>) {
+    let order: Vec<usize> = order.collect();
+    debug_assert_eq!(order.len(), v.len());
+    let mut placed = vec![false; v.len()];
+    for start in 0..v.len() {
+        if placed[start] {
+            continue;
+        }
+        // Follow the cycle through `start`, one swap per element.
+        let mut k = start;
+        loop {
+            placed[k] = true;
+            let src = order[k];
+            if src == start {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
+        }
+    }
 }
 
 /// The deadline dates of a task, or why it has none yet.
@@ -292,7 +380,7 @@ pub fn occurrences(
 
 /// The day `offset` before `deadline`, moved back to a working day, or `None` when that
 /// would not be before the deadline.
-fn before_day(cal: &WorkCalendar, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
+fn before_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
     let d = match offset.unit {
         Unit::Days => cal.working_day_on_or_before(deadline - Days::new(offset.n as u64)),
         Unit::WorkingDays => cal.sub_working_days(deadline, offset.n),
@@ -301,7 +389,7 @@ fn before_day(cal: &WorkCalendar, deadline: NaiveDate, offset: Offset) -> Option
 }
 
 /// The day `offset` after `deadline`, on a working day after the deadline.
-fn after_day(cal: &WorkCalendar, deadline: NaiveDate, offset: Offset) -> NaiveDate {
+fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> NaiveDate {
     match offset.unit {
         Unit::Days => {
             let d = deadline + Days::new(offset.n as u64);
@@ -324,7 +412,7 @@ fn scaled(o: Offset, k: u32) -> Offset {
 }
 
 fn reached(
-    cal: &WorkCalendar,
+    cal: &WorkDayIndex,
     deadline: NaiveDate,
     day: NaiveDate,
     threshold: Option<Offset>,
@@ -332,18 +420,34 @@ fn reached(
     threshold.is_some_and(|t| day >= after_day(cal, deadline, t))
 }
 
-/// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`.
-/// `send_at` is left at the epoch; the caller fills it in.
+/// What every nudge of one task shares.
+struct TaskCtx<'a> {
+    cfg: &'a Config,
+    cal: &'a WorkDayIndex<'a>,
+    task: &'a Task,
+    task_id: &'a Arc<str>,
+    office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
+    policy: &'a Policy,
+}
+
+/// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
+/// appended to `out` with the office's rank.
 fn nudges_for(
-    cfg: &Config,
-    cal: &WorkCalendar,
-    task: &Task,
-    policy: &Policy,
+    ctx: &TaskCtx,
     occ: NaiveDate,
     single_occurrence: bool,
     last_day: NaiveDate,
-) -> Vec<Nudge> {
-    let mut out = Vec::new();
+    times: &mut SendTimes,
+    out: &mut Vec<(Nudge, u32)>,
+) {
+    let TaskCtx {
+        cfg,
+        cal,
+        task,
+        task_id,
+        office_ids,
+        policy,
+    } = *ctx;
     let on_day = cal.working_day_on_or_before(occ);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
     let days_left = |date: NaiveDate, unit: Unit| match unit {
@@ -417,6 +521,9 @@ fn nudges_for(
         let Some(office) = cfg.office(office_id) else {
             continue;
         };
+        let Some((office_arc, office_rank)) = office_ids.get(office_id.as_str()) else {
+            continue;
+        };
         if office.emails.is_empty() {
             continue;
         }
@@ -428,11 +535,6 @@ fn nudges_for(
         {
             continue;
         }
-        let epoch = Utc
-            .timestamp_opt(0, 0)
-            .single()
-            .expect("epoch")
-            .with_timezone(&cfg.schedule.timezone);
         for (date, kind, unit) in &lead {
             if role == Role::Cooperating && !coop_gets(*date, kind) {
                 continue;
@@ -449,40 +551,54 @@ fn nudges_for(
                 (Role::Lead, Kind::EscalateHead | Kind::EscalateLeadership) => Role::Escalation,
                 (r, _) => r,
             };
-            out.push(Nudge {
-                task: task.id.clone(),
-                office: office_id.clone(),
+            let nudge = Nudge {
+                task: Arc::clone(task_id),
+                office: Arc::clone(office_arc),
                 role,
                 kind: *kind,
                 occurrence: occ,
                 date: *date,
-                send_at: epoch,
+                send_at: times.at(*date),
                 days_left: days_left(*date, *unit),
                 unit: *unit,
                 add_head,
                 add_leadership: add_leadership || *kind == Kind::EscalateLeadership,
                 late: false,
-            });
+            };
+            out.push((nudge, *office_rank));
         }
     }
-    out
 }
 
 /// When the sweeps fall on a given day: the first sweep inside the sending window.
+/// Cached per day: by offset from `first` inside `first..=last`, in a map outside.
 struct SendTimes<'a> {
     cfg: &'a Config,
+    first: NaiveDate,
+    days: Vec<Option<DateTime<Tz>>>,
     cache: HashMap<NaiveDate, DateTime<Tz>>,
 }
 
 impl<'a> SendTimes<'a> {
-    fn new(cfg: &'a Config) -> Self {
+    fn new(cfg: &'a Config, first: NaiveDate, last: NaiveDate) -> Self {
+        let len = (last - first).num_days().max(0) as usize + 1;
         Self {
             cfg,
+            first,
+            days: vec![None; len],
             cache: HashMap::new(),
         }
     }
 
     fn at(&mut self, day: NaiveDate) -> DateTime<Tz> {
+        let slot = usize::try_from((day - self.first).num_days())
+            .ok()
+            .filter(|i| *i < self.days.len());
+        if let Some(i) = slot
+            && let Some(t) = self.days[i]
+        {
+            return t;
+        }
         if let Some(t) = self.cache.get(&day) {
             return *t;
         }
@@ -502,7 +618,12 @@ impl<'a> SendTimes<'a> {
             .filter(|t| *t <= end)
             .min()
             .unwrap_or(start);
-        self.cache.insert(day, first);
+        match slot {
+            Some(i) => self.days[i] = Some(first),
+            None => {
+                self.cache.insert(day, first);
+            }
+        }
         first
     }
 }
@@ -550,7 +671,14 @@ mod tests {
         plain(c, now, until)
             .upcoming
             .into_iter()
-            .map(|n| (n.task, n.office, n.kind.code(), n.date))
+            .map(|n| {
+                (
+                    n.task.to_string(),
+                    n.office.to_string(),
+                    n.kind.code(),
+                    n.date,
+                )
+            })
             .collect()
     }
 
@@ -615,7 +743,7 @@ mod tests {
         let lead: Vec<(String, NaiveDate, bool, bool)> = p
             .upcoming
             .iter()
-            .filter(|n| n.office == "hctc")
+            .filter(|n| &*n.office == "hctc")
             .map(|n| (n.kind.code(), n.date, n.add_head, n.add_leadership))
             .collect();
         assert_eq!(
@@ -633,7 +761,7 @@ mod tests {
         assert!(
             p.upcoming
                 .iter()
-                .filter(|n| n.office == "hctc")
+                .filter(|n| &*n.office == "hctc")
                 .all(|n| n.days_left < 0)
         );
         assert_eq!(p.upcoming[1].role, Role::Escalation);
@@ -654,7 +782,10 @@ mod tests {
         ));
         let p = plain(&c, "2024-06-01 07:00", "2024-12-31 23:00");
         assert!(p.unscheduled.is_empty());
-        assert!(p.upcoming.iter().all(|n| n.task == "IV.2"), "III.3 is done");
+        assert!(
+            p.upcoming.iter().all(|n| &*n.task == "IV.2"),
+            "III.3 is done"
+        );
         assert!(
             p.upcoming
                 .iter()
@@ -670,14 +801,14 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.clone(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
             .collect();
         assert_eq!(due, vec![("hctc".into(), "before-3wd".into(), false)]);
         // kt's only missed nudge (16/01) is older than the 7-day catch-up window.
         let skipped: Vec<(String, String)> = p
             .skipped
             .iter()
-            .map(|n| (n.office.clone(), n.kind.code()))
+            .map(|n| (n.office.to_string(), n.kind.code()))
             .collect();
         assert_eq!(
             skipped,
@@ -693,7 +824,7 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.clone(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
             .collect();
         assert_eq!(
             due,
@@ -751,6 +882,14 @@ mod tests {
             )
             .sendable_now
         );
+    }
+
+    #[test]
+    fn permute_moves_each_element_to_its_place() {
+        let mut v = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        permute(&mut v, [3, 0, 5, 1, 2, 4].into_iter());
+        assert_eq!(v, vec!['d', 'a', 'f', 'b', 'c', 'e']);
+        assert_eq!(ranks(["b", "c", "a"].into_iter()), vec![1, 2, 0]);
     }
 
     #[test]

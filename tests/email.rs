@@ -118,7 +118,7 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
     let bs = due_batches(&cfg, now);
     let b = bs
         .iter()
-        .find(|b| b.nudges[0].task == "IV.1" && b.office == "ttth")
+        .find(|b| &*b.nudges[0].task == "IV.1" && b.office == "ttth")
         .expect("IV.1 is due for ttth");
     let id = send(&cfg, b, now).await.unwrap();
 
@@ -236,7 +236,7 @@ async fn an_escalation_copies_the_head_and_the_leadership() {
     // Tuesday 20/02: IV.1 (due 30/01) is 10 working days overdue, Tết 08–14/02 not counted.
     let now = at("2024-02-20 08:00");
     let bs = due_batches(&cfg, now);
-    let b = bs.iter().find(|b| b.nudges[0].task == "IV.1").unwrap();
+    let b = bs.iter().find(|b| &*b.nudges[0].task == "IV.1").unwrap();
     // ttth has no head: only the leadership is copied.
     assert_eq!(b.cc, vec!["ldvp@vpubnd.example".to_string()]);
     send(&cfg, b, now).await.unwrap();
@@ -264,7 +264,7 @@ async fn yaml_text_cannot_add_a_header() {
     let cfg = config(server.port(), "grouping: per-nudge", evil);
     let now = at("2024-01-29 08:00");
     let bs = due_batches(&cfg, now);
-    let b = bs.iter().find(|b| b.nudges[0].task == "VII.1").unwrap();
+    let b = bs.iter().find(|b| &*b.nudges[0].task == "VII.1").unwrap();
     send(&cfg, b, now).await.unwrap();
     let got = server.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(got[0].to, vec!["ttth@vpubnd.example"]);
