@@ -390,8 +390,21 @@ fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     let tz = config.schedule.timezone;
     let now = now_or(at, tz)?;
     let cal = config.work_calendar(now.with_timezone(&tz).year());
-    let far = now + chrono::Duration::days(800);
-    let plan = planner::plan(&config, &cal, now, far, &HashSet::new());
+    // Only the next nudge is shown: look a month ahead first, and further only if the
+    // month is empty, rather than planning two years of a large plan every time.
+    let mut plan = Plan::default();
+    for days in [31, 366, 800] {
+        plan = planner::plan(
+            &config,
+            &cal,
+            now,
+            now + chrono::Duration::days(days),
+            &HashSet::new(),
+        );
+        if !plan.due.is_empty() || !plan.upcoming.is_empty() {
+            break;
+        }
+    }
     let reachable = config
         .offices
         .iter()
