@@ -877,24 +877,6 @@ impl Ledger {
         Ok(deleted)
     }
 
-    /// Updates every in-flight row of `message_id`; errors when there is none.
-    fn finish_message(
-        &mut self,
-        message_id: &str,
-        action: &str,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<usize, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlerr(&self.path, &format!("starting to record: {action}")))?;
-        let changed = finish_in(&tx, &self.path, message_id, action, sql, params)?;
-        tx.commit()
-            .map_err(sqlerr(&self.path, &format!("committing: {action}")))?;
-        Ok(changed)
-    }
-
     /// Records the outcomes of several emails in one transaction (one fsync), each as
     /// [`mark_sent`](Ledger::mark_sent), [`mark_retrying`](Ledger::mark_retrying) or
     /// [`mark_failed`](Ledger::mark_failed) would: all of them, or, on an error, none.
@@ -953,13 +935,13 @@ impl Ledger {
         reply: &str,
         now: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
-        let now = ts(now);
-        self.finish_message(
-            message_id,
-            "recording a sent message",
-            SQL_SENT,
-            &[&message_id, &reply, &now],
-        )
+        self.finish_many(&[(
+            message_id.to_string(),
+            Outcome::Sent {
+                reply: reply.to_string(),
+                at: now,
+            },
+        )])
     }
 
     /// A temporary failure: every in-flight row of `message_id` becomes `retrying`, due again
@@ -971,13 +953,14 @@ impl Ledger {
         next_attempt_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
-        let (next, now) = (ts(next_attempt_at), ts(now));
-        self.finish_message(
-            message_id,
-            "recording a retry",
-            SQL_RETRYING,
-            &[&message_id, &error, &next, &now],
-        )
+        self.finish_many(&[(
+            message_id.to_string(),
+            Outcome::Retrying {
+                error: error.to_string(),
+                next_attempt_at,
+                at: now,
+            },
+        )])
     }
 
     /// Given up: every in-flight row of `message_id` becomes `failed`. Counts the attempt.
@@ -987,13 +970,13 @@ impl Ledger {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
-        let now = ts(now);
-        self.finish_message(
-            message_id,
-            "recording a failure",
-            SQL_FAILED,
-            &[&message_id, &error, &now],
-        )
+        self.finish_many(&[(
+            message_id.to_string(),
+            Outcome::Failed {
+                error: error.to_string(),
+                at: now,
+            },
+        )])
     }
 
     /// Records `items` as `skipped` for `reason` (a missed nudge superseded by a later one
@@ -1199,7 +1182,8 @@ fn reserve_in(
     Ok(effective)
 }
 
-/// The body of [`Ledger::finish_message`], inside the caller's transaction.
+/// Updates every in-flight row of `message_id` inside the caller's transaction; errors when
+/// there is none.
 fn finish_in(
     tx: &rusqlite::Transaction<'_>,
     path: &Path,
