@@ -11,7 +11,7 @@
 //! digests of 1,000 nudges), then times the queries `log` makes and `states` for a day's plan.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use nhacviec::ledger::{DeliveryKey, Ledger, LogFilter, NewDelivery, Status};
+use nhacviec::delivery::ledger::{DeliveryKey, Ledger, LogFilter, NewDelivery, Status};
 use std::time::Instant;
 
 const OFFICES: usize = 60;

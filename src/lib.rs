@@ -1,22 +1,16 @@
 //! nhacviec: email reminders for the tasks of a Vietnamese administrative plan.
+//!
+//! Codemap, one folder per domain, lower layers first (a folder may use the ones above it in
+//! this list, never one below):
+//!
+//! - [`calendar`]: the Vietnamese lunar calendar, the days off and the working-day arithmetic.
+//! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner.
+//! - [`delivery`]: emails from nudges, transports, the delivery ledger, one sweep.
+//! - [`service`]: the daemon loop, signals, systemd, logging, the clock.
+//! - [`cli`]: the commands and their renderings (tables, CSV, JSON, iCalendar).
 
 pub mod calendar;
-pub mod calendar_report;
-pub mod changes;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod daemon;
-pub mod deadline;
-pub mod diag;
-pub mod email;
-pub mod holidays;
-pub mod ledger;
-pub mod log_report;
-pub mod logging;
-pub mod lunar;
-pub mod output;
-pub mod planner;
-pub mod sweep;
-pub mod transport;
-pub mod yaml;
+pub mod delivery;
+pub mod plan;
+pub mod service;

@@ -1,8 +1,8 @@
 //! The civil-service calendar against the reference list of 2024–2026, and the rules alone.
 
 use chrono::{Datelike, NaiveDate, Weekday};
-use nhacviec::calendar::{DayKind, WorkCalendar};
-use nhacviec::holidays::{official_data_years, vietnam_calendar};
+use nhacviec::calendar::holidays::{official_data_years, vietnam_calendar};
+use nhacviec::calendar::workdays::{DayKind, WorkCalendar};
 use std::collections::BTreeSet;
 
 const CIVIL_SERVICE: &str = include_str!("data/vn-civil-service-2024-2026.csv");
@@ -171,7 +171,7 @@ fn the_working_day_helpers_see_the_holidays() {
 
 mod ics {
     use super::*;
-    use nhacviec::calendar_report::{CalendarFormat, entries, render};
+    use nhacviec::cli::calendar_report::{CalendarFormat, entries, render};
 
     /// Unfolded content lines, after checking the physical lines.
     fn content_lines(ics: &str) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! The ledger against real SQLite files in a temporary folder.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use nhacviec::ledger::{
+use nhacviec::delivery::ledger::{
     DeliveryKey, Ledger, LedgerError, LogFilter, NewDelivery, Outcome, Reservation, Status,
 };
 use std::path::Path;
@@ -59,7 +59,7 @@ fn creates_the_folder_and_reopens_without_migrating_twice() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, nhacviec::ledger::SCHEMA_VERSION);
+    assert_eq!(version, nhacviec::delivery::ledger::SCHEMA_VERSION);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

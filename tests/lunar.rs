@@ -1,7 +1,7 @@
 //! The lunar calendar against the reference table of month starts, 1900–2100.
 
 use chrono::{Datelike, Days, NaiveDate};
-use nhacviec::lunar::{LunarDate, leap_month, lunar_to_solar, solar_to_lunar};
+use nhacviec::calendar::lunar::{LunarDate, leap_month, lunar_to_solar, solar_to_lunar};
 
 const MONTH_STARTS: &str = include_str!("data/lunar-month-starts-1900-2100.csv");
 

@@ -475,7 +475,7 @@ async fn systemd_hears_ready_reloading_and_stopping() {
 
 #[test]
 fn the_installed_config_finds_the_services_ledger_outside_the_service() {
-    use nhacviec::config::{Env, Transport, from_source};
+    use nhacviec::plan::config::{Env, Transport, from_source};
     let yaml = "plan:\n  year: 2024\noffices:\n  a:\n    name: A\n    email: a@vpubnd.example\ntasks: []\nmail:\n  from: N <n@vpubnd.example>\n";
     let load = |path: &str, env: &Env| {
         from_source(yaml, Path::new(path), env)

@@ -5,9 +5,9 @@
 //! so `nhacviec plan` (what will be sent) and `nhacviec run` (what is sent) cannot disagree:
 //! both call it and differ only in what they do with the answer.
 
-use crate::calendar::{WorkCalendar, WorkDayIndex};
-use crate::config::{Config, Offset, Policy, Task, Unit};
-use crate::deadline::Rule;
+use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
+use crate::plan::config::{Config, Offset, Policy, Task, Unit};
+use crate::plan::deadline::Rule;
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -631,7 +631,7 @@ impl<'a> SendTimes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Env, from_source};
+    use crate::plan::config::{Env, from_source};
     use std::path::Path;
 
     fn d(s: &str) -> NaiveDate {

@@ -5,7 +5,7 @@
 //! through [`MapReader`], so that every problem — unknown key, wrong type, bad reference —
 //! is collected with its line and column instead of stopping at the first one.
 
-use crate::diag::{Diagnostic, Pos, suggest};
+use crate::plan::diag::{Diagnostic, Pos, suggest};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};

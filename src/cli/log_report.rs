@@ -1,7 +1,7 @@
 //! `nhacviec log`: the ledger's rows as a table, CSV or JSON, in the office's time zone.
 
-use crate::ledger::DeliveryRow;
-use crate::output::{Format, Table};
+use crate::cli::output::{Format, Table};
+use crate::delivery::ledger::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
@@ -94,7 +94,7 @@ fn abbreviate(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{DeliveryKey, Status};
+    use crate::delivery::ledger::{DeliveryKey, Status};
     use chrono::{NaiveDate, TimeZone};
 
     fn row() -> DeliveryRow {

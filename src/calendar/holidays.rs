@@ -17,8 +17,8 @@
 //! the day next to 2/9 is the weekday that joins the holiday to a weekend (see
 //! [`national_day_companion`]), which is what the notices of 2021–2026 chose.
 
-use crate::calendar::WorkCalendar;
-use crate::lunar::{self, LunarDate};
+use crate::calendar::lunar::{self, LunarDate};
+use crate::calendar::workdays::WorkCalendar;
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,7 @@ use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 /// The official notices, as shipped with the program.
-const OFFICIAL_YAML: &str = include_str!("../config/ngay-nghi-le.yaml");
+const OFFICIAL_YAML: &str = include_str!("../../config/ngay-nghi-le.yaml");
 
 /// The first year in which 24/11 (Ngày Văn hóa Việt Nam) is a day off.
 const CULTURE_DAY_FROM: i32 = 2026;

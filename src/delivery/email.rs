@@ -3,11 +3,11 @@
 //!
 //! Both are pure: no IO but reading template overrides once in [`Composer::new`], no clock
 //! (`now` is passed in). The wording is Vietnamese and lives in templates compiled into the
-//! binary (`src/templates/`); a clerk may override them with files of the same names.
+//! binary (`src/delivery/templates/`); a clerk may override them with files of the same names.
 
-use crate::calendar::{WorkCalendar, date_vi};
-use crate::config::{Config, CoopDelivery, Grouping, Offset, Unit};
-use crate::planner::{self, Kind, Nudge, Role};
+use crate::calendar::workdays::{WorkCalendar, date_vi};
+use crate::plan::config::{Config, CoopDelivery, Grouping, Offset, Unit};
+use crate::plan::planner::{self, Kind, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use lettre::Message;
@@ -795,8 +795,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    use crate::config::{Env, from_source};
-    use crate::planner::plan;
+    use crate::plan::config::{Env, from_source};
+    use crate::plan::planner::plan;
     use chrono::{TimeZone, Utc};
     use std::collections::HashSet;
     use std::path::Path;
@@ -860,7 +860,7 @@ tasks:
         let now = at(now).with_timezone(&Utc);
         plan(
             cfg,
-            &crate::calendar::WorkCalendar::weekends_only(),
+            &crate::calendar::workdays::WorkCalendar::weekends_only(),
             now,
             now,
             &HashSet::new(),

@@ -4,16 +4,22 @@
 //! The clock is read in exactly one place ([`now_or`]) so every command can be run "as of"
 //! another moment with `--at`.
 
-use crate::calendar::weekday_vi;
-use crate::calendar_report::{self, CalendarFormat};
-use crate::clock::Clock;
-use crate::config::{self, Config, Env, Loaded};
-use crate::ledger::{Ledger, LogFilter, Status};
-use crate::log_report::render_log;
-use crate::output::{Format, Table};
-use crate::planner::{self, Nudge, NudgeKey, Plan};
-use crate::transport::SecretEnv;
-use crate::{daemon, email, logging, sweep};
+use crate::calendar::workdays::weekday_vi;
+use crate::delivery::ledger::{Ledger, LogFilter, Status};
+use crate::delivery::transport::SecretEnv;
+use crate::delivery::{email, sweep};
+use crate::plan::config::{self, Config, Env, Loaded};
+use crate::plan::planner::{self, Nudge, NudgeKey, Plan};
+use crate::service::clock::Clock;
+use crate::service::{daemon, logging};
+use calendar_report::CalendarFormat;
+use log_report::render_log;
+use output::{Format, Table};
+
+pub mod calendar_report;
+pub mod log_report;
+pub mod output;
+
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -264,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let year = year.unwrap_or_else(|| Clock::real().now().with_timezone(&tz).year());
             let cal = match &from_config {
                 Some(c) => c.work_calendar(year),
-                None => crate::holidays::vietnam_calendar(year - 1..=year + 1),
+                None => crate::calendar::holidays::vietnam_calendar(year - 1..=year + 1),
             };
             print!("{}", calendar_report::render(&cal, year, month, format));
             Ok(ExitCode::SUCCESS)

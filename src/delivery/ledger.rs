@@ -90,7 +90,7 @@ const COLUMNS: &str = "id, task, occurrence, office, kind, role, due_at, late, r
 
 /// What identifies one nudge: this task's deadline occurrence, for this office, of this
 /// kind. The planner defines it; the ledger's unique constraint enforces it.
-pub use crate::planner::NudgeKey as DeliveryKey;
+pub use crate::plan::planner::NudgeKey as DeliveryKey;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! date someone else set) and the result is a [`Rule`]. The phrase itself is always kept for
 //! display: people recognise "Quý II/2024", not "2024-06-30".
 
-use crate::calendar::WorkCalendar;
+use crate::calendar::workdays::WorkCalendar;
 use chrono::{Datelike, Months, NaiveDate};
 use regex::Regex;
 use std::sync::LazyLock;

@@ -2,7 +2,7 @@
 //! journal says "task VII.3 reassigned from Phòng Hành chính – Tổ chức to Phòng Kinh tế",
 //! not "config reloaded".
 
-use crate::config::{Config, Done};
+use crate::plan::config::{Config, Done};
 
 fn office_names(cfg: &Config, ids: &[String]) -> String {
     if ids.is_empty() {
@@ -152,7 +152,7 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Env, from_source};
+    use crate::plan::config::{Env, from_source};
     use std::path::Path;
 
     fn cfg(extra: &str, lead: &str) -> Config {

@@ -9,12 +9,12 @@
 //! flight are recorded; a second one exits at once. systemd hears READY=1, RELOADING=1 and
 //! STOPPING=1 through `$NOTIFY_SOCKET`, and watchdog pings when `WatchdogSec=` is set.
 
-use crate::changes;
-use crate::clock::Clock;
-use crate::config::{self, Config, Env};
-use crate::ledger::Ledger;
-use crate::sweep::{self, Context, SweepOptions, SweepReport};
-use crate::transport::SecretEnv;
+use crate::delivery::ledger::Ledger;
+use crate::delivery::sweep::{self, Context, SweepOptions, SweepReport};
+use crate::delivery::transport::SecretEnv;
+use crate::plan::config::{self, Config, Env};
+use crate::service::changes;
+use crate::service::clock::Clock;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use sd_notify::NotifyState;

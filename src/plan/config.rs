@@ -1,14 +1,14 @@
 //! The clerk's YAML file, read and validated into the types the rest of the program uses.
 //!
-//! Two stages, as in ripgrep: [`crate::yaml`] mirrors what was written, with locations;
+//! Two stages, as in ripgrep: [`crate::plan::yaml`] mirrors what was written, with locations;
 //! [`load`] reads that tree into a [`Config`] and collects every problem into one
 //! [`Report`] so the clerk sees all of them at once. Nothing downstream re-validates: a
 //! `Config` that exists is consistent (every reference resolves, every date exists).
 
-use crate::calendar::WorkCalendar;
-use crate::deadline::{self, DayOfMonth, Period, Periodic, Phrase, Rule, Unscheduled};
-use crate::diag::{Diagnostic, Pos, Report, suggest};
-use crate::yaml::{self, Node, Value};
+use crate::calendar::workdays::WorkCalendar;
+use crate::plan::deadline::{self, DayOfMonth, Period, Periodic, Phrase, Rule, Unscheduled};
+use crate::plan::diag::{Diagnostic, Pos, Report, suggest};
+use crate::plan::yaml::{self, Node, Value};
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -404,7 +404,7 @@ impl Config {
         years.insert(now_year);
         let lo = years.first().copied().unwrap_or(now_year) - 1;
         let hi = years.last().copied().unwrap_or(now_year) + 1;
-        let mut cal = crate::holidays::vietnam_calendar(lo..=hi);
+        let mut cal = crate::calendar::holidays::vietnam_calendar(lo..=hi);
         for (d, why) in &self.calendar.days_off {
             cal.add_day_off(*d, why.clone());
         }
@@ -835,7 +835,7 @@ impl Reader<'_> {
             }
         }
 
-        let official = crate::holidays::official_data_years();
+        let official = crate::calendar::holidays::official_data_years();
         let mut plan_years: BTreeSet<i32> = plan.year.into_iter().collect();
         for t in &tasks {
             if let Rule::Dates(ds) = &t.deadline.rule {

@@ -3,7 +3,7 @@
 //! The SMTP password is read once, in [`Sender::new`], from the source the config names; it
 //! never appears in a log line, an error or a `Debug` output.
 
-use crate::config::{Config, SecretSource, Security, Smtp, Transport};
+use crate::plan::config::{Config, SecretSource, Security, Smtp, Transport};
 use chrono_tz::Tz;
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -599,7 +599,7 @@ async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<String, SendE
     tokio::fs::create_dir_all(dir).await.map_err(err(dir))?;
     let name = format!(
         "{}-{}.eml",
-        crate::clock::Clock::real()
+        crate::service::clock::Clock::real()
             .now()
             .with_timezone(&tz)
             .format("%Y%m%d-%H%M%S"),
@@ -669,10 +669,13 @@ mod tests {
         let env = env_with(None, &[("SMTP_PW", "hunter2")]);
         assert!(!format!("{env:?}").contains("hunter2"));
         let src = "offices:\n  a:\n    name: A\n    email: a@x.example\ntasks: []\nmail:\n  transport:\n    smtp:\n      host: mail.example.org\n      username: nv\n      password_env: SMTP_PW\n";
-        let cfg =
-            crate::config::from_source(src, Path::new("t.yaml"), &crate::config::Env::default())
-                .unwrap_or_else(|r| panic!("{}", r.render()))
-                .config;
+        let cfg = crate::plan::config::from_source(
+            src,
+            Path::new("t.yaml"),
+            &crate::plan::config::Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
         let s = Sender::new(&cfg, &env).unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

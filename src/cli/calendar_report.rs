@@ -2,9 +2,9 @@
 //! a month, as a text table, as JSON, or as an iCalendar (RFC 5545) file to import into a
 //! calendar program.
 
-use crate::calendar::weekday_vi;
-use crate::calendar::{DayKind, WorkCalendar};
-use crate::lunar::solar_to_lunar;
+use crate::calendar::lunar::solar_to_lunar;
+use crate::calendar::workdays::weekday_vi;
+use crate::calendar::workdays::{DayKind, WorkCalendar};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -7,13 +7,13 @@
 //! under their Message-ID. Correctness does not depend on when sweeps
 //! run: each one sends whatever is due and not yet sent.
 
-use crate::calendar::WorkCalendar;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::email::{self, Batch, Composer};
-use crate::ledger::{DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status};
-use crate::planner::{self, Nudge};
-use crate::transport::{SecretEnv, SendError, Sender};
+use crate::calendar::workdays::WorkCalendar;
+use crate::delivery::email::{self, Batch, Composer};
+use crate::delivery::ledger::{DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status};
+use crate::delivery::transport::{SecretEnv, SendError, Sender};
+use crate::plan::config::Config;
+use crate::plan::planner::{self, Nudge};
+use crate::service::clock::Clock;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
