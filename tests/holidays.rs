@@ -171,7 +171,7 @@ fn the_working_day_helpers_see_the_holidays() {
 
 mod ics {
     use super::*;
-    use nhacviec::cli::calendar_report::{CalendarFormat, entries, render};
+    use nhacviec::cli::render::calendar::{CalendarFormat, entries, render};
 
     /// Unfolded content lines, after checking the physical lines.
     fn content_lines(ics: &str) -> Vec<String> {

@@ -12,13 +12,11 @@ use crate::plan::config::{self, Config, Env, Loaded};
 use crate::plan::planner::{self, Nudge, NudgeKey, Plan};
 use crate::service::clock::Clock;
 use crate::service::{daemon, logging};
-use calendar_report::CalendarFormat;
-use log_report::render_log;
-use output::{Format, Table};
+use render::calendar::{self as calendar_report, CalendarFormat};
+use render::log::render_log;
+use render::{Format, Table};
 
-pub mod calendar_report;
-pub mod log_report;
-pub mod output;
+pub mod render;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};

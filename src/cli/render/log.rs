@@ -1,6 +1,6 @@
 //! `nhacviec log`: the ledger's rows as a table, CSV or JSON, in the office's time zone.
 
-use crate::cli::output::{Format, Table};
+use crate::cli::render::{Format, Table};
 use crate::delivery::ledger::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
