@@ -2,12 +2,13 @@
 //! a month, as a text table, as JSON, or as an iCalendar (RFC 5545) file to import into a
 //! calendar program.
 
+use super::{Format, Table, to_string};
 use crate::calendar::lunar::solar_to_lunar;
 use crate::calendar::workdays::weekday_vi;
 use crate::calendar::workdays::{DayKind, WorkCalendar};
 use chrono::NaiveDate;
 use serde::Serialize;
-use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::str::FromStr;
 
 /// Output format of `nhacviec calendar`.
@@ -70,7 +71,6 @@ pub struct CalendarEntry {
     pub lunar: String,
 }
 
-/// The Vietnamese name of a weekday.
 /// First and last day of the period, or `None` for a month outside 1..=12 (or a year
 /// chrono cannot represent).
 pub fn period(year: i32, month: Option<u32>) -> Option<(NaiveDate, NaiveDate)> {
@@ -115,14 +115,28 @@ pub fn entries(cal: &WorkCalendar, year: i32, month: Option<u32>) -> Vec<Calenda
         .collect()
 }
 
-/// Renders the days off and weekend days worked of `year` (or of one month of it).
-pub fn render(cal: &WorkCalendar, year: i32, month: Option<u32>, format: CalendarFormat) -> String {
+/// Writes the days off and weekend days worked of `year` (or of one month of it).
+pub fn write_calendar(
+    w: &mut dyn Write,
+    cal: &WorkCalendar,
+    year: i32,
+    month: Option<u32>,
+    format: CalendarFormat,
+) -> io::Result<()> {
     let list = entries(cal, year, month);
     match format {
-        CalendarFormat::Table => render_table(&list, year, month),
-        CalendarFormat::Json => render_json(&list),
-        CalendarFormat::Ics => render_ics(&list, year, month),
+        CalendarFormat::Table => write_table(w, &list, year, month),
+        CalendarFormat::Json => {
+            serde_json::to_writer_pretty(&mut *w, &list)?;
+            w.write_all(b"\n")
+        }
+        CalendarFormat::Ics => write_ics(w, &list, year, month),
     }
+}
+
+/// [`write_calendar`] into a string.
+pub fn render(cal: &WorkCalendar, year: i32, month: Option<u32>, format: CalendarFormat) -> String {
+    to_string(|w| write_calendar(w, cal, year, month, format))
 }
 
 fn period_name(year: i32, month: Option<u32>) -> String {
@@ -132,66 +146,45 @@ fn period_name(year: i32, month: Option<u32>) -> String {
     }
 }
 
-fn render_table(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
-    let mut out = String::new();
+const TABLE_COLUMNS: [(&str, &str); 5] = [
+    ("date", "Ngày"),
+    ("weekday", "Thứ"),
+    ("kind", "Loại"),
+    ("lunar", "Âm lịch"),
+    ("reason", "Lý do"),
+];
+
+fn write_table(
+    w: &mut dyn Write,
+    list: &[CalendarEntry],
+    year: i32,
+    month: Option<u32>,
+) -> io::Result<()> {
     let name = period_name(year, month);
     if period(year, month).is_none() {
-        let _ = writeln!(out, "Không có {name}: tháng phải từ 1 đến 12.");
-        return out;
+        return writeln!(w, "Không có {name}: tháng phải từ 1 đến 12.");
     }
-    let _ = writeln!(out, "Ngày nghỉ và ngày làm bù {name}");
+    writeln!(w, "Ngày nghỉ và ngày làm bù {name}")?;
     if list.is_empty() {
-        let _ = writeln!(
-            out,
+        return writeln!(
+            w,
             "Không có ngày nghỉ lễ hay ngày làm bù nào ngoài thứ Bảy, Chủ nhật."
         );
-        return out;
     }
-    let header = ["Ngày", "Thứ", "Loại", "Âm lịch", "Lý do"];
-    let rows: Vec<[String; 5]> = list
-        .iter()
-        .map(|e| {
-            [
-                e.date.format("%d/%m/%Y").to_string(),
-                e.weekday.to_string(),
-                e.kind.label().to_string(),
-                e.lunar.clone(),
-                e.reason.clone(),
-            ]
-        })
-        .collect();
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([header[i].chars().count()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..4).map(width).collect();
-    let mut line = |cells: [&str; 5]| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate().take(4) {
-            s.push_str(cell);
-            let pad = widths[i] - cell.chars().count() + 2;
-            s.extend(std::iter::repeat_n(' ', pad));
-        }
-        s.push_str(cells[4]);
-        let _ = writeln!(out, "{}", s.trim_end());
-    };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    let mut table = Table::new(&TABLE_COLUMNS);
+    for e in list {
+        table.push(vec![
+            e.date.format("%d/%m/%Y").to_string(),
+            e.weekday.to_string(),
+            e.kind.label().to_string(),
+            e.lunar.clone(),
+            e.reason.clone(),
+        ]);
     }
+    table.write(w, Format::Table)?;
     let off = list.iter().filter(|e| e.kind == EntryKind::Off).count();
     let worked = list.len() - off;
-    let _ = writeln!(out, "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.");
-    out
-}
-
-fn render_json(list: &[CalendarEntry]) -> String {
-    let mut s = serde_json::to_string_pretty(list).unwrap_or_else(|_| "[]".to_string());
-    s.push('\n');
-    s
+    writeln!(w, "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.")
 }
 
 /// Escapes a TEXT value (RFC 5545 §3.3.11).
@@ -227,18 +220,27 @@ pub fn ics_fold(line: &str, out: &mut String) {
     out.push_str("\r\n");
 }
 
-fn render_ics(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
-    let mut out = String::new();
-    let mut put = |line: String| ics_fold(&line, &mut out);
-    put("BEGIN:VCALENDAR".into());
-    put("VERSION:2.0".into());
-    put("PRODID:-//nhacviec//Lich nghi le Viet Nam//VI".into());
-    put("CALSCALE:GREGORIAN".into());
-    put("METHOD:PUBLISH".into());
+fn write_ics(
+    w: &mut dyn Write,
+    list: &[CalendarEntry],
+    year: i32,
+    month: Option<u32>,
+) -> io::Result<()> {
+    let mut folded = String::new();
+    let mut put = |line: String| {
+        folded.clear();
+        ics_fold(&line, &mut folded);
+        w.write_all(folded.as_bytes())
+    };
+    put("BEGIN:VCALENDAR".into())?;
+    put("VERSION:2.0".into())?;
+    put("PRODID:-//nhacviec//Lich nghi le Viet Nam//VI".into())?;
+    put("CALSCALE:GREGORIAN".into())?;
+    put("METHOD:PUBLISH".into())?;
     put(format!(
         "X-WR-CALNAME:{}",
         ics_escape(&format!("Ngày nghỉ và làm bù {}", period_name(year, month)))
-    ));
+    ))?;
     for e in list {
         let day = e.date.format("%Y%m%d");
         let next = e.date.succ_opt().unwrap_or(e.date).format("%Y%m%d");
@@ -246,17 +248,17 @@ fn render_ics(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
             EntryKind::Off => "Nghỉ",
             EntryKind::Worked => "Đi làm",
         };
-        put("BEGIN:VEVENT".into());
-        put(format!("UID:{day}-nhacviec@nhacviec.invalid"));
+        put("BEGIN:VEVENT".into())?;
+        put(format!("UID:{day}-nhacviec@nhacviec.invalid"))?;
         // Stable output: the stamp is derived from the date, not the clock, so that
         // re-exporting the same calendar produces the same file.
-        put(format!("DTSTAMP:{day}T000000Z"));
-        put(format!("DTSTART;VALUE=DATE:{day}"));
-        put(format!("DTEND;VALUE=DATE:{next}"));
+        put(format!("DTSTAMP:{day}T000000Z"))?;
+        put(format!("DTSTART;VALUE=DATE:{day}"))?;
+        put(format!("DTEND;VALUE=DATE:{next}"))?;
         put(format!(
             "SUMMARY:{}",
             ics_escape(&format!("{what}: {}", e.reason))
-        ));
+        ))?;
         put(format!(
             "DESCRIPTION:{}",
             ics_escape(&format!(
@@ -266,13 +268,12 @@ fn render_ics(list: &[CalendarEntry], year: i32, month: Option<u32>) -> String {
                 e.lunar,
                 e.reason
             ))
-        ));
-        put(format!("CATEGORIES:{}", ics_escape(e.kind.label())));
-        put("TRANSP:TRANSPARENT".into());
-        put("END:VEVENT".into());
+        ))?;
+        put(format!("CATEGORIES:{}", ics_escape(e.kind.label())))?;
+        put("TRANSP:TRANSPARENT".into())?;
+        put("END:VEVENT".into())?;
     }
-    put("END:VCALENDAR".into());
-    out
+    put("END:VCALENDAR".into())
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `nhacviec log`: the ledger's rows as a table, CSV or JSON, in the office's time zone.
 
-use crate::cli::render::{Format, Table};
+use super::{Format, Table, to_string};
 use crate::delivery::ledger::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
+use std::io::{self, Write};
 
 /// In the text table only, replies longer than this many characters are cut with `…`.
 const REPLY_WIDTH: usize = 48;
@@ -25,18 +26,19 @@ const COLUMNS: &[(&str, &str)] = &[
     ("late", "Gửi muộn"),
 ];
 
-/// Renders ledger rows in the order given (the ledger returns them newest first).
+/// Writes ledger rows in the order given (the ledger returns them newest first).
 ///
 /// Times are shown in `tz`: `2024-01-22 08:00 +07:00` in the text table, RFC 3339 with the
 /// offset (`2024-01-22T08:00:00+07:00`) in JSON and CSV. `office_name` gives the Vietnamese
 /// name of an office id, if the configuration knows it. The text table shortens long replies
 /// and puts multi-line ones on one line; JSON and CSV carry them whole.
-pub fn render_log(
+pub fn write_log(
+    w: &mut dyn Write,
     rows: &[DeliveryRow],
     tz: Tz,
     office_name: &dyn Fn(&str) -> Option<String>,
     format: Format,
-) -> String {
+) -> io::Result<()> {
     let table_view = format == Format::Table;
     let time = |t: DateTime<Utc>| {
         let local = t.with_timezone(&tz);
@@ -76,7 +78,17 @@ pub fn render_log(
             late,
         ]);
     }
-    table.render(format)
+    table.write(w, format)
+}
+
+/// [`write_log`] into a string.
+pub fn render_log(
+    rows: &[DeliveryRow],
+    tz: Tz,
+    office_name: &dyn Fn(&str) -> Option<String>,
+    format: Format,
+) -> String {
+    to_string(|w| write_log(w, rows, tz, office_name, format))
 }
 
 /// One line, at most `width` characters, ending in `…` when shortened.

@@ -1,8 +1,176 @@
 //! Everything the commands print: the plan, the log, the calendar and the check summary, as
 //! text tables, CSV, JSON or iCalendar.
+//!
+//! Every rendering writes to a `&mut dyn Write` and returns `io::Result`, so a full disk or a
+//! closed pipe is an error the command reports, never a panic. CSV fields are quoted in one
+//! place ([`write_csv_row`]) and JSON objects laid out in one place ([`write_json_object`]),
+//! with serde_json escaping every string.
 
 pub mod calendar;
+pub mod check;
 pub mod log;
+pub mod plan;
 pub mod table;
 
 pub use table::{Format, Table};
+
+use crate::calendar::workdays::weekday_vi;
+use crate::plan::config;
+use crate::plan::planner::Nudge;
+use anyhow::Context;
+use chrono::DateTime;
+use chrono_tz::Tz;
+use std::io::{self, Write};
+
+/// Runs `render` on a buffered standard output and flushes it; `what` names the output in
+/// the error ("cannot write the plan").
+pub fn to_stdout(
+    what: &str,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    render(&mut out)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {what}"))
+}
+
+/// What `render` writes, as a string (for tests and callers that want the text).
+pub fn to_string(render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+    let mut out = Vec::new();
+    render(&mut out).expect("writing to memory");
+    String::from_utf8(out).expect("renderings are UTF-8")
+}
+
+/// One CSV record, each field quoted when it needs to be, ended with CRLF (RFC 4180).
+pub fn write_csv_row<'a>(
+    w: &mut dyn Write,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> io::Result<()> {
+    for (i, c) in cells.into_iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        if c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            write!(w, "\"{}\"", c.replace('"', "\"\""))?;
+        } else {
+            w.write_all(c.as_bytes())?;
+        }
+    }
+    w.write_all(b"\r\n")
+}
+
+/// One row as a JSON object, an element of an array, laid out as
+/// `serde_json::to_string_pretty` lays it out when the array's elements sit `indent` spaces
+/// in: keys in sorted order (`order`, from [`sorted_order`]), an empty cell as `null`.
+/// `first` says whether it is the array's first element.
+pub fn write_json_object<S: AsRef<str>>(
+    w: &mut dyn Write,
+    first: bool,
+    indent: usize,
+    keys: &[&str],
+    order: &[usize],
+    cells: &[S],
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    write!(w, "{}\n{pad}{{", if first { "" } else { "," })?;
+    for (i, &c) in order.iter().enumerate() {
+        write!(w, "{}\n{pad}  ", if i == 0 { "" } else { "," })?;
+        serde_json::to_writer(&mut *w, keys[c])?;
+        w.write_all(b": ")?;
+        let cell = cells[c].as_ref();
+        if cell.is_empty() {
+            w.write_all(b"null")?;
+        } else {
+            serde_json::to_writer(&mut *w, cell)?;
+        }
+    }
+    write!(w, "\n{pad}}}")
+}
+
+/// Ends a JSON array whose elements were written with [`write_json_object`] at `indent`
+/// (`empty`: none was); its `[` sits `indent - 2` spaces in.
+pub fn end_json_array(w: &mut dyn Write, empty: bool, indent: usize) -> io::Result<()> {
+    if empty {
+        w.write_all(b"]")
+    } else {
+        write!(w, "\n{}]", " ".repeat(indent - 2))
+    }
+}
+
+/// The column indices in the order serde_json writes the keys of an object (sorted).
+pub fn sorted_order(keys: &[&str]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|i| keys[*i]);
+    order
+}
+
+/// A moment as people read it: `Thứ Hai 22/01/2024 08:00`.
+pub fn format_local(t: &DateTime<Tz>) -> String {
+    format!(
+        "{} {}",
+        weekday_vi(t.date_naive()),
+        t.format("%d/%m/%Y %H:%M")
+    )
+}
+
+/// How far the deadline is, in the nudge's unit: `còn 3 ngày làm việc`, `hôm nay`, `quá 2 ngày`.
+pub fn days_left_text(n: &Nudge) -> String {
+    let unit = match n.unit {
+        config::Unit::Days => "ngày",
+        config::Unit::WorkingDays => "ngày làm việc",
+    };
+    match n.days_left {
+        0 => "hôm nay".to_string(),
+        d if d > 0 => format!("còn {d} {unit}"),
+        d => format!("quá {} {unit}", -d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_quoting() {
+        let out = to_string(|w| write_csv_row(w, ["a", "b,c", "say \"hi\"", "x\ny", ""]));
+        assert_eq!(out, "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\",\r\n");
+    }
+
+    #[test]
+    fn json_objects_match_serde_pretty_printing() {
+        let keys = ["b", "a", "c"];
+        let order = sorted_order(&keys);
+        let rows = [["x\"y", "1", ""], ["ngày", "2", "z"]];
+        let ours = to_string(|w| {
+            w.write_all(b"[")?;
+            for (i, r) in rows.iter().enumerate() {
+                write_json_object(w, i == 0, 2, &keys, &order, r)?;
+            }
+            end_json_array(w, rows.is_empty(), 2)
+        });
+        let value: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let mut m = serde_json::Map::new();
+                for (k, c) in keys.iter().zip(r) {
+                    let v = if c.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::Value::String(c.to_string())
+                    };
+                    m.insert(k.to_string(), v);
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        assert_eq!(ours, serde_json::to_string_pretty(&value).unwrap());
+        let empty = to_string(|w| {
+            w.write_all(b"[")?;
+            end_json_array(w, true, 2)
+        });
+        assert_eq!(
+            empty,
+            serde_json::to_string_pretty(&Vec::<u8>::new()).unwrap()
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! One table, three renderings: aligned text for people, CSV for spreadsheets, JSON for
 //! programs. `plan`, `log` and `calendar` all print through this so their formats agree.
 
-use serde_json::{Map, Value};
+use super::{end_json_array, sorted_order, to_string, write_csv_row, write_json_object};
+use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -40,40 +41,39 @@ impl Table {
         self.rows.is_empty()
     }
 
-    pub fn render(&self, format: Format) -> String {
+    /// Writes the table as `format`.
+    pub fn write(&self, w: &mut dyn Write, format: Format) -> io::Result<()> {
         match format {
-            Format::Table => self.text(),
-            Format::Csv => self.csv(),
+            Format::Table => self.write_text(w),
+            Format::Csv => {
+                write_csv_row(w, self.columns.iter().map(|(k, _)| *k))?;
+                for row in &self.rows {
+                    write_csv_row(w, row.iter().map(String::as_str))?;
+                }
+                Ok(())
+            }
             Format::Json => {
-                let mut s = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
-                s.push('\n');
-                s
+                // An array of objects, as serde_json pretty-prints it; an empty cell is `null`.
+                let keys: Vec<&str> = self.columns.iter().map(|(k, _)| *k).collect();
+                let order = sorted_order(&keys);
+                w.write_all(b"[")?;
+                for (i, row) in self.rows.iter().enumerate() {
+                    write_json_object(w, i == 0, 2, &keys, &order, row)?;
+                }
+                end_json_array(w, self.rows.is_empty(), 2)?;
+                w.write_all(b"\n")
             }
         }
     }
 
-    /// The rows as an array of objects; an empty cell becomes `null`.
-    pub fn json(&self) -> Value {
-        Value::Array(
-            self.rows
-                .iter()
-                .map(|row| {
-                    let mut obj = Map::new();
-                    for ((key, _), cell) in self.columns.iter().zip(row) {
-                        let v = if cell.is_empty() {
-                            Value::Null
-                        } else {
-                            Value::String(cell.clone())
-                        };
-                        obj.insert((*key).to_string(), v);
-                    }
-                    Value::Object(obj)
-                })
-                .collect(),
-        )
+    /// [`write`](Table::write) into a string.
+    pub fn render(&self, format: Format) -> String {
+        to_string(|w| self.write(w, format))
     }
 
-    fn text(&self) -> String {
+    /// Columns aligned by characters (not bytes), two spaces apart; the last column is not
+    /// padded and no line has trailing spaces.
+    fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
         let width = |s: &str| s.chars().count();
         let mut widths: Vec<usize> = self.columns.iter().map(|(_, t)| width(t)).collect();
         for row in &self.rows {
@@ -81,7 +81,6 @@ impl Table {
                 *w = (*w).max(width(cell));
             }
         }
-        let mut out = String::new();
         let mut line = |cells: Vec<&str>| {
             let mut l = String::new();
             for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
@@ -90,34 +89,13 @@ impl Table {
                     l.push_str(&" ".repeat(w - width(cell) + 2));
                 }
             }
-            out.push_str(l.trim_end());
-            out.push('\n');
+            writeln!(w, "{}", l.trim_end())
         };
-        line(self.columns.iter().map(|(_, t)| *t).collect());
+        line(self.columns.iter().map(|(_, t)| *t).collect())?;
         for row in &self.rows {
-            line(row.iter().map(String::as_str).collect());
+            line(row.iter().map(String::as_str).collect())?;
         }
-        out
-    }
-
-    fn csv(&self) -> String {
-        fn field(s: &str) -> String {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        }
-        let mut out = String::new();
-        let header: Vec<String> = self.columns.iter().map(|(k, _)| field(k)).collect();
-        out.push_str(&header.join(","));
-        out.push_str("\r\n");
-        for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|c| field(c)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        }
-        out
+        Ok(())
     }
 }
 
@@ -151,7 +129,7 @@ mod tests {
 
     #[test]
     fn json_uses_keys_and_null_for_empty() {
-        let v = sample().json();
+        let v: serde_json::Value = serde_json::from_str(&sample().render(Format::Json)).unwrap();
         assert_eq!(v[0]["task"], "II.3");
         assert!(v[1]["note"].is_null());
     }

@@ -1,0 +1,42 @@
+//! `nhacviec check`: validate the config, and sum it up with its next nudge.
+
+use super::render::{self, check::Summary};
+use super::{ConfigArg, load_or_print, now_or};
+use crate::plan::config::Loaded;
+use crate::plan::planner::{self, Plan};
+use anyhow::Result;
+use chrono::Datelike;
+use std::collections::HashSet;
+use std::process::ExitCode;
+
+pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
+    let Some(Loaded { config, report }) = load_or_print(arg)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let tz = config.schedule.timezone;
+    let now = now_or(at, tz)?;
+    let cal = config.work_calendar(now.with_timezone(&tz).year());
+    // Only the next nudge is shown: look a month ahead first, and further only if the
+    // month is empty, rather than planning two years of a large plan every time.
+    let mut plan = Plan::default();
+    for days in [31, 366, 800] {
+        plan = planner::plan(
+            &config,
+            &cal,
+            now,
+            now + chrono::Duration::days(days),
+            &HashSet::new(),
+        );
+        if !plan.due.is_empty() || !plan.upcoming.is_empty() {
+            break;
+        }
+    }
+    let summary = Summary {
+        config: &config,
+        unscheduled: plan.unscheduled.len(),
+        next: plan.due.first().or(plan.upcoming.first()),
+        warnings: report.warning_count(),
+    };
+    render::to_stdout("the summary", |w| render::check::write_check(w, &summary))?;
+    Ok(ExitCode::SUCCESS)
+}

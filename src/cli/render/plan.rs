@@ -1,0 +1,241 @@
+//! `nhacviec plan`'s output: the nudges due now, then the upcoming ones, then the tasks with
+//! no date yet, as a text table, CSV or JSON.
+
+use super::{
+    Format, Table, days_left_text, end_json_array, format_local, sorted_order, to_string,
+    write_csv_row, write_json_object,
+};
+use crate::calendar::workdays::weekday_vi;
+use crate::plan::config::Config;
+use crate::plan::planner::{Nudge, Plan};
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use std::io::Write;
+
+/// The columns of `plan`: (key for JSON and CSV, title for the text table).
+const PLAN_COLUMNS: [(&str, &str); 10] = [
+    ("send_at", "Gửi lúc"),
+    ("status", "Trạng thái"),
+    ("task", "Nhiệm vụ"),
+    ("office", "Đơn vị"),
+    ("role", "Vai trò"),
+    ("kind", "Loại"),
+    ("deadline", "Hạn"),
+    ("deadline_phrase", "Tiến độ (kế hoạch)"),
+    ("days_left", "Còn"),
+    ("recipients", "Gửi thêm"),
+];
+
+/// The cells of one `plan` row, rewritten in place for each nudge: a year of a large plan
+/// has millions of rows, and a fresh `String` per cell was most of the printing's work.
+struct PlanRow {
+    cells: [String; 10],
+    machine: bool,
+    /// The send time and deadline the cells hold: rows come in time order, so both
+    /// repeat and are formatted once per run of equal values.
+    send_at: Option<DateTime<Tz>>,
+    occurrence: Option<NaiveDate>,
+    /// The task the task and phrase cells hold.
+    task: Option<std::sync::Arc<str>>,
+}
+
+impl PlanRow {
+    fn new(machine: bool) -> Self {
+        Self {
+            cells: Default::default(),
+            machine,
+            send_at: None,
+            occurrence: None,
+            task: None,
+        }
+    }
+
+    fn fill(&mut self, cfg: &Config, n: &Nudge, status: &str) {
+        use std::fmt::Write as _;
+        let machine = self.machine;
+        let [
+            send_at,
+            st,
+            task,
+            office,
+            role,
+            kind,
+            deadline,
+            phrase,
+            days_left,
+            recipients,
+        ] = &mut self.cells;
+        if self.send_at != Some(n.send_at) {
+            send_at.clear();
+            if machine {
+                send_at.push_str(&n.send_at.to_rfc3339());
+            } else {
+                send_at.push_str(&format_local(&n.send_at));
+            }
+            self.send_at = Some(n.send_at);
+        }
+        st.clear();
+        st.push_str(status);
+        if self.task.as_ref() != Some(&n.task) {
+            self.task = Some(n.task.clone());
+            task.clear();
+            task.push_str(&n.task);
+            phrase.clear();
+            if let Some(t) = cfg.task(&n.task) {
+                phrase.push_str(&t.deadline.phrase);
+            }
+        }
+        office.clear();
+        office.push_str(&n.office);
+        role.clear();
+        role.push_str(if machine {
+            n.role.code()
+        } else {
+            n.role.label()
+        });
+        kind.clear();
+        if machine {
+            let _ = n.kind.write_code(kind);
+        } else {
+            kind.push_str(&n.kind.label());
+        }
+        if self.occurrence != Some(n.occurrence) {
+            deadline.clear();
+            if machine {
+                let _ = write!(deadline, "{}", n.occurrence.format("%Y-%m-%d"));
+            } else {
+                let _ = write!(
+                    deadline,
+                    "{} {}",
+                    weekday_vi(n.occurrence),
+                    n.occurrence.format("%d/%m/%Y")
+                );
+            }
+            self.occurrence = Some(n.occurrence);
+        }
+        days_left.clear();
+        if machine {
+            let _ = write!(days_left, "{}", n.days_left);
+        } else {
+            days_left.push_str(&days_left_text(n));
+        }
+        recipients.clear();
+        recipients.push_str(match (n.add_head, n.add_leadership) {
+            (true, true) => "trưởng đơn vị, lãnh đạo",
+            (true, false) => "trưởng đơn vị",
+            (false, true) => "lãnh đạo",
+            _ => "",
+        });
+    }
+}
+
+/// Writes the plan: due now first, then upcoming, then the tasks with no date. CSV and
+/// JSON go out row by row as the nudges are read; the text table is collected first, to
+/// align its columns.
+pub fn write_plan(
+    w: &mut dyn Write,
+    cfg: &Config,
+    plan: &Plan,
+    office: Option<&str>,
+    task: Option<&str>,
+    format: Format,
+) -> std::io::Result<()> {
+    let keep =
+        |n: &&Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
+    let machine = format != Format::Table;
+    let rows = plan
+        .due
+        .iter()
+        .filter(keep)
+        .map(|n| {
+            let status = match (plan.sendable_now, n.late) {
+                (true, false) => "due now",
+                (true, true) => "late, due now",
+                (false, false) => "at next sweep",
+                (false, true) => "late, at next sweep",
+            };
+            (n, status)
+        })
+        .chain(plan.upcoming.iter().filter(keep).map(|n| (n, "planned")));
+    let unscheduled_columns = [
+        ("task", "Nhiệm vụ"),
+        ("deadline_phrase", "Tiến độ (kế hoạch)"),
+        ("reason", "Chưa có hạn vì"),
+    ];
+    let unscheduled = plan
+        .unscheduled
+        .iter()
+        .filter(|x| task.is_none_or(|t| x.task == t))
+        .filter(|x| {
+            office.is_none_or(|o| {
+                cfg.task(&x.task)
+                    .is_some_and(|t| t.lead.iter().chain(&t.cooperating).any(|i| i == o))
+            })
+        })
+        .map(|x| [x.task.clone(), x.phrase.clone(), x.reason.clone()]);
+    let mut row = PlanRow::new(machine);
+    match format {
+        Format::Csv => {
+            write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                write_csv_row(w, row.cells.iter().map(String::as_str))?;
+            }
+        }
+        Format::Json => {
+            let keys: Vec<&str> = PLAN_COLUMNS.iter().map(|(k, _)| *k).collect();
+            let order = sorted_order(&keys);
+            w.write_all(b"{\n  \"nudges\": [")?;
+            let mut first = true;
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                write_json_object(w, first, 4, &keys, &order, &row.cells)?;
+                first = false;
+            }
+            end_json_array(w, first, 4)?;
+            w.write_all(b",\n")?;
+            let keys: Vec<&str> = unscheduled_columns.iter().map(|(k, _)| *k).collect();
+            let order = sorted_order(&keys);
+            w.write_all(b"  \"unscheduled\": [")?;
+            let mut first = true;
+            for cells in unscheduled {
+                write_json_object(w, first, 4, &keys, &order, &cells)?;
+                first = false;
+            }
+            end_json_array(w, first, 4)?;
+            w.write_all(b"\n}\n")?;
+        }
+        Format::Table => {
+            let mut t = Table::new(&PLAN_COLUMNS);
+            for (n, status) in rows {
+                row.fill(cfg, n, status);
+                t.push(row.cells.to_vec());
+            }
+            let mut u = Table::new(&unscheduled_columns);
+            for cells in unscheduled {
+                u.push(cells.to_vec());
+            }
+            if t.is_empty() {
+                w.write_all(b"No nudges in this period.\n")?;
+            } else {
+                t.write(w, Format::Table)?;
+            }
+            if !u.is_empty() {
+                write!(w, "\nTasks with no date yet ({}):\n", u.len())?;
+                u.write(w, Format::Table)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`write_plan`] into a string.
+pub fn render_plan(
+    cfg: &Config,
+    plan: &Plan,
+    office: Option<&str>,
+    task: Option<&str>,
+    format: Format,
+) -> String {
+    to_string(|w| write_plan(w, cfg, plan, office, task, format))
+}
