@@ -9,8 +9,9 @@ use mail_parser::{Address, MessageParser};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, Spawn, nhacviec};
 use support::smtp::{Received, SmtpServer, Stage};
 
 /// How long to wait for anything the daemon does: generous, only a failure waits this long.
@@ -186,101 +187,18 @@ impl Setup {
     /// Starts `nhacviec <args> -c <config>` in the background, its output going to
     /// `<name>.log` in the folder.
     fn spawn(&self, name: &str, args: &[&str]) -> Daemon {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("daemon log");
-        let child = nhacviec()
+        Spawn::new(&self.dir.path().join(format!("{name}.log")))
             .args(args)
             .args(["-c", self.cfg()])
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("start the daemon");
-        Daemon {
-            child: Some(child),
-            log,
-        }
+            .stdout_to_log()
+            .start()
     }
 }
 
-fn nhacviec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
-    for var in [
-        "NHACVIEC_CONFIG",
-        "NHACVIEC_LOG",
-        "STATE_DIRECTORY",
-        "CREDENTIALS_DIRECTORY",
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "JOURNAL_STREAM",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
-/// A daemon this test started. Dropping it (a failed assertion included) kills it and, on
-/// failure, shows its log.
-struct Daemon {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        self.signal("TERM");
-        self.wait()
-    }
-
-    /// SIGKILL: no chance to record anything.
-    fn kill_hard(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let child = self.child.as_mut().expect("running");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                self.child = None;
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- daemon log {}:\n{}",
-                self.log.display(),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
+/// SIGTERM, then waits (at most [`WAIT`]) for the exit.
+fn terminate(d: &mut Daemon) -> ExitStatus {
+    d.signal("TERM");
+    d.wait_exit_blocking(WAIT)
 }
 
 /// Polls `f` until it answers, for at most [`WAIT`].
@@ -622,7 +540,7 @@ async fn the_daemon_retries_until_the_server_is_back_then_stops_on_sigterm() {
     });
     // Longer than the longest backoff: no stray retry follows.
     std::thread::sleep(Duration::from_secs(3));
-    let status = daemon.terminate();
+    let status = terminate(&mut daemon);
     assert_eq!(status.code(), Some(0), "{status:?}");
 
     let delivered = count_ids(&server.received());
@@ -653,13 +571,13 @@ async fn sigterm_stops_a_once_run_that_waits_for_a_retry() {
         let rows = s.poll_ledger()?;
         (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(())
     });
-    let status = run.terminate();
+    let status = terminate(&mut run);
     assert_eq!(
         status.code(),
         Some(1),
         "not everything went out: {status:?}"
     );
-    let log = std::fs::read_to_string(&run.log).expect("log");
+    let log = std::fs::read_to_string(run.log_path()).expect("log");
     assert!(
         log.contains("sent 0 reminder(s) in 0 email(s); 0 failed, 4 left to retry"),
         "{log}"
@@ -690,7 +608,7 @@ async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
     wait_until("a send hanging in DATA", || {
         (server.stalls() == 1).then_some(())
     });
-    let status = daemon.terminate();
+    let status = terminate(&mut daemon);
     assert_eq!(status.code(), Some(0), "{status:?}");
 
     // The email in flight was answered and recorded; nothing else was started.
@@ -708,7 +626,7 @@ async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
         let rows = s.poll_ledger()?;
         (rows.len() == 6 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     });
-    assert_eq!(daemon.terminate().code(), Some(0));
+    assert_eq!(terminate(&mut daemon).code(), Some(0));
     let delivered = count_ids(&server.received());
     assert_eq!(delivered.len(), 6, "{delivered:?}");
     assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
@@ -731,7 +649,7 @@ async fn sighup_reloads_and_a_new_task_goes_out_at_once_sigusr1_sweeps() {
     std::fs::write(&s.config, yaml.replace("lead: ttth", "lead: nobody")).expect("write");
     daemon.signal("HUP");
     let log = wait_until("the reload refused", || {
-        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        let log = std::fs::read_to_string(daemon.log_path()).ok()?;
         log.contains("reload refused").then_some(log)
     });
     assert!(
@@ -760,11 +678,11 @@ async fn sighup_reloads_and_a_new_task_goes_out_at_once_sigusr1_sweeps() {
     // SIGUSR1 sweeps now: nothing is owed, nothing goes out, the daemon carries on.
     daemon.signal("USR1");
     wait_until("the SIGUSR1 sweep", || {
-        let log = std::fs::read_to_string(&daemon.log).ok()?;
+        let log = std::fs::read_to_string(daemon.log_path()).ok()?;
         log.contains("trigger=\"SIGUSR1\"").then_some(())
     });
     assert_eq!(server.received().len(), 3);
-    assert_eq!(daemon.terminate().code(), Some(0));
+    assert_eq!(terminate(&mut daemon).code(), Some(0));
     assert_eq!(s.ledger(), rows);
 }
 
@@ -819,7 +737,7 @@ async fn a_crash_mid_send_loses_nothing_and_resends_under_the_same_message_id() 
         let rows = s.poll_ledger()?;
         (rows.len() == 25 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
     });
-    let status = second.terminate();
+    let status = terminate(&mut second);
     assert_eq!(status.code(), Some(0), "{status:?}");
 
     let keys: BTreeSet<(&str, &str)> = rows

@@ -17,8 +17,9 @@ use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, Spawn, tail};
 use support::smtp::{Received, SmtpServer, Stage};
 
 /// A moment when every generated task is due: Friday 14/06/2024, at the 08:00 sweep.
@@ -107,105 +108,18 @@ impl Plan {
 // ---------------------------------------------------------------------------------------
 // The daemon as a child process
 
-/// A running `nhacviec`; killed (SIGKILL) and reaped when dropped, if still running.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, once: bool, log: &Path) -> Daemon {
-        let mut args = vec!["run", "-c", config.to_str().unwrap(), "--at", AT];
-        if once {
-            args.push("--once");
-        }
-        let err = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open log");
-        let child = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
-            .args(&args)
-            .env_remove("NHACVIEC_CONFIG")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM")
-            .env("NHACVIEC_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start nhacviec");
-        Daemon {
-            child,
-            log: log.to_path_buf(),
-        }
+/// Starts `nhacviec run --at AT` (with `--once` if asked) on `config`, adding its stderr to
+/// `log`: one log across the restarts of a test.
+fn start(config: &Path, once: bool, log: &Path) -> Daemon {
+    let mut args = vec!["run", "-c", config.to_str().unwrap(), "--at", AT];
+    if once {
+        args.push("--once");
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends a signal by name (`HUP`, `USR1`, `TERM`) to this child only.
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", name, &self.pid().to_string()])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -s {name} {}", self.pid());
-    }
-
-    fn sigkill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    /// Waits for the exit code (panics after `within`).
-    async fn exit_code(&mut self, within: Duration) -> i32 {
-        let end = Instant::now() + within;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < end,
-                "nhacviec did not exit within {within:?}; log:\n{}",
-                tail(&self.log)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log contains `needle` (panics after `within`).
-    async fn wait_log(&self, needle: &str, within: Duration) {
-        let end = Instant::now() + within;
-        while !self.log_text().contains(needle) {
-            assert!(
-                Instant::now() < end,
-                "no `{needle}` in the log within {within:?}:\n{}",
-                tail(&self.log)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    Spawn::new(log)
+        .args(args)
+        .env("NHACVIEC_LOG", "info")
+        .append()
+        .start()
 }
 
 /// Waits until the server holds `n` messages; on time-out, panics with the daemon's log.
@@ -216,16 +130,10 @@ async fn wait_received(server: &SmtpServer, n: usize, within: Duration, d: &Daem
             Instant::now() < end,
             "expected {n} messages, got {}; log:\n{}",
             server.received().len(),
-            tail(&d.log)
+            d.tail()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn tail(log: &Path) -> String {
-    let s = fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -381,11 +289,11 @@ async fn server_dies_in_the_middle_of_a_sweep_and_comes_back() {
     let plan = Plan::new(300, server.port(), &s.ledger);
     plan.write(&s.config);
 
-    let mut d = Daemon::start(&s.config, true, &s.log);
+    let mut d = start(&s.config, true, &s.log);
     server.wait_for(60, Duration::from_secs(60)).await;
     server.stop().await;
     let at_stop = server.received().len();
-    d.wait_log("will retry", Duration::from_secs(30)).await;
+    d.wait_log("will retry", 1, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(d.running(), "the sweep gave up while the server was away");
     server.restart().await;
@@ -427,7 +335,7 @@ async fn temporary_refusals_at_every_stage_then_acceptance() {
     let plan = Plan::new(40, server.port(), &s.ledger);
     plan.write(&s.config);
 
-    let mut d = Daemon::start(&s.config, true, &s.log);
+    let mut d = start(&s.config, true, &s.log);
     assert_eq!(
         d.exit_code(Duration::from_secs(120)).await,
         0,
@@ -470,7 +378,7 @@ async fn one_refused_recipient_among_several() {
     plan.two_addresses = true;
     plan.write(&s.config);
 
-    let mut d = Daemon::start(&s.config, true, &s.log);
+    let mut d = start(&s.config, true, &s.log);
     // 1: not everything went out.
     assert_eq!(
         d.exit_code(Duration::from_secs(60)).await,
@@ -519,7 +427,7 @@ async fn one_refused_recipient_among_several() {
 
     // A second run: failed is final, nothing goes out again.
     let before = server.received().len();
-    let mut again = Daemon::start(&s.config, true, &s.log);
+    let mut again = start(&s.config, true, &s.log);
     assert_eq!(again.exit_code(Duration::from_secs(60)).await, 0);
     assert_eq!(server.received().len(), before);
 }
@@ -537,7 +445,7 @@ async fn a_server_stalling_in_the_middle_of_data() {
     plan.pool = 2;
     plan.write(&s.config);
 
-    let mut d = Daemon::start(&s.config, true, &s.log);
+    let mut d = start(&s.config, true, &s.log);
     assert_eq!(
         d.exit_code(Duration::from_secs(60)).await,
         0,
@@ -574,7 +482,7 @@ async fn ten_sigkills_during_a_thousand_nudge_sweep() {
     let mut runs = 0;
     while kills < 10 {
         runs += 1;
-        let mut d = Daemon::start(&s.config, true, &s.log);
+        let mut d = start(&s.config, true, &s.log);
         let base = server.received().len();
         if kills % 4 == 0 {
             // Early: while it opens the ledger, plans, or has just started sending.
@@ -600,11 +508,11 @@ async fn ten_sigkills_during_a_thousand_nudge_sweep() {
             }
             continue;
         }
-        d.sigkill();
+        d.kill_hard();
         kills += 1;
         assert_eq!(integrity(&s.ledger), "ok", "after kill {kills}");
     }
-    let mut last = Daemon::start(&s.config, true, &s.log);
+    let mut last = start(&s.config, true, &s.log);
     assert_eq!(
         last.exit_code(Duration::from_secs(120)).await,
         0,
@@ -698,7 +606,7 @@ async fn ledger_on_a_read_only_filesystem() {
 
     for once in [true, false] {
         let started = Instant::now();
-        let mut d = Daemon::start(&s.config, once, &s.log);
+        let mut d = start(&s.config, once, &s.log);
         assert_eq!(d.exit_code(Duration::from_secs(30)).await, 2);
         assert!(started.elapsed() < Duration::from_secs(30));
         let log = d.log_text();
@@ -708,7 +616,7 @@ async fn ledger_on_a_read_only_filesystem() {
     assert!(server.received().is_empty());
 
     fs_.remount("rw");
-    let mut d = Daemon::start(&s.config, true, &s.log);
+    let mut d = start(&s.config, true, &s.log);
     assert_eq!(
         d.exit_code(Duration::from_secs(60)).await,
         0,
@@ -733,9 +641,9 @@ async fn ledger_disk_full_while_running() {
     let mut plan = Plan::new(10, server.port(), &ledger);
     plan.write(&s.config);
 
-    let mut d = Daemon::start(&s.config, false, &s.log);
+    let mut d = start(&s.config, false, &s.log);
     server.wait_for(10, Duration::from_secs(60)).await;
-    d.wait_log("sweep done", Duration::from_secs(30)).await;
+    d.wait_log("sweep done", 1, Duration::from_secs(30)).await;
 
     // Fill the disk, then hand the daemon 300 more tasks.
     let filler = fs_.dir.join("filler");
@@ -747,7 +655,7 @@ async fn ledger_disk_full_while_running() {
     plan.tasks = 310;
     plan.write(&s.config);
     d.signal("HUP");
-    d.wait_log("sweep failed", Duration::from_secs(60)).await;
+    d.wait_log("sweep failed", 1, Duration::from_secs(60)).await;
     let log = d.log_text();
     assert!(
         log.contains("full"),
@@ -798,9 +706,9 @@ async fn garbage_config_on_reload_keeps_the_old_one() {
     plan.write(&s.config);
     let good = plan.yaml();
 
-    let mut d = Daemon::start(&s.config, false, &s.log);
+    let mut d = start(&s.config, false, &s.log);
     server.wait_for(5, Duration::from_secs(60)).await;
-    d.wait_log("sweep done", Duration::from_secs(30)).await;
+    d.wait_log("sweep done", 1, Duration::from_secs(30)).await;
 
     let mut noise = vec![0u8; 4096];
     rand::rngs::StdRng::seed_from_u64(7).fill(&mut noise[..]);

@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, Spawn};
 use support::smtp::{Received, SmtpServer};
 
 /// Long enough for a slow CI machine; nothing should come close.
@@ -93,29 +94,17 @@ impl Setup {
 
     /// Starts `nhacviec run` on the config; stderr goes to a file the test reads.
     fn start(&self, notify_socket: Option<&Path>) -> Daemon {
-        let log = self.dir.path().join("stderr.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
-        cmd.arg("run")
-            .arg("-c")
-            .arg(self.config_path())
-            .args(["--at", AT])
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("NHACVIEC_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("stderr file"));
+        let mut spawn = Spawn::new(&self.dir.path().join("stderr.log")).args([
+            "run".as_ref(),
+            "-c".as_ref(),
+            self.config_path().as_os_str(),
+            "--at".as_ref(),
+            AT.as_ref(),
+        ]);
         if let Some(s) = notify_socket {
-            cmd.env("NOTIFY_SOCKET", s);
+            spawn = spawn.env("NOTIFY_SOCKET", s);
         }
-        let child = cmd.spawn().expect("start nhacviec");
-        Daemon {
-            child,
-            log,
-            status: None,
-        }
+        spawn.start()
     }
 
     /// `nhacviec log --format json` on the same config: the ledger as rows.
@@ -138,89 +127,6 @@ impl Setup {
             .as_array()
             .cloned()
             .expect("an array of rows")
-    }
-}
-
-/// A running daemon. Dropped while still running (a failed test), it is killed.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Daemon {
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{name} failed");
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn running(&mut self) -> bool {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-        self.status.is_none()
-    }
-
-    /// Waits until at least `times` lines of the log contain `needle`.
-    async fn wait_log(&mut self, needle: &str, times: usize) -> String {
-        self.wait_lines(&[needle], times).await
-    }
-
-    /// Waits until at least `times` lines of the log contain every one of `needles`.
-    async fn wait_lines(&mut self, needles: &[&str], times: usize) -> String {
-        let needle = needles.join("` and `");
-        let start = Instant::now();
-        loop {
-            let text = self.stderr();
-            let n = text
-                .lines()
-                .filter(|l| needles.iter().all(|x| l.contains(x)))
-                .count();
-            if n >= times {
-                return text;
-            }
-            assert!(
-                self.running(),
-                "nhacviec exited ({:?}) before logging `{needle}`:\n{text}",
-                self.status
-            );
-            assert!(
-                start.elapsed() < PATIENCE,
-                "no `{needle}` (x{times}) in the log:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_exit(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        while self.running() {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "nhacviec did not exit:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.status.expect("exited")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -255,7 +161,7 @@ async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
         .replace("deadline: 15/03/2024", "deadline: 32/13/2024");
     s.write(&broken);
     d.signal("HUP");
-    let log = d.wait_log("reload refused", 1).await;
+    let log = d.wait_log("reload refused", 1, PATIENCE).await;
     let path = s.config_path().display().to_string();
     let errors: Vec<&str> = log
         .lines()
@@ -283,7 +189,7 @@ async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
 
     // Still sweeping, on the old config: nothing new is due, nothing is sent.
     d.signal("USR1");
-    d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], 1).await;
+    d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], 1, PATIENCE).await;
     assert!(d.running());
     assert_eq!(server.received().len(), 1);
 
@@ -292,11 +198,11 @@ async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
     d.signal("HUP");
     let got = server.wait_for(2, PATIENCE).await;
     assert_eq!(to(&got[1]), "b@vpubnd.example");
-    let log = d.wait_log("config reloaded", 1).await;
+    let log = d.wait_log("config reloaded", 1, PATIENCE).await;
     assert!(log.contains("T.2"), "the change is logged:\n{log}");
 
     d.signal("TERM");
-    assert!(d.wait_exit().await.success());
+    assert!(d.wait_exit(PATIENCE).await.success());
 }
 
 #[tokio::test]
@@ -320,7 +226,7 @@ async fn a_reassigned_task_moves_its_nudges_to_the_new_office() {
     // Later sweeps send nothing more, to A or anyone.
     for n in 1..=2 {
         d.signal("USR1");
-        d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], n).await;
+        d.wait_lines(&[SWEEP_DONE, "SIGUSR1"], n, PATIENCE).await;
     }
     assert_eq!(sent_to(&server, "a@vpubnd.example"), 1);
     assert_eq!(server.received().len(), 2);
@@ -340,7 +246,7 @@ async fn a_reassigned_task_moves_its_nudges_to_the_new_office() {
     assert!(sent.contains(&("T.1", "phong-b")), "{rows:#?}");
 
     d.signal("TERM");
-    assert!(d.wait_exit().await.success());
+    assert!(d.wait_exit(PATIENCE).await.success());
 }
 
 #[tokio::test]
@@ -356,14 +262,14 @@ async fn sigterm_lets_a_slow_send_finish_and_be_recorded() {
     let start = Instant::now();
     while server.connections() == 0 {
         assert!(start.elapsed() < PATIENCE, "nhacviec never connected");
-        assert!(d.running(), "nhacviec exited:\n{}", d.stderr());
+        assert!(d.running(), "nhacviec exited:\n{}", d.log_text());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(server.received().is_empty(), "the stall holds the email");
     d.signal("TERM");
 
-    let status = d.wait_exit().await;
-    assert!(status.success(), "exit {status:?}:\n{}", d.stderr());
+    let status = d.wait_exit(PATIENCE).await;
+    assert!(status.success(), "exit {status:?}:\n{}", d.log_text());
     assert_eq!(server.received().len(), 1, "the email in flight went out");
     let rows = s.ledger_rows();
     let t1: Vec<&Value> = rows
@@ -373,7 +279,7 @@ async fn sigterm_lets_a_slow_send_finish_and_be_recorded() {
     assert_eq!(t1.len(), 1, "{rows:#?}");
     assert_eq!(t1[0]["status"], "sent", "{rows:#?}");
     // The stop request came while the email was on its way.
-    let log = d.stderr();
+    let log = d.log_text();
     let pos = |needle: &str| {
         log.find(needle)
             .unwrap_or_else(|| panic!("no `{needle}` in the log:\n{log}"))
@@ -459,7 +365,7 @@ async fn systemd_hears_ready_reloading_and_stopping() {
     .await
     .expect("reader");
     seen.extend(seen3);
-    assert!(d.wait_exit().await.success(), "{}", d.stderr());
+    assert!(d.wait_exit(PATIENCE).await.success(), "{}", d.log_text());
     // In order: READY, then RELOADING, READY, then STOPPING.
     let order: Vec<&str> = seen
         .iter()
