@@ -266,6 +266,80 @@ fn reserve_in(
     if items.is_empty() {
         return Ok(message_id.to_string());
     }
+    let Existing {
+        mut in_flight,
+        fresh,
+        existing_ids,
+    } = existing(tx, path, items)?;
+    let effective = match in_flight.len() {
+        0 => message_id.to_string(),
+        1 => in_flight.remove(0),
+        _ => {
+            in_flight.sort();
+            return Err(LedgerError::SplitInFlight {
+                path: path.to_path_buf(),
+                message_ids: in_flight,
+            });
+        }
+    };
+    let on_err = |action: &str| sqlerr(path, action);
+    let recipients = recipients.join(",");
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
+                     recipients, message_id, status, attempts, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
+            )
+            .map_err(on_err("preparing the reservation"))?;
+        for item in fresh {
+            let k = &item.key;
+            insert
+                .execute((
+                    &k.task,
+                    date_str(k.occurrence),
+                    &k.office,
+                    &k.kind,
+                    &item.role,
+                    ts(item.due_at),
+                    i64::from(item.late),
+                    &recipients,
+                    &effective,
+                    ts(now),
+                ))
+                .map_err(on_err("reserving a delivery"))?;
+        }
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'pending', recipients = ?2, \
+                     next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
+            )
+            .map_err(on_err("preparing the re-reservation"))?;
+        for id in existing_ids {
+            update
+                .execute((id, &recipients, ts(now)))
+                .map_err(on_err("re-reserving a delivery"))?;
+        }
+    }
+    Ok(effective)
+}
+
+/// What the ledger already holds of the items to reserve.
+struct Existing<'a> {
+    /// The Message-IDs under which some of them are in flight, each once, in order.
+    in_flight: Vec<String>,
+    /// The items it has never seen.
+    fresh: Vec<&'a NewDelivery>,
+    /// The rows of the items in flight.
+    existing_ids: Vec<i64>,
+}
+
+/// Looks the items up; errors when one is already final (sent, failed or skipped).
+fn existing<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    items: &'a [NewDelivery],
+) -> Result<Existing<'a>, LedgerError> {
     let on_err = |action: &str| sqlerr(path, action);
     let mut in_flight: Vec<String> = Vec::new();
     let mut fresh: Vec<&NewDelivery> = Vec::new();
@@ -315,56 +389,11 @@ fn reserve_in(
             }
         }
     }
-    let effective = match in_flight.len() {
-        0 => message_id.to_string(),
-        1 => in_flight.remove(0),
-        _ => {
-            in_flight.sort();
-            return Err(LedgerError::SplitInFlight {
-                path: path.to_path_buf(),
-                message_ids: in_flight,
-            });
-        }
-    };
-    let recipients = recipients.join(",");
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
-                     recipients, message_id, status, attempts, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
-            )
-            .map_err(on_err("preparing the reservation"))?;
-        for item in fresh {
-            let k = &item.key;
-            insert
-                .execute((
-                    &k.task,
-                    date_str(k.occurrence),
-                    &k.office,
-                    &k.kind,
-                    &item.role,
-                    ts(item.due_at),
-                    i64::from(item.late),
-                    &recipients,
-                    &effective,
-                    ts(now),
-                ))
-                .map_err(on_err("reserving a delivery"))?;
-        }
-        let mut update = tx
-            .prepare_cached(
-                "UPDATE deliveries SET status = 'pending', recipients = ?2, \
-                     next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
-            )
-            .map_err(on_err("preparing the re-reservation"))?;
-        for id in existing_ids {
-            update
-                .execute((id, &recipients, ts(now)))
-                .map_err(on_err("re-reserving a delivery"))?;
-        }
-    }
-    Ok(effective)
+    Ok(Existing {
+        in_flight,
+        fresh,
+        existing_ids,
+    })
 }
 
 /// Updates every in-flight row of `message_id` inside the caller's transaction; errors when
