@@ -84,15 +84,10 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
             return Err(report);
         }
     };
-    let mut errs = Vec::new();
-    let config = Reader {
-        path,
-        env,
-        base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-    }
-    .config(&root, &mut errs);
+    let reader = Reader::new(path, env);
+    let config = reader.config(&root);
     drop(root);
-    for d in errs {
+    for d in reader.into_diagnostics() {
         report.push(d);
     }
     report.sort();

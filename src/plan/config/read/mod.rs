@@ -9,14 +9,25 @@ mod tasks;
 pub(super) mod values;
 
 use super::*;
-use crate::plan::deadline::{self, Rule};
+use crate::plan::deadline;
 use crate::plan::diag::{Diagnostic, Pos, suggest};
-use crate::plan::yaml::{Node, Value};
+use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use tasks::{Names, check_dependencies};
+use tasks::Names;
 use values::*;
+
+/// What an absent section reads as, for the sections that have defaults.
+const EMPTY: Node = Node {
+    value: Value::Null,
+    pos: Pos {
+        line: 0,
+        column: 0,
+        len: 0,
+    },
+};
 
 const ROOT_KEYS: &[&str] = &[
     "plan",
@@ -39,22 +50,131 @@ const SECRET_KEYS: &[&str] = &[
     "password", "pass", "passwd", "secret", "token", "api_key", "apikey", "mat_khau",
 ];
 
+/// Reads the tree into a [`Config`], collecting every problem on the way: each section's
+/// reader (in this folder's files) asks for keys through the methods below, which report
+/// what is wrong into `diags` and hand back `None`, so nothing else threads a list of
+/// diagnostics through its signature.
 pub(super) struct Reader<'a> {
     pub(super) path: &'a Path,
     pub(super) env: &'a Env,
     pub(super) base: PathBuf,
+    /// Every problem found so far, in the order found (the report sorts them).
+    pub(super) diags: RefCell<Vec<Diagnostic>>,
 }
 
-fn err(pos: Pos, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(Some(pos), msg).with_hint(hint)
+/// Reading keys and values: each reports its problem and returns `None`.
+impl<'a> Reader<'a> {
+    pub(super) fn new(path: &'a Path, env: &'a Env) -> Self {
+        Self {
+            path,
+            env,
+            base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            diags: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The diagnostics collected, for the report.
+    pub(super) fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diags.into_inner()
+    }
+
+    fn report(&self, d: Diagnostic) {
+        self.diags.borrow_mut().push(d);
+    }
+
+    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report(Diagnostic::error(Some(pos), msg).with_hint(hint));
+    }
+
+    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report(Diagnostic::warning(Some(pos), msg).with_hint(hint));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diags.borrow().iter().any(Diagnostic::is_error)
+    }
+
+    /// A block of `key: value` lines, its unknown keys reported.
+    fn map<'n>(
+        &self,
+        node: &'n Node,
+        what: &str,
+        known: &'static [&'static str],
+    ) -> Option<MapReader<'n>> {
+        let m = node.map(what, known, &mut self.diags.borrow_mut())?;
+        m.check_unknown(&mut self.diags.borrow_mut());
+        Some(m)
+    }
+
+    /// A single value's text.
+    fn text(&self, node: &Node, what: &str) -> Option<String> {
+        node.text(what, &mut self.diags.borrow_mut())
+    }
+
+    /// One value or a list of values, each with its place.
+    fn texts(&self, node: &Node, what: &str) -> Vec<(String, Pos)> {
+        node.text_list(what, &mut self.diags.borrow_mut())
+    }
+
+    /// The text of `key`, reported when it is missing.
+    fn req_text(&self, m: &MapReader, key: &str) -> Option<String> {
+        m.req_text(key, &mut self.diags.borrow_mut())
+    }
+
+    /// The text of `key`; an empty `key:` counts as absent.
+    fn opt_text(&self, m: &MapReader, key: &str) -> Option<String> {
+        m.opt_text(key, &mut self.diags.borrow_mut())
+    }
+
+    /// Text already read, parsed as a `T`, its problem placed at `pos`.
+    fn parse<T: FromNode>(&self, s: &str, pos: Pos, what: &str) -> Option<T> {
+        T::from_text(s, what)
+            .map_err(|p| self.error(pos, p.message, p.hint))
+            .ok()
+    }
+
+    /// A single value, parsed as a `T`.
+    fn value<T: FromNode>(&self, node: &Node, what: &str) -> Option<T> {
+        let s = self.text(node, what)?;
+        self.parse(&s, node.pos, what)
+    }
+
+    /// A single value parsed as a `T`, then `check`ed (a range, a limit): a check's problem
+    /// is placed at the value too.
+    fn checked<T: FromNode, U>(
+        &self,
+        node: &Node,
+        what: &str,
+        check: impl FnOnce(T) -> Result<U, Problem>,
+    ) -> Option<U> {
+        check(self.value(node, what)?)
+            .map_err(|p| self.error(node.pos, p.message, p.hint))
+            .ok()
+    }
+
+    /// The value of `key` as a `T`, if written (`None` when absent or wrong).
+    fn opt<T: FromNode>(&self, m: &MapReader, key: &str) -> Option<T> {
+        self.value(m.get(key)?, &format!("`{key}`"))
+    }
+
+    /// The value of `key` as a `T`, then `check`ed (see [`Self::checked`]).
+    fn opt_checked<T: FromNode, U>(
+        &self,
+        m: &MapReader,
+        key: &str,
+        check: impl FnOnce(T) -> Result<U, Problem>,
+    ) -> Option<U> {
+        self.checked(m.get(key)?, &format!("`{key}`"), check)
+    }
+
+    /// One of a few named choices under `key`: an empty `key:` counts as absent, and a wrong
+    /// choice is reported at the key.
+    fn opt_choice<T: FromNode>(&self, m: &MapReader, key: &str) -> Option<T> {
+        let s = self.opt_text(m, key)?;
+        self.parse(&s, m.key_pos(key).unwrap_or(m.pos), &format!("`{key}`"))
+    }
 }
 
-fn warn(pos: Pos, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
-    Diagnostic::warning(Some(pos), msg).with_hint(hint)
-}
-
-/// Secrets must never be written in the YAML: report any key that looks like one, wherever
-/// it is, before anything else reads the tree.
 /// `fold(name)` is one of [`SECRET_KEYS`]. A plain ASCII name with no spaces folds to its
 /// lowercase, so it is compared as it is: folding every key of a large plan allocated
 /// several strings per key.
@@ -63,25 +183,6 @@ fn is_secret_key(name: &str) -> bool {
         return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
     }
     SECRET_KEYS.contains(&deadline::fold(name).as_str())
-}
-
-fn find_secrets(node: &Node, errs: &mut Vec<Diagnostic>) {
-    match &node.value {
-        Value::Map(entries) => {
-            for (k, v) in entries {
-                if is_secret_key(&k.name) {
-                    errs.push(err(
-                        k.pos,
-                        format!("`{}` puts a secret in the config file", k.name),
-                        "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`",
-                    ));
-                }
-                find_secrets(v, errs);
-            }
-        }
-        Value::Seq(items) => items.iter().for_each(|i| find_secrets(i, errs)),
-        _ => {}
-    }
 }
 
 impl Reader<'_> {
@@ -94,50 +195,46 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn config(&self, root: &Node, errs: &mut Vec<Diagnostic>) -> Option<Config> {
-        find_secrets(root, errs);
-        let m = root.map("the config file", ROOT_KEYS, errs)?;
-        m.check_unknown(errs);
+    pub(super) fn config(&self, root: &Node) -> Option<Config> {
+        self.find_secrets(root);
+        let m = self.map(root, "the config file", ROOT_KEYS)?;
 
-        let plan = m
-            .get("plan")
-            .map(|n| self.plan(n, errs))
-            .unwrap_or_default();
-        let sections = self.sections(m.get("sections"), errs);
-        let (offices, office_pos) = self.offices(m.get("offices"), m.pos, errs);
+        let plan = m.get("plan").map(|n| self.plan(n)).unwrap_or_default();
+        let sections = self.sections(m.get("sections"));
+        let (offices, office_pos) = self.offices(m.get("offices"), m.pos);
         let office_index: HashMap<String, usize> = offices
             .iter()
             .enumerate()
             .map(|(i, o)| (o.id.clone(), i))
             .collect();
-        let groups = self.groups(m.get("groups"), &office_index, errs);
+        let groups = self.groups(m.get("groups"), &office_index);
         let leadership = m.get("leadership").and_then(|n| {
-            let id = n.text("`leadership`", errs)?;
+            let id = self.text(n, "`leadership`")?;
             match offices.iter().find(|o| o.id == id) {
                 Some(o) if o.emails.is_empty() => {
-                    errs.push(warn(
+                    self.warn(
                         n.pos,
                         format!("the leadership office `{id}` has no email address"),
                         "give it an `email:` so that escalations reach the leadership",
-                    ));
+                    );
                     Some(id)
                 }
                 Some(_) => Some(id),
                 None => {
-                    errs.push(err(
+                    self.error(
                         n.pos,
                         format!("unknown office `{id}` as `leadership`"),
                         suggest(&id, offices.iter().map(|o| o.id.as_str())),
-                    ));
+                    );
                     None
                 }
             }
         });
-        let policies = self.policies(m.get("reminders"), errs);
-        let calendar = self.calendar(m.get("calendar"), errs);
-        let schedule = self.schedule(m.get("schedule"), errs);
-        let mail = self.mail(m.get("mail"), errs);
-        let ledger = self.ledger(m.get("ledger"), errs);
+        let policies = self.policies(m.get("reminders"));
+        let calendar = self.calendar(m.get("calendar"));
+        let schedule = self.schedule(m.get("schedule"));
+        let mail = self.mail(m.get("mail"));
+        let ledger = self.ledger(m.get("ledger"));
 
         let names = Names {
             offices: &office_index,
@@ -145,62 +242,15 @@ impl Reader<'_> {
             policies: &policies,
             sections: &sections,
         };
-        let tasks = self.tasks(m.get("tasks"), m.pos, &names, &plan, errs);
+        let tasks = self.tasks(m.get("tasks"), m.pos, &names, &plan);
         let task_index: HashMap<String, usize> = tasks
             .iter()
             .enumerate()
             .map(|(i, t)| (t.id.clone(), i))
             .collect();
-        check_dependencies(&tasks, &task_index, errs);
-        for t in &tasks {
-            for o in &t.lead {
-                if let Some(office) = office_index.get(o).map(|i| &offices[*i])
-                    && office.emails.is_empty()
-                {
-                    errs.push(warn(
-                        t.pos,
-                        format!(
-                            "task {} is led by `{}` ({}), which has no email address: it will not be reminded",
-                            t.id, o, office.name
-                        ),
-                        format!("add `email:` to office `{o}` (line {}), or make another office lead", office_pos.get(o).map(|p| p.line).unwrap_or(0)),
-                    ));
-                }
-            }
-            if let Rule::Dates(ds) = &t.deadline.rule
-                && let Some(y) = plan.year
-                && ds
-                    .iter()
-                    .any(|d| chrono::Datelike::year(d) != y && chrono::Datelike::year(d) != y + 1)
-            {
-                errs.push(warn(
-                    t.pos,
-                    format!("task {} has a deadline outside the plan's year {y}", t.id),
-                    "check the year in the deadline",
-                ));
-            }
-        }
-
-        let official = crate::calendar::holidays::official_data_years();
-        let mut plan_years: BTreeSet<i32> = plan.year.into_iter().collect();
-        for t in &tasks {
-            if let Rule::Dates(ds) = &t.deadline.rule {
-                plan_years.extend(ds.iter().map(chrono::Datelike::year));
-            }
-        }
-        for y in plan_years {
-            let clerk_entered = calendar
-                .days_off
-                .iter()
-                .chain(&calendar.working_days)
-                .any(|(d, _)| chrono::Datelike::year(d) == y);
-            if !official.contains(&y) && !clerk_entered {
-                errs.push(Diagnostic::warning(
-                    m.key_pos("tasks").or(Some(m.pos)),
-                    format!("nhacviec has no official days-off notice for {y}: it uses the statutory holidays, with Tết and 2/9 guessed"),
-                ).with_hint(format!("when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
-            }
-        }
+        self.check_dependencies(&tasks, &task_index);
+        self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
+        self.check_notices(&m, &plan, &tasks, &calendar);
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -220,63 +270,48 @@ impl Reader<'_> {
         })
     }
 
-    fn plan(&self, node: &Node, errs: &mut Vec<Diagnostic>) -> PlanInfo {
-        let Some(m) = node.map("`plan`", PLAN_KEYS, errs) else {
+    fn plan(&self, node: &Node) -> PlanInfo {
+        let Some(m) = self.map(node, "`plan`", PLAN_KEYS) else {
             return PlanInfo::default();
         };
-        m.check_unknown(errs);
-        let year = m.get("year").and_then(|n| {
-            let y = parse_u32(n, "`year`", errs)?;
-            if !(1900..=2100).contains(&y) {
-                errs.push(err(
-                    n.pos,
-                    format!("year {y} is out of range"),
-                    "write a year between 1900 and 2100",
-                ));
-                return None;
-            }
-            Some(y as i32)
+        let year = self.opt_checked(&m, "year", |y: u32| match y {
+            1900..=2100 => Ok(y as i32),
+            _ => Err(Problem::new(
+                format!("year {y} is out of range"),
+                "write a year between 1900 and 2100",
+            )),
         });
         PlanInfo {
-            title: m.opt_text("title", errs).unwrap_or_default(),
-            reference: m.opt_text("reference", errs).unwrap_or_default(),
+            title: self.opt_text(&m, "title").unwrap_or_default(),
+            reference: self.opt_text(&m, "reference").unwrap_or_default(),
             year,
         }
     }
 
-    fn sections(
-        &self,
-        node: Option<&Node>,
-        errs: &mut Vec<Diagnostic>,
-    ) -> BTreeMap<String, String> {
+    fn sections(&self, node: Option<&Node>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let Some(node) = node else { return out };
         let Value::Map(entries) = &node.value else {
-            errs.push(err(
+            self.error(
                 node.pos,
                 "`sections` must be a block of `ID: name` lines",
                 "e.g. `II: Cải cách thủ tục hành chính`",
-            ));
+            );
             return out;
         };
         for (k, v) in entries {
-            if let Some(name) = v.text(&format!("section `{}`", k.name), errs) {
+            if let Some(name) = self.text(v, &format!("section `{}`", k.name)) {
                 out.insert(k.name.clone(), name);
             }
         }
         out
     }
 
-    fn offices(
-        &self,
-        node: Option<&Node>,
-        root: Pos,
-        errs: &mut Vec<Diagnostic>,
-    ) -> (Vec<Office>, HashMap<String, Pos>) {
+    fn offices(&self, node: Option<&Node>, root: Pos) -> (Vec<Office>, HashMap<String, Pos>) {
         let mut out = Vec::new();
         let mut pos = HashMap::new();
         let Some(node) = node else {
-            errs.push(
+            self.report(
                 Diagnostic::error(Some(root), "the config has no `offices:` section").with_hint(
                     "add `offices:` with one block per office: id, then `name:` and `email:`",
                 ),
@@ -284,27 +319,26 @@ impl Reader<'_> {
             return (out, pos);
         };
         let Value::Map(entries) = &node.value else {
-            errs.push(err(node.pos, "`offices` must be a block of offices, one id per line", "e.g.\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example"));
+            self.error(node.pos, "`offices` must be a block of offices, one id per line", "e.g.\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example");
             return (out, pos);
         };
         for (k, v) in entries {
-            check_id(&k.name, k.pos, "office", errs);
+            self.check_id(&k.name, k.pos, "office");
             let what = format!("office `{}`", k.name);
-            let Some(m) = v.map(&what, OFFICE_KEYS, errs) else {
+            let Some(m) = self.map(v, &what, OFFICE_KEYS) else {
                 continue;
             };
-            m.check_unknown(errs);
-            let name = m.req_text("name", errs).unwrap_or_default();
+            let name = self.req_text(&m, "name").unwrap_or_default();
             let emails = m
                 .get("email")
-                .map(|n| n.text_list("`email`", errs))
+                .map(|n| self.texts(n, "`email`"))
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|(s, p)| parse_mailbox(&s, p, "email", errs))
+                .filter_map(|(s, p)| self.parse::<Address>(&s, p, "email").map(|a| a.0))
                 .collect();
             let head = m.get("head").and_then(|n| {
-                let s = n.text("`head`", errs)?;
-                parse_mailbox(&s, n.pos, "head", errs)
+                let s = self.text(n, "`head`")?;
+                self.parse::<Address>(&s, n.pos, "head").map(|a| a.0)
             });
             pos.insert(k.name.clone(), k.pos);
             out.push(Office {
@@ -312,7 +346,7 @@ impl Reader<'_> {
                 name,
                 emails,
                 head,
-                note: m.opt_text("note", errs),
+                note: self.opt_text(&m, "note"),
             });
         }
         (out, pos)
@@ -322,68 +356,66 @@ impl Reader<'_> {
         &self,
         node: Option<&Node>,
         offices: &HashMap<String, usize>,
-        errs: &mut Vec<Diagnostic>,
     ) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
         let Some(node) = node else { return out };
         let Value::Map(entries) = &node.value else {
-            errs.push(err(
+            self.error(
                 node.pos,
                 "`groups` must be a block of `group-id: [office, office]` lines",
                 "e.g. `cac-phong: [hctc, kstthc, kinh-te]`",
-            ));
+            );
             return out;
         };
         for (k, v) in entries {
-            check_id(&k.name, k.pos, "group", errs);
+            self.check_id(&k.name, k.pos, "group");
             if offices.contains_key(&k.name) {
-                errs.push(err(
+                self.error(
                     k.pos,
                     format!("`{}` is both an office and a group", k.name),
                     "rename the group, e.g. `cac-…`",
-                ));
+                );
             }
             let mut members = Vec::new();
-            for (id, p) in v.text_list(&format!("group `{}`", k.name), errs) {
+            for (id, p) in self.texts(v, &format!("group `{}`", k.name)) {
                 if offices.contains_key(&id) {
                     if !members.contains(&id) {
                         members.push(id);
                     }
                 } else {
-                    errs.push(err(
+                    self.error(
                         p,
                         format!("unknown office `{id}` in group `{}`", k.name),
                         suggest(&id, offices.keys().map(String::as_str)),
-                    ));
+                    );
                 }
             }
             if members.is_empty() {
-                errs.push(warn(
+                self.warn(
                     k.pos,
                     format!("group `{}` has no offices", k.name),
                     "list its offices, e.g. `[hctc, kinh-te]`",
-                ));
+                );
             }
             out.insert(k.name.clone(), members);
         }
         out
     }
 
-    fn calendar(&self, node: Option<&Node>, errs: &mut Vec<Diagnostic>) -> CalendarConfig {
+    fn calendar(&self, node: Option<&Node>) -> CalendarConfig {
         let mut out = CalendarConfig::default();
         let Some(node) = node else { return out };
-        let Some(m) = node.map("`calendar`", CALENDAR_KEYS, errs) else {
+        let Some(m) = self.map(node, "`calendar`", CALENDAR_KEYS) else {
             return out;
         };
-        m.check_unknown(errs);
-        let mut read = |key: &str, target: &mut Vec<(NaiveDate, String)>| {
+        let read = |key: &str, target: &mut Vec<(NaiveDate, String)>| {
             let Some(n) = m.get(key) else { return };
             let Value::Map(entries) = &n.value else {
-                errs.push(err(
+                self.error(
                     n.pos,
                     format!("`{key}` must be a block of `date: reason` lines"),
                     "e.g. `2027-02-05: Tết Nguyên đán (theo Thông báo số …)`",
-                ));
+                );
                 return;
             };
             for (k, v) in entries {
@@ -391,7 +423,7 @@ impl Reader<'_> {
                     value: Value::Scalar(k.name.clone()),
                     pos: k.pos,
                 };
-                if let Some(d) = parse_date(&key_node, "a calendar day", errs) {
+                if let Some(d) = self.value::<NaiveDate>(&key_node, "a calendar day") {
                     let why = v.as_str().unwrap_or("").to_string();
                     target.push((d, why));
                 }
@@ -417,16 +449,15 @@ impl Reader<'_> {
         }
     }
 
-    fn ledger(&self, node: Option<&Node>, errs: &mut Vec<Diagnostic>) -> LedgerConfig {
+    fn ledger(&self, node: Option<&Node>) -> LedgerConfig {
         let default = LedgerConfig {
             path: self.state_path("nhacviec.db"),
         };
         let Some(node) = node else { return default };
-        let Some(m) = node.map("`ledger`", LEDGER_KEYS, errs) else {
+        let Some(m) = self.map(node, "`ledger`", LEDGER_KEYS) else {
             return default;
         };
-        m.check_unknown(errs);
-        match m.opt_text("path", errs) {
+        match self.opt_text(&m, "path") {
             Some(p) => LedgerConfig {
                 path: self.resolve(&p),
             },
@@ -435,16 +466,39 @@ impl Reader<'_> {
     }
 }
 
-fn check_id(id: &str, pos: Pos, what: &str, errs: &mut Vec<Diagnostic>) {
-    if id.is_empty()
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        errs.push(err(
-            pos,
-            format!("the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
-            "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`",
-        ));
+impl Reader<'_> {
+    /// Secrets must never be written in the YAML: every key that looks like one, wherever it
+    /// is, is reported before anything else reads the tree.
+    fn find_secrets(&self, node: &Node) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    if is_secret_key(&k.name) {
+                        self.error(
+                            k.pos,
+                            format!("`{}` puts a secret in the config file", k.name),
+                            "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`",
+                        );
+                    }
+                    self.find_secrets(v);
+                }
+            }
+            Value::Seq(items) => items.iter().for_each(|i| self.find_secrets(i)),
+            _ => {}
+        }
+    }
+
+    fn check_id(&self, id: &str, pos: Pos, what: &str) {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.error(
+                pos,
+                format!("the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
+                "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`",
+            );
+        }
     }
 }

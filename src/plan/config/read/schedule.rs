@@ -1,87 +1,45 @@
 //! `schedule:`: time zone, sweep times, the sending window, catch-up.
 
 use super::*;
-use crate::plan::diag::{Diagnostic, Pos};
-use crate::plan::yaml::{Node, Value};
+use crate::plan::diag::Pos;
+use crate::plan::yaml::Node;
 use chrono::NaiveTime;
-use chrono_tz::Tz;
 
 const SCHEDULE_KEYS: &[&str] = &["timezone", "sweeps", "window", "catch_up"];
 
 impl Reader<'_> {
-    pub(super) fn schedule(
-        &self,
-        node: Option<&Node>,
-        errs: &mut Vec<Diagnostic>,
-    ) -> Option<Schedule> {
-        let empty = Node {
-            value: Value::Null,
-            pos: Pos::default(),
-        };
-        let m = node
-            .unwrap_or(&empty)
-            .map("`schedule`", SCHEDULE_KEYS, errs)?;
-        m.check_unknown(errs);
+    pub(super) fn schedule(&self, node: Option<&Node>) -> Option<Schedule> {
+        let m = self.map(node.unwrap_or(&EMPTY), "`schedule`", SCHEDULE_KEYS)?;
         let timezone = match m.get("timezone") {
             None => chrono_tz::Asia::Ho_Chi_Minh,
             Some(n) => {
-                let s = n.text("`timezone`", errs)?;
-                match s.parse::<Tz>() {
-                    Ok(tz) => tz,
-                    Err(_) => {
-                        errs.push(err(
-                            n.pos,
-                            format!("unknown time zone `{s}`"),
-                            "write `Asia/Ho_Chi_Minh`",
-                        ));
-                        chrono_tz::Asia::Ho_Chi_Minh
-                    }
-                }
+                let s = self.text(n, "`timezone`")?;
+                self.parse(&s, n.pos, "`timezone`")
+                    .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh)
             }
         };
         let written: Vec<(String, Pos)> = match m.get("sweeps") {
-            Some(n) => n.text_list("`sweeps`", errs),
+            Some(n) => self.texts(n, "`sweeps`"),
             None => vec![("0 8 * * *".to_string(), Pos::default())],
         };
-        let mut sweeps = Vec::new();
-        for (expr, p) in written {
-            match parse_cron(&expr) {
-                Ok(cron) => sweeps.push(Sweep { expr: expr.trim().to_string(), cron }),
-                Err(e) => errs.push(err(p, format!("the sweep time `{expr}` cannot be read: {e}"), "write five fields, minute hour day month weekday, in local time: `0 8 * * *` is every day at 08:00, `30 13 * * 1-5` is 13:30 Monday to Friday")),
-            }
-        }
-        if m.get("sweeps").is_some() && sweeps.is_empty() && !errs.iter().any(|e| e.is_error()) {
-            errs.push(err(
+        let sweeps: Vec<Sweep> = written
+            .iter()
+            .filter_map(|(expr, p)| self.parse(expr, *p, "a sweep time"))
+            .collect();
+        if m.get("sweeps").is_some() && sweeps.is_empty() && !self.has_errors() {
+            self.error(
                 m.pos,
                 "`sweeps` is empty: nothing would ever be sent",
                 "write at least one time, e.g. `sweeps: [\"0 8 * * *\"]`",
-            ));
+            );
         }
-        let (mut window_start, mut window_end) = (
+        let Window(window_start, window_end) = self.opt(&m, "window").unwrap_or(Window(
             NaiveTime::from_hms_opt(7, 30, 0).expect("valid"),
             NaiveTime::from_hms_opt(17, 0, 0).expect("valid"),
-        );
-        if let Some(n) = m.get("window")
-            && let Some(s) = n.text("`window`", errs)
-        {
-            let parsed = s.split_once('-').and_then(|(a, b)| {
-                Some((
-                    NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?,
-                    NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?,
-                ))
-            });
-            match parsed {
-                Some((a, b)) if a < b => (window_start, window_end) = (a, b),
-                _ => errs.push(err(
-                    n.pos,
-                    format!("the sending window `{s}` cannot be read"),
-                    "write it as `07:30-17:00` (start before end, 24-hour clock)",
-                )),
-            }
-        }
+        ));
         for sw in &sweeps {
             if !sweep_hits_window(&sw.cron, window_start, window_end) {
-                errs.push(warn(
+                self.warn(
                     m.key_pos("sweeps").unwrap_or(m.pos),
                     format!(
                         "the sweep `{}` never falls inside the sending window {}–{}",
@@ -90,13 +48,10 @@ impl Reader<'_> {
                         window_end.format("%H:%M")
                     ),
                     "such sweeps send nothing; move them into the window",
-                ));
+                );
             }
         }
-        let catch_up = m
-            .get("catch_up")
-            .and_then(|n| parse_offset(n, "`catch_up`", errs))
-            .unwrap_or(Offset::days(7));
+        let catch_up = self.opt(&m, "catch_up").unwrap_or(Offset::days(7));
         Some(Schedule {
             timezone,
             sweeps,
@@ -105,19 +60,6 @@ impl Reader<'_> {
             catch_up,
         })
     }
-}
-
-fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    let fields = expr.split_whitespace().count();
-    if fields != 5 {
-        return Err(format!("it has {fields} fields, not 5"));
-    }
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(&format!("0 {}", expr.trim()))
-        .map_err(|e| e.to_string())
 }
 
 /// Whether a sweep ever runs inside the window (checked over one week of minutes-by-hour).
