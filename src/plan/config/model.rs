@@ -1,0 +1,396 @@
+//! The types a read config is made of: what the rest of the program uses. Building them from
+//! the YAML, with every check, is [`super::read`]'s job; nothing here reads YAML.
+
+use crate::calendar::workdays::WorkCalendar;
+use crate::plan::deadline::{self, Rule};
+use crate::plan::diag::Pos;
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (for messages and for resolving relative paths).
+    pub path: PathBuf,
+    pub plan: PlanInfo,
+    /// In file order.
+    pub offices: Vec<Office>,
+    pub(super) office_index: HashMap<String, usize>,
+    /// Group id → member office ids.
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Section id (`II`) → section name (`Cải cách thủ tục hành chính`).
+    pub sections: BTreeMap<String, String>,
+    /// The office whose addresses receive the last escalation step (Lãnh đạo Văn phòng).
+    pub leadership: Option<String>,
+    pub policies: BTreeMap<String, Policy>,
+    /// In file order.
+    pub tasks: Vec<Task>,
+    pub(super) task_index: HashMap<String, usize>,
+    pub schedule: Schedule,
+    pub mail: Mail,
+    pub ledger: LedgerConfig,
+    /// Days off and working days the clerk added (next year's notice, a local holiday).
+    pub calendar: CalendarConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanInfo {
+    pub title: String,
+    /// The plan's document reference shown in every email ("Quyết định số 20/QĐ-VPUBND ngày 18/01/2024").
+    pub reference: String,
+    /// The plan's year: for phrases without a year ("02 lần/năm") and periodic rules.
+    pub year: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Office {
+    pub id: String,
+    pub name: String,
+    /// Empty for outside bodies that cooperate but are not nudged.
+    pub emails: Vec<String>,
+    /// The head's address, added when a nudge escalates.
+    pub head: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    Days,
+    WorkingDays,
+}
+
+/// A span of days: `14d` (calendar days) or `3wd` (working days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Offset {
+    pub n: u32,
+    pub unit: Unit,
+}
+
+impl Offset {
+    pub fn days(n: u32) -> Self {
+        Self {
+            n,
+            unit: Unit::Days,
+        }
+    }
+    pub fn working(n: u32) -> Self {
+        Self {
+            n,
+            unit: Unit::WorkingDays,
+        }
+    }
+
+    /// Roughly in calendar days, for ordering offsets of different units.
+    pub fn approx_days(self) -> f64 {
+        match self.unit {
+            Unit::Days => self.n as f64,
+            Unit::WorkingDays => self.n as f64 * 7.0 / 5.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Offset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.unit {
+            Unit::Days => write!(f, "{}d", self.n),
+            Unit::WorkingDays => write!(f, "{}wd", self.n),
+        }
+    }
+}
+
+impl FromStr for Offset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let f = deadline::fold(s);
+        let digits: String = f.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let unit = f[digits.len()..].trim();
+        let n: u32 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` does not start with a number"))?;
+        match unit {
+            "d" | "ngay" => Ok(Offset::days(n)),
+            "wd" | "ngay lam viec" => Ok(Offset::working(n)),
+            _ => Err(format!("`{s}` has an unknown unit `{unit}`")),
+        }
+    }
+}
+
+/// Which of the nudges before the deadline a cooperating office receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CoopRule {
+    pub first: bool,
+    pub last: bool,
+    pub all_before: bool,
+    pub on_day: bool,
+    pub overdue: bool,
+}
+
+/// A named reminder policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub name: String,
+    /// Nudges before the deadline, furthest first.
+    pub before: Vec<Offset>,
+    pub on_day: bool,
+    /// Repeat while overdue; `None`: no overdue nudges.
+    pub overdue_every: Option<Offset>,
+    /// At most this many overdue nudges per deadline (`None`: until it is done).
+    pub overdue_limit: Option<u32>,
+    /// Overdue this long: the office's head is added.
+    pub head_after: Option<Offset>,
+    /// Overdue this long: the Office's leadership is added.
+    pub leadership_after: Option<Offset>,
+    pub cooperating: CoopRule,
+}
+
+impl Policy {
+    pub fn builtin() -> Self {
+        Policy {
+            name: "default".into(),
+            before: vec![
+                Offset::days(14),
+                Offset::days(7),
+                Offset::working(3),
+                Offset::working(1),
+            ],
+            on_day: true,
+            overdue_every: Some(Offset::working(3)),
+            overdue_limit: None,
+            head_after: Some(Offset::working(5)),
+            leadership_after: Some(Offset::working(10)),
+            cooperating: CoopRule {
+                first: true,
+                last: true,
+                ..CoopRule::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadline {
+    /// As the plan writes it.
+    pub phrase: String,
+    pub rule: Rule,
+}
+
+/// When the task (or each office's share of it) was done.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Done {
+    #[default]
+    Open,
+    All(NaiveDate),
+    PerOffice(BTreeMap<String, NaiveDate>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: String,
+    /// Section id (`II`).
+    pub section: String,
+    pub title: String,
+    pub product: Option<String>,
+    pub deadline: Deadline,
+    /// Lead office ids, groups expanded, in order, without repeats.
+    pub lead: Vec<String>,
+    /// Cooperating office ids, groups expanded, leads removed.
+    pub cooperating: Vec<String>,
+    pub done: Done,
+    /// Reminder policy name (resolved: always present in `Config::policies` or builtin).
+    pub policy: String,
+    pub note: Option<String>,
+    /// Where the task starts in the file.
+    pub pos: Pos,
+}
+
+impl Task {
+    /// The day `office` finished its share, if it has.
+    pub fn done_for(&self, office: &str) -> Option<NaiveDate> {
+        match &self.done {
+            Done::Open => None,
+            Done::All(d) => Some(*d),
+            Done::PerOffice(m) => m.get(office).copied(),
+        }
+    }
+
+    /// The day every lead office had finished, if all have.
+    pub fn fully_done(&self) -> Option<NaiveDate> {
+        match &self.done {
+            Done::Open => None,
+            Done::All(d) => Some(*d),
+            Done::PerOffice(m) => self
+                .lead
+                .iter()
+                .map(|o| m.get(o).copied())
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// As written (five fields: minute hour day-of-month month day-of-week).
+    pub expr: String,
+    pub cron: croner::Cron,
+}
+
+impl Sweep {
+    /// The six-field form (seconds first) that tokio-cron-scheduler expects.
+    pub fn six_fields(&self) -> String {
+        format!("0 {}", self.expr)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub timezone: Tz,
+    pub sweeps: Vec<Sweep>,
+    /// Emails go out only between these local times on working days.
+    pub window_start: NaiveTime,
+    pub window_end: NaiveTime,
+    /// After downtime, a missed nudge older than this is recorded as skipped, not sent.
+    pub catch_up: Offset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One email per office per sweep, listing all its nudges.
+    Digest,
+    /// One email per nudge.
+    PerNudge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoopDelivery {
+    /// Cooperating offices get their own email.
+    Separate,
+    /// Cooperating offices are copied (Cc) on the lead office's email.
+    Cc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    StartTls,
+    Tls,
+    /// Plaintext: only when the config says so explicitly.
+    None,
+}
+
+/// Where a secret comes from. The secret itself is never in the YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    /// A file named so in systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`).
+    Credential(String),
+    Env(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<SecretSource>,
+    pub timeout: Duration,
+    pub pool_size: u32,
+    /// Extra trusted root certificates (PEM), for a mail server with the province's own CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Each email is written as an `.eml` file into this folder.
+    Outbox(PathBuf),
+    Smtp(Smtp),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// Permanent failures are reported to this address.
+    pub admin: Option<String>,
+    pub message_id_domain: String,
+    pub grouping: Grouping,
+    pub cooperating: CoopDelivery,
+    /// A folder whose templates override the built-in ones.
+    pub templates: Option<PathBuf>,
+    pub transport: Transport,
+    pub retry: Retry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalendarConfig {
+    pub days_off: Vec<(NaiveDate, String)>,
+    pub working_days: Vec<(NaiveDate, String)>,
+}
+
+impl Config {
+    pub fn office(&self, id: &str) -> Option<&Office> {
+        self.office_index.get(id).map(|i| &self.offices[*i])
+    }
+
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.task_index.get(id).map(|i| &self.tasks[*i])
+    }
+
+    pub fn policy(&self, name: &str) -> &Policy {
+        self.policies
+            .get(name)
+            .or_else(|| self.policies.get("default"))
+            .expect("the default policy always exists")
+    }
+
+    pub fn section_name(&self, id: &str) -> Option<&str> {
+        self.sections.get(id).map(String::as_str)
+    }
+
+    /// The working-day calendar: weekends, the Vietnamese statutory holidays and each
+    /// year's official notice, then the clerk's additions. It covers the plan's years and
+    /// `now_year` (the year the program runs in), with a year of margin on each side.
+    pub fn work_calendar(&self, now_year: i32) -> WorkCalendar {
+        let mut years = self.years();
+        years.insert(now_year);
+        let lo = years.first().copied().unwrap_or(now_year) - 1;
+        let hi = years.last().copied().unwrap_or(now_year) + 1;
+        let mut cal = crate::calendar::holidays::vietnam_calendar(lo..=hi);
+        for (d, why) in &self.calendar.days_off {
+            cal.add_day_off(*d, why.clone());
+        }
+        for (d, why) in &self.calendar.working_days {
+            cal.add_working_day(*d, why.clone());
+        }
+        cal
+    }
+
+    /// The years the plan's dated deadlines fall in.
+    pub fn years(&self) -> BTreeSet<i32> {
+        use chrono::Datelike;
+        let mut years: BTreeSet<i32> = self.plan.year.into_iter().collect();
+        for t in &self.tasks {
+            match &t.deadline.rule {
+                Rule::Dates(ds) => years.extend(ds.iter().map(|d| d.year())),
+                Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
+                _ => {}
+            }
+        }
+        years
+    }
+}

@@ -1,0 +1,220 @@
+//! `mail:`: addresses, grouping, the transport (outbox or SMTP) and retries.
+
+use super::*;
+use crate::plan::yaml::Node;
+use std::str::FromStr;
+use std::time::Duration;
+
+const MAIL_KEYS: &[&str] = &[
+    "from",
+    "reply_to",
+    "admin",
+    "message_id_domain",
+    "grouping",
+    "cooperating",
+    "templates",
+    "transport",
+    "retry",
+];
+const TRANSPORT_KEYS: &[&str] = &["outbox", "smtp"];
+const SMTP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "security",
+    "allow_plaintext",
+    "username",
+    "password_file",
+    "password_credential",
+    "password_env",
+    "timeout",
+    "pool_size",
+    "ca_file",
+];
+const RETRY_KEYS: &[&str] = &["attempts", "initial", "max"];
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+impl Reader<'_> {
+    pub(super) fn mail(&self, node: Option<&Node>) -> Option<Mail> {
+        let m = self.map(node.unwrap_or(&EMPTY), "`mail`", MAIL_KEYS)?;
+        let addr = |key: &str| self.opt(&m, key).map(|Address(a)| a);
+        let from =
+            addr("from").unwrap_or_else(|| "Nhắc việc <nhacviec@localhost.example>".to_string());
+        let reply_to = addr("reply_to");
+        let admin = addr("admin");
+        let message_id_domain = self.opt_text(&m, "message_id_domain").unwrap_or_else(|| {
+            lettre::message::Mailbox::from_str(&from)
+                .map(|mb| mb.email.domain().to_string())
+                .unwrap_or_else(|_| "nhacviec.invalid".into())
+        });
+        if message_id_domain.is_empty()
+            || message_id_domain
+                .contains(|c: char| c.is_whitespace() || c == '@' || c == '>' || c == '<')
+        {
+            self.error(
+                m.key_pos("message_id_domain").unwrap_or(m.pos),
+                format!("`{message_id_domain}` is not a domain name"),
+                "write a domain such as `vpubnd.example`",
+            );
+        }
+        let grouping = self.opt_choice(&m, "grouping").unwrap_or(Grouping::Digest);
+        let cooperating = self
+            .opt_choice(&m, "cooperating")
+            .unwrap_or(CoopDelivery::Separate);
+        let templates = self.opt_text(&m, "templates").map(|p| self.resolve(&p));
+        let transport = match m.get("transport") {
+            None => Transport::Outbox(self.state_path("outbox")),
+            Some(n) => self.transport(n)?,
+        };
+        let retry = self.retry(m.get("retry"));
+        Some(Mail {
+            from,
+            reply_to,
+            admin,
+            message_id_domain,
+            grouping,
+            cooperating,
+            templates,
+            transport,
+            retry,
+        })
+    }
+
+    pub(super) fn transport(&self, node: &Node) -> Option<Transport> {
+        let m = self.map(node, "`mail.transport`", TRANSPORT_KEYS)?;
+        match (m.get("outbox"), m.get("smtp")) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    m.pos,
+                    "`transport` has both `outbox` and `smtp`",
+                    "keep one: `smtp:` to send, `outbox:` to write .eml files",
+                );
+                None
+            }
+            (Some(o), None) => Some(Transport::Outbox(self.resolve(&self.text(o, "`outbox`")?))),
+            (None, Some(s)) => self.smtp(s).map(Transport::Smtp),
+            (None, None) => Some(Transport::Outbox(self.state_path("outbox"))),
+        }
+    }
+
+    pub(super) fn smtp(&self, node: &Node) -> Option<Smtp> {
+        let m = self.map(node, "`smtp`", SMTP_KEYS)?;
+        let host = self.req_text(&m, "host")?;
+        let security = self
+            .opt_choice(&m, "security")
+            .unwrap_or(Security::StartTls);
+        let allow_plain = self.opt(&m, "allow_plaintext").unwrap_or(false);
+        if security == Security::None {
+            let p = m.key_pos("security").unwrap_or(m.pos);
+            if !allow_plain {
+                self.error(
+                    p,
+                    "`security: none` sends the password and emails unencrypted",
+                    "use `starttls` or `tls`; if you really mean it, add `allow_plaintext: true`",
+                );
+            } else if !is_loopback(&host) {
+                self.warn(p, format!("emails to `{host}` go unencrypted"), "plaintext is only safe to a server on this machine (127.0.0.1); prefer `starttls`");
+            }
+        }
+        let port = match m.get("port") {
+            Some(n) => {
+                let p: u32 = self.value(n, "`port`")?;
+                if p == 0 || p > 65535 {
+                    self.error(
+                        n.pos,
+                        format!("port {p} does not exist"),
+                        "587 for starttls, 465 for tls",
+                    );
+                }
+                p as u16
+            }
+            None => match security {
+                Security::StartTls => 587,
+                Security::Tls => 465,
+                Security::None => 25,
+            },
+        };
+        let sources: Vec<(&str, SecretSource)> = [
+            self.opt_text(&m, "password_file")
+                .map(|p| ("password_file", SecretSource::File(self.resolve(&p)))),
+            self.opt_text(&m, "password_credential")
+                .map(|c| ("password_credential", SecretSource::Credential(c))),
+            self.opt_text(&m, "password_env")
+                .map(|e| ("password_env", SecretSource::Env(e))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if sources.len() > 1 {
+            self.error(
+                m.pos,
+                format!(
+                    "the password is given {} ways: {}",
+                    sources.len(),
+                    sources
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "keep one of them",
+            );
+        }
+        let username = self.opt_text(&m, "username");
+        if username.is_some() && sources.is_empty() {
+            self.warn(m.key_pos("username").unwrap_or(m.pos), "a username but no password source", "add `password_credential: smtp-password` (systemd LoadCredential), `password_file:` or `password_env:`");
+        }
+        let timeout = self.opt(&m, "timeout").unwrap_or(Duration::from_secs(30));
+        let pool_size = self.opt(&m, "pool_size").unwrap_or(4).max(1);
+        let ca_file = self.opt_text(&m, "ca_file").map(|p| self.resolve(&p));
+        if let Some(p) = &ca_file
+            && !p.is_file()
+        {
+            self.error(
+                m.key_pos("ca_file").unwrap_or(m.pos),
+                format!("the certificate file {} does not exist", p.display()),
+                "give the path of the mail server's CA certificate in PEM form, or remove `ca_file` to trust the public CAs only",
+            );
+        }
+        Some(Smtp {
+            host,
+            port,
+            security,
+            username,
+            password: sources.into_iter().next().map(|(_, s)| s),
+            timeout,
+            pool_size,
+            ca_file,
+        })
+    }
+
+    /// `retry:`: how often and how patiently a failed email is sent again.
+    fn retry(&self, node: Option<&Node>) -> Retry {
+        let mut retry = Retry {
+            attempts: 5,
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(3600),
+        };
+        if let Some(n) = node
+            && let Some(r) = self.map(n, "`retry`", RETRY_KEYS)
+        {
+            if let Some(a) = self.opt::<u32>(&r, "attempts") {
+                retry.attempts = a.max(1);
+            }
+            if let Some(d) = self.opt(&r, "initial") {
+                retry.initial = d;
+            }
+            if let Some(d) = self.opt(&r, "max") {
+                retry.max = d;
+            }
+        }
+        retry
+    }
+}

@@ -1,0 +1,504 @@
+//! Reading the located YAML tree into a [`Config`], one file per top-level section; the
+//! core here: the reader, the root, `plan`, `sections`, `offices`, `groups`, `calendar`
+//! and `ledger`.
+
+mod mail;
+mod reminders;
+mod schedule;
+mod tasks;
+pub(super) mod values;
+
+use super::*;
+use crate::plan::deadline;
+use crate::plan::diag::{Diagnostic, Pos, suggest};
+use crate::plan::yaml::{MapReader, Node, Value};
+use chrono::NaiveDate;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use tasks::Names;
+use values::*;
+
+/// What an absent section reads as, for the sections that have defaults.
+const EMPTY: Node = Node {
+    value: Value::Null,
+    pos: Pos {
+        line: 0,
+        column: 0,
+        len: 0,
+    },
+};
+
+const ROOT_KEYS: &[&str] = &[
+    "plan",
+    "offices",
+    "groups",
+    "sections",
+    "leadership",
+    "reminders",
+    "tasks",
+    "schedule",
+    "mail",
+    "ledger",
+    "calendar",
+];
+const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
+const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note"];
+const LEDGER_KEYS: &[&str] = &["path"];
+const CALENDAR_KEYS: &[&str] = &["days_off", "working_days"];
+const SECRET_KEYS: &[&str] = &[
+    "password", "pass", "passwd", "secret", "token", "api_key", "apikey", "mat_khau",
+];
+
+/// Reads the tree into a [`Config`], collecting every problem on the way: each section's
+/// reader (in this folder's files) asks for keys through the methods below, which report
+/// what is wrong into `diags` and hand back `None`, so nothing else threads a list of
+/// diagnostics through its signature.
+pub(super) struct Reader<'a> {
+    pub(super) path: &'a Path,
+    pub(super) env: &'a Env,
+    pub(super) base: PathBuf,
+    /// Every problem found so far, in the order found (the report sorts them).
+    pub(super) diags: RefCell<Vec<Diagnostic>>,
+}
+
+/// Reading keys and values: each reports its problem and returns `None`.
+impl<'a> Reader<'a> {
+    pub(super) fn new(path: &'a Path, env: &'a Env) -> Self {
+        Self {
+            path,
+            env,
+            base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            diags: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The diagnostics collected, for the report.
+    pub(super) fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diags.into_inner()
+    }
+
+    fn report(&self, d: Diagnostic) {
+        self.diags.borrow_mut().push(d);
+    }
+
+    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report(Diagnostic::error(Some(pos), msg).with_hint(hint));
+    }
+
+    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report(Diagnostic::warning(Some(pos), msg).with_hint(hint));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diags.borrow().iter().any(Diagnostic::is_error)
+    }
+
+    /// A block of `key: value` lines, its unknown keys reported.
+    fn map<'n>(
+        &self,
+        node: &'n Node,
+        what: &str,
+        known: &'static [&'static str],
+    ) -> Option<MapReader<'n>> {
+        let m = node.map(what, known, &mut self.diags.borrow_mut())?;
+        m.check_unknown(&mut self.diags.borrow_mut());
+        Some(m)
+    }
+
+    /// A single value's text.
+    fn text(&self, node: &Node, what: &str) -> Option<String> {
+        node.text(what, &mut self.diags.borrow_mut())
+    }
+
+    /// One value or a list of values, each with its place.
+    fn texts(&self, node: &Node, what: &str) -> Vec<(String, Pos)> {
+        node.text_list(what, &mut self.diags.borrow_mut())
+    }
+
+    /// The text of `key`, reported when it is missing.
+    fn req_text(&self, m: &MapReader, key: &str) -> Option<String> {
+        m.req_text(key, &mut self.diags.borrow_mut())
+    }
+
+    /// The text of `key`; an empty `key:` counts as absent.
+    fn opt_text(&self, m: &MapReader, key: &str) -> Option<String> {
+        m.opt_text(key, &mut self.diags.borrow_mut())
+    }
+
+    /// Text already read, parsed as a `T`, its problem placed at `pos`.
+    fn parse<T: FromNode>(&self, s: &str, pos: Pos, what: &str) -> Option<T> {
+        T::from_text(s, what)
+            .map_err(|p| self.error(pos, p.message, p.hint))
+            .ok()
+    }
+
+    /// A single value, parsed as a `T`.
+    fn value<T: FromNode>(&self, node: &Node, what: &str) -> Option<T> {
+        let s = self.text(node, what)?;
+        self.parse(&s, node.pos, what)
+    }
+
+    /// A single value parsed as a `T`, then `check`ed (a range, a limit): a check's problem
+    /// is placed at the value too.
+    fn checked<T: FromNode, U>(
+        &self,
+        node: &Node,
+        what: &str,
+        check: impl FnOnce(T) -> Result<U, Problem>,
+    ) -> Option<U> {
+        check(self.value(node, what)?)
+            .map_err(|p| self.error(node.pos, p.message, p.hint))
+            .ok()
+    }
+
+    /// The value of `key` as a `T`, if written (`None` when absent or wrong).
+    fn opt<T: FromNode>(&self, m: &MapReader, key: &str) -> Option<T> {
+        self.value(m.get(key)?, &format!("`{key}`"))
+    }
+
+    /// The value of `key` as a `T`, then `check`ed (see [`Self::checked`]).
+    fn opt_checked<T: FromNode, U>(
+        &self,
+        m: &MapReader,
+        key: &str,
+        check: impl FnOnce(T) -> Result<U, Problem>,
+    ) -> Option<U> {
+        self.checked(m.get(key)?, &format!("`{key}`"), check)
+    }
+
+    /// One of a few named choices under `key`: an empty `key:` counts as absent, and a wrong
+    /// choice is reported at the key.
+    fn opt_choice<T: FromNode>(&self, m: &MapReader, key: &str) -> Option<T> {
+        let s = self.opt_text(m, key)?;
+        self.parse(&s, m.key_pos(key).unwrap_or(m.pos), &format!("`{key}`"))
+    }
+}
+
+/// `fold(name)` is one of [`SECRET_KEYS`]. A plain ASCII name with no spaces folds to its
+/// lowercase, so it is compared as it is: folding every key of a large plan allocated
+/// several strings per key.
+fn is_secret_key(name: &str) -> bool {
+    if name.is_ascii() && !name.chars().any(char::is_whitespace) {
+        return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
+    }
+    SECRET_KEYS.contains(&deadline::fold(name).as_str())
+}
+
+impl Reader<'_> {
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    pub(super) fn config(&self, root: &Node) -> Option<Config> {
+        self.find_secrets(root);
+        let m = self.map(root, "the config file", ROOT_KEYS)?;
+
+        let plan = m.get("plan").map(|n| self.plan(n)).unwrap_or_default();
+        let sections = self.sections(m.get("sections"));
+        let (offices, office_pos) = self.offices(m.get("offices"), m.pos);
+        let office_index: HashMap<String, usize> = offices
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
+        let groups = self.groups(m.get("groups"), &office_index);
+        let leadership = m.get("leadership").and_then(|n| {
+            let id = self.text(n, "`leadership`")?;
+            match offices.iter().find(|o| o.id == id) {
+                Some(o) if o.emails.is_empty() => {
+                    self.warn(
+                        n.pos,
+                        format!("the leadership office `{id}` has no email address"),
+                        "give it an `email:` so that escalations reach the leadership",
+                    );
+                    Some(id)
+                }
+                Some(_) => Some(id),
+                None => {
+                    self.error(
+                        n.pos,
+                        format!("unknown office `{id}` as `leadership`"),
+                        suggest(&id, offices.iter().map(|o| o.id.as_str())),
+                    );
+                    None
+                }
+            }
+        });
+        let policies = self.policies(m.get("reminders"));
+        let calendar = self.calendar(m.get("calendar"));
+        let schedule = self.schedule(m.get("schedule"));
+        let mail = self.mail(m.get("mail"));
+        let ledger = self.ledger(m.get("ledger"));
+
+        let names = Names {
+            offices: &office_index,
+            groups: &groups,
+            policies: &policies,
+            sections: &sections,
+        };
+        let tasks = self.tasks(m.get("tasks"), m.pos, &names, &plan);
+        let task_index: HashMap<String, usize> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        self.check_dependencies(&tasks, &task_index);
+        self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
+        self.check_notices(&m, &plan, &tasks, &calendar);
+
+        Some(Config {
+            path: self.path.to_path_buf(),
+            plan,
+            offices,
+            office_index,
+            groups,
+            sections,
+            leadership,
+            policies,
+            tasks,
+            task_index,
+            schedule: schedule?,
+            mail: mail?,
+            ledger,
+            calendar,
+        })
+    }
+
+    fn plan(&self, node: &Node) -> PlanInfo {
+        let Some(m) = self.map(node, "`plan`", PLAN_KEYS) else {
+            return PlanInfo::default();
+        };
+        let year = self.opt_checked(&m, "year", |y: u32| match y {
+            1900..=2100 => Ok(y as i32),
+            _ => Err(Problem::new(
+                format!("year {y} is out of range"),
+                "write a year between 1900 and 2100",
+            )),
+        });
+        PlanInfo {
+            title: self.opt_text(&m, "title").unwrap_or_default(),
+            reference: self.opt_text(&m, "reference").unwrap_or_default(),
+            year,
+        }
+    }
+
+    fn sections(&self, node: Option<&Node>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(node) = node else { return out };
+        let Value::Map(entries) = &node.value else {
+            self.error(
+                node.pos,
+                "`sections` must be a block of `ID: name` lines",
+                "e.g. `II: Cải cách thủ tục hành chính`",
+            );
+            return out;
+        };
+        for (k, v) in entries {
+            if let Some(name) = self.text(v, &format!("section `{}`", k.name)) {
+                out.insert(k.name.clone(), name);
+            }
+        }
+        out
+    }
+
+    fn offices(&self, node: Option<&Node>, root: Pos) -> (Vec<Office>, HashMap<String, Pos>) {
+        let mut out = Vec::new();
+        let mut pos = HashMap::new();
+        let Some(node) = node else {
+            self.report(
+                Diagnostic::error(Some(root), "the config has no `offices:` section").with_hint(
+                    "add `offices:` with one block per office: id, then `name:` and `email:`",
+                ),
+            );
+            return (out, pos);
+        };
+        let Value::Map(entries) = &node.value else {
+            self.error(node.pos, "`offices` must be a block of offices, one id per line", "e.g.\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example");
+            return (out, pos);
+        };
+        for (k, v) in entries {
+            self.check_id(&k.name, k.pos, "office");
+            let what = format!("office `{}`", k.name);
+            let Some(m) = self.map(v, &what, OFFICE_KEYS) else {
+                continue;
+            };
+            let name = self.req_text(&m, "name").unwrap_or_default();
+            let emails = m
+                .get("email")
+                .map(|n| self.texts(n, "`email`"))
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(s, p)| self.parse::<Address>(&s, p, "email").map(|a| a.0))
+                .collect();
+            let head = m.get("head").and_then(|n| {
+                let s = self.text(n, "`head`")?;
+                self.parse::<Address>(&s, n.pos, "head").map(|a| a.0)
+            });
+            pos.insert(k.name.clone(), k.pos);
+            out.push(Office {
+                id: k.name.clone(),
+                name,
+                emails,
+                head,
+                note: self.opt_text(&m, "note"),
+            });
+        }
+        (out, pos)
+    }
+
+    fn groups(
+        &self,
+        node: Option<&Node>,
+        offices: &HashMap<String, usize>,
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let Some(node) = node else { return out };
+        let Value::Map(entries) = &node.value else {
+            self.error(
+                node.pos,
+                "`groups` must be a block of `group-id: [office, office]` lines",
+                "e.g. `cac-phong: [hctc, kstthc, kinh-te]`",
+            );
+            return out;
+        };
+        for (k, v) in entries {
+            self.check_id(&k.name, k.pos, "group");
+            if offices.contains_key(&k.name) {
+                self.error(
+                    k.pos,
+                    format!("`{}` is both an office and a group", k.name),
+                    "rename the group, e.g. `cac-…`",
+                );
+            }
+            let mut members = Vec::new();
+            for (id, p) in self.texts(v, &format!("group `{}`", k.name)) {
+                if offices.contains_key(&id) {
+                    if !members.contains(&id) {
+                        members.push(id);
+                    }
+                } else {
+                    self.error(
+                        p,
+                        format!("unknown office `{id}` in group `{}`", k.name),
+                        suggest(&id, offices.keys().map(String::as_str)),
+                    );
+                }
+            }
+            if members.is_empty() {
+                self.warn(
+                    k.pos,
+                    format!("group `{}` has no offices", k.name),
+                    "list its offices, e.g. `[hctc, kinh-te]`",
+                );
+            }
+            out.insert(k.name.clone(), members);
+        }
+        out
+    }
+
+    fn calendar(&self, node: Option<&Node>) -> CalendarConfig {
+        let mut out = CalendarConfig::default();
+        let Some(node) = node else { return out };
+        let Some(m) = self.map(node, "`calendar`", CALENDAR_KEYS) else {
+            return out;
+        };
+        let read = |key: &str, target: &mut Vec<(NaiveDate, String)>| {
+            let Some(n) = m.get(key) else { return };
+            let Value::Map(entries) = &n.value else {
+                self.error(
+                    n.pos,
+                    format!("`{key}` must be a block of `date: reason` lines"),
+                    "e.g. `2027-02-05: Tết Nguyên đán (theo Thông báo số …)`",
+                );
+                return;
+            };
+            for (k, v) in entries {
+                let key_node = Node {
+                    value: Value::Scalar(k.name.clone()),
+                    pos: k.pos,
+                };
+                if let Some(d) = self.value::<NaiveDate>(&key_node, "a calendar day") {
+                    let why = v.as_str().unwrap_or("").to_string();
+                    target.push((d, why));
+                }
+            }
+        };
+        read("days_off", &mut out.days_off);
+        read("working_days", &mut out.working_days);
+        out
+    }
+
+    /// A default path in the service's state folder, or next to the config.
+    ///
+    /// The installed service's own config (in [`SERVICE_CONFIG_DIR`]) read outside the
+    /// service, as `nhacviec log` or `plan` do, has its state where the service keeps it:
+    /// both find the same ledger with no `ledger.path` in the YAML and no flag.
+    fn state_path(&self, name: &str) -> PathBuf {
+        match &self.env.state_directory {
+            Some(d) => d.join(name),
+            None if self.base == Path::new(SERVICE_CONFIG_DIR) => {
+                Path::new(SERVICE_STATE_DIR).join(name)
+            }
+            None => self.base.join(name),
+        }
+    }
+
+    fn ledger(&self, node: Option<&Node>) -> LedgerConfig {
+        let default = LedgerConfig {
+            path: self.state_path("nhacviec.db"),
+        };
+        let Some(node) = node else { return default };
+        let Some(m) = self.map(node, "`ledger`", LEDGER_KEYS) else {
+            return default;
+        };
+        match self.opt_text(&m, "path") {
+            Some(p) => LedgerConfig {
+                path: self.resolve(&p),
+            },
+            None => default,
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// Secrets must never be written in the YAML: every key that looks like one, wherever it
+    /// is, is reported before anything else reads the tree.
+    fn find_secrets(&self, node: &Node) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    if is_secret_key(&k.name) {
+                        self.error(
+                            k.pos,
+                            format!("`{}` puts a secret in the config file", k.name),
+                            "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`",
+                        );
+                    }
+                    self.find_secrets(v);
+                }
+            }
+            Value::Seq(items) => items.iter().for_each(|i| self.find_secrets(i)),
+            _ => {}
+        }
+    }
+
+    fn check_id(&self, id: &str, pos: Pos, what: &str) {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.error(
+                pos,
+                format!("the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
+                "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`",
+            );
+        }
+    }
+}

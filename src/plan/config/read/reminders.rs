@@ -1,0 +1,157 @@
+//! `reminders:`: the named reminder policies.
+
+use super::*;
+use crate::plan::diag::suggest;
+use crate::plan::yaml::{Node, Value};
+use std::collections::BTreeMap;
+
+const POLICY_KEYS: &[&str] = &[
+    "before",
+    "on_day",
+    "overdue_every",
+    "overdue_limit",
+    "escalate",
+    "cooperating",
+];
+const ESCALATE_KEYS: &[&str] = &["head_after", "leadership_after"];
+
+impl Reader<'_> {
+    pub(super) fn policies(&self, node: Option<&Node>) -> BTreeMap<String, Policy> {
+        let mut out = BTreeMap::new();
+        if let Some(node) = node {
+            if let Value::Map(entries) = &node.value {
+                for (k, v) in entries {
+                    if let Some(p) = self.policy(&k.name, v) {
+                        out.insert(k.name.clone(), p);
+                    }
+                }
+            } else {
+                self.error(
+                    node.pos,
+                    "`reminders` must be a block of named policies",
+                    "e.g.\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]",
+                );
+            }
+        }
+        out.entry("default".to_string())
+            .or_insert_with(Policy::builtin);
+        out
+    }
+
+    pub(super) fn policy(&self, name: &str, node: &Node) -> Option<Policy> {
+        let m = self.map(node, &format!("reminder policy `{name}`"), POLICY_KEYS)?;
+        let builtin = Policy::builtin();
+        let mut before: Vec<Offset> = match m.get("before") {
+            Some(n) => self
+                .texts(n, "`before`")
+                .into_iter()
+                .filter_map(|(s, p)| self.parse(&s, p, "`before`").map(|Before(o)| o))
+                .collect(),
+            None => builtin.before.clone(),
+        };
+        before.sort_by(|a, b| b.approx_days().total_cmp(&a.approx_days()));
+        before.dedup();
+        let on_day = self.opt(&m, "on_day").unwrap_or(true);
+        let overdue_every = match m.get("overdue_every") {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
+            Some(n) => self.checked(n, "`overdue_every`", |o: Offset| match o.n {
+                0 => Err(Problem::new(
+                    "`overdue_every` cannot be 0",
+                    "write e.g. `3wd`, or `never` for no overdue reminders",
+                )),
+                _ => Ok(o),
+            }),
+            None => builtin.overdue_every,
+        };
+        let overdue_limit = self.opt(&m, "overdue_limit");
+        let (head_after, leadership_after) = match m.get("escalate") {
+            Some(n) => self.escalate(n, &builtin),
+            None => (builtin.head_after, builtin.leadership_after),
+        };
+        let cooperating = match m.get("cooperating") {
+            None => builtin.cooperating,
+            Some(n) => self.coop_rule(n),
+        };
+        Some(Policy {
+            name: name.to_string(),
+            before,
+            on_day,
+            overdue_every,
+            overdue_limit,
+            head_after,
+            leadership_after,
+            cooperating,
+        })
+    }
+
+    /// `escalate:`: when the head, then the leadership, are added to overdue nudges.
+    fn escalate(&self, n: &Node, builtin: &Policy) -> (Option<Offset>, Option<Offset>) {
+        let Some(e) = self.map(n, "`escalate`", ESCALATE_KEYS) else {
+            return (builtin.head_after, builtin.leadership_after);
+        };
+        let head_after: Option<Offset> = self.opt(&e, "head_after");
+        let leadership_after: Option<Offset> = self.opt(&e, "leadership_after");
+        if let (Some(h), Some(l)) = (head_after, leadership_after)
+            && l.approx_days() < h.approx_days()
+        {
+            self.warn(
+                n.pos,
+                "the leadership is added before the head",
+                "usually `head_after` is shorter than `leadership_after`",
+            );
+        }
+        (head_after, leadership_after)
+    }
+
+    /// `cooperating: [first, last]`: which nudges the cooperating offices receive.
+    fn coop_rule(&self, n: &Node) -> CoopRule {
+        let mut c = CoopRule::default();
+        for (s, p) in self.texts(n, "`cooperating`") {
+            match s.as_str() {
+                "first" => c.first = true,
+                "last" => c.last = true,
+                "all" => {
+                    c.all_before = true;
+                    c.on_day = true;
+                }
+                "before" => c.all_before = true,
+                "on_day" => c.on_day = true,
+                "overdue" => c.overdue = true,
+                "none" => {}
+                other => self.error(
+                    p,
+                    format!("unknown choice `{other}` for `cooperating`"),
+                    format!(
+                        "{}; the choices are first, last, before, on_day, overdue, all, none",
+                        suggest(
+                            other,
+                            [
+                                "first", "last", "before", "on_day", "overdue", "all", "none"
+                            ]
+                        )
+                    ),
+                ),
+            }
+        }
+        c
+    }
+}
+
+/// An offset in `before:`: at least a day, since `0d` is the deadline itself.
+struct Before(Offset);
+
+impl FromNode for Before {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match s.parse::<Offset>() {
+            Ok(o) if o.n > 0 => Ok(Before(o)),
+            Ok(_) => Err(Problem::new(
+                "`0d` before the deadline is the deadline itself",
+                "use `on_day: true` for a nudge on the day",
+            )),
+            Err(e) => Err(Problem::new(
+                e,
+                "write calendar days as `7d` and working days as `3wd`",
+            )),
+        }
+    }
+}

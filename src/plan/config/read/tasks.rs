@@ -1,0 +1,617 @@
+//! `tasks:`: each task, its deadline in every written form, its offices, and the checks
+//! across tasks (duplicate ids, unknown and circular `after:`).
+
+use super::*;
+use crate::plan::deadline::{self, DayOfMonth, Period, Periodic, Phrase, Rule, Unscheduled};
+use crate::plan::diag::{Diagnostic, Pos, suggest};
+use crate::plan::yaml::{MapReader, Node, Value};
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+const TASK_KEYS: &[&str] = &[
+    "id",
+    "section",
+    "title",
+    "product",
+    "deadline",
+    "lead",
+    "cooperating",
+    "done",
+    "reminders",
+    "note",
+];
+const DEADLINE_KEYS: &[&str] = &[
+    "phrase",
+    "date",
+    "dates",
+    "after",
+    "days",
+    "every",
+    "day",
+    "month_of_quarter",
+    "working_days_after",
+    "from",
+    "until",
+    "checkpoints",
+];
+
+impl Reader<'_> {
+    pub(super) fn tasks(
+        &self,
+        node: Option<&Node>,
+        root: Pos,
+        names: &Names,
+        plan: &PlanInfo,
+    ) -> Vec<Task> {
+        let mut out: Vec<Task> = Vec::new();
+        let Some(node) = node else {
+            self.report(
+                Diagnostic::error(Some(root), "the config has no `tasks:` section")
+                    .with_hint("add `tasks:` with one `- id: …` block per task"),
+            );
+            return out;
+        };
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                node.pos,
+                "`tasks` must be a list: each task starts with `- id:`",
+                "e.g.\ntasks:\n  - id: II.3\n    title: …",
+            );
+            return out;
+        };
+        // Every id written, even of tasks that fail to read, so that one broken task does
+        // not make the tasks that wait for it report a second, misleading error.
+        let written_ids: Vec<String> = items
+            .iter()
+            .filter_map(|i| match &i.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.name == "id")
+                    .and_then(|(_, v)| v.as_str().map(str::to_string)),
+                _ => None,
+            })
+            .collect();
+        let mut seen: HashMap<String, Pos> = HashMap::new();
+        for item in items {
+            let Some(t) = self.task(item, names, plan) else {
+                continue;
+            };
+            if let Some(first) = seen.get(&t.id) {
+                self.error(
+                    t.pos,
+                    format!(
+                        "task id `{}` is used twice (first on line {})",
+                        t.id, first.line
+                    ),
+                    "give each task its own id, e.g. `II.3` and `II.4`",
+                );
+                continue;
+            }
+            seen.insert(t.id.clone(), t.pos);
+            out.push(t);
+        }
+        // `after:` references need every id, so they are checked once all tasks are read.
+        let ids: Vec<&str> = written_ids.iter().map(String::as_str).collect();
+        // A set for the lookups: a list made this quadratic in the number of tasks.
+        let known: HashSet<&str> = ids.iter().copied().collect();
+        for t in &out {
+            if let Rule::After { task, .. } = &t.deadline.rule
+                && !known.contains(task.as_str())
+            {
+                self.error(
+                    t.pos,
+                    format!("task {} waits for unknown task `{task}`", t.id),
+                    suggest(task, ids.iter().copied()),
+                );
+            }
+        }
+        out
+    }
+
+    pub(super) fn task(&self, node: &Node, names: &Names, plan: &PlanInfo) -> Option<Task> {
+        let m = self.map(node, "a task", TASK_KEYS)?;
+        let id = self.req_text(&m, "id")?;
+        let id_pos = m.get("id").map(|n| n.pos).unwrap_or(node.pos);
+        if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == ',') {
+            self.error(
+                id_pos,
+                format!("task id `{id}` has spaces or commas"),
+                "write ids like `II.3`",
+            );
+        }
+        let what = format!("task {id}");
+        let section = match self.opt_text(&m, "section") {
+            Some(s) => s,
+            None => id.split('.').next().unwrap_or(&id).to_string(),
+        };
+        if !names.sections.is_empty() && !names.sections.contains_key(&section) {
+            self.error(
+                m.key_pos("section").unwrap_or(id_pos),
+                format!("{what}: unknown section `{section}`"),
+                format!(
+                    "{}; sections are listed under `sections:`",
+                    suggest(&section, names.sections.keys().map(String::as_str))
+                ),
+            );
+        }
+        let title = self.req_text(&m, "title").unwrap_or_default();
+        let deadline = match m.get("deadline") {
+            Some(n) => self.deadline(n, &what, plan),
+            None => {
+                self.error(id_pos, format!("{what} has no `deadline`"), "add `deadline:` with the phrase from the plan's Tiến độ column, e.g. `deadline: Quý II/2024`");
+                None
+            }
+        };
+        let lead = match m.get("lead") {
+            Some(n) => self.expand(names, n, "lead"),
+            None => {
+                self.error(
+                    id_pos,
+                    format!("{what} has no `lead` office"),
+                    "add `lead:` with the office that chairs it (chủ trì), e.g. `lead: hctc`",
+                );
+                vec![]
+            }
+        };
+        let mut cooperating = m
+            .get("cooperating")
+            .map(|n| self.expand(names, n, "cooperating"))
+            .unwrap_or_default();
+        cooperating.retain(|o| !lead.contains(o));
+        let done = match m.get("done") {
+            None => Done::Open,
+            Some(n) => self.done(n, &what, &lead, &cooperating),
+        };
+        let policy = match m.get("reminders") {
+            None => "default".to_string(),
+            Some(n) => {
+                let p = self.text(n, "`reminders`").unwrap_or_default();
+                if !names.policies.contains_key(&p) {
+                    self.error(
+                        n.pos,
+                        format!("unknown reminder policy `{p}`"),
+                        suggest(&p, names.policies.keys().map(String::as_str)),
+                    );
+                }
+                p
+            }
+        };
+        Some(Task {
+            id: id.clone(),
+            section,
+            title,
+            product: self.opt_text(&m, "product"),
+            deadline: deadline?,
+            lead,
+            cooperating,
+            done,
+            policy,
+            note: self.opt_text(&m, "note"),
+            pos: id_pos,
+        })
+    }
+
+    /// `done: 2024-03-01` for the whole task, or one date per office.
+    fn done(&self, n: &Node, what: &str, lead: &[String], cooperating: &[String]) -> Done {
+        match &n.value {
+            Value::Null => Done::Open,
+            Value::Map(entries) => {
+                let mut per = BTreeMap::new();
+                for (k, v) in entries {
+                    if !lead.contains(&k.name) && !cooperating.contains(&k.name) {
+                        self.error(
+                            k.pos,
+                            format!("{what}: `{}` is not one of its offices", k.name),
+                            suggest(&k.name, lead.iter().map(String::as_str)),
+                        );
+                    }
+                    if let Some(d) = self.value(v, "`done`") {
+                        per.insert(k.name.clone(), d);
+                    }
+                }
+                Done::PerOffice(per)
+            }
+            _ => self.value(n, "`done`").map(Done::All).unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn deadline(&self, node: &Node, what: &str, plan: &PlanInfo) -> Option<Deadline> {
+        // The short form: only the phrase.
+        if let Value::Scalar(phrase) = &node.value {
+            let rule = match deadline::parse_phrase(phrase) {
+                Ok(p) => self.phrase_rule(p, node.pos, what, plan)?,
+                Err(e) => {
+                    self.error(node.pos, format!("{what}: {}", e.message), e.hint);
+                    return None;
+                }
+            };
+            return Some(Deadline {
+                phrase: phrase.clone(),
+                rule,
+            });
+        }
+        let m = self.map(node, &format!("the deadline of {what}"), DEADLINE_KEYS)?;
+        let phrase_node = m.get("phrase");
+        let phrase = self.req_text(&m, "phrase")?;
+        let parsed = match deadline::parse_phrase(&phrase) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error(
+                    phrase_node.map(|n| n.pos).unwrap_or(m.pos),
+                    format!("{what}: {}", e.message),
+                    e.hint,
+                );
+                None
+            }
+        };
+        let explicit = ["date", "dates", "after", "every", "checkpoints"]
+            .into_iter()
+            .filter(|k| m.get(k).is_some())
+            .collect::<Vec<_>>();
+        if explicit.len() > 1 {
+            self.error(
+                m.pos,
+                format!(
+                    "{what}: the deadline has both `{}` and `{}`",
+                    explicit[0], explicit[1]
+                ),
+                "keep one way of giving the date",
+            );
+            return None;
+        }
+        let rule = if let Some(n) = m.get("date") {
+            Rule::Dates(vec![self.value(n, "`date`")?])
+        } else if let Some(n) = m.get("dates") {
+            self.dates_rule(n)?
+        } else if let Some(n) = m.get("after") {
+            self.after_rule(&m, n, what, &phrase, parsed.as_ref())?
+        } else if let Some(n) = m.get("every") {
+            self.periodic_rule(&m, n, what, plan)?
+        } else if let Some(n) = m.get("checkpoints") {
+            self.checkpoints_rule(n, what, parsed.as_ref(), plan)?
+        } else {
+            for k in [
+                "days",
+                "day",
+                "month_of_quarter",
+                "working_days_after",
+                "from",
+                "until",
+            ] {
+                if let Some(p) = m.key_pos(k) {
+                    self.error(
+                        p,
+                        format!("`{k}` has no effect without `after:` or `every:`"),
+                        "add the missing key or remove this one",
+                    );
+                }
+            }
+            self.phrase_rule(
+                parsed?,
+                phrase_node.map(|n| n.pos).unwrap_or(m.pos),
+                what,
+                plan,
+            )?
+        };
+        Some(Deadline { phrase, rule })
+    }
+
+    /// `dates: [2024-06-30, 2024-12-31]`.
+    fn dates_rule(&self, n: &Node) -> Option<Rule> {
+        let mut ds: Vec<NaiveDate> = match &n.value {
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|i| self.value(i, "a date in `dates`"))
+                .collect(),
+            _ => {
+                self.error(
+                    n.pos,
+                    "`dates` must be a list",
+                    "write `dates: [2024-06-30, 2024-12-31]`",
+                );
+                return None;
+            }
+        };
+        ds.sort();
+        ds.dedup();
+        if ds.is_empty() {
+            return None;
+        }
+        Some(Rule::Dates(ds))
+    }
+
+    /// `after: III.3` (and `days: 30`): due some days after another task is done.
+    fn after_rule(
+        &self,
+        m: &MapReader,
+        n: &Node,
+        what: &str,
+        phrase: &str,
+        parsed: Option<&Phrase>,
+    ) -> Option<Rule> {
+        let task = self.text(n, "`after`")?;
+        let days = self.opt(m, "days").unwrap_or(0);
+        if m.get("days").is_none() {
+            self.warn(
+                n.pos,
+                format!("{what} is due the same day `{task}` is done"),
+                "add `days: 30` (or another number) to give the office time after it",
+            );
+        }
+        if !matches!(parsed, Some(Phrase::AfterOther)) {
+            self.warn(
+                n.pos,
+                format!("{what} waits for `{task}` but its phrase `{phrase}` does not say so"),
+                "the plan usually writes `Sau khi …` for such tasks",
+            );
+        }
+        Some(Rule::After { task, days })
+    }
+
+    /// `every: quarter` (or `month`), with the day, the month of the quarter and the span.
+    fn periodic_rule(&self, m: &MapReader, n: &Node, what: &str, plan: &PlanInfo) -> Option<Rule> {
+        let every: Period = self.value(n, "`every`")?;
+        let day = match m.get("day") {
+            None => DayOfMonth::Last,
+            Some(d) if d.as_str() == Some("last") => DayOfMonth::Last,
+            Some(d) => DayOfMonth::Day(self.checked(d, "`day`", |v: u32| match v {
+                1..=31 => Ok(v),
+                _ => Err(Problem::new(
+                    format!("day {v} is not a day of a month"),
+                    "write 1 to 31, or `last`",
+                )),
+            })?),
+        };
+        let month_of_quarter = self
+            .opt_checked(m, "month_of_quarter", |v: u32| match v {
+                1..=3 => Ok(v),
+                _ => Err(Problem::new(
+                    "`month_of_quarter` must be 1, 2 or 3",
+                    "3 is the quarter's last month",
+                )),
+            })
+            .unwrap_or(3);
+        let working_days_after = self.opt(m, "working_days_after").unwrap_or(0);
+        let from = match m.get("from") {
+            Some(n) => self.value(n, "`from`")?,
+            None => {
+                match plan.year {
+                    Some(y) => NaiveDate::from_ymd_opt(y, 1, 1)?,
+                    None => {
+                        self.error(n.pos, format!("{what}: a periodic deadline needs `from:` and `until:`, or `plan.year`"), "add `year: 2024` under `plan:`");
+                        return None;
+                    }
+                }
+            }
+        };
+        let until = match m.get("until") {
+            Some(n) => self.value(n, "`until`")?,
+            None => NaiveDate::from_ymd_opt(chrono::Datelike::year(&from), 12, 31)?,
+        };
+        if until < from {
+            self.error(
+                m.pos,
+                format!("{what}: `until` is before `from`"),
+                "swap them",
+            );
+            return None;
+        }
+        Some(Rule::Periodic(Periodic {
+            every,
+            day,
+            month_of_quarter,
+            working_days_after,
+            from,
+            until,
+        }))
+    }
+
+    /// `checkpoints: 2`: that many dates spread evenly over the phrase's (or plan's) year.
+    fn checkpoints_rule(
+        &self,
+        n: &Node,
+        what: &str,
+        parsed: Option<&Phrase>,
+        plan: &PlanInfo,
+    ) -> Option<Rule> {
+        let times: u32 = self.value(n, "`checkpoints`")?;
+        let year = match parsed {
+            Some(Phrase::Date(d)) => chrono::Datelike::year(d),
+            Some(Phrase::Checkpoints { year: Some(y), .. }) => *y,
+            _ => match plan.year {
+                Some(y) => y,
+                None => {
+                    self.error(
+                        n.pos,
+                        format!("{what}: checkpoints need a year"),
+                        "add `year: 2024` under `plan:`",
+                    );
+                    return None;
+                }
+            },
+        };
+        match deadline::checkpoints(times, year) {
+            Some(ds) => Some(Rule::Dates(ds)),
+            None => {
+                self.error(
+                    n.pos,
+                    format!("{times} checkpoints cannot be spread evenly over 12 months"),
+                    "use 1, 2, 3, 4, 6 or 12, or list them with `dates:`",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn phrase_rule(
+        &self,
+        p: Phrase,
+        pos: Pos,
+        what: &str,
+        plan: &PlanInfo,
+    ) -> Option<Rule> {
+        Some(match p {
+            Phrase::Date(d) => Rule::Dates(vec![d]),
+            Phrase::Checkpoints { times, year } => {
+                let Some(y) = year.or(plan.year) else {
+                    self.error(
+                        pos,
+                        format!("{what}: `N lần/năm` needs a year"),
+                        "write `02 lần/năm 2024`, or add `year: 2024` under `plan:`",
+                    );
+                    return None;
+                };
+                Rule::Dates(deadline::checkpoints(times, y)?)
+            }
+            Phrase::Ongoing => Rule::Unscheduled(Unscheduled::Ongoing),
+            Phrase::SetByOthers => Rule::Unscheduled(Unscheduled::SetByOthers),
+            Phrase::ByRegulation => Rule::Unscheduled(Unscheduled::ByRegulation),
+            Phrase::AfterOther => {
+                self.error(pos, format!("{what}: the deadline waits for another task, but which one?"), "write the deadline as a block:\n      deadline:\n        phrase: Sau khi Đề án được phê duyệt\n        after: III.3\n        days: 30");
+                return None;
+            }
+        })
+    }
+
+    /// Office ids and groups, groups expanded into their members, without repeats.
+    fn expand(&self, names: &Names, node: &Node, key: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (id, p) in self.texts(node, &format!("`{key}`")) {
+            if names.offices.contains_key(&id) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            } else if let Some(members) = names.groups.get(&id) {
+                for mbr in members {
+                    if !out.contains(mbr) {
+                        out.push(mbr.clone());
+                    }
+                }
+            } else {
+                let all = names
+                    .offices
+                    .keys()
+                    .map(String::as_str)
+                    .chain(names.groups.keys().map(String::as_str));
+                self.error(
+                    p,
+                    format!("unknown office or group `{id}` in `{key}`"),
+                    suggest(&id, all),
+                );
+            }
+        }
+        out
+    }
+
+    /// Dependency cycles (`A` after `B` after `A`) would leave every task in them waiting
+    /// forever.
+    pub(super) fn check_dependencies(&self, tasks: &[Task], index: &HashMap<String, usize>) {
+        let next = |i: usize| match &tasks[i].deadline.rule {
+            Rule::After { task, .. } => index.get(task).copied(),
+            _ => None,
+        };
+        let mut reported: BTreeSet<usize> = BTreeSet::new();
+        for start in 0..tasks.len() {
+            let mut path = vec![start];
+            let mut cur = start;
+            while let Some(n) = next(cur) {
+                if let Some(at) = path.iter().position(|p| *p == n) {
+                    let cycle: Vec<usize> = path[at..].to_vec();
+                    if cycle.iter().all(|c| !reported.contains(c)) {
+                        let names: Vec<&str> =
+                            cycle.iter().map(|c| tasks[*c].id.as_str()).collect();
+                        self.error(
+                            tasks[cycle[0]].pos,
+                            format!(
+                                "tasks wait for each other in a circle: {} → {}",
+                                names.join(" → "),
+                                names[0]
+                            ),
+                            "one of them must have a date of its own: remove one `after:`",
+                        );
+                        reported.extend(cycle);
+                    }
+                    break;
+                }
+                path.push(n);
+                cur = n;
+            }
+        }
+    }
+
+    /// Leads nobody can email, and dated deadlines outside the plan's year.
+    pub(super) fn check_leads_and_years(
+        &self,
+        tasks: &[Task],
+        offices: &[Office],
+        office_index: &HashMap<String, usize>,
+        office_pos: &HashMap<String, Pos>,
+        plan: &PlanInfo,
+    ) {
+        for t in tasks {
+            for o in &t.lead {
+                if let Some(office) = office_index.get(o).map(|i| &offices[*i])
+                    && office.emails.is_empty()
+                {
+                    self.warn(
+                        t.pos,
+                        format!(
+                            "task {} is led by `{}` ({}), which has no email address: it will not be reminded",
+                            t.id, o, office.name
+                        ),
+                        format!("add `email:` to office `{o}` (line {}), or make another office lead", office_pos.get(o).map(|p| p.line).unwrap_or(0)),
+                    );
+                }
+            }
+            if let Rule::Dates(ds) = &t.deadline.rule
+                && let Some(y) = plan.year
+                && ds
+                    .iter()
+                    .any(|d| chrono::Datelike::year(d) != y && chrono::Datelike::year(d) != y + 1)
+            {
+                self.warn(
+                    t.pos,
+                    format!("task {} has a deadline outside the plan's year {y}", t.id),
+                    "check the year in the deadline",
+                );
+            }
+        }
+    }
+
+    /// A plan year without the official days-off notice, and without the clerk's own days.
+    pub(super) fn check_notices(
+        &self,
+        m: &MapReader,
+        plan: &PlanInfo,
+        tasks: &[Task],
+        calendar: &CalendarConfig,
+    ) {
+        let official = crate::calendar::holidays::official_data_years();
+        let mut plan_years: BTreeSet<i32> = plan.year.into_iter().collect();
+        for t in tasks {
+            if let Rule::Dates(ds) = &t.deadline.rule {
+                plan_years.extend(ds.iter().map(chrono::Datelike::year));
+            }
+        }
+        for y in plan_years {
+            let clerk_entered = calendar
+                .days_off
+                .iter()
+                .chain(&calendar.working_days)
+                .any(|(d, _)| chrono::Datelike::year(d) == y);
+            if !official.contains(&y) && !clerk_entered {
+                self.report(Diagnostic::warning(
+                    m.key_pos("tasks").or(Some(m.pos)),
+                    format!("nhacviec has no official days-off notice for {y}: it uses the statutory holidays, with Tết and 2/9 guessed"),
+                ).with_hint(format!("when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
+            }
+        }
+    }
+}
+
+pub(super) struct Names<'a> {
+    pub(super) offices: &'a HashMap<String, usize>,
+    pub(super) groups: &'a BTreeMap<String, Vec<String>>,
+    pub(super) policies: &'a BTreeMap<String, Policy>,
+    pub(super) sections: &'a BTreeMap<String, String>,
+}

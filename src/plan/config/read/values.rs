@@ -1,0 +1,303 @@
+//! The small value parsers: one [`FromNode`] impl per kind of value a key can hold (offsets,
+//! dates, booleans, numbers, durations, addresses, time zones, the sending window, sweep
+//! times, the named choices). Each turns the written text into the value or a [`Problem`];
+//! the [`Reader`](super::Reader) places the problem at the value and keeps going.
+
+use crate::plan::config::{CoopDelivery, Grouping, Offset, Security, Sweep};
+use crate::plan::deadline::{self, Period, Phrase};
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What is wrong with a value, and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::plan::config) struct Problem {
+    pub message: String,
+    pub hint: String,
+}
+
+impl Problem {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// A value read from the text of one YAML scalar.
+pub(in crate::plan::config) trait FromNode: Sized {
+    /// `what` names the value in messages, usually the key in backticks ("`catch_up`").
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem>;
+}
+
+/// A date in the forms the plan uses (`30/01/2024`, `2024-01-30`), and only a date.
+impl FromNode for NaiveDate {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        match deadline::parse_phrase(s) {
+            Ok(Phrase::Date(d)) if !s.contains(['q', 'Q', 't', 'T', 'n', 'N']) => Ok(d),
+            Err(e) if s.contains('/') || s.contains('-') => {
+                Err(Problem::new(format!("{what}: {}", e.message), e.hint))
+            }
+            _ => Err(Problem::new(
+                format!("{what} `{s}` is not a date"),
+                "write a date as `30/01/2024` or `2024-01-30`",
+            )),
+        }
+    }
+}
+
+/// `14d` (calendar days) or `3wd` (working days).
+impl FromNode for Offset {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        s.parse::<Offset>().map_err(|e| {
+            Problem::new(
+                format!("{what}: {e}"),
+                "write calendar days as `7d` and working days as `3wd`",
+            )
+        })
+    }
+}
+
+impl FromNode for bool {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        match s.to_lowercase().as_str() {
+            "true" | "yes" | "co" | "có" => Ok(true),
+            "false" | "no" | "khong" | "không" => Ok(false),
+            _ => Err(Problem::new(
+                format!("{what} must be `true` or `false`, not `{s}`"),
+                "write `true` or `false`",
+            )),
+        }
+    }
+}
+
+impl FromNode for u32 {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        s.parse::<u32>().map_err(|_| {
+            Problem::new(
+                format!("{what} must be a whole number, not `{s}`"),
+                "write a number such as `5`",
+            )
+        })
+    }
+}
+
+/// `30s`, `5m`, `2h`, `1d`.
+pub fn parse_duration_text(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = s[..split].parse().ok()?;
+    let secs = match s[split..].trim() {
+        "s" => n,
+        "m" | "min" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+impl FromNode for Duration {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        parse_duration_text(s).ok_or_else(|| {
+            Problem::new(
+                format!("{what} `{s}` is not a duration"),
+                "write a number and a unit: `30s`, `5m`, `2h` or `1d`",
+            )
+        })
+    }
+}
+
+/// An email address, optionally with a display name (`Phòng Kinh tế <kt@vpubnd.example>`),
+/// kept as written (trimmed).
+pub(in crate::plan::config) struct Address(pub String);
+
+impl FromNode for Address {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        match lettre::message::Mailbox::from_str(s.trim()) {
+            Ok(_) => Ok(Address(s.trim().to_string())),
+            Err(_) => Err(Problem::new(
+                format!("{what} `{s}` is not a valid email address"),
+                "write it as `name@domain.example`, or `Tên <name@domain.example>`",
+            )),
+        }
+    }
+}
+
+impl FromNode for Tz {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        s.parse::<Tz>().map_err(|_| {
+            Problem::new(
+                format!("unknown time zone `{s}`"),
+                "write `Asia/Ho_Chi_Minh`",
+            )
+        })
+    }
+}
+
+/// The sending window, `07:30-17:00`: start and end in local time, start first.
+pub(in crate::plan::config) struct Window(pub NaiveTime, pub NaiveTime);
+
+impl FromNode for Window {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        let parsed = s.split_once('-').and_then(|(a, b)| {
+            Some((
+                NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?,
+                NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?,
+            ))
+        });
+        match parsed {
+            Some((a, b)) if a < b => Ok(Window(a, b)),
+            _ => Err(Problem::new(
+                format!("the sending window `{s}` cannot be read"),
+                "write it as `07:30-17:00` (start before end, 24-hour clock)",
+            )),
+        }
+    }
+}
+
+/// A sweep time: five cron fields in local time.
+impl FromNode for Sweep {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match parse_cron(s) {
+            Ok(cron) => Ok(Sweep {
+                expr: s.trim().to_string(),
+                cron,
+            }),
+            Err(e) => Err(Problem::new(
+                format!("the sweep time `{s}` cannot be read: {e}"),
+                "write five fields, minute hour day month weekday, in local time: `0 8 * * *` is every day at 08:00, `30 13 * * 1-5` is 13:30 Monday to Friday",
+            )),
+        }
+    }
+}
+
+fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!("it has {fields} fields, not 5"));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(&format!("0 {}", expr.trim()))
+        .map_err(|e| e.to_string())
+}
+
+impl FromNode for Grouping {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match s {
+            "digest" => Ok(Grouping::Digest),
+            "per-nudge" | "per_nudge" => Ok(Grouping::PerNudge),
+            other => Err(Problem::new(
+                format!("unknown grouping `{other}`"),
+                "write `digest` (one email per office per sweep) or `per-nudge`",
+            )),
+        }
+    }
+}
+
+impl FromNode for CoopDelivery {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match s {
+            "separate" => Ok(CoopDelivery::Separate),
+            "cc" => Ok(CoopDelivery::Cc),
+            other => Err(Problem::new(
+                format!("unknown choice `{other}` for mail.cooperating"),
+                "write `separate` (their own email) or `cc`",
+            )),
+        }
+    }
+}
+
+impl FromNode for Security {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match s {
+            "starttls" => Ok(Security::StartTls),
+            "tls" => Ok(Security::Tls),
+            "none" => Ok(Security::None),
+            other => Err(Problem::new(
+                format!("unknown security `{other}`"),
+                "write `starttls` (port 587), `tls` (port 465) or `none` (with `allow_plaintext: true`)",
+            )),
+        }
+    }
+}
+
+/// The period of a periodic deadline: `quarter` or `month` (in Vietnamese too).
+impl FromNode for Period {
+    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+        match s {
+            "quarter" | "quy" | "quý" => Ok(Period::Quarter),
+            "month" | "thang" | "tháng" => Ok(Period::Month),
+            other => Err(Problem::new(
+                format!("unknown period `{other}`"),
+                "write `quarter` or `month`",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Reader;
+    use super::*;
+    use crate::plan::config::Env;
+    use crate::plan::diag::Pos;
+    use crate::plan::yaml;
+    use std::path::Path;
+
+    const KEYS: &[&str] = &["catch_up", "grouping", "day", "timeout", "window"];
+
+    #[test]
+    fn each_key_is_read_once_and_its_problem_placed_where_it_was_written() {
+        let root = yaml::parse("catch_up: 3 tuần\ngrouping: weekly\nday: 40\ntimeout: 2h\n")
+            .expect("valid YAML");
+        let env = Env::default();
+        let r = Reader::new(Path::new("plan.yaml"), &env);
+        let m = r.map(&root, "`x`", KEYS).expect("a map");
+        assert_eq!(r.opt::<Offset>(&m, "catch_up"), None);
+        assert_eq!(r.opt_choice::<Grouping>(&m, "grouping"), None);
+        let day = r.checked(m.get("day").expect("day"), "`day`", |v: u32| match v {
+            1..=31 => Ok(v),
+            _ => Err(Problem::new(
+                format!("day {v} is not a day of a month"),
+                "1 to 31",
+            )),
+        });
+        assert_eq!(day, None);
+        assert_eq!(r.opt(&m, "timeout"), Some(Duration::from_secs(7200)));
+        assert_eq!(r.opt::<Duration>(&m, "window"), None);
+        let d = r.into_diagnostics();
+        let got: Vec<(&str, Option<Pos>)> = d.iter().map(|d| (d.message.as_str(), d.pos)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "`catch_up`: `3 tuần` has an unknown unit `tuan`",
+                    Some(Pos::new(1, 11, 6))
+                ),
+                ("unknown grouping `weekly`", Some(Pos::new(2, 1, 8))),
+                ("day 40 is not a day of a month", Some(Pos::new(3, 6, 2))),
+            ]
+        );
+    }
+
+    #[test]
+    fn value_parsers_read_what_the_clerk_writes() {
+        assert_eq!(Offset::from_text("3wd", "`x`"), Ok(Offset::working(3)));
+        assert_eq!(bool::from_text("không", "`x`"), Ok(false));
+        assert_eq!(
+            NaiveDate::from_text("30/01/2024", "`x`"),
+            Ok(NaiveDate::from_ymd_opt(2024, 1, 30).expect("valid"))
+        );
+        let e = NaiveDate::from_text("Quý II", "`done`").unwrap_err();
+        assert_eq!(e.message, "`done` `Quý II` is not a date");
+        assert!(Address::from_text("kt@vpubnd.example", "`from`").is_ok());
+        assert!(Window::from_text("17:00-07:30", "`window`").is_err());
+        assert_eq!(Period::from_text("quý", "`every`"), Ok(Period::Quarter));
+    }
+}

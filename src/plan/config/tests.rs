@@ -1,0 +1,167 @@
+use super::*;
+use crate::plan::deadline::Rule;
+
+pub(crate) fn load_str(src: &str) -> Result<Loaded, Report> {
+    from_source(src, Path::new("test.yaml"), &Env::default())
+}
+
+const MINIMAL: &str = "\
+offices:
+  hctc:
+    name: Phòng Hành chính – Tổ chức
+    email: hctc@vpubnd.example
+  kt:
+    name: Phòng Kinh tế
+    email: [kt@vpubnd.example, kt2@vpubnd.example]
+groups:
+  cac-phong: [hctc, kt]
+tasks:
+  - id: I.2
+    title: Chương trình PCI
+    deadline: Quý II/2024
+    lead: hctc
+    cooperating: cac-phong
+";
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let l = load_str(MINIMAL).unwrap_or_else(|r| panic!("{}", r.render()));
+    let c = l.config;
+    assert_eq!(c.tasks[0].lead, vec!["hctc"]);
+    assert_eq!(
+        c.tasks[0].cooperating,
+        vec!["kt"],
+        "the lead is not also cooperating"
+    );
+    assert_eq!(c.tasks[0].section, "I");
+    assert_eq!(
+        c.tasks[0].deadline.rule,
+        Rule::Dates(vec!["2024-06-30".parse().unwrap()])
+    );
+    assert_eq!(c.office("kt").unwrap().emails.len(), 2);
+    assert_eq!(c.schedule.timezone, chrono_tz::Asia::Ho_Chi_Minh);
+    assert!(matches!(c.mail.transport, Transport::Outbox(ref p) if p.ends_with("outbox")));
+    assert_eq!(c.policy("default"), &Policy::builtin());
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let src = MINIMAL
+        .replace("lead: hctc", "lead: hctc2\n    deadlin: x")
+        .replace("kt2@vpubnd.example", "kt2-at-vpubnd");
+    let r = load_str(&src).unwrap_err();
+    let text = r.render();
+    assert!(r.error_count() >= 3, "{text}");
+    assert!(text.contains("unknown office or group `hctc2`"), "{text}");
+    assert!(text.contains("did you mean `hctc`?"), "{text}");
+    assert!(text.contains("unknown key `deadlin`"), "{text}");
+    assert!(text.contains("not a valid email address"), "{text}");
+}
+
+#[test]
+fn secrets_are_refused() {
+    let src = format!(
+        "{MINIMAL}mail:\n  transport:\n    smtp:\n      host: mail.example.org\n      password: hunter2\n"
+    );
+    let r = load_str(&src).unwrap_err();
+    let text = r.render();
+    assert!(
+        text.contains("`password` puts a secret in the config file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dependency_cycles_are_found() {
+    let src = format!(
+        "{MINIMAL}  - id: A
+    title: a
+    deadline: {{phrase: Sau khi B, after: B, days: 3}}
+    lead: hctc
+  - id: B
+    title: b
+    deadline: {{phrase: Sau khi A, after: A, days: 3}}
+    lead: hctc
+"
+    );
+    let r = load_str(&src).unwrap_err();
+    assert!(
+        r.render().contains("in a circle: A → B → A"),
+        "{}",
+        r.render()
+    );
+}
+
+#[test]
+fn bad_cron_and_window() {
+    let src =
+        format!("{MINIMAL}schedule:\n  sweeps: [\"0 25 * * *\"]\n  window: \"17:00-07:00\"\n");
+    let r = load_str(&src).unwrap_err();
+    let text = r.render();
+    assert!(
+        text.contains("the sweep time `0 25 * * *` cannot be read"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the sending window `17:00-07:00` cannot be read"),
+        "{text}"
+    );
+}
+
+#[test]
+fn periodic_and_dependency_forms() {
+    let src = format!(
+        "plan:\n  year: 2024\n{MINIMAL}  - id: VII.5
+    title: Báo cáo định kỳ
+    deadline: {{phrase: Theo quy định, every: quarter, day: 14, working_days_after: 2}}
+    lead: hctc
+  - id: IV.2
+    title: b
+    deadline: {{phrase: Sau khi Đề án được phê duyệt, after: I.2, days: 30}}
+    lead: hctc
+  - id: I.3
+    title: Đối thoại
+    deadline: {{phrase: Trong năm 2024, checkpoints: 2}}
+    lead: kt
+"
+    );
+    let c = load_str(&src)
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+    assert!(matches!(
+        c.task("VII.5").unwrap().deadline.rule,
+        Rule::Periodic(_)
+    ));
+    assert_eq!(
+        c.task("IV.2").unwrap().deadline.rule,
+        Rule::After {
+            task: "I.2".into(),
+            days: 30
+        }
+    );
+    assert_eq!(
+        c.task("I.3").unwrap().deadline.rule,
+        Rule::Dates(vec![
+            "2024-06-30".parse().unwrap(),
+            "2024-12-31".parse().unwrap()
+        ])
+    );
+}
+
+#[test]
+fn plaintext_smtp_needs_consent() {
+    let src = format!(
+        "{MINIMAL}mail:\n  transport:\n    smtp:\n      host: mail.example.org\n      security: none\n"
+    );
+    assert!(
+        load_str(&src)
+            .unwrap_err()
+            .render()
+            .contains("allow_plaintext")
+    );
+    let src = format!(
+        "{MINIMAL}mail:\n  transport:\n    smtp:\n      host: 127.0.0.1\n      port: 2525\n      security: none\n      allow_plaintext: true\n"
+    );
+    let l = load_str(&src).unwrap_or_else(|r| panic!("{}", r.render()));
+    assert_eq!(l.report.warning_count(), 0, "{}", l.report.render());
+}
