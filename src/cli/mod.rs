@@ -17,6 +17,7 @@ use log_report::render_log;
 use output::{Format, Table};
 
 pub mod calendar_report;
+pub mod dry_run;
 pub mod log_report;
 pub mod output;
 
@@ -183,12 +184,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
+            if dry_run {
+                return dry_run::run(&config.path, at);
+            }
             let rt = runtime()?;
             let code = rt.block_on(daemon::run(daemon::RunOptions {
                 config_path: config.path,
                 at,
-                once: once || dry_run,
-                dry_run,
+                once,
             }));
             // Every send was awaited and recorded before `run` returned; what is left are
             // the scheduler's idle helper threads, which must not delay the exit.
