@@ -302,3 +302,97 @@ fn spawn_watchdog() {
 fn monotonic_now() -> NotifyState<'static> {
     NotifyState::monotonic_usec_now().unwrap_or(NotifyState::MonotonicUsec(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::fs;
+
+    const PLAN: &str = "plan:\n  year: 2024\noffices:\n  phong-a:\n    name: Phòng A\n    email: a@vpubnd.example\n  phong-b:\n    name: Phòng B\n    email: b@vpubnd.example\nreminders:\n  default:\n    before: [3wd]\n    on_day: true\n    overdue_every: never\n    escalate: {}\ntasks:\n  - id: T.1\n    title: Báo cáo quý I\n    deadline: 15/03/2024\n    lead: phong-a\nEXTRA\nmail:\n  from: Nhắc việc <nhacviec@vpubnd.example>\n  transport:\n    outbox: OUTBOX\nledger:\n  path: LEDGER\n";
+    const T2_FOR_B: &str =
+        "  - id: T.2\n    title: Số hóa hồ sơ\n    deadline: 15/03/2024\n    lead: phong-b\n";
+
+    fn emails(outbox: &Path) -> Vec<String> {
+        let mut all: Vec<String> = fs::read_dir(outbox)
+            .map(|d| {
+                d.map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    }
+
+    /// The real service on an outbox and a ledger in a temp dir, driven by queued events.
+    #[tokio::test]
+    async fn a_reload_event_swaps_the_config_and_a_refused_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, outbox) = (dir.path().join("nhacviec.yaml"), dir.path().join("outbox"));
+        let yaml = |extra: &str| {
+            PLAN.replace("EXTRA\n", extra)
+                .replace("OUTBOX", &outbox.display().to_string())
+                .replace("LEDGER", &dir.path().join("l.db").display().to_string())
+        };
+        fs::write(&path, yaml("")).unwrap();
+        let config = load_or_explain(&path).unwrap();
+        // Friday 15/03/2024 at 08:00 in Hà Nội: T.1 is due today.
+        let at = chrono_tz::Asia::Ho_Chi_Minh
+            .with_ymd_and_hms(2024, 3, 15, 8, 0, 0)
+            .unwrap();
+        let clock = Clock::starting_at(at.with_timezone(&Utc));
+        let secrets = SecretEnv::default();
+        let ctx = Context::new(config, &secrets, clock.now()).unwrap();
+        let ledger = Ledger::open(&ctx.config.ledger.path).unwrap();
+        let (tx, rx) = mpsc::channel(event_loop::EVENTS);
+        let cron = Cron::start(&ctx.config, tx.clone()).await.unwrap();
+        let shutdown = Shutdown::new();
+        let mut service = Service {
+            config_path: path.clone(),
+            ctx,
+            ledger,
+            clock,
+            secrets,
+            shutdown: shutdown.clone(),
+            cron,
+        };
+
+        // The clerk adds T.2 for office B, then SIGHUP.
+        fs::write(&path, yaml(T2_FOR_B)).unwrap();
+        tx.send(Event::Reload).await.unwrap();
+        tx.send(Event::Stop).await.unwrap();
+        event_loop::drive(&mut service, rx, &shutdown)
+            .await
+            .unwrap();
+        assert_eq!(
+            service.ctx.config.tasks.len(),
+            2,
+            "the new config took over"
+        );
+        let sent = emails(&outbox);
+        assert_eq!(sent.len(), 2, "start-up sent T.1, the reload T.2");
+        assert!(sent.iter().any(|m| m.contains("b@vpubnd.example")));
+
+        // A broken file is refused: the old config keeps running, nothing more is sent.
+        fs::write(
+            &path,
+            yaml(T2_FOR_B).replace("lead: phong-b", "lead: phong-c"),
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel(event_loop::EVENTS);
+        tx.send(Event::Reload).await.unwrap();
+        tx.send(Event::SweepNow).await.unwrap();
+        tx.send(Event::Stop).await.unwrap();
+        event_loop::drive(&mut service, rx, &shutdown)
+            .await
+            .unwrap();
+        assert_eq!(service.ctx.config.tasks.len(), 2);
+        assert_eq!(
+            service.ctx.config.tasks[1].lead,
+            ["phong-b"],
+            "still the old config"
+        );
+        assert_eq!(emails(&outbox).len(), 2, "already sent: nothing again");
+        service.cron.shutdown().await;
+    }
+}
