@@ -280,10 +280,8 @@ async fn send_loop(
     report: &mut SweepReport,
     unrecorded: &mut Unrecorded,
 ) -> Result<()> {
-    let cfg = &*ctx.config;
-    let tz = cfg.schedule.timezone;
     let limit = ctx.sender.concurrency();
-    let mut in_flight: JoinSet<(Outgoing, Result<String, SendError>)> = JoinSet::new();
+    let mut in_flight = InFlight::new();
     let mut queue = outgoing.into_iter();
     // Reserved in the ledger, not sent yet.
     let mut reserved: VecDeque<Outgoing> = VecDeque::new();
@@ -300,52 +298,12 @@ async fn send_loop(
                 if next.is_empty() {
                     break;
                 }
-                let reservations: Vec<Reservation> = next
-                    .iter()
-                    .map(|o| Reservation {
-                        items: o.batch.nudges.iter().map(new_delivery).collect(),
-                        recipients: recipients(&o.batch),
-                        message_id: o.message_id.clone(),
-                    })
-                    .collect();
-                // Written before any of these emails goes out: a crash from here on
-                // re-sends each with its Message-ID, never forgets it.
-                let ids = ledger.reserve_many(&reservations, clock.now())?;
-                for (mut out, id) in next.into_iter().zip(ids) {
-                    // Another Message-ID back: some rows were in flight already.
-                    out.fresh &= out.message_id == id;
-                    out.message_id = id;
-                    reserved.push_back(out);
-                }
+                reserved = reserve(ledger, clock, next)?;
             }
             let Some(out) = reserved.pop_front() else {
                 break;
             };
-            let now = clock.now();
-            let message = match ctx.composer.compose(
-                cfg,
-                &ctx.calendar,
-                &out.batch,
-                &out.message_id,
-                now.with_timezone(&tz),
-            ) {
-                Ok(m) => m,
-                Err(e) => {
-                    let text = format!("the email could not be composed: {e}");
-                    report.failed += out.batch.nudges.len();
-                    let outcome = Outcome::Failed {
-                        error: text.clone(),
-                        at: now,
-                    };
-                    unrecorded.push(out, Status::Failed, text, outcome);
-                    continue;
-                }
-            };
-            let sender = ctx.sender.clone();
-            in_flight.spawn(async move {
-                let result = sender.send(&message).await;
-                (out, result)
-            });
+            start(ctx, clock, out, &mut in_flight, report, unrecorded);
         }
         if in_flight.is_empty() {
             // Nothing in flight and nothing more to start (all sent, or a stop request).
@@ -382,6 +340,71 @@ async fn send_loop(
         .collect();
     ledger.release(&unsent)?;
     Ok(())
+}
+
+/// Composes `out` and starts sending it; an email that cannot be composed fails for good.
+fn start(
+    ctx: &Context,
+    clock: &Clock,
+    out: Outgoing,
+    in_flight: &mut InFlight,
+    report: &mut SweepReport,
+    unrecorded: &mut Unrecorded,
+) {
+    let cfg = &*ctx.config;
+    let now = clock.now();
+    let composed = ctx.composer.compose(
+        cfg,
+        &ctx.calendar,
+        &out.batch,
+        &out.message_id,
+        now.with_timezone(&cfg.schedule.timezone),
+    );
+    match composed {
+        Ok(message) => {
+            let sender = ctx.sender.clone();
+            in_flight.spawn(async move {
+                let result = sender.send(&message).await;
+                (out, result)
+            });
+        }
+        Err(e) => {
+            let text = format!("the email could not be composed: {e}");
+            report.failed += out.batch.nudges.len();
+            let outcome = Outcome::Failed {
+                error: text.clone(),
+                at: now,
+            };
+            unrecorded.push(out, Status::Failed, text, outcome);
+        }
+    }
+}
+
+/// The emails being sent, each with its outcome once done.
+type InFlight = JoinSet<(Outgoing, Result<String, SendError>)>;
+
+/// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
+/// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
+fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<VecDeque<Outgoing>> {
+    let reservations: Vec<Reservation> = next
+        .iter()
+        .map(|o| Reservation {
+            items: o.batch.nudges.iter().map(new_delivery).collect(),
+            recipients: recipients(&o.batch),
+            message_id: o.message_id.clone(),
+        })
+        .collect();
+    let ids = ledger.reserve_many(&reservations, clock.now())?;
+    Ok(next
+        .into_iter()
+        .zip(ids)
+        .map(|(mut out, id)| {
+            // Another Message-ID back: some rows were in flight already.
+            out.fresh &= out.message_id == id;
+            out.message_id = id;
+            out
+        })
+        .collect())
 }
 
 async fn record(
