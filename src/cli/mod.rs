@@ -14,6 +14,7 @@ use render::calendar::CalendarFormat;
 
 mod calendar;
 mod check;
+pub mod dry_run;
 mod log;
 mod plan;
 pub mod render;

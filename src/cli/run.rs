@@ -22,12 +22,14 @@ pub(super) fn run(
         }
         None => None,
     };
+    if dry_run {
+        return super::dry_run::run(&config.path, at);
+    }
     let rt = runtime()?;
     let code = rt.block_on(daemon::run(daemon::RunOptions {
         config_path: config.path,
         at,
-        once: once || dry_run,
-        dry_run,
+        once,
     }));
     // Every send was awaited and recorded before `run` returned; what is left are
     // the scheduler's idle helper threads, which must not delay the exit.

@@ -1,5 +1,6 @@
-//! One sweep: the planner's answer at `now`, minus what the ledger holds, composed, sent and
-//! recorded.
+//! One sweep: [`reconcile`](crate::delivery::reconcile::reconcile) decides, from the planner
+//! and the ledger's states, what is due; this module carries it out: skips recorded, stale
+//! messages dropped, emails composed, reserved, sent and recorded.
 //!
 //! The ledger decides "already sent", never memory: every row is written `pending` before
 //! its email goes out and updated after (both in batches), so a sweep after a crash, a
@@ -10,21 +11,23 @@
 use crate::calendar::workdays::WorkCalendar;
 use crate::delivery::email::{self, Batch, Composer};
 use crate::delivery::ledger::{DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status};
+use crate::delivery::reconcile::{self, Decisions, Resend};
 use crate::delivery::transport::{SecretEnv, SendError, Sender};
 use crate::plan::config::Config;
-use crate::plan::planner::{self, Nudge};
+use crate::plan::planner::Nudge;
 use crate::service::clock::Clock;
+use crate::service::shutdown::Shutdown;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// Everything a sweep needs that is built once per config (and rebuilt on reload).
 pub struct Context {
     pub config: Arc<Config>,
-    pub calendar: WorkCalendar,
+    pub calendar: Arc<WorkCalendar>,
     pub composer: Composer,
     pub sender: Sender,
 }
@@ -37,7 +40,7 @@ impl Context {
         let sender = Sender::new(&config, secrets).context("cannot set up the mail transport")?;
         Ok(Self {
             config: Arc::new(config),
-            calendar,
+            calendar: Arc::new(calendar),
             composer,
             sender,
         })
@@ -69,12 +72,6 @@ impl SweepReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SweepOptions {
-    /// Render and print what would be sent; record nothing, send nothing.
-    pub dry_run: bool,
-}
-
 /// One email about to go out, with the ledger rows it carries.
 struct Outgoing {
     batch: Batch,
@@ -86,91 +83,75 @@ struct Outgoing {
     fresh: bool,
 }
 
-/// Runs one sweep at `clock.now()`. `stop` is polled between emails: once it says stop, no
-/// new email starts; those already in flight finish and are recorded.
+/// Runs one sweep at `clock.now()`. `stop` is polled between emails: once a stop is
+/// requested, no new email starts; those already in flight finish and are recorded.
 pub async fn sweep(
     ctx: &Context,
     ledger: &mut Ledger,
     clock: &Clock,
-    opts: SweepOptions,
-    stop: &(dyn Fn() -> bool + Sync),
+    stop: &Shutdown,
 ) -> Result<SweepReport> {
-    let cfg = &*ctx.config;
     let now = clock.now();
-    let mut report = SweepReport::default();
-
-    let states = ledger.all_states()?;
-    // Rows in flight (pending after a crash, or retrying) whose time has come are planned
-    // again so their email can be rebuilt; everything else in the ledger is known.
-    let mut ready: HashMap<DeliveryKey, String> = HashMap::new();
-    let mut known: HashSet<DeliveryKey> = HashSet::with_capacity(states.len());
-    for (key, (status, message_id, next_at)) in states {
-        let waiting = next_at.is_some_and(|t| t > now);
-        if !status.is_final() && !waiting {
-            ready.insert(key, message_id);
-        } else {
-            if status == Status::Retrying
-                && let Some(t) = next_at
-            {
-                report.next_retry = Some(report.next_retry.map_or(t, |r| r.min(t)));
-            }
-            known.insert(key);
-        }
+    let d = decide(ctx, ledger, now).await?;
+    let mut report = SweepReport {
+        next_retry: d.next_retry,
+        ..SweepReport::default()
+    };
+    record_skipped(ledger, &d.skip, now, &mut report)?;
+    drop_gone(ledger, d.drop, now, &mut report)?;
+    if !d.sendable_now {
+        report.outside_window = true;
+        return Ok(report);
     }
+    let outgoing = outgoing(&ctx.config, d.resend, &d.send);
+    send_all(ctx, ledger, clock, outgoing, stop, &mut report).await?;
+    Ok(report)
+}
 
-    let plan = planner::plan(cfg, &ctx.calendar, now, now, &known);
-    let mut retry: BTreeMap<String, Vec<Nudge>> = BTreeMap::new();
-    let mut due = Vec::new();
-    let mut skip = Vec::new();
-    for n in plan.due {
-        match ready.remove(&n.key()) {
-            Some(id) => retry.entry(id).or_default().push(n),
-            None => due.push(n),
-        }
-    }
-    for n in plan.skipped {
-        match ready.remove(&n.key()) {
-            Some(id) => retry.entry(id).or_default().push(Nudge { late: true, ..n }),
-            None => skip.push(n),
-        }
-    }
+/// Reads the ledger's states and reconciles them with the plan at `now`. Planning a large
+/// plan takes CPU time: it runs off the async threads, so that signals and the watchdog
+/// are still answered meanwhile.
+async fn decide(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Decisions> {
+    let states = reconcile::read_states(ledger)?;
+    let (cfg, cal) = (ctx.config.clone(), ctx.calendar.clone());
+    tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, now))
+        .await
+        .context("planning the sweep failed")
+}
 
-    if opts.dry_run {
-        return dry_run(ctx, now, &due, &retry, &skip);
+fn record_skipped(
+    ledger: &mut Ledger,
+    skip: &[Nudge],
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<()> {
+    if skip.is_empty() {
+        return Ok(());
     }
-
-    if !skip.is_empty() {
-        let items: Vec<NewDelivery> = skip.iter().map(new_delivery).collect();
-        report.skipped = ledger.skip(
-            &items,
-            "missed while nhacviec was not running; a later reminder replaced it, or it is older than the catch-up window",
-            now,
-        )?;
-        for n in &skip {
-            tracing::info!(
-                task = %n.task, office = %n.office, kind = %n.kind.code(), status = "skipped",
-                "missed reminder recorded as skipped"
-            );
-        }
+    let items: Vec<NewDelivery> = skip.iter().map(new_delivery).collect();
+    report.skipped = ledger.skip(
+        &items,
+        "missed while nhacviec was not running; a later reminder replaced it, or it is older than the catch-up window",
+        now,
+    )?;
+    for n in skip {
+        tracing::info!(
+            task = %n.task, office = %n.office, kind = %n.kind.code(), status = "skipped",
+            "missed reminder recorded as skipped"
+        );
     }
+    Ok(())
+}
 
-    // In flight but gone from the plan: the office no longer owes it (reassigned, done,
-    // removed). Such a message is closed, never silently left pending.
-    let unfinished = ledger.unfinished()?;
-    let attempts: HashMap<String, u32> = unfinished
-        .iter()
-        .map(|r| (r.message_id.clone(), r.attempts))
-        .collect();
-    let gone: BTreeMap<String, Vec<DeliveryKey>> =
-        ready.into_iter().fold(BTreeMap::new(), |mut m, (k, id)| {
-            m.entry(id).or_default().push(k);
-            m
-        });
+/// In flight but gone from the plan: the office no longer owes it (reassigned, done,
+/// removed). Such a message is closed, never silently left pending.
+fn drop_gone(
+    ledger: &mut Ledger,
+    gone: BTreeMap<String, Vec<DeliveryKey>>,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> Result<()> {
     for (id, keys) in gone {
-        if retry.contains_key(&id) {
-            // Part of the message is still owed: it is re-sent with what remains.
-            continue;
-        }
         ledger.mark_failed(
             &id,
             "dropped: no longer in the plan after a config change",
@@ -184,15 +165,14 @@ pub async fn sweep(
             );
         }
     }
+    Ok(())
+}
 
-    if !plan.sendable_now {
-        report.outside_window = true;
-        return Ok(report);
-    }
-
+/// The emails to send: those sent again first (one per Message-ID), then the new ones.
+fn outgoing(cfg: &Config, resend: BTreeMap<String, Resend>, send: &[Nudge]) -> Vec<Outgoing> {
     let mut outgoing: Vec<Outgoing> = Vec::new();
-    for (id, nudges) in retry {
-        let mut batches = email::batches(cfg, &nudges);
+    for (id, again) in resend {
+        let mut batches = email::batches(cfg, &again.nudges);
         let Some(mut first) = batches.pop() else {
             continue;
         };
@@ -207,13 +187,13 @@ pub async fn sweep(
             }
         }
         outgoing.push(Outgoing {
-            attempts_before: attempts.get(&id).copied().unwrap_or(0),
+            attempts_before: again.attempts,
             batch: first,
             message_id: id,
             fresh: false,
         });
     }
-    for batch in email::batches(cfg, &due) {
+    for batch in email::batches(cfg, send) {
         outgoing.push(Outgoing {
             batch,
             message_id: email::new_message_id(&cfg.mail.message_id_domain),
@@ -221,9 +201,7 @@ pub async fn sweep(
             fresh: true,
         });
     }
-
-    send_all(ctx, ledger, clock, outgoing, stop, &mut report).await?;
-    Ok(report)
+    outgoing
 }
 
 fn new_delivery(n: &Nudge) -> NewDelivery {
@@ -284,7 +262,7 @@ async fn send_all(
     ledger: &mut Ledger,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
-    stop: &(dyn Fn() -> bool + Sync),
+    stop: &Shutdown,
     report: &mut SweepReport,
 ) -> Result<()> {
     let mut unrecorded = Unrecorded::default();
@@ -298,20 +276,18 @@ async fn send_loop(
     ledger: &mut Ledger,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
-    stop: &(dyn Fn() -> bool + Sync),
+    stop: &Shutdown,
     report: &mut SweepReport,
     unrecorded: &mut Unrecorded,
 ) -> Result<()> {
-    let cfg = &*ctx.config;
-    let tz = cfg.schedule.timezone;
     let limit = ctx.sender.concurrency();
-    let mut in_flight: JoinSet<(Outgoing, Result<String, SendError>)> = JoinSet::new();
+    let mut in_flight = InFlight::new();
     let mut queue = outgoing.into_iter();
     // Reserved in the ledger, not sent yet.
     let mut reserved: VecDeque<Outgoing> = VecDeque::new();
     loop {
         while in_flight.len() < limit {
-            if stop() {
+            if stop.is_requested() {
                 break;
             }
             if reserved.is_empty() {
@@ -322,52 +298,12 @@ async fn send_loop(
                 if next.is_empty() {
                     break;
                 }
-                let reservations: Vec<Reservation> = next
-                    .iter()
-                    .map(|o| Reservation {
-                        items: o.batch.nudges.iter().map(new_delivery).collect(),
-                        recipients: recipients(&o.batch),
-                        message_id: o.message_id.clone(),
-                    })
-                    .collect();
-                // Written before any of these emails goes out: a crash from here on
-                // re-sends each with its Message-ID, never forgets it.
-                let ids = ledger.reserve_many(&reservations, clock.now())?;
-                for (mut out, id) in next.into_iter().zip(ids) {
-                    // Another Message-ID back: some rows were in flight already.
-                    out.fresh &= out.message_id == id;
-                    out.message_id = id;
-                    reserved.push_back(out);
-                }
+                reserved = reserve(ledger, clock, next)?;
             }
             let Some(out) = reserved.pop_front() else {
                 break;
             };
-            let now = clock.now();
-            let message = match ctx.composer.compose(
-                cfg,
-                &ctx.calendar,
-                &out.batch,
-                &out.message_id,
-                now.with_timezone(&tz),
-            ) {
-                Ok(m) => m,
-                Err(e) => {
-                    let text = format!("the email could not be composed: {e}");
-                    report.failed += out.batch.nudges.len();
-                    let outcome = Outcome::Failed {
-                        error: text.clone(),
-                        at: now,
-                    };
-                    unrecorded.push(out, Status::Failed, text, outcome);
-                    continue;
-                }
-            };
-            let sender = ctx.sender.clone();
-            in_flight.spawn(async move {
-                let result = sender.send(&message).await;
-                (out, result)
-            });
+            start(ctx, clock, out, &mut in_flight, report, unrecorded);
         }
         if in_flight.is_empty() {
             // Nothing in flight and nothing more to start (all sent, or a stop request).
@@ -404,6 +340,71 @@ async fn send_loop(
         .collect();
     ledger.release(&unsent)?;
     Ok(())
+}
+
+/// Composes `out` and starts sending it; an email that cannot be composed fails for good.
+fn start(
+    ctx: &Context,
+    clock: &Clock,
+    out: Outgoing,
+    in_flight: &mut InFlight,
+    report: &mut SweepReport,
+    unrecorded: &mut Unrecorded,
+) {
+    let cfg = &*ctx.config;
+    let now = clock.now();
+    let composed = ctx.composer.compose(
+        cfg,
+        &ctx.calendar,
+        &out.batch,
+        &out.message_id,
+        now.with_timezone(&cfg.schedule.timezone),
+    );
+    match composed {
+        Ok(message) => {
+            let sender = ctx.sender.clone();
+            in_flight.spawn(async move {
+                let result = sender.send(&message).await;
+                (out, result)
+            });
+        }
+        Err(e) => {
+            let text = format!("the email could not be composed: {e}");
+            report.failed += out.batch.nudges.len();
+            let outcome = Outcome::Failed {
+                error: text.clone(),
+                at: now,
+            };
+            unrecorded.push(out, Status::Failed, text, outcome);
+        }
+    }
+}
+
+/// The emails being sent, each with its outcome once done.
+type InFlight = JoinSet<(Outgoing, Result<String, SendError>)>;
+
+/// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
+/// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
+fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<VecDeque<Outgoing>> {
+    let reservations: Vec<Reservation> = next
+        .iter()
+        .map(|o| Reservation {
+            items: o.batch.nudges.iter().map(new_delivery).collect(),
+            recipients: recipients(&o.batch),
+            message_id: o.message_id.clone(),
+        })
+        .collect();
+    let ids = ledger.reserve_many(&reservations, clock.now())?;
+    Ok(next
+        .into_iter()
+        .zip(ids)
+        .map(|(mut out, id)| {
+            // Another Message-ID back: some rows were in flight already.
+            out.fresh &= out.message_id == id;
+            out.message_id = id;
+            out
+        })
+        .collect())
 }
 
 async fn record(
@@ -536,71 +537,4 @@ async fn report_failure(ctx: &Context, clock: &Clock, out: &Outgoing, error: &st
         }
         Err(e) => tracing::error!(error = %e, "could not compose the failure report"),
     }
-}
-
-fn dry_run(
-    ctx: &Context,
-    now: DateTime<Utc>,
-    due: &[Nudge],
-    retry: &BTreeMap<String, Vec<Nudge>>,
-    skip: &[Nudge],
-) -> Result<SweepReport> {
-    let cfg = &*ctx.config;
-    let mut report = SweepReport::default();
-    let tz = cfg.schedule.timezone;
-    let mut all: Vec<(String, Batch)> = retry
-        .iter()
-        .flat_map(|(id, ns)| email::batches(cfg, ns).into_iter().map(|b| (id.clone(), b)))
-        .collect();
-    all.extend(
-        email::batches(cfg, due)
-            .into_iter()
-            .map(|b| ("(new)".to_string(), b)),
-    );
-    for (id, batch) in &all {
-        let msg = ctx
-            .composer
-            .compose(
-                cfg,
-                &ctx.calendar,
-                batch,
-                &email::new_message_id(&cfg.mail.message_id_domain),
-                now.with_timezone(&tz),
-            )
-            .context("an email could not be composed")?;
-        let subject = msg
-            .headers()
-            .get_raw("Subject")
-            .map(str::to_string)
-            .unwrap_or_default();
-        println!(
-            "would send {} to {}{}: {} [{}]",
-            if id == "(new)" { "an email" } else { "again" },
-            batch.to.join(", "),
-            if batch.cc.is_empty() {
-                String::new()
-            } else {
-                format!(" (cc {})", batch.cc.join(", "))
-            },
-            subject,
-            batch
-                .nudges
-                .iter()
-                .map(|n| format!("{} {}", n.task, n.kind.code()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        report.emails += 1;
-        report.sent += batch.nudges.len();
-    }
-    for n in skip {
-        println!(
-            "would record as skipped: {} {} {}",
-            n.task,
-            n.office,
-            n.kind.code()
-        );
-    }
-    report.skipped = skip.len();
-    Ok(report)
 }

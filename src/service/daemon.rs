@@ -1,8 +1,8 @@
-//! `nhacviec run`: the service loop.
+//! `nhacviec run`: the service.
 //!
 //! Sweeps run at start-up, at the configured cron times (tokio-cron-scheduler), when a
-//! retry falls due, after a reload and on SIGUSR1. Between sweeps the loop waits on all of
-//! these at once, in the style of mini-redis' expiry worker.
+//! retry falls due, after a reload and on SIGUSR1: [`event_loop::drive`] waits on all of
+//! these at once and this module's [`Service`] does the work.
 //!
 //! Signals: SIGHUP reloads (validated with the same code as `check`; a bad config is logged
 //! in full and the old one keeps running); SIGTERM or SIGINT stops after the emails in
@@ -10,23 +10,22 @@
 //! STOPPING=1 through `$NOTIFY_SOCKET`, and watchdog pings when `WatchdogSec=` is set.
 
 use crate::delivery::ledger::Ledger;
-use crate::delivery::sweep::{self, Context, SweepOptions, SweepReport};
+use crate::delivery::sweep::{self, Context, SweepReport};
 use crate::delivery::transport::SecretEnv;
 use crate::plan::config::{self, Config, Env};
 use crate::service::changes;
 use crate::service::clock::Clock;
-use anyhow::{Context as _, Result};
+use crate::service::cron::Cron;
+use crate::service::event_loop::{self, Event, Work, notify};
+use crate::service::shutdown::Shutdown;
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use sd_notify::NotifyState;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, mpsc};
-use tokio_cron_scheduler::{Job, JobScheduler};
-use uuid::Uuid;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -35,25 +34,27 @@ pub struct RunOptions {
     pub at: Option<DateTime<Utc>>,
     /// One sweep (with its retries), then exit.
     pub once: bool,
-    pub dry_run: bool,
 }
 
-/// Set by the first SIGTERM/SIGINT; polled between emails.
-#[derive(Default)]
-struct Shutdown {
-    requested: AtomicBool,
-    signals: AtomicU32,
-    notify: Notify,
-}
-
-fn notify(states: &[NotifyState]) {
-    // Outside systemd there is no socket and nothing to tell.
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::debug!(error = %e, "could not notify systemd");
+/// Loads and validates the config, logging its warnings. On errors logs all of them and
+/// fails with a pointer to `check`.
+pub fn load_or_explain(path: &Path) -> Result<Config> {
+    match load(path) {
+        Ok(c) => Ok(c),
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            anyhow::bail!(
+                "the config has {} error(s); run `nhacviec check -c {}` to see them with their fix",
+                errors.len(),
+                path.display()
+            );
+        }
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Config, Vec<String>> {
+fn load(path: &Path) -> Result<Config, Vec<String>> {
     config::load(path, &Env::from_process())
         .map(|l| {
             for w in l.report.render_short() {
@@ -69,49 +70,15 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         Some(t) => Clock::starting_at(t),
         None => Clock::real(),
     };
-    let config = match load(&opts.config_path) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors {
-                tracing::error!("{e}");
-            }
-            anyhow::bail!(
-                "the config has {} error(s); run `nhacviec check -c {}` to see them with their fix",
-                errors.len(),
-                opts.config_path.display()
-            );
-        }
-    };
+    let config = load_or_explain(&opts.config_path)?;
     let secrets = SecretEnv::from_process();
-    let mut ctx = Context::new(config, &secrets, clock.now())?;
-    // A dry run plans against a copy of the history and leaves the real ledger untouched
-    // (not even created).
-    let mut ledger = if opts.dry_run {
-        Ledger::scratch_copy(&ctx.config.ledger.path)?
-    } else {
-        Ledger::open(&ctx.config.ledger.path)?
-    };
-    let sweep_opts = SweepOptions {
-        dry_run: opts.dry_run,
-    };
-
-    let shutdown = Arc::new(Shutdown::default());
-    spawn_signal_watch(shutdown.clone())?;
-    let stop = {
-        let s = shutdown.clone();
-        move || s.requested.load(Ordering::SeqCst)
-    };
+    let ctx = Context::new(config, &secrets, clock.now())?;
+    let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
+    let shutdown = Shutdown::new();
 
     if opts.once {
-        let report = once(
-            &ctx,
-            &mut ledger,
-            &clock,
-            sweep_opts,
-            &stop,
-            &shutdown.notify,
-        )
-        .await?;
+        event_loop::spawn_signals(shutdown.clone(), None)?;
+        let report = once(&ctx, &mut ledger, &clock, &shutdown).await?;
         return Ok(if report.all_delivered() {
             ExitCode::SUCCESS
         } else {
@@ -119,19 +86,10 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         });
     }
 
-    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(16);
-    let mut scheduler = JobScheduler::new()
-        .await
-        .context("cannot start the sweep scheduler")?;
-    let mut jobs = schedule(&scheduler, &ctx.config, &tick_tx).await?;
-    scheduler
-        .start()
-        .await
-        .context("cannot start the sweep scheduler")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-    let mut usr1 = signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?;
+    let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
+    let cron = Cron::start(&ctx.config, events.clone()).await?;
+    event_loop::spawn_signals(shutdown.clone(), Some(events))?;
     spawn_watchdog();
-
     tracing::info!(
         config = %opts.config_path.display(),
         ledger = %ctx.config.ledger.path.display(),
@@ -141,77 +99,95 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     );
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);
 
-    let mut report = run_sweep(&ctx, &mut ledger, &clock, sweep_opts, &stop, "start-up").await;
-    loop {
-        if shutdown.requested.load(Ordering::SeqCst) {
-            break;
-        }
-        let retry_in = match &report {
+    let mut service = Service {
+        config_path: opts.config_path,
+        ctx,
+        ledger,
+        clock,
+        secrets,
+        shutdown: shutdown.clone(),
+        cron,
+    };
+    let result = event_loop::drive(&mut service, rx, &shutdown).await;
+    notify(&[NotifyState::Stopping]);
+    tracing::info!("nhacviec stopping");
+    service.cron.shutdown().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// What the daemon loop drives: sweeps of the real ledger and reloads of the config file.
+pub struct Service {
+    config_path: PathBuf,
+    ctx: Context,
+    ledger: Ledger,
+    clock: Clock,
+    secrets: SecretEnv,
+    /// Polled between emails by each sweep.
+    shutdown: Shutdown,
+    cron: Cron,
+}
+
+impl Work for Service {
+    async fn sweep(&mut self, trigger: &'static str) -> Option<Duration> {
+        let r = run_sweep(
+            &self.ctx,
+            &mut self.ledger,
+            &self.clock,
+            &self.shutdown,
+            trigger,
+        )
+        .await;
+        match r {
             Ok(r) => r
                 .next_retry
-                .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO)),
+                .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO)),
             // The ledger could not be written (disk full, read-only): try again after the
             // longest retry wait, so that freed space is used without a restart and a
             // failing disk is not hammered in a loop.
-            Err(_) => Some(ctx.config.mail.retry.max),
-        };
-        let retry_sleep = async {
-            match retry_in {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = shutdown.notify.notified() => {}
-            Some(()) = tick_rx.recv() => {
-                report = run_sweep(&ctx, &mut ledger, &clock, sweep_opts, &stop, "schedule").await;
-            }
-            _ = retry_sleep => {
-                report = run_sweep(&ctx, &mut ledger, &clock, sweep_opts, &stop, "retry").await;
-            }
-            _ = usr1.recv() => {
-                report = run_sweep(&ctx, &mut ledger, &clock, sweep_opts, &stop, "SIGUSR1").await;
-            }
-            _ = hup.recv() => {
-                notify(&[NotifyState::Reloading, monotonic_now()]);
-                match reload(&opts.config_path, &ctx, &secrets, &clock) {
-                    Some(new_ctx) => {
-                        if needs_new_jobs(&ctx.config, &new_ctx.config) {
-                            for id in jobs.drain(..) {
-                                let _ = scheduler.remove(&id).await;
-                            }
-                            jobs = schedule(&scheduler, &new_ctx.config, &tick_tx).await?;
-                        }
-                        ctx = new_ctx;
-                        notify(&[NotifyState::Ready, NotifyState::Status("running (reloaded)")]);
-                        // A newly assigned office hears about its task now, not at the
-                        // next scheduled sweep.
-                        report = run_sweep(&ctx, &mut ledger, &clock, sweep_opts, &stop, "reload").await;
-                    }
-                    None => notify(&[NotifyState::Ready, NotifyState::Status("running (reload failed: old config kept)")]),
-                }
-            }
+            Err(_) => Some(self.ctx.config.mail.retry.max),
         }
     }
-    notify(&[NotifyState::Stopping]);
-    tracing::info!("nhacviec stopping");
-    let _ = scheduler.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+
+    async fn reload(&mut self) -> Result<bool> {
+        notify(&[NotifyState::Reloading, monotonic_now()]);
+        let (path, old) = (self.config_path.clone(), self.ctx.config.clone());
+        let (secrets, clock) = (self.secrets.clone(), self.clock);
+        // Reading and validating a large plan takes CPU time: off the async threads, so
+        // that a stop signal and the watchdog are answered meanwhile.
+        let loaded = tokio::task::spawn_blocking(move || reload(&path, &old, &secrets, &clock))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reload refused: loading the config failed");
+                None
+            });
+        let Some(new_ctx) = loaded else {
+            notify(&[
+                NotifyState::Ready,
+                NotifyState::Status("running (reload failed: old config kept)"),
+            ]);
+            return Ok(false);
+        };
+        self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
+        self.ctx = new_ctx;
+        notify(&[
+            NotifyState::Ready,
+            NotifyState::Status("running (reloaded)"),
+        ]);
+        Ok(true)
+    }
 }
 
 /// One sweep, then its retries as they fall due, until nothing is left to retry or a stop
-/// is requested (`stopped` is notified) while waiting for one.
+/// is requested while waiting for one.
 async fn once(
     ctx: &Context,
     ledger: &mut Ledger,
     clock: &Clock,
-    opts: SweepOptions,
-    stop: &(dyn Fn() -> bool + Sync),
-    stopped: &Notify,
+    stop: &Shutdown,
 ) -> Result<SweepReport> {
     let mut total = SweepReport::default();
     loop {
-        let r = sweep::sweep(ctx, ledger, clock, opts, stop).await?;
+        let r = sweep::sweep(ctx, ledger, clock, stop).await?;
         log_report(&r, "once");
         total.sent += r.sent;
         total.emails += r.emails;
@@ -222,13 +198,13 @@ async fn once(
         total.interrupted |= r.interrupted;
         total.outside_window = r.outside_window;
         match r.next_retry {
-            Some(t) if !stop() && !r.outside_window => {
+            Some(t) if !stop.is_requested() && !r.outside_window => {
                 let wait = (t - clock.now()).to_std().unwrap_or(Duration::ZERO);
                 tracing::info!(seconds = wait.as_secs_f64(), "waiting to retry");
                 // A backoff may be an hour: a stop request must not wait for it.
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = stopped.notified() => {}
+                    _ = stop.requested() => {}
                 }
             }
             _ => {
@@ -241,17 +217,10 @@ async fn once(
     if total.outside_window {
         tracing::warn!("not a working day inside the sending window: nothing was sent");
     }
-    if opts.dry_run {
-        println!(
-            "dry run: would send {} reminder(s) in {} email(s); nothing was sent or recorded",
-            total.sent, total.emails
-        );
-    } else {
-        println!(
-            "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
-            total.sent, total.emails, total.failed, total.retrying, total.skipped
-        );
-    }
+    println!(
+        "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
+        total.sent, total.emails, total.failed, total.retrying, total.skipped
+    );
     Ok(total)
 }
 
@@ -259,11 +228,10 @@ async fn run_sweep(
     ctx: &Context,
     ledger: &mut Ledger,
     clock: &Clock,
-    opts: SweepOptions,
-    stop: &(dyn Fn() -> bool + Sync),
+    stop: &Shutdown,
     why: &str,
 ) -> Result<SweepReport> {
-    let r = sweep::sweep(ctx, ledger, clock, opts, stop).await;
+    let r = sweep::sweep(ctx, ledger, clock, stop).await;
     match &r {
         Ok(r) => log_report(r, why),
         // A ledger that cannot be written (disk full, read-only) is logged and the daemon
@@ -287,12 +255,7 @@ fn log_report(r: &SweepReport, why: &str) {
 }
 
 /// Reads and validates the file; on errors logs all of them and returns `None`.
-fn reload(
-    path: &std::path::Path,
-    ctx: &Context,
-    secrets: &SecretEnv,
-    clock: &Clock,
-) -> Option<Context> {
+fn reload(path: &Path, old: &Arc<Config>, secrets: &SecretEnv, clock: &Clock) -> Option<Context> {
     let new = match load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -306,7 +269,7 @@ fn reload(
             return None;
         }
     };
-    let lines = changes::describe(&ctx.config, &new);
+    let lines = changes::describe(old, &new);
     match Context::new(new, secrets, clock.now()) {
         Ok(new_ctx) => {
             if lines.is_empty() {
@@ -324,66 +287,6 @@ fn reload(
     }
 }
 
-fn needs_new_jobs(old: &Config, new: &Config) -> bool {
-    let exprs = |c: &Config| {
-        c.schedule
-            .sweeps
-            .iter()
-            .map(|s| s.expr.clone())
-            .collect::<Vec<_>>()
-    };
-    exprs(old) != exprs(new) || old.schedule.timezone != new.schedule.timezone
-}
-
-async fn schedule(
-    scheduler: &JobScheduler,
-    cfg: &Config,
-    tick: &mpsc::Sender<()>,
-) -> Result<Vec<Uuid>> {
-    let mut ids = Vec::new();
-    for sw in &cfg.schedule.sweeps {
-        let tx = tick.clone();
-        let job = Job::new_async_tz(sw.six_fields(), cfg.schedule.timezone, move |_id, _lock| {
-            let tx = tx.clone();
-            Box::pin(async move {
-                // A full channel means a sweep is already queued: nothing is lost.
-                let _ = tx.try_send(());
-            })
-        })
-        .with_context(|| format!("the sweep time `{}` cannot be scheduled", sw.expr))?;
-        ids.push(
-            scheduler
-                .add(job)
-                .await
-                .context("cannot schedule a sweep")?,
-        );
-    }
-    Ok(ids)
-}
-
-fn spawn_signal_watch(shutdown: Arc<Shutdown>) -> Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            if shutdown.signals.fetch_add(1, Ordering::SeqCst) >= 1 {
-                tracing::warn!("second stop signal: exiting now");
-                std::process::exit(1);
-            }
-            tracing::info!("stop requested: finishing the emails in flight");
-            notify(&[NotifyState::Stopping]);
-            shutdown.requested.store(true, Ordering::SeqCst);
-            shutdown.notify.notify_waiters();
-            shutdown.notify.notify_one();
-        }
-    });
-    Ok(())
-}
-
 fn spawn_watchdog() {
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(async move {
@@ -398,4 +301,98 @@ fn spawn_watchdog() {
 
 fn monotonic_now() -> NotifyState<'static> {
     NotifyState::monotonic_usec_now().unwrap_or(NotifyState::MonotonicUsec(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::fs;
+
+    const PLAN: &str = "plan:\n  year: 2024\noffices:\n  phong-a:\n    name: Phòng A\n    email: a@vpubnd.example\n  phong-b:\n    name: Phòng B\n    email: b@vpubnd.example\nreminders:\n  default:\n    before: [3wd]\n    on_day: true\n    overdue_every: never\n    escalate: {}\ntasks:\n  - id: T.1\n    title: Báo cáo quý I\n    deadline: 15/03/2024\n    lead: phong-a\nEXTRA\nmail:\n  from: Nhắc việc <nhacviec@vpubnd.example>\n  transport:\n    outbox: OUTBOX\nledger:\n  path: LEDGER\n";
+    const T2_FOR_B: &str =
+        "  - id: T.2\n    title: Số hóa hồ sơ\n    deadline: 15/03/2024\n    lead: phong-b\n";
+
+    fn emails(outbox: &Path) -> Vec<String> {
+        let mut all: Vec<String> = fs::read_dir(outbox)
+            .map(|d| {
+                d.map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    }
+
+    /// The real service on an outbox and a ledger in a temp dir, driven by queued events.
+    #[tokio::test]
+    async fn a_reload_event_swaps_the_config_and_a_refused_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, outbox) = (dir.path().join("nhacviec.yaml"), dir.path().join("outbox"));
+        let yaml = |extra: &str| {
+            PLAN.replace("EXTRA\n", extra)
+                .replace("OUTBOX", &outbox.display().to_string())
+                .replace("LEDGER", &dir.path().join("l.db").display().to_string())
+        };
+        fs::write(&path, yaml("")).unwrap();
+        let config = load_or_explain(&path).unwrap();
+        // Friday 15/03/2024 at 08:00 in Hà Nội: T.1 is due today.
+        let at = chrono_tz::Asia::Ho_Chi_Minh
+            .with_ymd_and_hms(2024, 3, 15, 8, 0, 0)
+            .unwrap();
+        let clock = Clock::starting_at(at.with_timezone(&Utc));
+        let secrets = SecretEnv::default();
+        let ctx = Context::new(config, &secrets, clock.now()).unwrap();
+        let ledger = Ledger::open(&ctx.config.ledger.path).unwrap();
+        let (tx, rx) = mpsc::channel(event_loop::EVENTS);
+        let cron = Cron::start(&ctx.config, tx.clone()).await.unwrap();
+        let shutdown = Shutdown::new();
+        let mut service = Service {
+            config_path: path.clone(),
+            ctx,
+            ledger,
+            clock,
+            secrets,
+            shutdown: shutdown.clone(),
+            cron,
+        };
+
+        // The clerk adds T.2 for office B, then SIGHUP.
+        fs::write(&path, yaml(T2_FOR_B)).unwrap();
+        tx.send(Event::Reload).await.unwrap();
+        tx.send(Event::Stop).await.unwrap();
+        event_loop::drive(&mut service, rx, &shutdown)
+            .await
+            .unwrap();
+        assert_eq!(
+            service.ctx.config.tasks.len(),
+            2,
+            "the new config took over"
+        );
+        let sent = emails(&outbox);
+        assert_eq!(sent.len(), 2, "start-up sent T.1, the reload T.2");
+        assert!(sent.iter().any(|m| m.contains("b@vpubnd.example")));
+
+        // A broken file is refused: the old config keeps running, nothing more is sent.
+        fs::write(
+            &path,
+            yaml(T2_FOR_B).replace("lead: phong-b", "lead: phong-c"),
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel(event_loop::EVENTS);
+        tx.send(Event::Reload).await.unwrap();
+        tx.send(Event::SweepNow).await.unwrap();
+        tx.send(Event::Stop).await.unwrap();
+        event_loop::drive(&mut service, rx, &shutdown)
+            .await
+            .unwrap();
+        assert_eq!(service.ctx.config.tasks.len(), 2);
+        assert_eq!(
+            service.ctx.config.tasks[1].lead,
+            ["phong-b"],
+            "still the old config"
+        );
+        assert_eq!(emails(&outbox).len(), 2, "already sent: nothing again");
+        service.cron.shutdown().await;
+    }
 }

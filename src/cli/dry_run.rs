@@ -1,0 +1,69 @@
+//! `nhacviec run --dry-run`: what one sweep would send, printed; nothing is sent or
+//! recorded. The plan is made against a scratch copy of the ledger, so the real one is left
+//! untouched (not even created).
+
+use crate::delivery::ledger::Ledger;
+use crate::delivery::preview::{self, Preview};
+use crate::delivery::sweep::Context;
+use crate::delivery::transport::SecretEnv;
+use crate::service::clock::Clock;
+use crate::service::daemon;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Exit status 0 when nothing is left in flight in the ledger, 1 otherwise (as `run
+/// --once` would report it).
+pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
+    let config = daemon::load_or_explain(config_path)?;
+    let now = at.unwrap_or_else(|| Clock::real().now());
+    let ctx = Context::new(config, &SecretEnv::from_process(), now)?;
+    let ledger = Ledger::scratch_copy(&ctx.config.ledger.path)?;
+    let preview = preview::preview(&ctx, &ledger, now)?;
+    print(&mut std::io::stdout().lock(), &preview)?;
+    Ok(if preview.unfinished == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn print(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
+    for e in &p.emails {
+        let b = &e.batch;
+        writeln!(
+            out,
+            "would send {} to {}{}: {} [{}]",
+            if e.again { "again" } else { "an email" },
+            b.to.join(", "),
+            if b.cc.is_empty() {
+                String::new()
+            } else {
+                format!(" (cc {})", b.cc.join(", "))
+            },
+            e.subject,
+            b.nudges
+                .iter()
+                .map(|n| format!("{} {}", n.task, n.kind.code()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    for n in &p.skip {
+        writeln!(
+            out,
+            "would record as skipped: {} {} {}",
+            n.task,
+            n.office,
+            n.kind.code()
+        )?;
+    }
+    writeln!(
+        out,
+        "dry run: would send {} reminder(s) in {} email(s); nothing was sent or recorded",
+        p.reminders(),
+        p.emails.len()
+    )
+}
