@@ -12,5 +12,6 @@
 pub mod calendar;
 pub mod cli;
 pub mod delivery;
+pub mod import;
 pub mod plan;
 pub mod service;

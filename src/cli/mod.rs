@@ -17,6 +17,7 @@ use log_report::render_log;
 use output::{Format, Table};
 
 pub mod calendar_report;
+pub mod import;
 pub mod log_report;
 pub mod output;
 
@@ -148,6 +149,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: CalendarFormat,
     },
+    /// Read a plan's appendix table (.docx or text from a PDF) and print it as YAML.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -202,6 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(send_test(config, &to))
         }
         Command::Check { config, at } => check(&config, at.as_deref()),
+        Command::Import(args) => import::run(&args),
         Command::Plan {
             config,
             at,
