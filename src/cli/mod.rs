@@ -17,9 +17,11 @@ use log_report::render_log;
 use output::{Format, Table};
 
 pub mod calendar_report;
+pub mod ics;
 pub mod import;
 pub mod log_report;
 pub mod output;
+pub mod plan_ics;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -762,6 +764,7 @@ pub fn write_plan(
             }
             w.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
         }
+        Format::Ics => plan_ics::write(w, cfg, office, task)?,
         Format::Table => {
             let mut t = Table::new(&PLAN_COLUMNS);
             for (n, status) in rows {

@@ -8,6 +8,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// iCalendar (RFC 5545): `plan` only.
+    Ics,
 }
 
 /// Rows of text cells under named columns. The column keys are used as JSON keys and CSV
@@ -42,7 +44,8 @@ impl Table {
 
     pub fn render(&self, format: Format) -> String {
         match format {
-            Format::Table => self.text(),
+            // Only `plan` has an iCalendar form (its own writer); a table is shown instead.
+            Format::Table | Format::Ics => self.text(),
             Format::Csv => self.csv(),
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
