@@ -245,3 +245,142 @@ fn without_a_config_unknown_offices_are_proposed_once_each() {
     };
     assert_eq!(t("VII.1")["lead"], t("I.1")["lead"]);
 }
+
+/// `soffice` (Debian package libreoffice-writer-nogui), or `None`: skip, except under CI.
+fn soffice() -> Option<&'static str> {
+    let found = Command::new("soffice")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "soffice is missing (apt-get install libreoffice-writer-nogui)"
+        );
+        println!("skipped: soffice missing");
+        return None;
+    }
+    Some("soffice")
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The seed's text as an HTML document: its heading as paragraphs, its appendix as one
+/// table with the page breaks' repeated header rows and continued rows as they are, the
+/// section rows merged across the four columns (colspan → w:gridSpan), and the cells IV.2
+/// and IV.3 share merged down (rowspan → w:vMerge).
+fn seed_as_html() -> String {
+    let text = std::fs::read_to_string(seed_text()).unwrap();
+    let tags = regex::Regex::new(r"<[^>]*>").unwrap();
+    let mut html = String::from("<html><head><meta charset=\"utf-8\"></head><body>\n");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut in_heading = true;
+    for line in text.lines() {
+        if line.contains('\t') {
+            rows.push(
+                line.split('\t')
+                    .map(|c| {
+                        tags.replace_all(c, " ")
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect(),
+            );
+        } else if line.trim() == "Phụ lục" {
+            in_heading = false;
+        } else if in_heading {
+            html.push_str(&format!("<p>{}</p>\n", html_escape(line.trim())));
+        }
+    }
+    // IV.2 and IV.3 share their Tiến độ and Phân công: merged down (rowspan → w:vMerge).
+    let iv2 = rows
+        .iter()
+        .position(|r| r[1] == "Tiếp tục triển khai cơ cấu công chức theo Đề án vị trí việc làm")
+        .unwrap();
+    assert_eq!(rows[iv2][3..], rows[iv2 + 1][3..]);
+    html.push_str("<table border=\"1\">\n");
+    for (i, r) in rows.iter().enumerate() {
+        let header = r[0] == "STT";
+        html.push_str(if i == 0 { "<thead><tr>" } else { "<tr>" });
+        let section = !header && !r[0].is_empty() && r[0].chars().all(|c| "IVX".contains(c));
+        for (k, cell) in r.iter().enumerate() {
+            let tag = if header { "th" } else { "td" };
+            if section && k == 1 {
+                html.push_str(&format!("<td colspan=\"4\">{}</td>", html_escape(cell)));
+                break;
+            }
+            if k >= 3 && i == iv2 {
+                html.push_str(&format!("<td rowspan=\"2\">{}</td>", html_escape(cell)));
+                continue;
+            }
+            if k >= 3 && i == iv2 + 1 {
+                continue;
+            }
+            html.push_str(&format!("<{tag}>{}</{tag}>", html_escape(cell)));
+        }
+        html.push_str(if i == 0 { "</tr></thead>\n" } else { "</tr>\n" });
+    }
+    html.push_str("</table></body></html>\n");
+    html
+}
+
+#[test]
+fn a_docx_made_by_libreoffice_imports_to_the_same_tasks_as_the_text() {
+    let Some(soffice) = soffice() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("ke-hoach.html");
+    std::fs::write(&html, seed_as_html()).unwrap();
+    let profile = format!("file://{}", dir.path().join("profile").display());
+    let out = Command::new(soffice)
+        .arg(format!("-env:UserInstallation={profile}"))
+        .args([
+            "--headless",
+            "--infilter=HTML (StarWriter)",
+            "--convert-to",
+            "docx:MS Word 2007 XML",
+            "--outdir",
+        ])
+        .arg(dir.path())
+        .arg(&html)
+        .env("HOME", dir.path())
+        .output()
+        .expect("run soffice");
+    let docx = dir.path().join("ke-hoach.docx");
+    assert!(
+        docx.exists(),
+        "soffice made no .docx: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The .docx has what the test is about: merged cells both ways.
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut zip::ZipArchive::new(std::fs::File::open(&docx).unwrap())
+            .unwrap()
+            .by_name("word/document.xml")
+            .unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    for tag in ["<w:gridSpan", "<w:vMerge", "<w:tbl>"] {
+        assert!(xml.contains(tag), "no {tag} in the .docx");
+    }
+    let from_docx = yaml(&import(&docx));
+    let from_text = yaml(&import(&seed_text()));
+    for k in ["plan", "sections"] {
+        assert_eq!(from_docx[k], from_text[k], "{k}");
+    }
+    let (d, t) = (
+        from_docx["tasks"].as_array().unwrap(),
+        from_text["tasks"].as_array().unwrap(),
+    );
+    assert_eq!(d.len(), t.len());
+    for (d, t) in d.iter().zip(t) {
+        assert_eq!(d, t);
+    }
+}
