@@ -5,6 +5,7 @@
 //!
 //! - [`calendar`]: the Vietnamese lunar calendar, the days off and the working-day arithmetic.
 //! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner.
+//! - [`import`]: a plan's document (.docx, or text from a PDF) → a config for review.
 //! - [`delivery`]: emails from nudges, transports, the delivery ledger, one sweep.
 //! - [`service`]: the daemon loop, signals, systemd, logging, the clock.
 //! - [`cli`]: the commands and their renderings (tables, CSV, JSON, iCalendar).
@@ -12,5 +13,6 @@
 pub mod calendar;
 pub mod cli;
 pub mod delivery;
+pub mod import;
 pub mod plan;
 pub mod service;

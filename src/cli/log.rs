@@ -19,6 +19,9 @@ pub(super) struct Filter {
 }
 
 pub(super) fn log(config: &ConfigArg, filter: Filter, format: Format) -> Result<ExitCode> {
+    if format == Format::Ics {
+        anyhow::bail!("`--format ics` is for `plan` only; `log` writes table, json or csv");
+    }
     let Some(Loaded { config, .. }) = load_or_print(config)? else {
         return Ok(ExitCode::from(1));
     };

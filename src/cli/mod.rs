@@ -15,6 +15,7 @@ use render::calendar::CalendarFormat;
 mod calendar;
 mod check;
 pub mod dry_run;
+pub mod import;
 mod log;
 mod plan;
 pub mod render;
@@ -150,6 +151,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: CalendarFormat,
     },
+    /// Read a plan's appendix table (.docx or text from a PDF) and print it as YAML.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => run::run(config, once, at.as_deref(), dry_run),
         Command::SendTest { config, to } => send_test::send_test(&config, &to),
         Command::Check { config, at } => check::check(&config, at.as_deref()),
+        Command::Import(args) => import::run(&args),
         Command::Plan {
             config,
             at,

@@ -8,8 +8,10 @@
 
 pub mod calendar;
 pub mod check;
+pub mod ics;
 pub mod log;
 pub mod plan;
+pub mod plan_ics;
 pub mod table;
 
 pub use table::{Format, Table};

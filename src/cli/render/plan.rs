@@ -205,6 +205,7 @@ pub fn write_plan(
             end_json_array(w, first, 4)?;
             w.write_all(b"\n}\n")?;
         }
+        Format::Ics => super::plan_ics::write(w, cfg, office, task)?,
         Format::Table => {
             let mut t = Table::new(&PLAN_COLUMNS);
             for (n, status) in rows {

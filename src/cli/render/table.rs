@@ -9,6 +9,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// iCalendar (RFC 5545): `plan` only.
+    Ics,
 }
 
 /// Rows of text cells under named columns. The column keys are used as JSON keys and CSV
@@ -45,6 +47,11 @@ impl Table {
     pub fn write(&self, w: &mut dyn Write, format: Format) -> io::Result<()> {
         match format {
             Format::Table => self.write_text(w),
+            // Refused before a command gets here: only `plan` has an iCalendar form.
+            Format::Ics => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "`--format ics` is for `plan` only",
+            )),
             Format::Csv => {
                 write_csv_row(w, self.columns.iter().map(|(k, _)| *k))?;
                 for row in &self.rows {

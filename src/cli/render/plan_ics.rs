@@ -1,0 +1,162 @@
+//! `nhacviec plan --format ics`: the plan's deadlines as an iCalendar feed, one all-day
+//! event per task occurrence and office, with alarms at the policy's reminders.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+
+use super::ics::{ics_escape, ics_fold};
+use crate::plan::config::{Config, Unit};
+use crate::plan::planner::{self, Kind, Role};
+
+/// A reminder's kind and the moment the planner sends it.
+type Reminder = (Kind, chrono::DateTime<Utc>);
+
+/// Writes the feed. `office`/`task` keep only theirs. The whole plan is written, whatever
+/// the ledger holds: a calendar shows deadlines, not what is left to send.
+pub fn write(
+    w: &mut dyn Write,
+    cfg: &Config,
+    office: Option<&str>,
+    task: Option<&str>,
+) -> std::io::Result<()> {
+    let now = crate::service::clock::Clock::real().now();
+    w.write_all(render(cfg, office, task, now).as_bytes())
+}
+
+/// The feed as text; `stamp` is its DTSTAMP (when it was made).
+pub fn render(
+    cfg: &Config,
+    office: Option<&str>,
+    task: Option<&str>,
+    stamp: chrono::DateTime<Utc>,
+) -> String {
+    let tz = cfg.schedule.timezone;
+    let year = cfg
+        .plan
+        .year
+        .unwrap_or_else(|| stamp.with_timezone(&tz).year());
+    let cal = cfg.work_calendar(year);
+    // The planner's own reminder dates: a working-day offset lands where the planner puts
+    // it, counting holidays. Planned from well before the first deadline so that none is
+    // "past"; nothing is known as sent.
+    let years = cfg.years();
+    let first = years.first().copied().unwrap_or(year) - 1;
+    let last = years.last().copied().unwrap_or(year) + 2;
+    let from = tz
+        .with_ymd_and_hms(first, 1, 1, 0, 0, 0)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(stamp);
+    let until = tz
+        .with_ymd_and_hms(last, 1, 1, 0, 0, 0)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(stamp);
+    let plan = planner::plan(cfg, &cal, from, until, &HashSet::new());
+    // (task, occurrence, office) → the reminders up to the deadline it receives. A
+    // working-day reminder the planner merged into another on the same day is not repeated.
+    let mut before: BTreeMap<(&str, NaiveDate, &str), Vec<Reminder>> = BTreeMap::new();
+    for n in plan.due.iter().chain(&plan.upcoming).chain(&plan.skipped) {
+        if matches!(n.kind, Kind::Before(_) | Kind::OnDay) {
+            before
+                .entry((&n.task, n.occurrence, &n.office))
+                .or_default()
+                .push((n.kind, n.send_at.with_timezone(&Utc)));
+        }
+    }
+
+    let mut out = String::new();
+    let mut put = |line: String| ics_fold(&line, &mut out);
+    put("BEGIN:VCALENDAR".into());
+    put("VERSION:2.0".into());
+    put("PRODID:-//nhacviec//Han nhiem vu//VI".into());
+    put("CALSCALE:GREGORIAN".into());
+    put("METHOD:PUBLISH".into());
+    let name = match office.and_then(|o| cfg.office(o)) {
+        Some(o) => format!("{} – {}", cfg.plan.title, o.name),
+        None => cfg.plan.title.clone(),
+    };
+    put(format!("X-WR-CALNAME:{}", ics_escape(&name)));
+    let dtstamp = stamp.format("%Y%m%dT%H%M%SZ").to_string();
+    for t in &cfg.tasks {
+        if task.is_some_and(|id| id != t.id) {
+            continue;
+        }
+        let Ok(dates) = planner::occurrences(cfg, &cal, t) else {
+            continue;
+        };
+        let offices = t
+            .lead
+            .iter()
+            .map(|o| (o, Role::Lead))
+            .chain(t.cooperating.iter().map(|o| (o, Role::Cooperating)));
+        for (o, role) in offices {
+            if office.is_some_and(|id| id != o) {
+                continue;
+            }
+            for (k, date) in dates.iter().enumerate() {
+                let day = date.format("%Y%m%d");
+                let next = date.succ_opt().unwrap_or(*date).format("%Y%m%d");
+                put("BEGIN:VEVENT".into());
+                // From ids, never dates: a deadline moved and re-imported updates the event.
+                put(format!("UID:{}-{}-{}@nhacviec", t.id, k + 1, o));
+                put(format!("DTSTAMP:{dtstamp}"));
+                put(format!("DTSTART;VALUE=DATE:{day}"));
+                put(format!("DTEND;VALUE=DATE:{next}"));
+                put(format!(
+                    "SUMMARY:{}",
+                    ics_escape(&format!("[{}] {} {}", role.label(), t.id, t.title))
+                ));
+                let mut desc = format!("Nhiệm vụ {}: {}\n", t.id, t.title);
+                if let Some(p) = &t.product {
+                    desc.push_str(&format!("Kết quả/sản phẩm: {p}\n"));
+                }
+                desc.push_str(&format!("Vai trò: {}\n", role.label()));
+                desc.push_str(&format!("Tiến độ theo kế hoạch: {}", t.deadline.phrase));
+                let done = t.done_for(o);
+                if let Some(d) = done {
+                    desc.push_str(&format!("\nĐã hoàn thành ngày {}", d.format("%d/%m/%Y")));
+                }
+                put(format!("DESCRIPTION:{}", ics_escape(&desc)));
+                put(format!("CATEGORIES:{}", ics_escape(role.label())));
+                put("TRANSP:TRANSPARENT".into());
+                if done.is_none() {
+                    let list = before
+                        .get(&(t.id.as_str(), *date, o.as_str()))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    for (kind, at) in list {
+                        put("BEGIN:VALARM".into());
+                        put("ACTION:DISPLAY".into());
+                        match kind {
+                            Kind::Before(o) if o.unit == Unit::Days => {
+                                put(format!("TRIGGER:-P{}D", o.n))
+                            }
+                            // A working-day offset has no duration, and the due-day
+                            // reminder may come before the day: the planner's moment.
+                            _ => put(format!(
+                                "TRIGGER;VALUE=DATE-TIME:{}",
+                                at.format("%Y%m%dT%H%M%SZ")
+                            )),
+                        }
+                        put(format!(
+                            "DESCRIPTION:{}",
+                            ics_escape(&format!(
+                                "Nhắc việc {} ({}): {}",
+                                t.id,
+                                kind.label(),
+                                t.title
+                            ))
+                        ));
+                        put("END:VALARM".into());
+                    }
+                }
+                put("END:VEVENT".into());
+            }
+        }
+    }
+    put("END:VCALENDAR".into());
+    out
+}
