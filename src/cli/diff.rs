@@ -178,8 +178,9 @@ fn task_changes(old: &Config, new: &Config, office: Option<&str>) -> Vec<String>
     out
 }
 
-/// One reminder, whoever receives it: the task, its deadline, the kind and the sweep.
-type Slot = (String, NaiveDate, String, DateTime<chrono_tz::Tz>);
+/// One reminder, whoever receives it: the sweep, the task, its deadline and the kind
+/// (in time order).
+type Slot = (DateTime<chrono_tz::Tz>, String, NaiveDate, String);
 
 fn slots(cfg: &Config, now: DateTime<Utc>, days: u32) -> BTreeMap<Slot, BTreeSet<String>> {
     let tz = cfg.schedule.timezone;
@@ -190,10 +191,10 @@ fn slots(cfg: &Config, now: DateTime<Utc>, days: u32) -> BTreeMap<Slot, BTreeSet
     let upcoming = |n: &&Nudge| n.send_at.with_timezone(&Utc) >= now;
     for n in plan.due.iter().chain(&plan.upcoming).filter(upcoming) {
         map.entry((
+            n.send_at,
             n.task.to_string(),
             n.occurrence,
             kind_label(&n.kind),
-            n.send_at,
         ))
         .or_default()
         .insert(n.office.to_string());
@@ -225,7 +226,7 @@ fn reminder_moves(
         if office.is_some_and(|o| !gone.iter().chain(&came).any(|i| i == o)) {
             continue;
         }
-        let (task, occurrence, kind, send_at) = key;
+        let (send_at, task, occurrence, kind) = key;
         let when = send_at.format("%d/%m/%Y %H:%M").to_string();
         let what = text::reminder(task, kind, *occurrence);
         out.push(match (gone.is_empty(), came.is_empty()) {
