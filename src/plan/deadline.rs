@@ -147,9 +147,11 @@ impl Periodic {
     }
 }
 
-/// A periodic rule yields at most this many deadlines: a century of monthly reports. A rule
-/// whose `from`/`until` span millennia (a year typo) stops there instead of planning each.
-pub const MAX_PERIODIC_DATES: usize = 1200;
+/// A periodic rule yields at most this many deadlines: twenty years of monthly reports,
+/// sixty of quarterly ones (a plan's rules span a year or a few). A rule whose `from` or
+/// `until` has a year typo (0001 to 9999) stops there instead of planning ten thousand
+/// years of deadlines, each with its overdue repeats.
+pub const MAX_PERIODIC_DATES: usize = 240;
 
 /// The last day of `month` (1 to 12) of `year`. Out-of-range arguments are clamped (month
 /// to 1..=12, year to chrono's range), never a panic.
@@ -493,5 +495,43 @@ mod tests {
             quarterly.dates(&WorkCalendar::weekends_only()),
             vec![d("2025-01-01"), d("2025-04-01")]
         );
+    }
+
+    #[test]
+    fn a_periodic_rule_over_millennia_stops_at_its_cap() {
+        let rule = Periodic {
+            every: Period::Month,
+            day: DayOfMonth::Last,
+            month_of_quarter: 1,
+            working_days_after: u32::MAX,
+            from: d("0001-01-01"),
+            until: d("9999-12-31"),
+        };
+        // u32::MAX working days after any base day is past chrono's last date: no deadline.
+        assert!(rule.dates(&WorkCalendar::weekends_only()).is_empty());
+        let rule = Periodic {
+            working_days_after: 2,
+            ..rule
+        };
+        let dates = rule.dates(&WorkCalendar::weekends_only());
+        assert_eq!(dates.len(), MAX_PERIODIC_DATES);
+        assert_eq!(dates[0], d("0001-02-02"));
+    }
+
+    #[test]
+    fn odd_numbers_in_phrases_never_panic() {
+        for p in [
+            "31/12/9999",
+            "00/00/0000",
+            "Tháng 12/9999",
+            "Quý IV/9999",
+            "Năm 0000",
+            "12 lần/năm 0000",
+            "99 lần/năm",
+        ] {
+            let _ = parse_phrase(p);
+        }
+        assert_eq!(last_day_of_month(i32::MAX, 99), NaiveDate::MAX);
+        assert_eq!(checkpoints(12, i32::MIN).unwrap().len(), 12);
     }
 }

@@ -432,18 +432,6 @@ fn scaled(o: Offset, k: u32) -> Option<Offset> {
     })
 }
 
-/// An escalation threshold that is never reached (too far to compute) counts as not reached.
-fn reached(
-    cal: &WorkDayIndex,
-    deadline: NaiveDate,
-    day: NaiveDate,
-    threshold: Option<Offset>,
-) -> bool {
-    threshold
-        .and_then(|t| after_day(cal, deadline, t))
-        .is_some_and(|at| day >= at)
-}
-
 /// At most this many overdue repeats per deadline occurrence, whatever `overdue_limit` says
 /// (or when it says nothing): every 3 working days, 400 repeats are about five years of
 /// reminders. A deadline typed with a wrong year (`30/01/1024`) is that far in the past, and
@@ -504,14 +492,14 @@ fn nudges_for(
     if policy.on_day {
         lead.push((on_day, Kind::OnDay, day_unit));
     }
-    if let Some(t) = policy.head_after
-        && let Some(d) = after_day(cal, occ, t)
-    {
+    // From these days on the overdue nudges copy the head and the leadership. A threshold
+    // too far to compute is never reached.
+    let head_at = policy.head_after.and_then(|t| after_day(cal, occ, t));
+    let leadership_at = policy.leadership_after.and_then(|t| after_day(cal, occ, t));
+    if let (Some(t), Some(d)) = (policy.head_after, head_at) {
         lead.push((d, Kind::EscalateHead, t.unit));
     }
-    if let Some(t) = policy.leadership_after
-        && let Some(d) = after_day(cal, occ, t)
-    {
+    if let (Some(t), Some(d)) = (policy.leadership_after, leadership_at) {
         lead.push((d, Kind::EscalateLeadership, t.unit));
     }
     if let Some(every) = policy.overdue_every {
@@ -590,8 +578,8 @@ fn nudges_for(
             }
             let (add_head, add_leadership) = if role == Role::Lead && kind.is_overdue() {
                 (
-                    reached(cal, occ, *date, policy.head_after),
-                    reached(cal, occ, *date, policy.leadership_after),
+                    head_at.is_some_and(|at| *date >= at),
+                    leadership_at.is_some_and(|at| *date >= at),
                 )
             } else {
                 (false, false)
