@@ -133,7 +133,7 @@ impl Stats {
         self.cases += 1;
         if self.slowest.len() < 8 || took > self.slowest.last().map(|s| s.0).unwrap_or_default() {
             self.slowest.push((took, input.to_string()));
-            self.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
             self.slowest.truncate(8);
         }
     }
