@@ -147,11 +147,11 @@ impl Periodic {
     }
 }
 
-/// A periodic rule yields at most this many deadlines: twenty years of monthly reports,
-/// sixty of quarterly ones (a plan's rules span a year or a few). A rule whose `from` or
-/// `until` has a year typo (0001 to 9999) stops there instead of planning ten thousand
-/// years of deadlines, each with its overdue repeats.
-pub const MAX_PERIODIC_DATES: usize = 240;
+/// A periodic rule yields at most this many deadlines: ten years of monthly reports, thirty
+/// of quarterly ones (a plan's rules span a year or a few). A rule whose `from` or `until`
+/// has a year typo (0001 to 9999) stops there instead of planning ten thousand years of
+/// deadlines, each with up to 400 overdue repeats.
+pub const MAX_PERIODIC_DATES: usize = 120;
 
 /// The last day of `month` (1 to 12) of `year`. Out-of-range arguments are clamped (month
 /// to 1..=12, year to chrono's range), never a panic.
