@@ -230,31 +230,37 @@ async fn a_digest_lists_every_task_of_the_office() {
 }
 
 #[tokio::test]
-async fn an_escalation_copies_the_head_and_the_leadership() {
+async fn the_leadership_gets_one_digest_never_a_copy_of_the_office_email() {
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: per-nudge", TITLE71);
     // Tuesday 20/02: IV.1 (due 30/01) is 10 working days overdue, Tết 08–14/02 not counted.
     let now = at("2024-02-20 08:00");
     let bs = due_batches(&cfg, now);
-    let b = bs.iter().find(|b| &*b.nudges[0].task == "IV.1").unwrap();
-    // ttth has no head: only the leadership is copied.
-    assert_eq!(b.cc, vec!["ldvp@vpubnd.example".to_string()]);
+    // No email of an office copies the leadership.
+    assert!(
+        bs.iter()
+            .filter(|b| b.office != "ldvp")
+            .all(|b| !b.cc.iter().any(|a| a.contains("ldvp"))),
+        "{bs:?}"
+    );
+    let digests: Vec<_> = bs.iter().filter(|b| b.office == "ldvp").collect();
+    assert_eq!(digests.len(), 1, "{bs:?}");
+    let b = digests[0];
+    assert!(b.nudges.iter().any(|n| &*n.task == "IV.1"));
+    assert!(b.cc.is_empty());
     send(&cfg, b, now).await.unwrap();
     let got = server.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(
-        got[0].to,
-        vec!["ttth@vpubnd.example", "ldvp@vpubnd.example"]
-    );
+    assert_eq!(got[0].to, vec!["ldvp@vpubnd.example"]);
     let m = MessageParser::default().parse(&got[0].data).unwrap();
     let subject = m.subject().unwrap();
     assert!(
-        subject.starts_with("[Quá hạn – báo cáo] Đã quá hạn 10 ngày làm việc: "),
+        subject.starts_with("[Quá hạn – báo cáo] Tổng hợp 1 nhiệm vụ quá hạn"),
         "{subject}"
     );
-    assert_eq!(addrs(m.cc()), vec!["ldvp@vpubnd.example"]);
     let text = m.body_text(0).unwrap();
-    assert!(text.contains("đồng gửi Lãnh đạo Văn phòng"), "{text}");
-    assert!(text.contains("khẩn trương"), "{text}");
+    assert!(text.contains("1. Nhiệm vụ IV.1"), "{text}");
+    assert!(text.contains("Đơn vị chủ trì: "), "{text}");
+    assert!(text.contains("đã quá hạn 10 ngày làm việc"), "{text}");
 }
 
 #[tokio::test]

@@ -40,13 +40,20 @@ pub(super) fn plan(
     }
     // What the ledger already holds is not planned again: `plan` shows what `run` would
     // send. Without a ledger yet (a fresh install), nothing has been sent.
-    let known = if config.ledger.path.exists() {
-        known_keys(&Ledger::open_read_only(&config.ledger.path)?)?
+    // Nudges before the first sweep without a row were settled by that first start.
+    let (known, settled) = if config.ledger.path.exists() {
+        let ledger = Ledger::open_read_only(&config.ledger.path)?;
+        let before = ledger.first_sweep_as_of()?;
+        let settled = planner::Settled {
+            before,
+            ..Default::default()
+        };
+        (known_keys(&ledger)?, settled)
     } else {
-        HashSet::new()
+        (HashSet::new(), planner::Settled::default())
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
-    let plan = planner::plan(&config, &cal, now, until, &known);
+    let plan = planner::plan_settled(&config, &cal, now, until, &known, &settled);
     render::to_stdout("the plan", |w| {
         render::plan::write_plan(
             w,

@@ -7,7 +7,7 @@
 
 use crate::calendar::workdays::{WorkCalendar, date_vi};
 use crate::plan::config::{Config, CoopDelivery, Grouping, Offset, Unit};
-use crate::plan::planner::{self, Kind, Nudge, Role};
+use crate::plan::planner::{self, Kind, Late, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use lettre::Message;
@@ -65,7 +65,18 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
         )
     };
 
-    let mut own: Vec<&Nudge> = due.iter().filter(|n| reachable(n)).collect();
+    // The leadership's items: one digest email for all offices, never a copy per office.
+    let leadership = cfg
+        .leadership
+        .as_deref()
+        .and_then(|l| cfg.office(l))
+        .filter(|o| !o.emails.is_empty());
+    let mut digest: Vec<&Nudge> = due.iter().filter(|n| n.kind.is_leadership()).collect();
+    digest.sort_by_key(|n| urgency(n));
+    let mut own: Vec<&Nudge> = due
+        .iter()
+        .filter(|n| !n.kind.is_leadership() && reachable(n))
+        .collect();
     own.sort_by_key(|n| (office_pos(&n.office), urgency(n)));
     // With `cooperating: cc`, a cooperating office's nudge rides on the lead's email for the
     // same deadline when the lead gets one this sweep; otherwise it stays on its own.
@@ -94,7 +105,7 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
         }
     }
 
-    groups
+    let mut out: Vec<Batch> = groups
         .into_iter()
         .map(|g| {
             let office = cfg
@@ -113,11 +124,6 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
             {
                 cc.push(h.clone());
             }
-            if nudges.iter().any(|n| n.add_leadership)
-                && let Some(l) = cfg.leadership.as_deref().and_then(|l| cfg.office(l))
-            {
-                cc.extend(l.emails.iter().cloned());
-            }
             for r in &ride {
                 if let Some(o) = cfg.office(&r.office) {
                     cc.extend(o.emails.iter().cloned());
@@ -133,7 +139,18 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
                 cc,
             }
         })
-        .collect()
+        .collect();
+    if let Some(l) = leadership
+        && !digest.is_empty()
+    {
+        out.push(Batch {
+            office: l.id.clone(),
+            nudges: digest.into_iter().cloned().collect(),
+            to: dedup(l.emails.clone(), &[]),
+            cc: Vec::new(),
+        });
+    }
+    out
 }
 
 /// The address part, lowercased, for comparing `Tên <a@b>` with `a@b`.
@@ -190,7 +207,7 @@ pub fn sample_batch(
             unit: Unit::WorkingDays,
             add_head: false,
             add_leadership: false,
-            late: false,
+            late: Late::No,
         }],
         to: vec![to.to_string()],
         cc: Vec::new(),
@@ -549,6 +566,10 @@ struct Context {
     today_count: usize,
     /// Some item arrives after its planned day.
     late: bool,
+    /// … because nhacviec runs for the first time: it is the first reminder, not an apology.
+    first_start: bool,
+    /// The leadership's daily digest of escalated items (each item names its offices).
+    digest: bool,
     /// `Thứ Năm, 25/01/2024`.
     today: String,
     /// Whom to ask: the Reply-To, else the sender.
@@ -601,6 +622,8 @@ struct Item {
     late: bool,
     /// The day it was planned for (`Thứ Hai, 22/01/2024`).
     planned: String,
+    /// In the leadership's digest: the offices (chủ trì) still owing it.
+    offices: String,
 }
 
 fn office_name(cfg: &Config, id: &str) -> String {
@@ -622,8 +645,19 @@ fn context(
     let mut items = Vec::new();
     let mut cc_offices = Vec::new();
     let mut shown: BTreeSet<(Arc<str>, NaiveDate)> = BTreeSet::new();
+    let digest = batch.nudges.iter().all(|n| n.kind.is_leadership()) && !batch.nudges.is_empty();
     for n in &batch.nudges {
-        if *n.office != *batch.office {
+        if digest {
+            let name = office_name(cfg, &n.office);
+            if let Some(item) = items.iter_mut().find(|i: &&mut Item| {
+                i.task_id == *n.task && i.deadline == n.occurrence.format("%d/%m/%Y").to_string()
+            }) {
+                if !item.offices.split(", ").any(|o| o == name) {
+                    item.offices = format!("{}, {name}", item.offices);
+                }
+                continue;
+            }
+        } else if *n.office != *batch.office {
             // A cooperating office copied on the lead's email: named, not listed again.
             let name = office_name(cfg, &n.office);
             if !cc_offices.contains(&name) {
@@ -679,8 +713,13 @@ fn context(
             add_head: n.add_head,
             add_leadership: n.add_leadership,
             tag: tag.to_string(),
-            late: n.late && n.date < today,
+            late: n.late.is_late() && n.date < today,
             planned: date_vi(n.date),
+            offices: if digest {
+                office_name(cfg, &n.office)
+            } else {
+                String::new()
+            },
         });
     }
     let rank = |t: &str| {
@@ -720,6 +759,11 @@ fn context(
             .filter(|i| i.state == "today" || i.state == "last_working_day")
             .count(),
         late: items.iter().any(|i| i.late),
+        first_start: batch
+            .nudges
+            .iter()
+            .any(|n| n.late == Late::FirstStart && n.date < today),
+        digest,
         items,
         tag,
         today: date_vi(today),
@@ -752,6 +796,7 @@ fn sample_contexts() -> Vec<Context> {
         tag: tag.into(),
         late,
         planned: "Thứ Hai, 22/01/2024".into(),
+        offices: "Phòng Kinh tế, Phòng Hành chính – Tổ chức".into(),
     };
     let ctx = |items: Vec<Item>| Context {
         office: OfficeCtx {
@@ -765,6 +810,8 @@ fn sample_contexts() -> Vec<Context> {
         overdue_count: items.iter().filter(|i| i.state == "overdue").count(),
         today_count: items.iter().filter(|i| i.state == "today").count(),
         late: items.iter().any(|i| i.late),
+        first_start: false,
+        digest: false,
         tag: items
             .last()
             .map(|i| i.tag.clone())
@@ -775,7 +822,16 @@ fn sample_contexts() -> Vec<Context> {
         escalated_to: vec!["Lãnh đạo Văn phòng".into()],
         cc_offices: vec!["Phòng Kinh tế".into()],
     };
+    let mut first = ctx(vec![item("before", TAG_BEFORE, true, false)]);
+    first.first_start = true;
+    let mut digest = ctx(vec![
+        item("overdue", TAG_ESCALATION, false, false),
+        item("overdue", TAG_ESCALATION, false, false),
+    ]);
+    digest.digest = true;
     vec![
+        first,
+        digest,
         ctx(vec![item("before", TAG_BEFORE, false, false)]),
         ctx(vec![item("today", TAG_TODAY, true, true)]),
         ctx(vec![item("overdue", TAG_ESCALATION, false, false)]),
@@ -955,18 +1011,33 @@ tasks:
     }
 
     #[test]
-    fn escalation_copies_head_and_leadership() {
+    fn escalation_copies_the_head_and_lists_the_leadership_in_one_digest() {
         let c = config("");
-        // Tuesday 13/02 on a plain week (no Tết): IV.1 overdue 10 working days; VII.1 at 9.
+        // Tuesday 13/02 on a plain week (no Tết): IV.1 overdue 10 working days (the
+        // leadership's first digest item); VII.1 at 9 (its office only: the head was copied
+        // on 08/02, less than a week ago).
         let got = shape(&batches(&c, &due(&c, "2024-02-13 08:00")));
-        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "hctc");
+        assert!(
+            got[0].3.is_empty(),
+            "never a copy to the leadership: {got:?}"
+        );
+        assert_eq!(got[1].0, "ldvp");
+        assert_eq!(got[1].2, vec!["ldvp@vpubnd.example".to_string()]);
+        assert_eq!(
+            got[1].1,
+            vec!["IV.1 hctc escalation-leadership".to_string()]
+        );
+        // Tuesday 20/02: IV.1 overdue 15 working days: the head again (a week after 06/02's
+        // escalation), and IV.1 in the digest again.
+        let got = shape(&batches(&c, &due(&c, "2024-02-20 08:00")));
+        assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(
             got[0].3,
-            vec![
-                "Trưởng phòng HC-TC <truong.hctc@vpubnd.example>".to_string(),
-                "ldvp@vpubnd.example".to_string()
-            ]
+            vec!["Trưởng phòng HC-TC <truong.hctc@vpubnd.example>".to_string()]
         );
+        assert_eq!(got[1].0, "ldvp");
     }
 
     #[test]

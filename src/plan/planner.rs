@@ -24,8 +24,10 @@ pub enum Kind {
     Overdue(Offset),
     /// The office's head is added.
     EscalateHead,
-    /// The Office's leadership is added.
+    /// Listed in the leadership's daily digest (the first time).
     EscalateLeadership,
+    /// Listed in the leadership's digest again, overdue by this much (weekly repeats).
+    LeadershipAgain(Offset),
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Overdue(o) => write!(w, "overdue-{o}"),
             Kind::EscalateHead => w.write_str("escalation-head"),
             Kind::EscalateLeadership => w.write_str("escalation-leadership"),
+            Kind::LeadershipAgain(o) => write!(w, "escalation-leadership-{o}"),
         }
     }
 
@@ -61,6 +64,7 @@ impl Kind {
             Kind::Overdue(o) => format!("quá hạn {}", span(o)),
             Kind::EscalateHead => "báo trưởng đơn vị".into(),
             Kind::EscalateLeadership => "báo Lãnh đạo Văn phòng".into(),
+            Kind::LeadershipAgain(o) => format!("báo Lãnh đạo Văn phòng (quá hạn {})", span(o)),
         }
     }
 
@@ -72,14 +76,23 @@ impl Kind {
             Kind::Overdue(o) => (2, (o.approx_days() * 10.0) as i64),
             Kind::EscalateHead => (3, 0),
             Kind::EscalateLeadership => (4, 0),
+            Kind::LeadershipAgain(o) => (4, (o.approx_days() * 10.0) as i64),
         }
     }
 
     pub fn is_overdue(&self) -> bool {
         matches!(
             self,
-            Kind::Overdue(_) | Kind::EscalateHead | Kind::EscalateLeadership
+            Kind::Overdue(_)
+                | Kind::EscalateHead
+                | Kind::EscalateLeadership
+                | Kind::LeadershipAgain(_)
         )
+    }
+
+    /// An item of the leadership's digest, not an email to the office itself.
+    pub fn is_leadership(&self) -> bool {
+        matches!(self, Kind::EscalateLeadership | Kind::LeadershipAgain(_))
     }
 }
 
@@ -141,10 +154,28 @@ pub struct Nudge {
     pub unit: Unit,
     /// The office's head is added to the recipients.
     pub add_head: bool,
-    /// The Office's leadership is added to the recipients.
+    /// Listed in the leadership's daily digest (never copied on the office's own email).
     pub add_leadership: bool,
-    /// Sent after its planned day because nhacviec was not running then.
-    pub late: bool,
+    /// Sent after its planned day, and why.
+    pub late: Late,
+}
+
+/// Why a nudge goes out after its planned day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Late {
+    /// On its day.
+    #[default]
+    No,
+    /// nhacviec had never run before: the first reminder from the system.
+    FirstStart,
+    /// nhacviec was not running on its day.
+    Downtime,
+}
+
+impl Late {
+    pub fn is_late(self) -> bool {
+        self != Late::No
+    }
 }
 
 impl std::fmt::Display for NudgeKey {
@@ -180,8 +211,8 @@ pub struct UnscheduledTask {
 pub struct Plan {
     /// Due now and not yet sent: what a sweep at `now` sends (only when `sendable_now`).
     pub due: Vec<Nudge>,
-    /// Missed while nhacviec was not running and superseded by a later one (or too old):
-    /// recorded as skipped, never sent.
+    /// Missed while nhacviec was not running and superseded by a later one of the same
+    /// deadline occurrence and office (or too old): recorded as skipped, never sent.
     pub skipped: Vec<Nudge>,
     /// Later than `now`, up to the horizon, in time order.
     pub upcoming: Vec<Nudge>,
@@ -200,6 +231,37 @@ pub fn plan(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     known: &HashSet<NudgeKey>,
+) -> Plan {
+    plan_settled(cfg, cal, now, until, known, &Settled::default())
+}
+
+/// What the ledger implies without a row per nudge.
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    /// The first sweep's as-of time: every nudge sent before it and without a row in the
+    /// ledger was settled by that first start (sent then, or skipped as backlog), and is
+    /// never due again.
+    pub before: Option<DateTime<Utc>>,
+    /// Keys in flight (pending, retrying): planned again whatever `before` says, so that
+    /// their email can be rebuilt.
+    pub in_flight: HashSet<NudgeKey>,
+}
+
+impl Settled {
+    fn covers(&self, n: &Nudge) -> bool {
+        self.before.is_some_and(|b| n.send_at < b)
+            && (self.in_flight.is_empty() || !self.in_flight.contains(&n.key()))
+    }
+}
+
+/// [`plan`], with the nudges `settled` implies left out as if the ledger held them.
+pub fn plan_settled(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
 ) -> Plan {
     let tz = cfg.schedule.timezone;
     let now_local = now.with_timezone(&tz);
@@ -230,8 +292,11 @@ pub fn plan(
     let mut batch = Vec::new();
     let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
 
-    // Missed nudges, per (task, office): only the latest is sent, the rest are skipped.
-    let mut missed: BTreeMap<(Arc<str>, Arc<str>), Vec<Nudge>> = BTreeMap::new();
+    // Missed nudges, per (task, deadline occurrence, office): only the latest of each is
+    // sent, the rest are skipped. Per occurrence: an open Q1 must not silence Q2. The
+    // leadership's digest items are a line of their own: they never replace the office's.
+    type Group = (Arc<str>, NaiveDate, Arc<str>, bool);
+    let mut missed: BTreeMap<Group, Vec<Nudge>> = BTreeMap::new();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
@@ -262,9 +327,17 @@ pub fn plan(
                 if !known.is_empty() && known.contains(&nudge.key()) {
                     continue;
                 }
+                if settled.covers(&nudge) {
+                    continue;
+                }
                 if nudge.send_at <= now_local {
                     missed
-                        .entry((nudge.task.clone(), nudge.office.clone()))
+                        .entry((
+                            nudge.task.clone(),
+                            nudge.occurrence,
+                            nudge.office.clone(),
+                            nudge.kind.is_leadership(),
+                        ))
                         .or_default()
                         .push(nudge);
                 } else if nudge.send_at <= until {
@@ -291,7 +364,11 @@ pub fn plan(
         out.skipped.extend(list);
         if latest.date >= catch_up_from {
             out.due.push(Nudge {
-                late: latest.date < today,
+                late: if latest.date < today {
+                    Late::Downtime
+                } else {
+                    Late::No
+                },
                 ..latest
             });
         } else {
@@ -411,15 +488,6 @@ fn scaled(o: Offset, k: u32) -> Offset {
     }
 }
 
-fn reached(
-    cal: &WorkDayIndex,
-    deadline: NaiveDate,
-    day: NaiveDate,
-    threshold: Option<Offset>,
-) -> bool {
-    threshold.is_some_and(|t| day >= after_day(cal, deadline, t))
-}
-
 /// What every nudge of one task shares.
 struct TaskCtx<'a> {
     cfg: &'a Config,
@@ -470,27 +538,60 @@ fn nudges_for(
     if policy.on_day {
         lead.push((on_day, Kind::OnDay, day_unit));
     }
-    if let Some(t) = policy.head_after {
-        lead.push((after_day(cal, occ, t), Kind::EscalateHead, t.unit));
+    let head_day = policy.head_after.map(|t| after_day(cal, occ, t));
+    if let (Some(t), Some(d)) = (policy.head_after, head_day) {
+        lead.push((d, Kind::EscalateHead, t.unit));
     }
-    if let Some(t) = policy.leadership_after {
-        lead.push((after_day(cal, occ, t), Kind::EscalateLeadership, t.unit));
-    }
-    if let Some(every) = policy.overdue_every {
-        let limit = policy.overdue_limit.unwrap_or(u32::MAX);
-        let mut k = 1;
-        while k <= limit {
-            let d = after_day(cal, occ, scaled(every, k));
-            if d > last_day {
-                break;
-            }
-            lead.push((d, Kind::Overdue(scaled(every, k)), every.unit));
-            k += 1;
-        }
+    // Overdue: every `overdue_every` up to `overdue_weekly_after`, then weekly, at most
+    // `overdue_limit` reminders. `ended`: the limit ends them inside the horizon.
+    let (overdue, ended) = match policy.overdue_every {
+        Some(every) => overdue_steps(
+            cal,
+            occ,
+            every,
+            policy.overdue_weekly_after,
+            policy.overdue_limit,
+            last_day,
+        ),
+        None => (Vec::new(), true),
+    };
+    for (d, o) in &overdue {
+        lead.push((*d, Kind::Overdue(*o), o.unit));
     }
     // One nudge a day per deadline: the weightiest wins.
     lead.sort_by_key(|(d, k, _)| (*d, std::cmp::Reverse(k.weight())));
     lead.dedup_by_key(|(d, _, _)| *d);
+
+    // The leadership's digest items: at `leadership_after`, then weekly while the lead
+    // office is still reminded (under the limit). Never a copy of the office's own email.
+    let mut digest: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
+    let has_leadership = cfg
+        .leadership
+        .as_deref()
+        .and_then(|l| cfg.office(l))
+        .is_some_and(|o| !o.emails.is_empty());
+    if let Some(t) = policy.leadership_after.filter(|_| has_leadership) {
+        let last_overdue = overdue.last().map(|(d, _)| *d);
+        let mut j: u32 = 0;
+        loop {
+            let o = Offset {
+                n: t.n.saturating_add(week(t.unit).saturating_mul(j)),
+                unit: t.unit,
+            };
+            let d = after_day(cal, occ, o);
+            let still_reminded = j == 0 || !ended || last_overdue.is_some_and(|l| d <= l);
+            if d > last_day || !still_reminded {
+                break;
+            }
+            let kind = if j == 0 {
+                Kind::EscalateLeadership
+            } else {
+                Kind::LeadershipAgain(o)
+            };
+            digest.push((d, kind, t.unit));
+            j += 1;
+        }
+    }
 
     // The nudges a cooperating office gets, chosen from the lead's schedule.
     let befores: Vec<&(NaiveDate, Kind, Unit)> = lead
@@ -509,8 +610,28 @@ fn nudges_for(
         }
         Kind::OnDay => coop.on_day,
         Kind::Overdue(_) => coop.overdue,
-        Kind::EscalateHead | Kind::EscalateLeadership => false,
+        Kind::EscalateHead | Kind::EscalateLeadership | Kind::LeadershipAgain(_) => false,
     };
+    // The head is copied at `head_after`, then at most weekly: on an overdue reminder at
+    // least a week (5 working days) after the last one that copied the head.
+    let mut last_head: Option<NaiveDate> = None;
+    let head_copied: Vec<bool> = lead
+        .iter()
+        .map(|(date, kind, _)| {
+            let copy = match kind {
+                Kind::EscalateHead => true,
+                Kind::Overdue(_) => {
+                    head_day.is_some_and(|h| *date >= h)
+                        && last_head.is_none_or(|l| cal.working_days_between(l, *date) >= 5)
+                }
+                _ => false,
+            };
+            if copy {
+                last_head = Some(*date);
+            }
+            copy
+        })
+        .collect();
 
     let offices = task
         .lead
@@ -527,28 +648,23 @@ fn nudges_for(
         if office.emails.is_empty() {
             continue;
         }
-        let done = task.done_for(office_id);
-        // A whole task done, or a share done for a single deadline, silences every nudge
-        // from that day; for repeated deadlines it covers the occurrences up to that day.
-        if let Some(done) = done
-            && (single_occurrence || occ <= done)
-        {
+        if task.silences(office_id, occ, single_occurrence) {
             continue;
         }
-        for (date, kind, unit) in &lead {
+        let own = lead
+            .iter()
+            .zip(&head_copied)
+            .map(|(l, h)| (l, *h))
+            .chain(digest.iter().map(|l| (l, false)));
+        for ((date, kind, unit), add_head) in own {
             if role == Role::Cooperating && !coop_gets(*date, kind) {
                 continue;
             }
-            let (add_head, add_leadership) = if role == Role::Lead && kind.is_overdue() {
-                (
-                    reached(cal, occ, *date, policy.head_after),
-                    reached(cal, occ, *date, policy.leadership_after),
-                )
-            } else {
-                (false, false)
-            };
+            let add_head = role == Role::Lead && add_head;
             let role = match (role, kind) {
-                (Role::Lead, Kind::EscalateHead | Kind::EscalateLeadership) => Role::Escalation,
+                (Role::Lead, k) if k.is_leadership() || *k == Kind::EscalateHead => {
+                    Role::Escalation
+                }
                 (r, _) => r,
             };
             let nudge = Nudge {
@@ -562,12 +678,65 @@ fn nudges_for(
                 days_left: days_left(*date, *unit),
                 unit: *unit,
                 add_head,
-                add_leadership: add_leadership || *kind == Kind::EscalateLeadership,
-                late: false,
+                add_leadership: kind.is_leadership(),
+                late: Late::No,
             };
             out.push((nudge, *office_rank));
         }
     }
+}
+
+/// A week in `unit`: 5 working days or 7 days.
+fn week(unit: Unit) -> u32 {
+    match unit {
+        Unit::WorkingDays => 5,
+        Unit::Days => 7,
+    }
+}
+
+/// The overdue reminders of a deadline: every `every` while that is no later than
+/// `weekly_after`, then weekly from `weekly_after`; at most `limit`, none after `last_day`.
+/// Also whether the limit (not `last_day`) ended them.
+fn overdue_steps(
+    cal: &WorkDayIndex,
+    occ: NaiveDate,
+    every: Offset,
+    weekly_after: Option<Offset>,
+    limit: Option<u32>,
+    last_day: NaiveDate,
+) -> (Vec<(NaiveDate, Offset)>, bool) {
+    let limit = limit.map_or(usize::MAX, |l| l as usize);
+    let weekly_from = weekly_after.map(|w| after_day(cal, occ, w));
+    let mut out: Vec<(NaiveDate, Offset)> = Vec::new();
+    let mut k = 1;
+    while out.len() < limit {
+        let o = scaled(every, k);
+        let d = after_day(cal, occ, o);
+        if d > last_day {
+            return (out, false);
+        }
+        if weekly_from.is_some_and(|w| d > w) {
+            break;
+        }
+        out.push((d, o));
+        k += 1;
+    }
+    if let Some(w) = weekly_after {
+        let mut j = 1;
+        while out.len() < limit {
+            let o = Offset {
+                n: w.n.saturating_add(week(w.unit).saturating_mul(j)),
+                unit: w.unit,
+            };
+            let d = after_day(cal, occ, o);
+            if d > last_day {
+                return (out, false);
+            }
+            out.push((d, o));
+            j += 1;
+        }
+    }
+    (out, true)
 }
 
 /// When the sweeps fall on a given day: the first sweep inside the sending window.
@@ -737,25 +906,40 @@ mod tests {
     }
 
     #[test]
-    fn overdue_repeats_and_escalates() {
+    fn overdue_repeats_space_out_stop_and_escalate_weekly() {
         let c = cfg(ONE);
-        let p = plain(&c, "2024-01-31 07:00", "2024-02-20 23:00");
+        let p = plain(&c, "2024-01-31 07:00", "2024-06-30 23:00");
         let lead: Vec<(String, NaiveDate, bool, bool)> = p
             .upcoming
             .iter()
             .filter(|n| &*n.office == "hctc")
             .map(|n| (n.kind.code(), n.date, n.add_head, n.add_leadership))
             .collect();
+        let row = |k: &str, day: &str, head: bool, leadership: bool| {
+            (k.to_string(), d(day), head, leadership)
+        };
         assert_eq!(
             lead,
             vec![
-                ("overdue-3wd".into(), d("2024-02-02"), false, false),
-                ("escalation-head".into(), d("2024-02-06"), true, false),
-                ("overdue-6wd".into(), d("2024-02-07"), true, false),
-                ("overdue-9wd".into(), d("2024-02-12"), true, false),
-                ("escalation-leadership".into(), d("2024-02-13"), true, true),
-                ("overdue-12wd".into(), d("2024-02-15"), true, true),
-                ("overdue-15wd".into(), d("2024-02-20"), true, true),
+                // Every 3 working days for two weeks, the head copied once at 5…
+                row("overdue-3wd", "2024-02-02", false, false),
+                row("escalation-head", "2024-02-06", true, false),
+                row("overdue-6wd", "2024-02-07", false, false),
+                row("overdue-9wd", "2024-02-12", false, false),
+                // … the leadership's digest from 10, a line apart from the office's email …
+                row("escalation-leadership", "2024-02-13", false, true),
+                // … then weekly, the head at most weekly, the digest on the same days …
+                row("overdue-15wd", "2024-02-20", true, false),
+                row("escalation-leadership-15wd", "2024-02-20", false, true),
+                row("overdue-20wd", "2024-02-27", true, false),
+                row("escalation-leadership-20wd", "2024-02-27", false, true),
+                row("overdue-25wd", "2024-03-05", true, false),
+                row("escalation-leadership-25wd", "2024-03-05", false, true),
+                row("overdue-30wd", "2024-03-12", true, false),
+                row("escalation-leadership-30wd", "2024-03-12", false, true),
+                // … and no more after the eighth overdue reminder.
+                row("overdue-35wd", "2024-03-19", true, false),
+                row("escalation-leadership-35wd", "2024-03-19", false, true),
             ]
         );
         assert!(
@@ -765,6 +949,14 @@ mod tests {
                 .all(|n| n.days_left < 0)
         );
         assert_eq!(p.upcoming[1].role, Role::Escalation);
+        // Configurable per policy: unbounded and never weekly is today's old behaviour.
+        let c = cfg(&format!(
+            "{}    reminders: p\nreminders:\n  p:\n    overdue_every: 3wd\n    overdue_weekly_after: never\n    overdue_limit: unlimited\n    escalate: {{}}\n",
+            ONE
+        ));
+        let p = plain(&c, "2024-01-31 07:00", "2024-06-30 23:00");
+        let overdue = p.upcoming.iter().filter(|n| &*n.office == "hctc").count();
+        assert!(overdue > 30, "every 3 working days until June: {overdue}");
     }
 
     #[test]
@@ -801,7 +993,7 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late.is_late()))
             .collect();
         assert_eq!(due, vec![("hctc".into(), "before-3wd".into(), false)]);
         // kt's only missed nudge (16/01) is older than the 7-day catch-up window.
@@ -824,7 +1016,7 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late.is_late()))
             .collect();
         assert_eq!(
             due,
@@ -833,6 +1025,156 @@ mod tests {
                 ("kt".into(), "before-14d".into(), true)
             ]
         );
+    }
+
+    /// A quarterly report (VII.5's rule: the 14th of the quarter's last month plus 2
+    /// working days) whose Q1 is still open.
+    const QUARTERLY: &str = "  - id: Q\n    title: q\n    deadline: {phrase: Theo quy định, every: quarter, day: 14, working_days_after: 2}\n    lead: hctc\n";
+
+    /// Sweeps every working day at 08:00 from `from` to `to`, recording what each sends.
+    fn replay(c: &Config, from: &str, to: &str) -> (Vec<NudgeKey>, Vec<NudgeKey>) {
+        let cal = WorkCalendar::weekends_only();
+        let (mut sent, mut skipped) = (Vec::new(), Vec::new());
+        let mut known = HashSet::new();
+        let mut day = d(from);
+        while day <= d(to) {
+            if cal.is_working_day(day) {
+                let now = at(&format!("{day} 08:00"));
+                let p = plan(c, &cal, now, now, &known);
+                for n in p.due {
+                    known.insert(n.key());
+                    sent.push(n.key());
+                }
+                for n in p.skipped {
+                    known.insert(n.key());
+                    skipped.push(n.key());
+                }
+            }
+            day = day.succ_opt().unwrap();
+        }
+        (sent, skipped)
+    }
+
+    #[test]
+    fn an_open_occurrence_never_silences_the_next_one() {
+        let c = cfg(QUARTERLY);
+        let (sent, skipped) = replay(&c, "2024-03-01", "2024-06-28");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let q2: Vec<String> = sent
+            .iter()
+            .filter(|k| k.occurrence == d("2024-06-18"))
+            .map(|k| k.kind.clone())
+            .collect();
+        assert_eq!(
+            q2,
+            [
+                "before-14d",
+                "before-7d",
+                "before-3wd",
+                "before-1wd",
+                "on-day",
+                "overdue-3wd",
+                "escalation-head",
+                "overdue-6wd"
+            ]
+        );
+        // Q1 went on being nagged meanwhile, and stopped at its limit.
+        let q1 = sent
+            .iter()
+            .filter(|k| k.occurrence == d("2024-03-18"))
+            .count();
+        assert!(q1 > 5, "{q1}");
+    }
+
+    #[test]
+    fn with_a_sweep_every_working_day_every_planned_nudge_is_sent() {
+        let c = cfg(&format!("{ONE}{QUARTERLY}"));
+        let all: Vec<NudgeKey> = plain(&c, "2024-01-01 07:00", "2024-12-31 23:00")
+            .upcoming
+            .iter()
+            .map(Nudge::key)
+            .collect();
+        let (sent, skipped) = replay(&c, "2024-01-01", "2024-12-31");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(sent, all);
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_of_each_occurrence_is_late() {
+        let c = cfg(QUARTERLY);
+        // Down from Friday 07/06 until Monday 24/06 at 08:00: Q2's before-7d (11/06),
+        // before-3wd (13/06), before-1wd (17/06), on-day (18/06) and overdue-3wd (21/06)
+        // were missed (Q1's reminders had ended in May).
+        let cal = WorkCalendar::weekends_only();
+        let (sent, _) = replay(&c, "2024-03-01", "2024-06-06");
+        let known: HashSet<NudgeKey> = sent.into_iter().collect();
+        let p = plan(
+            &c,
+            &cal,
+            at("2024-06-24 08:00"),
+            at("2024-06-24 08:00"),
+            &known,
+        );
+        let due: Vec<(NaiveDate, String, bool)> = p
+            .due
+            .iter()
+            .map(|n| (n.occurrence, n.kind.code(), n.late.is_late()))
+            .collect();
+        assert_eq!(due, vec![(d("2024-06-18"), "overdue-3wd".into(), true)]);
+        let skipped: Vec<String> = p.skipped.iter().map(|n| n.kind.code()).collect();
+        assert_eq!(skipped, ["before-7d", "before-3wd", "before-1wd", "on-day"]);
+    }
+
+    #[test]
+    fn a_first_start_settles_the_backlog_before_it() {
+        let c = cfg(ONE);
+        let cal = WorkCalendar::weekends_only();
+        // The first sweep ran on 25/01 at 08:00: the 16/01 and 23/01 nudges it settled have
+        // no rows, and are never due or skipped again.
+        let settled = Settled {
+            before: Some(at("2024-01-25 08:00")),
+            in_flight: HashSet::new(),
+        };
+        let p = plan_settled(
+            &c,
+            &cal,
+            at("2024-01-29 08:00"),
+            at("2024-01-29 08:00"),
+            &HashSet::new(),
+            &settled,
+        );
+        let due: Vec<String> = p.due.iter().map(|n| n.key().to_string()).collect();
+        assert_eq!(
+            due,
+            [
+                "task T / deadline 2024-01-30 / office hctc / before-1wd",
+                "task T / deadline 2024-01-30 / office kt / before-1wd"
+            ]
+        );
+        // 25/01's own nudge (at the first sweep's time) was due then, not settled: without
+        // a row it is still missed.
+        assert!(p.skipped.iter().any(|n| n.kind.code() == "before-3wd"));
+        // A key in flight is planned again even before the baseline.
+        let mut in_flight = HashSet::new();
+        let k = NudgeKey {
+            task: "T".into(),
+            occurrence: d("2024-01-30"),
+            office: "hctc".into(),
+            kind: "before-7d".into(),
+        };
+        in_flight.insert(k.clone());
+        let p = plan_settled(
+            &c,
+            &cal,
+            at("2024-01-29 08:00"),
+            at("2024-01-29 08:00"),
+            &HashSet::new(),
+            &Settled {
+                in_flight,
+                ..settled
+            },
+        );
+        assert!(p.skipped.iter().any(|n| n.key() == k));
     }
 
     #[test]

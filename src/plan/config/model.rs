@@ -137,11 +137,15 @@ pub struct Policy {
     pub on_day: bool,
     /// Repeat while overdue; `None`: no overdue nudges.
     pub overdue_every: Option<Offset>,
+    /// Overdue this long: the overdue reminders become weekly (every 5 working days, or 7
+    /// days for an offset in days, counted from here). `None`: never weekly.
+    pub overdue_weekly_after: Option<Offset>,
     /// At most this many overdue nudges per deadline (`None`: until it is done).
     pub overdue_limit: Option<u32>,
     /// Overdue this long: the office's head is added.
     pub head_after: Option<Offset>,
-    /// Overdue this long: the Office's leadership is added.
+    /// Overdue this long: the item is listed in the leadership's daily digest (then weekly
+    /// while the office is still reminded).
     pub leadership_after: Option<Offset>,
     pub cooperating: CoopRule,
 }
@@ -158,7 +162,8 @@ impl Policy {
             ],
             on_day: true,
             overdue_every: Some(Offset::working(3)),
-            overdue_limit: None,
+            overdue_weekly_after: Some(Offset::working(10)),
+            overdue_limit: Some(8),
             head_after: Some(Offset::working(5)),
             leadership_after: Some(Offset::working(10)),
             cooperating: CoopRule {
@@ -184,6 +189,19 @@ pub enum Done {
     Open,
     All(NaiveDate),
     PerOffice(BTreeMap<String, NaiveDate>),
+    /// `done: [{ occurrence: 2024-03-18, office: hctc, on: 2024-03-15 }, …]`: entries for
+    /// one occurrence and/or one office each.
+    List(Vec<DoneEntry>),
+}
+
+/// One entry of a `done:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoneEntry {
+    /// The occurrence it finishes (`None`: every occurrence up to `on`).
+    pub occurrence: Option<NaiveDate>,
+    /// The office whose share it finishes (`None`: every office).
+    pub office: Option<String>,
+    pub on: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +231,30 @@ impl Task {
             Done::Open => None,
             Done::All(d) => Some(*d),
             Done::PerOffice(m) => m.get(office).copied(),
+            Done::List(entries) => entries
+                .iter()
+                .filter(|e| {
+                    e.occurrence.is_none() && e.office.as_deref().is_none_or(|o| o == office)
+                })
+                .map(|e| e.on)
+                .max(),
+        }
+    }
+
+    /// Whether `office` has nothing more to do for occurrence `occ`: a whole task done, or a
+    /// share done, silences a single deadline from that day and, for repeated deadlines,
+    /// the occurrences up to that day; a `done:` entry naming the occurrence silences it.
+    pub fn silences(&self, office: &str, occ: NaiveDate, single_occurrence: bool) -> bool {
+        let covers = |d: NaiveDate| single_occurrence || occ <= d;
+        match &self.done {
+            Done::List(entries) => entries.iter().any(|e| {
+                e.office.as_deref().is_none_or(|o| o == office)
+                    && match e.occurrence {
+                        Some(o) => o == occ,
+                        None => covers(e.on),
+                    }
+            }),
+            _ => self.done_for(office).is_some_and(covers),
         }
     }
 
@@ -221,6 +263,20 @@ impl Task {
         match &self.done {
             Done::Open => None,
             Done::All(d) => Some(*d),
+            Done::List(entries) => self
+                .lead
+                .iter()
+                .map(|o| {
+                    entries
+                        .iter()
+                        .filter(|e| {
+                            e.occurrence.is_none() && e.office.as_deref().is_none_or(|x| x == o)
+                        })
+                        .map(|e| e.on)
+                        .max()
+                })
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().max()),
             Done::PerOffice(m) => self
                 .lead
                 .iter()
