@@ -320,6 +320,7 @@ pub fn plan_settled(
                 task_id: &task_id,
                 office_ids: &office_ids,
                 policy,
+                today,
             };
             nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
@@ -496,6 +497,8 @@ struct TaskCtx<'a> {
     task_id: &'a Arc<str>,
     office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
     policy: &'a Policy,
+    /// The day the plan is made on: a done date already reached silences everything.
+    today: NaiveDate,
 }
 
 /// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
@@ -515,6 +518,7 @@ fn nudges_for(
         task_id,
         office_ids,
         policy,
+        today,
     } = *ctx;
     let on_day = cal.working_day_on_or_before(occ);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
@@ -648,9 +652,6 @@ fn nudges_for(
         if office.emails.is_empty() {
             continue;
         }
-        if task.silences(office_id, occ, single_occurrence) {
-            continue;
-        }
         let own = lead
             .iter()
             .zip(&head_copied)
@@ -658,6 +659,9 @@ fn nudges_for(
             .chain(digest.iter().map(|l| (l, false)));
         for ((date, kind, unit), add_head) in own {
             if role == Role::Cooperating && !coop_gets(*date, kind) {
+                continue;
+            }
+            if task.silences(office_id, occ, single_occurrence, *date, today) {
                 continue;
             }
             let add_head = role == Role::Lead && add_head;
@@ -1175,6 +1179,39 @@ mod tests {
             },
         );
         assert!(p.skipped.iter().any(|n| n.key() == k));
+    }
+
+    #[test]
+    fn finishing_one_occurrence_stops_its_nagging_only() {
+        // Q1's report (due 18/03) done on 20/03, named by its period; Q2's still owed.
+        let c = cfg(&format!(
+            "{QUARTERLY}    done: [{{ occurrence: Quý I/2024, date: 2024-03-20 }}]\n"
+        ));
+        let p = plain(&c, "2024-03-25 07:00", "2024-06-30 23:00");
+        assert!(p.upcoming.iter().all(|n| n.occurrence != d("2024-03-18")));
+        assert!(p.upcoming.iter().any(|n| n.occurrence == d("2024-06-18")));
+        // By its date and office: the same.
+        let c = cfg(&format!(
+            "{QUARTERLY}    done: [{{ occurrence: 2024-03-18, office: hctc, date: 2024-03-20 }}]\n"
+        ));
+        let p = plain(&c, "2024-03-25 07:00", "2024-06-30 23:00");
+        assert!(p.upcoming.iter().all(|n| n.occurrence != d("2024-03-18")));
+        // A done date still ahead silences from that day only: a replay of the year with
+        // every task done on its deadline sends the reminders before it and nothing after.
+        let c = cfg(&ONE.replace("lead: hctc\n", "lead: hctc\n    done: 2024-01-30\n"));
+        let p = plain(&c, "2024-01-01 07:00", "2024-03-31 23:00");
+        let kinds: Vec<String> = p
+            .upcoming
+            .iter()
+            .filter(|n| &*n.office == "hctc")
+            .map(|n| n.kind.code())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["before-14d", "before-7d", "before-3wd", "before-1wd"]
+        );
+        let p = plain(&c, "2024-01-31 07:00", "2024-03-31 23:00");
+        assert!(p.upcoming.is_empty());
     }
 
     #[test]

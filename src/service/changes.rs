@@ -80,9 +80,9 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
                         .map(|e| {
                             let what = match (e.occurrence, &e.office) {
                                 (Some(o), Some(f)) => {
-                                    format!("deadline {} by {f}", o.format("%d/%m/%Y"))
+                                    format!("deadline {} by {f}", o.1.format("%d/%m/%Y"))
                                 }
-                                (Some(o), None) => format!("deadline {}", o.format("%d/%m/%Y")),
+                                (Some(o), None) => format!("deadline {}", o.1.format("%d/%m/%Y")),
                                 (None, Some(f)) => format!("by {f}"),
                                 (None, None) => "all".to_string(),
                             };

@@ -189,7 +189,7 @@ pub enum Done {
     Open,
     All(NaiveDate),
     PerOffice(BTreeMap<String, NaiveDate>),
-    /// `done: [{ occurrence: 2024-03-18, office: hctc, on: 2024-03-15 }, …]`: entries for
+    /// `done: [{ occurrence: 2024-03-18, office: hctc, date: 2024-03-15 }, …]`: entries for
     /// one occurrence and/or one office each.
     List(Vec<DoneEntry>),
 }
@@ -197,8 +197,9 @@ pub enum Done {
 /// One entry of a `done:` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoneEntry {
-    /// The occurrence it finishes (`None`: every occurrence up to `on`).
-    pub occurrence: Option<NaiveDate>,
+    /// The occurrence it finishes, as the days it may fall on (a date, or a named period:
+    /// `Quý I/2024`); `None`: every occurrence up to `on`.
+    pub occurrence: Option<(NaiveDate, NaiveDate)>,
     /// The office whose share it finishes (`None`: every office).
     pub office: Option<String>,
     pub on: NaiveDate,
@@ -241,16 +242,26 @@ impl Task {
         }
     }
 
-    /// Whether `office` has nothing more to do for occurrence `occ`: a whole task done, or a
-    /// share done, silences a single deadline from that day and, for repeated deadlines,
-    /// the occurrences up to that day; a `done:` entry naming the occurrence silences it.
-    pub fn silences(&self, office: &str, occ: NaiveDate, single_occurrence: bool) -> bool {
-        let covers = |d: NaiveDate| single_occurrence || occ <= d;
+    /// Whether `office`'s nudge of `date` about occurrence `occ` is silenced, seen on
+    /// `today`: a whole task done, or a share done, covers a single deadline and, for
+    /// repeated deadlines, the occurrences up to that day; a `done:` entry naming the
+    /// occurrence covers it. A done date already reached silences every nudge; one still
+    /// ahead (a plan written in advance, a replay) only those from that day.
+    pub fn silences(
+        &self,
+        office: &str,
+        occ: NaiveDate,
+        single_occurrence: bool,
+        date: NaiveDate,
+        today: NaiveDate,
+    ) -> bool {
+        let from = |on: NaiveDate| on <= today || date >= on;
+        let covers = |on: NaiveDate| (single_occurrence || occ <= on) && from(on);
         match &self.done {
             Done::List(entries) => entries.iter().any(|e| {
                 e.office.as_deref().is_none_or(|o| o == office)
                     && match e.occurrence {
-                        Some(o) => o == occ,
+                        Some((a, b)) => a <= occ && occ <= b && from(e.on),
                         None => covers(e.on),
                     }
             }),
