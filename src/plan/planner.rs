@@ -542,10 +542,6 @@ fn nudges_for(
     if policy.on_day {
         lead.push((on_day, Kind::OnDay, day_unit));
     }
-    let head_day = policy.head_after.map(|t| after_day(cal, occ, t));
-    if let (Some(t), Some(d)) = (policy.head_after, head_day) {
-        lead.push((d, Kind::EscalateHead, t.unit));
-    }
     // Overdue: every `overdue_every` up to `overdue_weekly_after`, then weekly, at most
     // `overdue_limit` reminders. `ended`: the limit ends them inside the horizon.
     let (overdue, ended) = match policy.overdue_every {
@@ -561,6 +557,28 @@ fn nudges_for(
     };
     for (d, o) in &overdue {
         lead.push((*d, Kind::Overdue(*o), o.unit));
+    }
+    // The head is told at `head_after`, on the first overdue reminder from then (which it
+    // replaces): an escalation never adds a day of email to the office's week.
+    // Found past the horizon too: what the plan says must not depend on how far it looks.
+    let head_day = policy.head_after.map(|t| {
+        let d = after_day(cal, occ, t);
+        let Some(every) = policy.overdue_every else {
+            return d;
+        };
+        let reach = d + Days::new(every.approx_days() as u64 * 2 + 14);
+        let (steps, _) = overdue_steps(
+            cal,
+            occ,
+            every,
+            policy.overdue_weekly_after,
+            policy.overdue_limit,
+            reach,
+        );
+        steps.iter().map(|(o, _)| *o).find(|o| *o >= d).unwrap_or(d)
+    });
+    if let (Some(t), Some(d)) = (policy.head_after, head_day) {
+        lead.push((d, Kind::EscalateHead, t.unit));
     }
     // One nudge a day per deadline: the weightiest wins.
     lead.sort_by_key(|(d, k, _)| (*d, std::cmp::Reverse(k.weight())));
@@ -925,10 +943,10 @@ mod tests {
         assert_eq!(
             lead,
             vec![
-                // Every 3 working days for two weeks, the head copied once at 5…
+                // Every 3 working days for two weeks; the head copied once from 5, on the
+                // next reminder (6), so that it adds no day of email…
                 row("overdue-3wd", "2024-02-02", false, false),
-                row("escalation-head", "2024-02-06", true, false),
-                row("overdue-6wd", "2024-02-07", false, false),
+                row("escalation-head", "2024-02-07", true, false),
                 row("overdue-9wd", "2024-02-12", false, false),
                 // … the leadership's digest from 10, a line apart from the office's email …
                 row("escalation-leadership", "2024-02-13", false, true),
@@ -1078,8 +1096,7 @@ mod tests {
                 "before-1wd",
                 "on-day",
                 "overdue-3wd",
-                "escalation-head",
-                "overdue-6wd"
+                "escalation-head"
             ]
         );
         // Q1 went on being nagged meanwhile, and stopped at its limit.
