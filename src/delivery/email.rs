@@ -5,7 +5,7 @@
 //! (`now` is passed in). The wording is Vietnamese and lives in templates compiled into the
 //! binary (`src/delivery/templates/`); a clerk may override them with files of the same names.
 
-use crate::calendar::workdays::{WorkCalendar, date_vi};
+use crate::calendar::workdays::{WorkCalendar, date_vi, weekday_vi};
 use crate::plan::config::{Config, CoopDelivery, Grouping, Offset, Unit};
 use crate::plan::planner::{self, Kind, Late, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
@@ -604,8 +604,13 @@ struct Item {
     phrase: String,
     /// `30/01/2024`.
     deadline: String,
-    /// `Thứ Ba, 30/01/2024`.
+    /// `Thứ Ba, 30/01/2024`; for "trước ngày X": `trước ngày 30/01/2024, tức chậm nhất
+    /// Thứ Hai 29/01/2024`.
     deadline_long: String,
+    /// For subjects: `30/01/2024`, or `trước 30/01/2024`.
+    deadline_short: String,
+    /// Which occurrence of a repeated deadline: `Quý II/2024`, `mốc 1/2: 30/06/2024`.
+    occurrence: Option<String>,
     /// `before`, `last_working_day`, `today` or `overdue`.
     state: &'static str,
     /// `còn 3 ngày làm việc`, `hạn hôm nay`, …
@@ -671,7 +676,8 @@ fn context(
         let task = cfg
             .task(&n.task)
             .ok_or_else(|| ComposeError::UnknownTask(n.task.to_string()))?;
-        let due = Due::on(cal, today, n.occurrence, n.unit);
+        let due_day = planner::due_day(cal, task, n.occurrence);
+        let due = Due::on(cal, today, due_day, n.unit);
         let escalated = n.add_head || n.add_leadership || n.role == Role::Escalation;
         let tag = match due {
             Due::Overdue(..) if escalated => TAG_ESCALATION,
@@ -695,7 +701,22 @@ fn context(
             product: task.product.as_deref().map(block).filter(|p| !p.is_empty()),
             phrase: one_line(&task.deadline.phrase),
             deadline: n.occurrence.format("%d/%m/%Y").to_string(),
-            deadline_long: date_vi(n.occurrence),
+            deadline_long: if task.deadline.exclusive {
+                format!(
+                    "trước ngày {}, tức chậm nhất {} {}",
+                    n.occurrence.format("%d/%m/%Y"),
+                    weekday_vi(due_day),
+                    due_day.format("%d/%m/%Y")
+                )
+            } else {
+                date_vi(n.occurrence)
+            },
+            deadline_short: if task.deadline.exclusive {
+                format!("trước {}", n.occurrence.format("%d/%m/%Y"))
+            } else {
+                n.occurrence.format("%d/%m/%Y").to_string()
+            },
+            occurrence: planner::occurrence_name(cfg, cal, task, n.occurrence),
             state: due.code(),
             days_left: due.text(),
             role: if n.role == Role::Cooperating {
@@ -784,7 +805,9 @@ fn sample_contexts() -> Vec<Context> {
         product: Some("Kế hoạch CCHC năm 2024".into()),
         phrase: "trước ngày 30/01/2024".into(),
         deadline: "30/01/2024".into(),
-        deadline_long: "Thứ Ba, 30/01/2024".into(),
+        deadline_long: "trước ngày 30/01/2024, tức chậm nhất Thứ Hai 29/01/2024".into(),
+        deadline_short: "trước 30/01/2024".into(),
+        occurrence: Some("Quý I/2024".into()),
         state,
         days_left: "còn 3 ngày làm việc".into(),
         role: if coop { "cooperating" } else { "lead" },

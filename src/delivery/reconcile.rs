@@ -182,7 +182,7 @@ mod tests {
     /// Due Tuesday 30/01/2024: hctc leads, kt cooperates; the default policy (14d, 7d, 3wd,
     /// 1wd before) and a 7-day catch-up.
     fn cfg() -> Config {
-        let src = "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt]\n";
+        let src = "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: hctc\n    cooperating: [kt]\n";
         from_source(src, Path::new("t.yaml"), &Env::default())
             .unwrap_or_else(|r| panic!("{}", r.render()))
             .config

@@ -520,17 +520,23 @@ fn nudges_for(
         policy,
         today,
     } = *ctx;
-    let on_day = cal.working_day_on_or_before(occ);
+    // The day the work is due: the deadline, or for "trước ngày X" the last working day
+    // before X. Every offset counts to it; the ledger key keeps the occurrence X.
+    let due = match occ.pred_opt() {
+        Some(d) if task.deadline.exclusive => cal.working_day_on_or_before(d),
+        _ => occ,
+    };
+    let on_day = cal.working_day_on_or_before(due);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
     let days_left = |date: NaiveDate, unit: Unit| match unit {
-        Unit::Days => (occ - date).num_days(),
-        Unit::WorkingDays => cal.working_days_between(date, occ),
+        Unit::Days => (due - date).num_days(),
+        Unit::WorkingDays => cal.working_days_between(date, due),
     };
 
     // The schedule of the lead office: before, on the day, overdue with escalation.
     let mut lead: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
     for o in &policy.before {
-        if let Some(d) = before_day(cal, occ, *o) {
+        if let Some(d) = before_day(cal, due, *o) {
             lead.push((d, Kind::Before(*o), o.unit));
         }
     }
@@ -547,7 +553,7 @@ fn nudges_for(
     let (overdue, ended) = match policy.overdue_every {
         Some(every) => overdue_steps(
             cal,
-            occ,
+            due,
             every,
             policy.overdue_weekly_after,
             policy.overdue_limit,
@@ -562,14 +568,14 @@ fn nudges_for(
     // replaces): an escalation never adds a day of email to the office's week.
     // Found past the horizon too: what the plan says must not depend on how far it looks.
     let head_day = policy.head_after.map(|t| {
-        let d = after_day(cal, occ, t);
+        let d = after_day(cal, due, t);
         let Some(every) = policy.overdue_every else {
             return d;
         };
         let reach = d + Days::new(every.approx_days() as u64 * 2 + 14);
         let (steps, _) = overdue_steps(
             cal,
-            occ,
+            due,
             every,
             policy.overdue_weekly_after,
             policy.overdue_limit,
@@ -600,7 +606,7 @@ fn nudges_for(
                 n: t.n.saturating_add(week(t.unit).saturating_mul(j)),
                 unit: t.unit,
             };
-            let d = after_day(cal, occ, o);
+            let d = after_day(cal, due, o);
             let still_reminded = j == 0 || !ended || last_overdue.is_some_and(|l| d <= l);
             if d > last_day || !still_reminded {
                 break;
@@ -704,6 +710,54 @@ fn nudges_for(
                 late: Late::No,
             };
             out.push((nudge, *office_rank));
+        }
+    }
+}
+
+/// The day the work of occurrence `occ` is due: `occ` itself, or for "trước ngày X" (read
+/// strictly) the last working day before X.
+pub fn due_day(cal: &WorkCalendar, task: &Task, occ: NaiveDate) -> NaiveDate {
+    if task.deadline.exclusive {
+        occ.pred_opt()
+            .map_or(occ, |d| cal.working_day_on_or_before(d))
+    } else {
+        occ
+    }
+}
+
+/// Which occurrence of a repeated deadline this is, in words: `Quý II/2024` (quarterly),
+/// `Tháng 06/2024` (monthly), `mốc 1/2: 30/06/2024` (checkpoints), `lần 2/3: 30/09/2024`
+/// (a list of dates). `None` for a single deadline.
+pub fn occurrence_name(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    task: &Task,
+    occ: NaiveDate,
+) -> Option<String> {
+    use crate::plan::deadline::{Period, Phrase, parse_phrase};
+    match &task.deadline.rule {
+        Rule::Periodic(p) => Some(match p.every {
+            Period::Quarter => {
+                let q = ["I", "II", "III", "IV"][(occ.month0() / 3) as usize];
+                format!("Quý {q}/{}", occ.year())
+            }
+            Period::Month => format!("Tháng {:02}/{}", occ.month(), occ.year()),
+        }),
+        Rule::Dates(ds) if ds.len() > 1 => {
+            let k = ds.iter().position(|d| *d == occ)? + 1;
+            let word = match parse_phrase(&task.deadline.phrase) {
+                Ok(Phrase::Checkpoints { .. }) => "mốc",
+                _ => "lần",
+            };
+            Some(format!(
+                "{word} {k}/{}: {}",
+                ds.len(),
+                occ.format("%d/%m/%Y")
+            ))
+        }
+        _ => {
+            let _ = (cfg, cal);
+            None
         }
     }
 }
@@ -873,7 +927,8 @@ mod tests {
             .collect()
     }
 
-    const ONE: &str = "  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
+    /// Due Tuesday 30/01/2024, that day included (a bare date).
+    const ONE: &str = "  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
 
     #[test]
     fn default_policy_before_a_tuesday_deadline() {
@@ -908,6 +963,39 @@ mod tests {
             ]
         );
         assert!(!got.iter().any(|g| g.1 == "snv"));
+    }
+
+    #[test]
+    fn before_a_date_means_by_the_last_working_day_before_it() {
+        // "trước ngày 30/01/2024": due Monday 29/01; every offset counts to it, the key keeps
+        // the occurrence 30/01, and overdue starts on 30/01 itself.
+        let c = cfg(&ONE.replace("deadline: 30/01/2024", "deadline: trước ngày 30/01/2024"));
+        let p = plain(&c, "2024-01-01 07:00", "2024-02-05 23:00");
+        let lead: Vec<(String, NaiveDate, i64)> = p
+            .upcoming
+            .iter()
+            .filter(|n| &*n.office == "hctc")
+            .map(|n| (n.kind.code(), n.date, n.days_left))
+            .collect();
+        assert_eq!(
+            lead,
+            vec![
+                ("before-14d".into(), d("2024-01-15"), 14),
+                ("before-7d".into(), d("2024-01-22"), 7),
+                ("before-3wd".into(), d("2024-01-24"), 3),
+                ("before-1wd".into(), d("2024-01-26"), 1),
+                ("on-day".into(), d("2024-01-29"), 0),
+                ("overdue-3wd".into(), d("2024-02-01"), -3),
+            ]
+        );
+        assert!(p.upcoming.iter().all(|n| n.occurrence == d("2024-01-30")));
+        // A bare date includes the day.
+        let p = plain(&cfg(ONE), "2024-01-01 07:00", "2024-01-30 23:00");
+        assert!(
+            p.upcoming
+                .iter()
+                .any(|n| n.kind == Kind::OnDay && n.date == d("2024-01-30"))
+        );
     }
 
     #[test]
@@ -1229,6 +1317,25 @@ mod tests {
         );
         let p = plain(&c, "2024-01-31 07:00", "2024-03-31 23:00");
         assert!(p.upcoming.is_empty());
+    }
+
+    #[test]
+    fn occurrences_are_named() {
+        let cal = WorkCalendar::weekends_only();
+        let c = cfg(&format!(
+            "{QUARTERLY}  - id: C\n    title: c\n    deadline: ít nhất 02 lần/năm\n    lead: hctc\n  - id: L\n    title: l\n    deadline: {{phrase: Theo kế hoạch, dates: [2024-03-31, 2024-06-30, 2024-09-30]}}\n    lead: hctc\n  - id: M\n    title: m\n    deadline: {{phrase: Theo quy định, every: month, day: last}}\n    lead: hctc\n"
+        ));
+        let name = |id: &str, occ: &str| occurrence_name(&c, &cal, c.task(id).unwrap(), d(occ));
+        assert_eq!(name("Q", "2024-06-18").as_deref(), Some("Quý II/2024"));
+        assert_eq!(
+            name("C", "2024-06-30").as_deref(),
+            Some("mốc 1/2: 30/06/2024")
+        );
+        assert_eq!(
+            name("L", "2024-06-30").as_deref(),
+            Some("lần 2/3: 30/06/2024")
+        );
+        assert_eq!(name("M", "2024-06-30").as_deref(), Some("Tháng 06/2024"));
     }
 
     #[test]

@@ -180,6 +180,8 @@ pub struct Deadline {
     /// As the plan writes it.
     pub phrase: String,
     pub rule: Rule,
+    /// "trước ngày X": X itself is too late; the last working day before it is the due day.
+    pub exclusive: bool,
 }
 
 /// When the task (or each office's share of it) was done.

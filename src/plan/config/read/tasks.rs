@@ -282,6 +282,7 @@ impl Reader<'_> {
                 }
             };
             return Some(Deadline {
+                exclusive: deadline::is_exclusive(phrase),
                 phrase: phrase.clone(),
                 rule,
             });
@@ -349,7 +350,11 @@ impl Reader<'_> {
                 plan,
             )?
         };
-        Some(Deadline { phrase, rule })
+        Some(Deadline {
+            exclusive: deadline::is_exclusive(&phrase),
+            phrase,
+            rule,
+        })
     }
 
     /// `dates: [2024-06-30, 2024-12-31]`.
