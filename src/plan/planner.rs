@@ -4,6 +4,12 @@
 //! and the set of nudges the ledger already knows. It does no IO and never reads the clock,
 //! so `nhacviec plan` (what will be sent) and `nhacviec run` (what is sent) cannot disagree:
 //! both call it and differ only in what they do with the answer.
+//!
+//! Total: no value in the YAML makes it panic or run long. Its date arithmetic is checked
+//! (clippy's `arithmetic_side_effects` is denied here): a nudge whose day would leave the
+//! calendar is not planned. Overdue repeats are computed one step from the last, and at most
+//! [`MAX_OVERDUE_STEPS`] of them per deadline occurrence.
+#![deny(clippy::arithmetic_side_effects)]
 
 use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
 use crate::plan::config::{Config, Offset, Policy, Task, Unit};
@@ -70,10 +76,12 @@ impl Kind {
 
     /// When two nudges of one deadline fall on the same day, the weightier one is kept.
     fn weight(&self) -> (u8, i64) {
+        // Tenths of a day: an offset is at most u32::MAX working days, so this fits.
+        let tenths = |o: &Offset| (o.approx_days() * 10.0) as i64;
         match self {
-            Kind::Before(o) => (0, -(o.approx_days() * 10.0) as i64),
+            Kind::Before(o) => (0, tenths(o).saturating_neg()),
             Kind::OnDay => (1, 0),
-            Kind::Overdue(o) => (2, (o.approx_days() * 10.0) as i64),
+            Kind::Overdue(o) => (2, tenths(o)),
             Kind::EscalateHead => (3, 0),
             Kind::EscalateLeadership => (4, 0),
             Kind::LeadershipAgain(o) => (4, (o.approx_days() * 10.0) as i64),
@@ -275,9 +283,14 @@ pub fn plan_settled(
     let last_day = until.with_timezone(&tz).date_naive();
     // Working-day arithmetic in constant time over the years a plan normally touches;
     // dates outside are answered by the calendar itself.
-    let span_from = NaiveDate::from_ymd_opt(today.year() - 2, 1, 1).unwrap_or(today);
-    let span_to =
-        NaiveDate::from_ymd_opt(last_day.max(today).year() + 2, 12, 31).unwrap_or(last_day);
+    // Bounded: the table holds a number per day, and `--until` may name any year.
+    let span_from = NaiveDate::from_ymd_opt(today.year().saturating_sub(2), 1, 1).unwrap_or(today);
+    let span_end_year = last_day
+        .max(today)
+        .year()
+        .saturating_add(2)
+        .min(today.year().saturating_add(MAX_INDEX_YEARS));
+    let span_to = NaiveDate::from_ymd_opt(span_end_year, 12, 31).unwrap_or(today);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
     // One shared copy of each office id for all of its nudges, with the id's place in
@@ -348,17 +361,20 @@ pub fn plan_settled(
                         office_rank,
                         nudge.kind,
                     );
-                    upcoming_keys.push((key, out.upcoming.len() as u32));
+                    let at = u32::try_from(out.upcoming.len()).unwrap_or(u32::MAX);
+                    upcoming_keys.push((key, at));
                     out.upcoming.push(nudge);
                 }
             }
         }
     }
 
+    // A window reaching past the first date there is catches up everything.
     let catch_up_from = match cfg.schedule.catch_up.unit {
-        Unit::Days => today - Days::new(cfg.schedule.catch_up.n as u64),
-        Unit::WorkingDays => idx.sub_working_days(today, cfg.schedule.catch_up.n),
-    };
+        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
+        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
+    }
+    .unwrap_or(NaiveDate::MIN);
     for (_, mut list) in missed {
         list.sort_by_key(|n| (n.send_at, n.kind.weight()));
         let latest = list.pop().expect("groups are never empty");
@@ -403,7 +419,7 @@ fn ranks<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u32> {
     order.sort_by_key(|i| ids[*i]);
     let mut rank = vec![0; ids.len()];
     for (r, i) in order.into_iter().enumerate() {
-        rank[i] = r as u32;
+        rank[i] = u32::try_from(r).unwrap_or(u32::MAX);
     }
     rank
 }
@@ -446,7 +462,10 @@ pub fn occurrences(
                 return Err(format!("waits for task {dep}, which is not in the plan"));
             };
             match dep_task.fully_done() {
-                Some(done) => Ok(vec![done + Days::new(*days as u64)]),
+                Some(done) => done
+                    .checked_add_days(Days::new(u64::from(*days)))
+                    .map(|d| vec![d])
+                    .ok_or_else(|| format!("{days} days after task {dep} is past the year 262143")),
                 None => Err(format!(
                     "waits for task {dep} to be done (mark it with `done:` and this one is scheduled {days} days later)"
                 )),
@@ -460,34 +479,46 @@ pub fn occurrences(
 /// would not be before the deadline.
 fn before_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
     let d = match offset.unit {
-        Unit::Days => cal.working_day_on_or_before(deadline - Days::new(offset.n as u64)),
-        Unit::WorkingDays => cal.sub_working_days(deadline, offset.n),
+        Unit::Days => cal.checked_working_day_on_or_before(
+            deadline.checked_sub_days(Days::new(u64::from(offset.n)))?,
+        )?,
+        Unit::WorkingDays => cal.checked_sub_working_days(deadline, offset.n)?,
     };
     (d < deadline).then_some(d)
 }
 
-/// The day `offset` after `deadline`, on a working day after the deadline.
-fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> NaiveDate {
+/// The day `offset` after `deadline`, on a working day after the deadline; `None` past the
+/// last date the calendar can hold.
+fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
     match offset.unit {
         Unit::Days => {
-            let d = deadline + Days::new(offset.n as u64);
-            let back = cal.working_day_on_or_before(d);
-            if back > deadline {
-                back
-            } else {
-                cal.working_day_on_or_after(d)
+            let d = deadline.checked_add_days(Days::new(u64::from(offset.n)))?;
+            match cal.checked_working_day_on_or_before(d) {
+                Some(back) if back > deadline => Some(back),
+                _ => cal.checked_working_day_on_or_after(d),
             }
         }
-        Unit::WorkingDays => cal.add_working_days(deadline, offset.n),
+        Unit::WorkingDays => cal.checked_add_working_days(deadline, offset.n),
     }
 }
 
-fn scaled(o: Offset, k: u32) -> Offset {
-    Offset {
-        n: o.n * k,
+/// `k` times `o`, or `None` past `u32::MAX` days.
+fn scaled(o: Offset, k: u32) -> Option<Offset> {
+    Some(Offset {
+        n: o.n.checked_mul(k)?,
         unit: o.unit,
-    }
+    })
 }
+
+/// At most this many overdue repeats per deadline occurrence, whatever `overdue_limit` says
+/// (or when it says nothing): every 3 working days, 400 repeats are about five years of
+/// reminders. A deadline typed with a wrong year (`30/01/1024`) is that far in the past, and
+/// stepping through a thousand years of repeats, all of them missed, would take minutes.
+pub const MAX_OVERDUE_STEPS: u32 = 400;
+
+/// The working-day index covers at most this many years after today; later dates are
+/// answered by the calendar itself.
+const MAX_INDEX_YEARS: i32 = 20;
 
 /// What every nudge of one task shares.
 struct TaskCtx<'a> {
@@ -529,7 +560,7 @@ fn nudges_for(
     let on_day = cal.working_day_on_or_before(due);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
     let days_left = |date: NaiveDate, unit: Unit| match unit {
-        Unit::Days => (due - date).num_days(),
+        Unit::Days => due.signed_duration_since(date).num_days(),
         Unit::WorkingDays => cal.working_days_between(date, due),
     };
 
@@ -567,12 +598,19 @@ fn nudges_for(
     // The head is told at `head_after`, on the first overdue reminder from then (which it
     // replaces): an escalation never adds a day of email to the office's week.
     // Found past the horizon too: what the plan says must not depend on how far it looks.
-    let head_day = policy.head_after.map(|t| {
-        let d = after_day(cal, due, t);
+    // A threshold too far to compute is never reached.
+    let head_day = policy.head_after.and_then(|t| {
+        let d = after_day(cal, due, t)?;
         let Some(every) = policy.overdue_every else {
-            return d;
+            return Some(d);
         };
-        let reach = d + Days::new(every.approx_days() as u64 * 2 + 14);
+        let reach = d
+            .checked_add_days(Days::new(
+                (every.approx_days() as u64)
+                    .saturating_mul(2)
+                    .saturating_add(14),
+            ))
+            .unwrap_or(d);
         let (steps, _) = overdue_steps(
             cal,
             due,
@@ -581,7 +619,7 @@ fn nudges_for(
             policy.overdue_limit,
             reach,
         );
-        steps.iter().map(|(o, _)| *o).find(|o| *o >= d).unwrap_or(d)
+        Some(steps.iter().map(|(o, _)| *o).find(|o| *o >= d).unwrap_or(d))
     });
     if let (Some(t), Some(d)) = (policy.head_after, head_day) {
         lead.push((d, Kind::EscalateHead, t.unit));
@@ -601,12 +639,15 @@ fn nudges_for(
     if let Some(t) = policy.leadership_after.filter(|_| has_leadership) {
         let last_overdue = overdue.last().map(|(d, _)| *d);
         let mut j: u32 = 0;
-        loop {
+        // Weekly while the office is reminded, never more often than its reminders.
+        while j <= MAX_OVERDUE_STEPS {
             let o = Offset {
                 n: t.n.saturating_add(week(t.unit).saturating_mul(j)),
                 unit: t.unit,
             };
-            let d = after_day(cal, due, o);
+            let Some(d) = after_day(cal, due, o) else {
+                break;
+            };
             let still_reminded = j == 0 || !ended || last_overdue.is_some_and(|l| d <= l);
             if d > last_day || !still_reminded {
                 break;
@@ -617,7 +658,7 @@ fn nudges_for(
                 Kind::LeadershipAgain(o)
             };
             digest.push((d, kind, t.unit));
-            j += 1;
+            j = j.saturating_add(1);
         }
     }
 
@@ -744,7 +785,7 @@ pub fn occurrence_name(
             Period::Month => format!("Tháng {:02}/{}", occ.month(), occ.year()),
         }),
         Rule::Dates(ds) if ds.len() > 1 => {
-            let k = ds.iter().position(|d| *d == occ)? + 1;
+            let k = ds.iter().position(|d| *d == occ)?.saturating_add(1);
             let word = match parse_phrase(&task.deadline.phrase) {
                 Ok(Phrase::Checkpoints { .. }) => "mốc",
                 _ => "lần",
@@ -781,35 +822,50 @@ fn overdue_steps(
     limit: Option<u32>,
     last_day: NaiveDate,
 ) -> (Vec<(NaiveDate, Offset)>, bool) {
-    let limit = limit.map_or(usize::MAX, |l| l as usize);
-    let weekly_from = weekly_after.map(|w| after_day(cal, occ, w));
+    // Never more than MAX_OVERDUE_STEPS, whatever `overdue_limit` says.
+    let limit = limit.unwrap_or(MAX_OVERDUE_STEPS).min(MAX_OVERDUE_STEPS) as usize;
+    let weekly_from = weekly_after.and_then(|w| after_day(cal, occ, w));
     let mut out: Vec<(NaiveDate, Offset)> = Vec::new();
-    let mut k = 1;
+    // Each repeat is found from the one before (in working days), so that no step walks
+    // from the deadline again. A date too far to compute ends them as the horizon does.
+    let mut prev = occ;
+    let mut k: u32 = 1;
     while out.len() < limit {
-        let o = scaled(every, k);
-        let d = after_day(cal, occ, o);
-        if d > last_day {
+        let Some(o) = scaled(every, k) else {
             return (out, false);
-        }
+        };
+        let next = match every.unit {
+            Unit::WorkingDays => cal.checked_add_working_days(prev, every.n),
+            Unit::Days => after_day(cal, occ, o),
+        };
+        let Some(d) = next.filter(|d| *d <= last_day) else {
+            return (out, false);
+        };
         if weekly_from.is_some_and(|w| d > w) {
             break;
         }
         out.push((d, o));
-        k += 1;
+        prev = d;
+        k = k.saturating_add(1);
     }
-    if let Some(w) = weekly_after {
-        let mut j = 1;
+    if let (Some(w), Some(from)) = (weekly_after, weekly_from) {
+        let mut prev = from;
+        let mut j: u32 = 1;
         while out.len() < limit {
-            let o = Offset {
-                n: w.n.saturating_add(week(w.unit).saturating_mul(j)),
-                unit: w.unit,
-            };
-            let d = after_day(cal, occ, o);
-            if d > last_day {
+            let Some(n) = week(w.unit).checked_mul(j).and_then(|x| w.n.checked_add(x)) else {
                 return (out, false);
-            }
+            };
+            let o = Offset { n, unit: w.unit };
+            let next = match w.unit {
+                Unit::WorkingDays => cal.checked_add_working_days(prev, week(w.unit)),
+                Unit::Days => after_day(cal, occ, o),
+            };
+            let Some(d) = next.filter(|d| *d <= last_day) else {
+                return (out, false);
+            };
             out.push((d, o));
-            j += 1;
+            prev = d;
+            j = j.saturating_add(1);
         }
     }
     (out, true)
@@ -826,7 +882,8 @@ struct SendTimes<'a> {
 
 impl<'a> SendTimes<'a> {
     fn new(cfg: &'a Config, first: NaiveDate, last: NaiveDate) -> Self {
-        let len = (last - first).num_days().max(0) as usize + 1;
+        let len = usize::try_from(last.signed_duration_since(first).num_days())
+            .map_or(0, |n| n.saturating_add(1));
         Self {
             cfg,
             first,
@@ -836,7 +893,7 @@ impl<'a> SendTimes<'a> {
     }
 
     fn at(&mut self, day: NaiveDate) -> DateTime<Tz> {
-        let slot = usize::try_from((day - self.first).num_days())
+        let slot = usize::try_from(day.signed_duration_since(self.first).num_days())
             .ok()
             .filter(|i| *i < self.days.len());
         if let Some(i) = slot
@@ -874,6 +931,7 @@ impl<'a> SendTimes<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::plan::config::{Env, from_source};
@@ -1408,5 +1466,72 @@ mod tests {
                 .to_string(),
             "2024-01-16 09:30 +07:00"
         );
+    }
+
+    /// Plans `tasks` for a month and fails if that takes more than a second.
+    fn plan_quickly(c: &Config) -> Plan {
+        let start = std::time::Instant::now();
+        let p = plain(c, "2024-03-01 08:00", "2024-04-01 08:00");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+        p
+    }
+
+    fn with_policy(deadline: &str, policy: &str) -> Config {
+        cfg(&format!(
+            "  - id: T\n    title: t\n    deadline: {deadline}\n    lead: hctc\n    reminders: p\nreminders:\n  p:\n{policy}"
+        ))
+    }
+
+    #[test]
+    fn a_deadline_a_thousand_years_ago_is_planned_quickly() {
+        // `30/01/1024`: stepping overdue repeats from 1024 re-walked from the deadline for
+        // every step, minutes of work.
+        for deadline in ["30/01/1024", "30/01/0000"] {
+            let c = with_policy(deadline, "    before: [7d]\n");
+            let p = plan_quickly(&c);
+            let overdue = p.skipped.iter().filter(|n| n.kind.is_overdue()).count()
+                + p.due.iter().filter(|n| n.kind.is_overdue()).count();
+            assert!(overdue <= MAX_OVERDUE_STEPS as usize + 2, "{overdue}");
+            assert!(
+                p.upcoming.is_empty(),
+                "{deadline}: five years of repeats at most"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_past_the_calendar_are_left_out() {
+        for policy in [
+            "    before: [97000000d, 7d]\n",
+            "    before: [4294967295wd, 7d]\n",
+            "    before: [7d]\n    overdue_every: 100000000d\n",
+            "    before: [7d]\n    overdue_every: 4294967295wd\n",
+            "    before: [7d]\n    escalate: {head_after: 100000000d, leadership_after: 4294967295wd}\n",
+        ] {
+            let c = with_policy("30/03/2024", policy);
+            let p = plan_quickly(&c);
+            // The reasonable nudges are still planned: 7 days before 30/03 is Fri 22/03.
+            assert!(
+                p.upcoming
+                    .iter()
+                    .any(|n| n.kind.code() == "before-7d" && n.date == d("2024-03-22")),
+                "{policy}: {:?}",
+                p.upcoming
+            );
+        }
+    }
+
+    #[test]
+    fn a_catch_up_window_past_the_calendar_catches_up_everything() {
+        for catch_up in ["100000000d", "4294967295wd"] {
+            let c = cfg(&format!("{ONE}schedule:\n  catch_up: {catch_up}\n"));
+            let p = plan_quickly(&c);
+            assert!(!p.due.is_empty(), "{catch_up}");
+            assert!(p.due.iter().all(|n| n.late.is_late()), "{catch_up}");
+        }
     }
 }
