@@ -98,7 +98,12 @@ pub async fn sweep(
     let now = clock.now();
     // The history the decision needs is read before this sweep is recorded in it.
     let first = ledger.first_sweep_as_of()?;
-    let id = ledger.begin_sweep(now, clock.now())?;
+    // Recording the sweep is bookkeeping: a ledger that cannot take it (a full disk) fails
+    // the sweep where it must, at the first reservation, not before planning.
+    let id = ledger
+        .begin_sweep(now, clock.now())
+        .map_err(|e| tracing::warn!(error = %e, "could not record the sweep's start"))
+        .ok();
     let d = decide(ctx, ledger, first, now).await?;
     let mut report = SweepReport {
         next_retry: d.next_retry,
@@ -127,7 +132,11 @@ pub async fn sweep(
         settled: report.settled,
         complete: !report.interrupted,
     };
-    ledger.finish_sweep(id, clock.now(), &record)?;
+    if let Some(id) = id
+        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record)
+    {
+        tracing::warn!(error = %e, "could not record the sweep's end");
+    }
     Ok(report)
 }
 
