@@ -74,6 +74,23 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
                         .collect();
                     out.push(format!("task {} done by {}", t.id, parts.join(", ")));
                 }
+                Done::List(entries) => {
+                    let parts: Vec<String> = entries
+                        .iter()
+                        .map(|e| {
+                            let what = match (e.occurrence, &e.office) {
+                                (Some(o), Some(f)) => {
+                                    format!("deadline {} by {f}", o.1.format("%d/%m/%Y"))
+                                }
+                                (Some(o), None) => format!("deadline {}", o.1.format("%d/%m/%Y")),
+                                (None, Some(f)) => format!("by {f}"),
+                                (None, None) => "all".to_string(),
+                            };
+                            format!("{what} on {}", e.on.format("%d/%m/%Y"))
+                        })
+                        .collect();
+                    out.push(format!("task {} done: {}", t.id, parts.join(", ")));
+                }
             }
         }
         if o.policy != t.policy {

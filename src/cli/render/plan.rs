@@ -192,7 +192,7 @@ pub fn write_plan(
         .iter()
         .filter(keep)
         .map(|n| {
-            let status = match (plan.sendable_now, n.late) {
+            let status = match (plan.sendable_now, n.late.is_late()) {
                 (true, false) => "due now",
                 (true, true) => "late, due now",
                 (false, false) => "at next sweep",

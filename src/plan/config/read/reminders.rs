@@ -9,6 +9,7 @@ const POLICY_KEYS: &[&str] = &[
     "before",
     "on_day",
     "overdue_every",
+    "overdue_weekly_after",
     "overdue_limit",
     "escalate",
     "cooperating",
@@ -63,7 +64,18 @@ impl Reader<'_> {
             }),
             None => builtin.overdue_every,
         };
-        let overdue_limit = self.opt(&m, "overdue_limit");
+        let overdue_weekly_after = match m.get("overdue_weekly_after") {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
+            Some(_) => self.opt::<Offset>(&m, "overdue_weekly_after"),
+            None => builtin.overdue_weekly_after,
+        };
+        let overdue_limit = match m.get("overdue_limit") {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "none" || s == "unlimited") => {
+                None
+            }
+            Some(_) => self.opt(&m, "overdue_limit"),
+            None => builtin.overdue_limit,
+        };
         let (head_after, leadership_after) = match m.get("escalate") {
             Some(n) => self.escalate(n, &builtin),
             None => (builtin.head_after, builtin.leadership_after),
@@ -77,6 +89,7 @@ impl Reader<'_> {
             before,
             on_day,
             overdue_every,
+            overdue_weekly_after,
             overdue_limit,
             head_after,
             leadership_after,

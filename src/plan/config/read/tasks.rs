@@ -191,10 +191,66 @@ impl Reader<'_> {
         })
     }
 
-    /// `done: 2024-03-01` for the whole task, or one date per office.
+    /// `done: 2024-03-01` for the whole task, one date per office, or a list of entries
+    /// naming an occurrence (by its date or its period: `Quý I/2024`, `Tháng 06/2024`)
+    /// and/or an office: `done: [{ occurrence: Quý I/2024, office: hctc, date: 2024-03-15 }]`.
     fn done(&self, n: &Node, what: &str, lead: &[String], cooperating: &[String]) -> Done {
         match &n.value {
             Value::Null => Done::Open,
+            Value::Seq(items) => {
+                let mut entries = Vec::new();
+                for item in items {
+                    let Some(m) =
+                        self.map(item, "a `done` entry", &["occurrence", "office", "date"])
+                    else {
+                        continue;
+                    };
+                    let occurrence = m.get("occurrence").and_then(|o| {
+                        let s = self.text(o, "`occurrence`")?;
+                        match occurrence_span(&s) {
+                            Some(span) => Some(span),
+                            None => {
+                                self.error(
+                                    o.pos,
+                                    format!("{what}: cannot read the occurrence `{s}`"),
+                                    "write its deadline date (`2024-03-18`) or its period (`Quý I/2024`, `Tháng 06/2024`)",
+                                );
+                                None
+                            }
+                        }
+                    });
+                    let office = self.opt_text(&m, "office");
+                    if let Some(o) = &office
+                        && !lead.contains(o)
+                        && !cooperating.contains(o)
+                    {
+                        self.error(
+                            m.key_pos("office").unwrap_or(m.pos),
+                            format!("{what}: `{o}` is not one of its offices"),
+                            suggest(o, lead.iter().map(String::as_str)),
+                        );
+                    }
+                    let on = match m.get("date") {
+                        Some(v) => self.value(v, "`date`"),
+                        None => {
+                            self.error(
+                                m.pos,
+                                format!("{what}: a `done` entry needs `date:`, the day it was done"),
+                                "e.g. `- { occurrence: Quý I/2024, date: 2024-03-15 }` (not `on:`, which YAML reads as `true`)",
+                            );
+                            None
+                        }
+                    };
+                    if let Some(on) = on {
+                        entries.push(DoneEntry {
+                            occurrence,
+                            office,
+                            on,
+                        });
+                    }
+                }
+                Done::List(entries)
+            }
             Value::Map(entries) => {
                 let mut per = BTreeMap::new();
                 for (k, v) in entries {
@@ -226,6 +282,7 @@ impl Reader<'_> {
                 }
             };
             return Some(Deadline {
+                exclusive: deadline::is_exclusive(phrase),
                 phrase: phrase.clone(),
                 rule,
             });
@@ -293,7 +350,11 @@ impl Reader<'_> {
                 plan,
             )?
         };
-        Some(Deadline { phrase, rule })
+        Some(Deadline {
+            exclusive: deadline::is_exclusive(&phrase),
+            phrase,
+            rule,
+        })
     }
 
     /// `dates: [2024-06-30, 2024-12-31]`.
@@ -614,4 +675,29 @@ pub(super) struct Names<'a> {
     pub(super) groups: &'a BTreeMap<String, Vec<String>>,
     pub(super) policies: &'a BTreeMap<String, Policy>,
     pub(super) sections: &'a BTreeMap<String, String>,
+}
+
+/// The days an occurrence named in `done:` may fall on: one date, or a month's or a
+/// quarter's days (`Quý I/2024`: the quarterly report due 18/03/2024).
+fn occurrence_span(s: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let f = crate::plan::deadline::fold(s);
+    let f = f.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(f, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(f, "%d/%m/%Y"))
+    {
+        return Some((d, d));
+    }
+    let end = match crate::plan::deadline::parse_phrase(s) {
+        Ok(crate::plan::deadline::Phrase::Date(d)) => d,
+        _ => return None,
+    };
+    let months = if f.starts_with("quy") || f.starts_with("trong quy") {
+        3
+    } else if f.starts_with("thang") || f.starts_with("trong thang") {
+        1
+    } else {
+        12
+    };
+    let first = chrono::Datelike::with_day(&end, 1)? - chrono::Months::new(months - 1);
+    Some((first, end))
 }
