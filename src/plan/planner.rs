@@ -968,8 +968,10 @@ mod tests {
     fn a_deadline_a_thousand_years_ago_is_planned_quickly() {
         // `30/01/1024`: stepping overdue repeats from 1024 re-walked from the deadline for
         // every step, minutes of work.
-        for deadline in ["30/01/1024", "30/01/0000"] {
-            let c = with_policy(deadline, "    before: [7d]\n");
+        // `check` refuses these years; the planner must cope with them all the same.
+        for deadline in ["1024-01-30", "0000-01-30"] {
+            let mut c = with_policy("30/01/2024", "    before: [7d]\n");
+            c.tasks[0].deadline.rule = Rule::Dates(vec![d(deadline)]);
             let p = plan_quickly(&c);
             let overdue = p.skipped.iter().filter(|n| n.kind.is_overdue()).count()
                 + p.due.iter().filter(|n| n.kind.is_overdue()).count();
@@ -983,14 +985,20 @@ mod tests {
 
     #[test]
     fn offsets_past_the_calendar_are_left_out() {
-        for policy in [
-            "    before: [97000000d, 7d]\n",
-            "    before: [4294967295wd, 7d]\n",
-            "    before: [7d]\n    overdue_every: 100000000d\n",
-            "    before: [7d]\n    overdue_every: 4294967295wd\n",
-            "    before: [7d]\n    escalate: {head_after: 100000000d, leadership_after: 4294967295wd}\n",
-        ] {
-            let c = with_policy("30/03/2024", policy);
+        // `check` refuses these offsets; the planner must cope with them all the same.
+        let edits: [fn(&mut Policy); 5] = [
+            |p| p.before.insert(0, Offset::days(97_000_000)),
+            |p| p.before.insert(0, Offset::working(u32::MAX)),
+            |p| p.overdue_every = Some(Offset::days(100_000_000)),
+            |p| p.overdue_every = Some(Offset::working(u32::MAX)),
+            |p| {
+                p.head_after = Some(Offset::days(100_000_000));
+                p.leadership_after = Some(Offset::working(u32::MAX));
+            },
+        ];
+        for (policy, edit) in edits.iter().enumerate() {
+            let mut c = with_policy("30/03/2024", "    before: [7d]\n");
+            edit(c.policies.get_mut("p").expect("policy p"));
             let p = plan_quickly(&c);
             // The reasonable nudges are still planned: 7 days before 30/03 is Fri 22/03.
             assert!(
@@ -1005,8 +1013,9 @@ mod tests {
 
     #[test]
     fn a_catch_up_window_past_the_calendar_catches_up_everything() {
-        for catch_up in ["100000000d", "4294967295wd"] {
-            let c = cfg(&format!("{ONE}schedule:\n  catch_up: {catch_up}\n"));
+        for catch_up in [Offset::days(100_000_000), Offset::working(u32::MAX)] {
+            let mut c = cfg(ONE);
+            c.schedule.catch_up = catch_up;
             let p = plan_quickly(&c);
             assert!(!p.due.is_empty(), "{catch_up}");
             assert!(p.due.iter().all(|n| n.late), "{catch_up}");

@@ -30,6 +30,7 @@ const SMTP_KEYS: &[&str] = &[
     "pool_size",
     "ca_file",
 ];
+const SECOND: Duration = Duration::from_secs(1);
 const RETRY_KEYS: &[&str] = &["attempts", "initial", "max"];
 
 fn is_loopback(host: &str) -> bool {
@@ -171,7 +172,11 @@ impl Reader<'_> {
         if username.is_some() && sources.is_empty() {
             self.warn(m.key_pos("username").unwrap_or(m.pos), "a username but no password source", "add `password_credential: smtp-password` (systemd LoadCredential), `password_file:` or `password_env:`");
         }
-        let timeout = self.opt(&m, "timeout").unwrap_or(Duration::from_secs(30));
+        let timeout = self
+            .opt_checked(&m, "timeout", |d| {
+                duration_in(d, SECOND, Duration::from_secs(3600), "`timeout`")
+            })
+            .unwrap_or(Duration::from_secs(30));
         let pool_size = self.opt(&m, "pool_size").unwrap_or(4).max(1);
         let ca_file = self.opt_text(&m, "ca_file").map(|p| self.resolve(&p));
         if let Some(p) = &ca_file
@@ -205,13 +210,23 @@ impl Reader<'_> {
         if let Some(n) = node
             && let Some(r) = self.map(n, "`retry`", RETRY_KEYS)
         {
-            if let Some(a) = self.opt::<u32>(&r, "attempts") {
-                retry.attempts = a.max(1);
+            let week = Duration::from_secs(7 * 86400);
+            if let Some(a) = self.opt_checked(&r, "attempts", |a: u32| match a {
+                1..=50 => Ok(a),
+                _ => Err(Problem::new(
+                    format!("`attempts` {a} is out of range"),
+                    "write a number from 1 to 50",
+                )),
+            }) {
+                retry.attempts = a;
             }
-            if let Some(d) = self.opt(&r, "initial") {
+            if let Some(d) =
+                self.opt_checked(&r, "initial", |d| duration_in(d, SECOND, week, "`initial`"))
+            {
                 retry.initial = d;
             }
-            if let Some(d) = self.opt(&r, "max") {
+            if let Some(d) = self.opt_checked(&r, "max", |d| duration_in(d, SECOND, week, "`max`"))
+            {
                 retry.max = d;
             }
         }
