@@ -435,6 +435,23 @@ fn cases() -> Vec<Case> {
             "did you mean 2024?",
         ),
         c(
+            "IDN domain in an office address",
+            replace(
+                "email: kinhte@vpubnd.example",
+                "email: kinhte@kinhtế.example",
+            ),
+            "has a non-ASCII domain `kinhtế.example`",
+            Some("kinhte@kinhtế.example"),
+            "punycode",
+        ),
+        c(
+            "non-ASCII message_id_domain",
+            format!("{BASE}mail:\n  message_id_domain: vpubnđ.example\n"),
+            "`message_id_domain` `vpubnđ.example` is not ASCII",
+            Some("message_id_domain: vpubnđ.example"),
+            "`xn--",
+        ),
+        c(
             "empty file",
             String::new(),
             "the file is empty",

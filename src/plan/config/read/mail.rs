@@ -55,7 +55,16 @@ impl Reader<'_> {
                 .map(|mb| mb.email.domain().to_string())
                 .unwrap_or_else(|_| "nhacviec.invalid".into())
         });
-        if message_id_domain.is_empty()
+        if !message_id_domain.is_ascii() {
+            let ascii = idna::domain_to_ascii(&message_id_domain)
+                .map(|a| format!("write its punycode form `{a}`"))
+                .unwrap_or_else(|_| "write an ASCII domain such as `vpubnd.example`".into());
+            self.error(
+                m.get("message_id_domain").map_or(m.pos, |n| n.pos),
+                format!("`message_id_domain` `{message_id_domain}` is not ASCII"),
+                format!("a Message-ID must be ASCII to be recognised when an email is sent again; {ascii}"),
+            );
+        } else if message_id_domain.is_empty()
             || message_id_domain
                 .contains(|c: char| c.is_whitespace() || c == '@' || c == '>' || c == '<')
         {

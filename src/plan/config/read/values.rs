@@ -177,6 +177,21 @@ pub(in crate::plan::config) struct Address(pub String);
 impl FromNode for Address {
     fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         match lettre::message::Mailbox::from_str(s.trim()) {
+            // An internationalised domain (`ủybannd.example`) is only delivered by servers
+            // offering SMTPUTF8; its punycode form goes everywhere.
+            Ok(mb) if !mb.email.domain().is_ascii() => {
+                let domain = mb.email.domain();
+                Err(Problem::new(
+                    format!("{what} `{s}` has a non-ASCII domain `{domain}`"),
+                    match idna::domain_to_ascii(domain) {
+                        Ok(ascii) => format!(
+                            "write the domain in its ASCII (punycode) form: `{}@{ascii}`",
+                            mb.email.user()
+                        ),
+                        Err(_) => "write the domain in its ASCII (punycode) form, `xn--…`".into(),
+                    },
+                ))
+            }
             Ok(_) => Ok(Address(s.trim().to_string())),
             Err(_) => Err(Problem::new(
                 format!("{what} `{s}` is not a valid email address"),
@@ -357,6 +372,14 @@ mod tests {
         let e = NaiveDate::from_text("Quý II", "`done`").unwrap_err();
         assert_eq!(e.message, "`done` `Quý II` is not a date");
         assert!(Address::from_text("kt@vpubnd.example", "`from`").is_ok());
+        let e = Address::from_text("Phòng KT <kt@ủybannd.example>", "`from`")
+            .err()
+            .expect("an IDN domain is refused");
+        assert_eq!(
+            e.message,
+            "`from` `Phòng KT <kt@ủybannd.example>` has a non-ASCII domain `ủybannd.example`"
+        );
+        assert!(e.hint.contains("`kt@xn--"), "{}", e.hint);
         assert!(Window::from_text("17:00-07:30", "`window`").is_err());
         assert_eq!(Period::from_text("quý", "`every`"), Ok(Period::Quarter));
     }
