@@ -642,10 +642,15 @@ impl<'a> SendTimes<'a> {
         }
         let s = &self.cfg.schedule;
         let tz = s.timezone;
+        // A time in a DST gap (02:30 on the spring-forward day in Europe/Berlin) does not
+        // exist: it moves to the first local time after the gap, minute by minute (gaps are
+        // whole minutes, at most a few hours); the UTC reading is the last resort.
         let local = |t: chrono::NaiveTime| {
-            tz.from_local_datetime(&day.and_time(t))
-                .earliest()
-                .unwrap_or_else(|| tz.from_utc_datetime(&day.and_time(t)))
+            let at = day.and_time(t);
+            (0..=24 * 60)
+                .filter_map(|m| at.checked_add_signed(chrono::TimeDelta::minutes(m)))
+                .find_map(|l| tz.from_local_datetime(&l).earliest())
+                .unwrap_or_else(|| tz.from_utc_datetime(&at))
         };
         let start = local(s.window_start);
         let end = local(s.window_end);
@@ -1020,5 +1025,40 @@ mod tests {
             assert!(!p.due.is_empty(), "{catch_up}");
             assert!(p.due.iter().all(|n| n.late), "{catch_up}");
         }
+    }
+
+    #[test]
+    fn a_send_time_in_a_dst_gap_moves_to_the_first_time_after_it() {
+        // Europe/Berlin springs forward on 31/03/2024 from 02:00 to 03:00: 02:30 does not
+        // exist that day, and the sweep's send time is 03:00 CEST (01:00 UTC).
+        let c = cfg(&format!(
+            "{ONE}schedule:\n  timezone: Europe/Berlin\n  window: 02:30-17:00\n  sweeps: [\"30 2 * * *\"]\n"
+        ));
+        let spring = d("2024-03-31");
+        let mut times = SendTimes::new(&c, d("2024-03-30"), d("2024-04-01"));
+        let utc = |s: &str| {
+            Utc.from_utc_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
+        };
+        assert_eq!(
+            times.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
+        // The days around it keep 02:30 local time (CET, then CEST).
+        assert_eq!(
+            times.at(d("2024-03-30")).with_timezone(&Utc),
+            utc("2024-03-30 01:30")
+        );
+        assert_eq!(
+            times.at(d("2024-04-01")).with_timezone(&Utc),
+            utc("2024-04-01 00:30")
+        );
+        // Outside the cached range too.
+        let mut other = SendTimes::new(&c, d("2024-01-01"), d("2024-01-02"));
+        assert_eq!(
+            other.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
     }
 }
