@@ -906,10 +906,15 @@ impl<'a> SendTimes<'a> {
         }
         let s = &self.cfg.schedule;
         let tz = s.timezone;
+        // A time in a DST gap (02:30 on the spring-forward day in Europe/Berlin) does not
+        // exist: it moves to the first local time after the gap, minute by minute (gaps are
+        // whole minutes, at most a few hours); the UTC reading is the last resort.
         let local = |t: chrono::NaiveTime| {
-            tz.from_local_datetime(&day.and_time(t))
-                .earliest()
-                .unwrap_or_else(|| tz.from_utc_datetime(&day.and_time(t)))
+            let at = day.and_time(t);
+            (0..=24 * 60)
+                .filter_map(|m| at.checked_add_signed(chrono::TimeDelta::minutes(m)))
+                .find_map(|l| tz.from_local_datetime(&l).earliest())
+                .unwrap_or_else(|| tz.from_utc_datetime(&at))
         };
         let start = local(s.window_start);
         let end = local(s.window_end);
@@ -1490,8 +1495,10 @@ mod tests {
     fn a_deadline_a_thousand_years_ago_is_planned_quickly() {
         // `30/01/1024`: stepping overdue repeats from 1024 re-walked from the deadline for
         // every step, minutes of work.
-        for deadline in ["30/01/1024", "30/01/0000"] {
-            let c = with_policy(deadline, "    before: [7d]\n");
+        // `check` refuses these years; the planner must cope with them all the same.
+        for deadline in ["1024-01-30", "0000-01-30"] {
+            let mut c = with_policy("30/01/2024", "    before: [7d]\n");
+            c.tasks[0].deadline.rule = Rule::Dates(vec![d(deadline)]);
             let p = plan_quickly(&c);
             let overdue = p.skipped.iter().filter(|n| n.kind.is_overdue()).count()
                 + p.due.iter().filter(|n| n.kind.is_overdue()).count();
@@ -1505,14 +1512,20 @@ mod tests {
 
     #[test]
     fn offsets_past_the_calendar_are_left_out() {
-        for policy in [
-            "    before: [97000000d, 7d]\n",
-            "    before: [4294967295wd, 7d]\n",
-            "    before: [7d]\n    overdue_every: 100000000d\n",
-            "    before: [7d]\n    overdue_every: 4294967295wd\n",
-            "    before: [7d]\n    escalate: {head_after: 100000000d, leadership_after: 4294967295wd}\n",
-        ] {
-            let c = with_policy("30/03/2024", policy);
+        // `check` refuses these offsets; the planner must cope with them all the same.
+        let edits: [fn(&mut Policy); 5] = [
+            |p| p.before.insert(0, Offset::days(97_000_000)),
+            |p| p.before.insert(0, Offset::working(u32::MAX)),
+            |p| p.overdue_every = Some(Offset::days(100_000_000)),
+            |p| p.overdue_every = Some(Offset::working(u32::MAX)),
+            |p| {
+                p.head_after = Some(Offset::days(100_000_000));
+                p.leadership_after = Some(Offset::working(u32::MAX));
+            },
+        ];
+        for (policy, edit) in edits.iter().enumerate() {
+            let mut c = with_policy("30/03/2024", "    before: [7d]\n");
+            edit(c.policies.get_mut("p").expect("policy p"));
             let p = plan_quickly(&c);
             // The reasonable nudges are still planned: 7 days before 30/03 is Fri 22/03.
             assert!(
@@ -1527,11 +1540,47 @@ mod tests {
 
     #[test]
     fn a_catch_up_window_past_the_calendar_catches_up_everything() {
-        for catch_up in ["100000000d", "4294967295wd"] {
-            let c = cfg(&format!("{ONE}schedule:\n  catch_up: {catch_up}\n"));
+        for catch_up in [Offset::days(100_000_000), Offset::working(u32::MAX)] {
+            let mut c = cfg(ONE);
+            c.schedule.catch_up = catch_up;
             let p = plan_quickly(&c);
             assert!(!p.due.is_empty(), "{catch_up}");
             assert!(p.due.iter().all(|n| n.late.is_late()), "{catch_up}");
         }
+    }
+
+    #[test]
+    fn a_send_time_in_a_dst_gap_moves_to_the_first_time_after_it() {
+        // Europe/Berlin springs forward on 31/03/2024 from 02:00 to 03:00: 02:30 does not
+        // exist that day, and the sweep's send time is 03:00 CEST (01:00 UTC).
+        let c = cfg(&format!(
+            "{ONE}schedule:\n  timezone: Europe/Berlin\n  window: 02:30-17:00\n  sweeps: [\"30 2 * * *\"]\n"
+        ));
+        let spring = d("2024-03-31");
+        let mut times = SendTimes::new(&c, d("2024-03-30"), d("2024-04-01"));
+        let utc = |s: &str| {
+            Utc.from_utc_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
+        };
+        assert_eq!(
+            times.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
+        // The days around it keep 02:30 local time (CET, then CEST).
+        assert_eq!(
+            times.at(d("2024-03-30")).with_timezone(&Utc),
+            utc("2024-03-30 01:30")
+        );
+        assert_eq!(
+            times.at(d("2024-04-01")).with_timezone(&Utc),
+            utc("2024-04-01 00:30")
+        );
+        // Outside the cached range too.
+        let mut other = SendTimes::new(&c, d("2024-01-01"), d("2024-01-02"));
+        assert_eq!(
+            other.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
     }
 }

@@ -8,6 +8,9 @@ use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// How many years from the plan's year a date in it may be.
+const YEAR_SPAN: u32 = 5;
+
 const TASK_KEYS: &[&str] = &[
     "id",
     "section",
@@ -136,7 +139,20 @@ impl Reader<'_> {
         }
         let title = self.req_text(&m, "title").unwrap_or_default();
         let deadline = match m.get("deadline") {
-            Some(n) => self.deadline(n, &what, plan),
+            Some(n) => {
+                let d = self.deadline(n, &what, plan);
+                if let Some(Deadline {
+                    rule: Rule::Dates(ds),
+                    ..
+                }) = &d
+                {
+                    // One error per deadline is enough: the first implausible year.
+                    let _ = ds
+                        .iter()
+                        .all(|d| self.plausible_year(*d, plan, n.pos, &what));
+                }
+                d
+            }
             None => {
                 self.error(id_pos, format!("{what} has no `deadline`"), "add `deadline:` with the phrase from the plan's Tiến độ column, e.g. `deadline: Quý II/2024`");
                 None
@@ -160,7 +176,7 @@ impl Reader<'_> {
         cooperating.retain(|o| !lead.contains(o));
         let done = match m.get("done") {
             None => Done::Open,
-            Some(n) => self.done(n, &what, &lead, &cooperating),
+            Some(n) => self.done(n, &what, &lead, &cooperating, plan),
         };
         let policy = match m.get("reminders") {
             None => "default".to_string(),
@@ -194,7 +210,14 @@ impl Reader<'_> {
     /// `done: 2024-03-01` for the whole task, one date per office, or a list of entries
     /// naming an occurrence (by its date or its period: `Quý I/2024`, `Tháng 06/2024`)
     /// and/or an office: `done: [{ occurrence: Quý I/2024, office: hctc, date: 2024-03-15 }]`.
-    fn done(&self, n: &Node, what: &str, lead: &[String], cooperating: &[String]) -> Done {
+    fn done(
+        &self,
+        n: &Node,
+        what: &str,
+        lead: &[String],
+        cooperating: &[String],
+        plan: &PlanInfo,
+    ) -> Done {
         match &n.value {
             Value::Null => Done::Open,
             Value::Seq(items) => {
@@ -231,7 +254,9 @@ impl Reader<'_> {
                         );
                     }
                     let on = match m.get("date") {
-                        Some(v) => self.value(v, "`date`"),
+                        Some(v) => self.value(v, "`date`").filter(|d| {
+                            self.plausible_year(*d, plan, v.pos, &format!("{what}: `done`"))
+                        }),
                         None => {
                             self.error(
                                 m.pos,
@@ -261,13 +286,19 @@ impl Reader<'_> {
                             suggest(&k.name, lead.iter().map(String::as_str)),
                         );
                     }
-                    if let Some(d) = self.value(v, "`done`") {
+                    if let Some(d) = self.value(v, "`done`")
+                        && self.plausible_year(d, plan, v.pos, &format!("{what}: `done`"))
+                    {
                         per.insert(k.name.clone(), d);
                     }
                 }
                 Done::PerOffice(per)
             }
-            _ => self.value(n, "`done`").map(Done::All).unwrap_or_default(),
+            _ => self
+                .value(n, "`done`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `done`")))
+                .map(Done::All)
+                .unwrap_or_default(),
         }
     }
 
@@ -434,7 +465,9 @@ impl Reader<'_> {
             .unwrap_or(3);
         let working_days_after = self.opt(m, "working_days_after").unwrap_or(0);
         let from = match m.get("from") {
-            Some(n) => self.value(n, "`from`")?,
+            Some(n) => self
+                .value(n, "`from`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `from`")))?,
             None => {
                 match plan.year {
                     Some(y) => NaiveDate::from_ymd_opt(y, 1, 1)?,
@@ -446,7 +479,9 @@ impl Reader<'_> {
             }
         };
         let until = match m.get("until") {
-            Some(n) => self.value(n, "`until`")?,
+            Some(n) => self
+                .value(n, "`until`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `until`")))?,
             None => NaiveDate::from_ymd_opt(chrono::Datelike::year(&from), 12, 31)?,
         };
         if until < from {
@@ -600,6 +635,29 @@ impl Reader<'_> {
         }
     }
 
+    /// `d`'s year is within [`YEAR_SPAN`] years of the plan's year (or there is no plan
+    /// year); otherwise an error at `pos` names the year: `30/01/1024` is a typo for 2024,
+    /// and no plan runs for decades.
+    fn plausible_year(&self, d: NaiveDate, plan: &PlanInfo, pos: Pos, what: &str) -> bool {
+        let Some(py) = plan.year else { return true };
+        let y = chrono::Datelike::year(&d);
+        if y.abs_diff(py) <= YEAR_SPAN {
+            return true;
+        }
+        self.error(
+            pos,
+            format!(
+                "{what}: the year {y} is more than {YEAR_SPAN} years from the plan's year {py}"
+            ),
+            format!(
+                "did you mean {py}? write e.g. `{:02}/{:02}/{py}`",
+                chrono::Datelike::day(&d),
+                chrono::Datelike::month(&d)
+            ),
+        );
+        false
+    }
+
     /// Leads nobody can email, and dated deadlines outside the plan's year.
     pub(super) fn check_leads_and_years(
         &self,
@@ -626,9 +684,10 @@ impl Reader<'_> {
             }
             if let Rule::Dates(ds) = &t.deadline.rule
                 && let Some(y) = plan.year
-                && ds
-                    .iter()
-                    .any(|d| chrono::Datelike::year(d) != y && chrono::Datelike::year(d) != y + 1)
+                && ds.iter().any(|d| {
+                    let dy = chrono::Datelike::year(d);
+                    dy != y && dy != y + 1 && dy.abs_diff(y) <= YEAR_SPAN
+                })
             {
                 self.warn(
                     t.pos,
