@@ -11,11 +11,17 @@
 //! [`MAX_OVERDUE_STEPS`] of them per deadline occurrence.
 #![deny(clippy::arithmetic_side_effects)]
 
+mod nudges;
+mod schedule;
+mod send_times;
+
 use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
-use crate::plan::config::{Config, Offset, Policy, Task, Unit};
+use crate::plan::config::{Config, Offset, Task, Unit};
 use crate::plan::deadline::Rule;
-use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
+use nudges::{TaskCtx, nudges_for};
+use send_times::SendTimes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -280,7 +286,48 @@ pub fn plan_settled(
             && now_local.time() <= cfg.schedule.window_end,
         ..Plan::default()
     };
-    let last_day = until.with_timezone(&tz).date_naive();
+    let horizon = Horizon {
+        now_local,
+        today,
+        until,
+        last_day: until.with_timezone(&tz).date_naive(),
+    };
+    let (span_from, span_to) = index_span(today, horizon.last_day);
+    let idx = WorkDayIndex::new(cal, span_from, span_to);
+    let mut times = SendTimes::new(cfg, span_from, span_to);
+    let seen = Seen { known, settled };
+    let (missed, mut upcoming_keys) =
+        collect(cfg, cal, &idx, &mut times, &horizon, &seen, &mut out);
+    catch_up(cfg, &idx, today, missed, &mut out);
+    sort_plan(&mut out, &mut upcoming_keys);
+    out
+}
+
+/// Where a plan stands and how far it looks.
+struct Horizon {
+    now_local: DateTime<Tz>,
+    today: NaiveDate,
+    /// Upcoming nudges are planned up to this moment, and to this day.
+    until: DateTime<Utc>,
+    last_day: NaiveDate,
+}
+
+/// What the ledger already holds, or implies: never due again.
+struct Seen<'a> {
+    known: &'a HashSet<NudgeKey>,
+    settled: &'a Settled,
+}
+
+impl Seen<'_> {
+    fn holds(&self, nudge: &Nudge) -> bool {
+        // Building a key allocates: skip it when the ledger knows nothing.
+        (!self.known.is_empty() && self.known.contains(&nudge.key())) || self.settled.covers(nudge)
+    }
+}
+
+/// The days the working-day index covers: from two years before `today` to two years
+/// after `last_day` (or today), at most [`MAX_INDEX_YEARS`] after today.
+fn index_span(today: NaiveDate, last_day: NaiveDate) -> (NaiveDate, NaiveDate) {
     // Working-day arithmetic in constant time over the years a plan normally touches;
     // dates outside are answered by the calendar itself.
     // Bounded: the table holds a number per day, and `--until` may name any year.
@@ -291,8 +338,29 @@ pub fn plan_settled(
         .saturating_add(2)
         .min(today.year().saturating_add(MAX_INDEX_YEARS));
     let span_to = NaiveDate::from_ymd_opt(span_end_year, 12, 31).unwrap_or(today);
-    let idx = WorkDayIndex::new(cal, span_from, span_to);
-    let mut times = SendTimes::new(cfg, span_from, span_to);
+    (span_from, span_to)
+}
+
+/// Missed nudges, per (task, deadline occurrence, office): only the latest of each is
+/// sent, the rest are skipped. Per occurrence: an open Q1 must not silence Q2. The
+/// leadership's digest items are a line of their own: they never replace the office's.
+type Group = (Arc<str>, NaiveDate, Arc<str>, bool);
+
+/// The missed nudges of each group, in the order they were planned.
+type Missed = BTreeMap<Group, Vec<Nudge>>;
+
+/// Every nudge of every task the ledger does not hold: the missed ones returned by group,
+/// the upcoming ones (up to `until`) in `out.upcoming`, their sort keys returned in the
+/// same order; a task without deadline dates in `out.unscheduled`.
+fn collect(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    idx: &WorkDayIndex,
+    times: &mut SendTimes,
+    horizon: &Horizon,
+    seen: &Seen,
+    out: &mut Plan,
+) -> (Missed, Vec<(SortKey, u32)>) {
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -303,13 +371,8 @@ pub fn plan_settled(
         .collect();
     let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
     let mut batch = Vec::new();
+    let mut missed = Missed::new();
     let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
-
-    // Missed nudges, per (task, deadline occurrence, office): only the latest of each is
-    // sent, the rest are skipped. Per occurrence: an open Q1 must not silence Q2. The
-    // leadership's digest items are a line of their own: they never replace the office's.
-    type Group = (Arc<str>, NaiveDate, Arc<str>, bool);
-    let mut missed: BTreeMap<Group, Vec<Nudge>> = BTreeMap::new();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
@@ -328,23 +391,19 @@ pub fn plan_settled(
         for occ in occurrences {
             let ctx = TaskCtx {
                 cfg,
-                cal: &idx,
+                cal: idx,
                 task,
                 task_id: &task_id,
                 office_ids: &office_ids,
                 policy,
-                today,
+                today: horizon.today,
             };
-            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
-                // Building a key allocates: skip it when the ledger knows nothing.
-                if !known.is_empty() && known.contains(&nudge.key()) {
+                if seen.holds(&nudge) {
                     continue;
                 }
-                if settled.covers(&nudge) {
-                    continue;
-                }
-                if nudge.send_at <= now_local {
+                if nudge.send_at <= horizon.now_local {
                     missed
                         .entry((
                             nudge.task.clone(),
@@ -354,7 +413,7 @@ pub fn plan_settled(
                         ))
                         .or_default()
                         .push(nudge);
-                } else if nudge.send_at <= until {
+                } else if nudge.send_at <= horizon.until {
                     let key = (
                         nudge.send_at.naive_utc(),
                         task_rank,
@@ -368,7 +427,12 @@ pub fn plan_settled(
             }
         }
     }
+    (missed, upcoming_keys)
+}
 
+/// Of each group of missed nudges the latest is due (late if its day is past) when it
+/// falls inside the catch-up window; everything else is skipped.
+fn catch_up(cfg: &Config, idx: &WorkDayIndex, today: NaiveDate, missed: Missed, out: &mut Plan) {
     // A window reaching past the first date there is catches up everything.
     let catch_up_from = match cfg.schedule.catch_up.unit {
         Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
@@ -392,6 +456,10 @@ pub fn plan_settled(
             out.skipped.push(latest);
         }
     }
+}
+
+/// Puts each list of the plan in send order: by time, task, office and kind.
+fn sort_plan(out: &mut Plan, upcoming_keys: &mut [(SortKey, u32)]) {
     // Compared in place: a key that cloned the task and office ids made sorting a year of
     // 100,000 tasks spend most of its time copying strings.
     let order = |a: &Nudge, b: &Nudge| {
@@ -406,7 +474,6 @@ pub fn plan_settled(
         &mut out.upcoming,
         upcoming_keys.iter().map(|(_, i)| *i as usize),
     );
-    out
 }
 
 /// When a nudge is sent, its task's and office's places in id order, and its kind.
@@ -475,41 +542,6 @@ pub fn occurrences(
     }
 }
 
-/// The day `offset` before `deadline`, moved back to a working day, or `None` when that
-/// would not be before the deadline.
-fn before_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
-    let d = match offset.unit {
-        Unit::Days => cal.checked_working_day_on_or_before(
-            deadline.checked_sub_days(Days::new(u64::from(offset.n)))?,
-        )?,
-        Unit::WorkingDays => cal.checked_sub_working_days(deadline, offset.n)?,
-    };
-    (d < deadline).then_some(d)
-}
-
-/// The day `offset` after `deadline`, on a working day after the deadline; `None` past the
-/// last date the calendar can hold.
-fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
-    match offset.unit {
-        Unit::Days => {
-            let d = deadline.checked_add_days(Days::new(u64::from(offset.n)))?;
-            match cal.checked_working_day_on_or_before(d) {
-                Some(back) if back > deadline => Some(back),
-                _ => cal.checked_working_day_on_or_after(d),
-            }
-        }
-        Unit::WorkingDays => cal.checked_add_working_days(deadline, offset.n),
-    }
-}
-
-/// `k` times `o`, or `None` past `u32::MAX` days.
-fn scaled(o: Offset, k: u32) -> Option<Offset> {
-    Some(Offset {
-        n: o.n.checked_mul(k)?,
-        unit: o.unit,
-    })
-}
-
 /// At most this many overdue repeats per deadline occurrence, whatever `overdue_limit` says
 /// (or when it says nothing): every 3 working days, 400 repeats are about five years of
 /// reminders. A deadline typed with a wrong year (`30/01/1024`) is that far in the past, and
@@ -519,241 +551,6 @@ pub const MAX_OVERDUE_STEPS: u32 = 400;
 /// The working-day index covers at most this many years after today; later dates are
 /// answered by the calendar itself.
 const MAX_INDEX_YEARS: i32 = 20;
-
-/// What every nudge of one task shares.
-struct TaskCtx<'a> {
-    cfg: &'a Config,
-    cal: &'a WorkDayIndex<'a>,
-    task: &'a Task,
-    task_id: &'a Arc<str>,
-    office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
-    policy: &'a Policy,
-    /// The day the plan is made on: a done date already reached silences everything.
-    today: NaiveDate,
-}
-
-/// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
-/// appended to `out` with the office's rank.
-fn nudges_for(
-    ctx: &TaskCtx,
-    occ: NaiveDate,
-    single_occurrence: bool,
-    last_day: NaiveDate,
-    times: &mut SendTimes,
-    out: &mut Vec<(Nudge, u32)>,
-) {
-    let TaskCtx {
-        cfg,
-        cal,
-        task,
-        task_id,
-        office_ids,
-        policy,
-        today,
-    } = *ctx;
-    // The day the work is due: the deadline, or for "trước ngày X" the last working day
-    // before X. Every offset counts to it; the ledger key keeps the occurrence X.
-    let due = match occ.pred_opt() {
-        Some(d) if task.deadline.exclusive => cal.working_day_on_or_before(d),
-        _ => occ,
-    };
-    let on_day = cal.working_day_on_or_before(due);
-    let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
-    let days_left = |date: NaiveDate, unit: Unit| match unit {
-        Unit::Days => due.signed_duration_since(date).num_days(),
-        Unit::WorkingDays => cal.working_days_between(date, due),
-    };
-
-    // The schedule of the lead office: before, on the day, overdue with escalation.
-    let mut lead: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
-    for o in &policy.before {
-        if let Some(d) = before_day(cal, due, *o) {
-            lead.push((d, Kind::Before(*o), o.unit));
-        }
-    }
-    let day_unit = if counts_working {
-        Unit::WorkingDays
-    } else {
-        Unit::Days
-    };
-    if policy.on_day {
-        lead.push((on_day, Kind::OnDay, day_unit));
-    }
-    // Overdue: every `overdue_every` up to `overdue_weekly_after`, then weekly, at most
-    // `overdue_limit` reminders. `ended`: the limit ends them inside the horizon.
-    let (overdue, ended) = match policy.overdue_every {
-        Some(every) => overdue_steps(
-            cal,
-            due,
-            every,
-            policy.overdue_weekly_after,
-            policy.overdue_limit,
-            last_day,
-        ),
-        None => (Vec::new(), true),
-    };
-    for (d, o) in &overdue {
-        lead.push((*d, Kind::Overdue(*o), o.unit));
-    }
-    // The head is told at `head_after`, on the first overdue reminder from then (which it
-    // replaces): an escalation never adds a day of email to the office's week.
-    // Found past the horizon too: what the plan says must not depend on how far it looks.
-    // A threshold too far to compute is never reached.
-    let head_day = policy.head_after.and_then(|t| {
-        let d = after_day(cal, due, t)?;
-        let Some(every) = policy.overdue_every else {
-            return Some(d);
-        };
-        let reach = d
-            .checked_add_days(Days::new(
-                (every.approx_days() as u64)
-                    .saturating_mul(2)
-                    .saturating_add(14),
-            ))
-            .unwrap_or(d);
-        let (steps, _) = overdue_steps(
-            cal,
-            due,
-            every,
-            policy.overdue_weekly_after,
-            policy.overdue_limit,
-            reach,
-        );
-        Some(steps.iter().map(|(o, _)| *o).find(|o| *o >= d).unwrap_or(d))
-    });
-    if let (Some(t), Some(d)) = (policy.head_after, head_day) {
-        lead.push((d, Kind::EscalateHead, t.unit));
-    }
-    // One nudge a day per deadline: the weightiest wins.
-    lead.sort_by_key(|(d, k, _)| (*d, std::cmp::Reverse(k.weight())));
-    lead.dedup_by_key(|(d, _, _)| *d);
-
-    // The leadership's digest items: at `leadership_after`, then weekly while the lead
-    // office is still reminded (under the limit). Never a copy of the office's own email.
-    let mut digest: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
-    let has_leadership = cfg
-        .leadership
-        .as_deref()
-        .and_then(|l| cfg.office(l))
-        .is_some_and(|o| !o.emails.is_empty());
-    if let Some(t) = policy.leadership_after.filter(|_| has_leadership) {
-        let last_overdue = overdue.last().map(|(d, _)| *d);
-        let mut j: u32 = 0;
-        // Weekly while the office is reminded, never more often than its reminders.
-        while j <= MAX_OVERDUE_STEPS {
-            let o = Offset {
-                n: t.n.saturating_add(week(t.unit).saturating_mul(j)),
-                unit: t.unit,
-            };
-            let Some(d) = after_day(cal, due, o) else {
-                break;
-            };
-            let still_reminded = j == 0 || !ended || last_overdue.is_some_and(|l| d <= l);
-            if d > last_day || !still_reminded {
-                break;
-            }
-            let kind = if j == 0 {
-                Kind::EscalateLeadership
-            } else {
-                Kind::LeadershipAgain(o)
-            };
-            digest.push((d, kind, t.unit));
-            j = j.saturating_add(1);
-        }
-    }
-
-    // The nudges a cooperating office gets, chosen from the lead's schedule.
-    let befores: Vec<&(NaiveDate, Kind, Unit)> = lead
-        .iter()
-        .filter(|(_, k, _)| matches!(k, Kind::Before(_)))
-        .collect();
-    let first = befores.first().map(|(d, _, _)| *d);
-    let last = befores.last().map(|(d, _, _)| *d);
-    // The horizon cuts only after first and last are known, or the horizon would decide
-    // which reminder is a cooperating office's "last".
-    lead.retain(|(d, _, _)| *d <= last_day);
-    let coop = policy.cooperating;
-    let coop_gets = |d: NaiveDate, k: &Kind| match k {
-        Kind::Before(_) => {
-            coop.all_before || (coop.first && Some(d) == first) || (coop.last && Some(d) == last)
-        }
-        Kind::OnDay => coop.on_day,
-        Kind::Overdue(_) => coop.overdue,
-        Kind::EscalateHead | Kind::EscalateLeadership | Kind::LeadershipAgain(_) => false,
-    };
-    // The head is copied at `head_after`, then at most weekly: on an overdue reminder at
-    // least a week (5 working days) after the last one that copied the head.
-    let mut last_head: Option<NaiveDate> = None;
-    let head_copied: Vec<bool> = lead
-        .iter()
-        .map(|(date, kind, _)| {
-            let copy = match kind {
-                Kind::EscalateHead => true,
-                Kind::Overdue(_) => {
-                    head_day.is_some_and(|h| *date >= h)
-                        && last_head.is_none_or(|l| cal.working_days_between(l, *date) >= 5)
-                }
-                _ => false,
-            };
-            if copy {
-                last_head = Some(*date);
-            }
-            copy
-        })
-        .collect();
-
-    let offices = task
-        .lead
-        .iter()
-        .map(|o| (o, Role::Lead))
-        .chain(task.cooperating.iter().map(|o| (o, Role::Cooperating)));
-    for (office_id, role) in offices {
-        let Some(office) = cfg.office(office_id) else {
-            continue;
-        };
-        let Some((office_arc, office_rank)) = office_ids.get(office_id.as_str()) else {
-            continue;
-        };
-        if office.emails.is_empty() {
-            continue;
-        }
-        let own = lead
-            .iter()
-            .zip(&head_copied)
-            .map(|(l, h)| (l, *h))
-            .chain(digest.iter().map(|l| (l, false)));
-        for ((date, kind, unit), add_head) in own {
-            if role == Role::Cooperating && !coop_gets(*date, kind) {
-                continue;
-            }
-            if task.silences(office_id, occ, single_occurrence, *date, today) {
-                continue;
-            }
-            let add_head = role == Role::Lead && add_head;
-            let role = match (role, kind) {
-                (Role::Lead, k) if k.is_leadership() || *k == Kind::EscalateHead => {
-                    Role::Escalation
-                }
-                (r, _) => r,
-            };
-            let nudge = Nudge {
-                task: Arc::clone(task_id),
-                office: Arc::clone(office_arc),
-                role,
-                kind: *kind,
-                occurrence: occ,
-                date: *date,
-                send_at: times.at(*date),
-                days_left: days_left(*date, *unit),
-                unit: *unit,
-                add_head,
-                add_leadership: kind.is_leadership(),
-                late: Late::No,
-            };
-            out.push((nudge, *office_rank));
-        }
-    }
-}
 
 /// The day the work of occurrence `occ` is due: `occ` itself, or for "trước ngày X" (read
 /// strictly) the last working day before X.
@@ -803,143 +600,12 @@ pub fn occurrence_name(
     }
 }
 
-/// A week in `unit`: 5 working days or 7 days.
-fn week(unit: Unit) -> u32 {
-    match unit {
-        Unit::WorkingDays => 5,
-        Unit::Days => 7,
-    }
-}
-
-/// The overdue reminders of a deadline: every `every` while that is no later than
-/// `weekly_after`, then weekly from `weekly_after`; at most `limit`, none after `last_day`.
-/// Also whether the limit (not `last_day`) ended them.
-fn overdue_steps(
-    cal: &WorkDayIndex,
-    occ: NaiveDate,
-    every: Offset,
-    weekly_after: Option<Offset>,
-    limit: Option<u32>,
-    last_day: NaiveDate,
-) -> (Vec<(NaiveDate, Offset)>, bool) {
-    // Never more than MAX_OVERDUE_STEPS, whatever `overdue_limit` says.
-    let limit = limit.unwrap_or(MAX_OVERDUE_STEPS).min(MAX_OVERDUE_STEPS) as usize;
-    let weekly_from = weekly_after.and_then(|w| after_day(cal, occ, w));
-    let mut out: Vec<(NaiveDate, Offset)> = Vec::new();
-    // Each repeat is found from the one before (in working days), so that no step walks
-    // from the deadline again. A date too far to compute ends them as the horizon does.
-    let mut prev = occ;
-    let mut k: u32 = 1;
-    while out.len() < limit {
-        let Some(o) = scaled(every, k) else {
-            return (out, false);
-        };
-        let next = match every.unit {
-            Unit::WorkingDays => cal.checked_add_working_days(prev, every.n),
-            Unit::Days => after_day(cal, occ, o),
-        };
-        let Some(d) = next.filter(|d| *d <= last_day) else {
-            return (out, false);
-        };
-        if weekly_from.is_some_and(|w| d > w) {
-            break;
-        }
-        out.push((d, o));
-        prev = d;
-        k = k.saturating_add(1);
-    }
-    if let (Some(w), Some(from)) = (weekly_after, weekly_from) {
-        let mut prev = from;
-        let mut j: u32 = 1;
-        while out.len() < limit {
-            let Some(n) = week(w.unit).checked_mul(j).and_then(|x| w.n.checked_add(x)) else {
-                return (out, false);
-            };
-            let o = Offset { n, unit: w.unit };
-            let next = match w.unit {
-                Unit::WorkingDays => cal.checked_add_working_days(prev, week(w.unit)),
-                Unit::Days => after_day(cal, occ, o),
-            };
-            let Some(d) = next.filter(|d| *d <= last_day) else {
-                return (out, false);
-            };
-            out.push((d, o));
-            prev = d;
-            j = j.saturating_add(1);
-        }
-    }
-    (out, true)
-}
-
-/// When the sweeps fall on a given day: the first sweep inside the sending window.
-/// Cached per day: by offset from `first` inside `first..=last`, in a map outside.
-struct SendTimes<'a> {
-    cfg: &'a Config,
-    first: NaiveDate,
-    days: Vec<Option<DateTime<Tz>>>,
-    cache: HashMap<NaiveDate, DateTime<Tz>>,
-}
-
-impl<'a> SendTimes<'a> {
-    fn new(cfg: &'a Config, first: NaiveDate, last: NaiveDate) -> Self {
-        let len = usize::try_from(last.signed_duration_since(first).num_days())
-            .map_or(0, |n| n.saturating_add(1));
-        Self {
-            cfg,
-            first,
-            days: vec![None; len],
-            cache: HashMap::new(),
-        }
-    }
-
-    fn at(&mut self, day: NaiveDate) -> DateTime<Tz> {
-        let slot = usize::try_from(day.signed_duration_since(self.first).num_days())
-            .ok()
-            .filter(|i| *i < self.days.len());
-        if let Some(i) = slot
-            && let Some(t) = self.days[i]
-        {
-            return t;
-        }
-        if let Some(t) = self.cache.get(&day) {
-            return *t;
-        }
-        let s = &self.cfg.schedule;
-        let tz = s.timezone;
-        // A time in a DST gap (02:30 on the spring-forward day in Europe/Berlin) does not
-        // exist: it moves to the first local time after the gap, minute by minute (gaps are
-        // whole minutes, at most a few hours); the UTC reading is the last resort.
-        let local = |t: chrono::NaiveTime| {
-            let at = day.and_time(t);
-            (0..=24 * 60)
-                .filter_map(|m| at.checked_add_signed(chrono::TimeDelta::minutes(m)))
-                .find_map(|l| tz.from_local_datetime(&l).earliest())
-                .unwrap_or_else(|| tz.from_utc_datetime(&at))
-        };
-        let start = local(s.window_start);
-        let end = local(s.window_end);
-        let first = s
-            .sweeps
-            .iter()
-            .filter_map(|sw| sw.cron.find_next_occurrence(&start, true).ok())
-            .filter(|t| *t <= end)
-            .min()
-            .unwrap_or(start);
-        match slot {
-            Some(i) => self.days[i] = Some(first),
-            None => {
-                self.cache.insert(day, first);
-            }
-        }
-        first
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
-    use crate::plan::config::{Env, from_source};
+    use crate::plan::config::{Env, Policy, from_source};
+    use chrono::TimeZone;
     use std::path::Path;
 
     fn d(s: &str) -> NaiveDate {

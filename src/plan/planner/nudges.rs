@@ -1,0 +1,222 @@
+//! Every nudge of one deadline occurrence: the lead office's schedule, what a cooperating
+//! office gets of it, when the head is copied, and one nudge per office and day.
+#![deny(clippy::arithmetic_side_effects)]
+
+use super::schedule::{Slot, digest_schedule, lead_schedule};
+use super::send_times::SendTimes;
+use super::{Kind, Late, Nudge, Role};
+use crate::calendar::workdays::WorkDayIndex;
+use crate::plan::config::{Config, CoopRule, Policy, Task, Unit};
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What every nudge of one task shares.
+pub(super) struct TaskCtx<'a> {
+    pub cfg: &'a Config,
+    pub cal: &'a WorkDayIndex<'a>,
+    pub task: &'a Task,
+    pub task_id: &'a Arc<str>,
+    pub office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
+    pub policy: &'a Policy,
+    /// The day the plan is made on: a done date already reached silences everything.
+    pub today: NaiveDate,
+}
+
+/// The days of one occurrence every office's nudges are chosen from.
+struct OccSchedule {
+    occ: NaiveDate,
+    single_occurrence: bool,
+    /// The day the work is due: every offset counts to it.
+    due: NaiveDate,
+    /// The lead office's days, cut at the horizon.
+    lead: Vec<Slot>,
+    /// Per day of `lead`: whether the lead office's email copies the head.
+    head_copied: Vec<bool>,
+    /// The leadership's digest items.
+    digest: Vec<Slot>,
+    coop: CoopFilter,
+}
+
+/// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
+/// appended to `out` with the office's rank.
+pub(super) fn nudges_for(
+    ctx: &TaskCtx,
+    occ: NaiveDate,
+    single_occurrence: bool,
+    last_day: NaiveDate,
+    times: &mut SendTimes,
+    out: &mut Vec<(Nudge, u32)>,
+) {
+    let TaskCtx {
+        cfg,
+        cal,
+        task,
+        policy,
+        ..
+    } = *ctx;
+    // The day the work is due: the deadline, or for "trước ngày X" the last working day
+    // before X. Every offset counts to it; the ledger key keeps the occurrence X.
+    let due = match occ.pred_opt() {
+        Some(d) if task.deadline.exclusive => cal.working_day_on_or_before(d),
+        _ => occ,
+    };
+    let on_day = cal.working_day_on_or_before(due);
+    let mut lead = lead_schedule(cal, policy, due, on_day, last_day);
+    let has_leadership = cfg
+        .leadership
+        .as_deref()
+        .and_then(|l| cfg.office(l))
+        .is_some_and(|o| !o.emails.is_empty());
+    let digest = digest_schedule(cal, policy, has_leadership, due, &lead, last_day);
+    // The horizon cuts only after first and last are known, or the horizon would decide
+    // which reminder is a cooperating office's "last".
+    let coop = CoopFilter::new(policy.cooperating, &lead.days);
+    lead.days.retain(|(d, _, _)| *d <= last_day);
+    let head_copied = head_copies(cal, &lead.days, lead.head_day);
+    let sched = OccSchedule {
+        occ,
+        single_occurrence,
+        due,
+        lead: lead.days,
+        head_copied,
+        digest,
+        coop,
+    };
+
+    let offices = task
+        .lead
+        .iter()
+        .map(|o| (o, Role::Lead))
+        .chain(task.cooperating.iter().map(|o| (o, Role::Cooperating)));
+    for (office_id, role) in offices {
+        office_nudges(ctx, &sched, office_id, role, times, out);
+    }
+}
+
+/// The nudges a cooperating office gets, chosen from the lead's schedule.
+struct CoopFilter {
+    rule: CoopRule,
+    /// The lead's first and last reminder before the deadline, before the horizon cut.
+    first: Option<NaiveDate>,
+    last: Option<NaiveDate>,
+}
+
+impl CoopFilter {
+    fn new(rule: CoopRule, lead: &[Slot]) -> Self {
+        let befores: Vec<&Slot> = lead
+            .iter()
+            .filter(|(_, k, _)| matches!(k, Kind::Before(_)))
+            .collect();
+        Self {
+            rule,
+            first: befores.first().map(|(d, _, _)| *d),
+            last: befores.last().map(|(d, _, _)| *d),
+        }
+    }
+
+    fn gets(&self, d: NaiveDate, k: &Kind) -> bool {
+        let coop = self.rule;
+        match k {
+            Kind::Before(_) => {
+                coop.all_before
+                    || (coop.first && Some(d) == self.first)
+                    || (coop.last && Some(d) == self.last)
+            }
+            Kind::OnDay => coop.on_day,
+            Kind::Overdue(_) => coop.overdue,
+            Kind::EscalateHead | Kind::EscalateLeadership | Kind::LeadershipAgain(_) => false,
+        }
+    }
+}
+
+/// The head is copied at `head_after`, then at most weekly: on an overdue reminder at
+/// least a week (5 working days) after the last one that copied the head.
+fn head_copies(cal: &WorkDayIndex, lead: &[Slot], head_day: Option<NaiveDate>) -> Vec<bool> {
+    let mut last_head: Option<NaiveDate> = None;
+    lead.iter()
+        .map(|(date, kind, _)| {
+            let copy = match kind {
+                Kind::EscalateHead => true,
+                Kind::Overdue(_) => {
+                    head_day.is_some_and(|h| *date >= h)
+                        && last_head.is_none_or(|l| cal.working_days_between(l, *date) >= 5)
+                }
+                _ => false,
+            };
+            if copy {
+                last_head = Some(*date);
+            }
+            copy
+        })
+        .collect()
+}
+
+/// The nudges of one office of the task (as `role`), appended to `out` with its rank.
+/// Nothing for an office not in the plan or without an address.
+fn office_nudges(
+    ctx: &TaskCtx,
+    sched: &OccSchedule,
+    office_id: &str,
+    role: Role,
+    times: &mut SendTimes,
+    out: &mut Vec<(Nudge, u32)>,
+) {
+    let TaskCtx {
+        cfg,
+        cal,
+        task,
+        task_id,
+        office_ids,
+        today,
+        ..
+    } = *ctx;
+    let Some(office) = cfg.office(office_id) else {
+        return;
+    };
+    let Some((office_arc, office_rank)) = office_ids.get(office_id) else {
+        return;
+    };
+    if office.emails.is_empty() {
+        return;
+    }
+    let due = sched.due;
+    let days_left = |date: NaiveDate, unit: Unit| match unit {
+        Unit::Days => due.signed_duration_since(date).num_days(),
+        Unit::WorkingDays => cal.working_days_between(date, due),
+    };
+    let own = sched
+        .lead
+        .iter()
+        .zip(&sched.head_copied)
+        .map(|(l, h)| (l, *h))
+        .chain(sched.digest.iter().map(|l| (l, false)));
+    for ((date, kind, unit), add_head) in own {
+        if role == Role::Cooperating && !sched.coop.gets(*date, kind) {
+            continue;
+        }
+        if task.silences(office_id, sched.occ, sched.single_occurrence, *date, today) {
+            continue;
+        }
+        let add_head = role == Role::Lead && add_head;
+        let role = match (role, kind) {
+            (Role::Lead, k) if k.is_leadership() || *k == Kind::EscalateHead => Role::Escalation,
+            (r, _) => r,
+        };
+        let nudge = Nudge {
+            task: Arc::clone(task_id),
+            office: Arc::clone(office_arc),
+            role,
+            kind: *kind,
+            occurrence: sched.occ,
+            date: *date,
+            send_at: times.at(*date),
+            days_left: days_left(*date, *unit),
+            unit: *unit,
+            add_head,
+            add_leadership: kind.is_leadership(),
+            late: Late::No,
+        };
+        out.push((nudge, *office_rank));
+    }
+}
