@@ -18,6 +18,7 @@ mod calendar;
 mod check;
 pub mod dates;
 mod diff;
+mod done;
 pub mod dry_run;
 pub mod exit;
 pub mod import;
@@ -237,6 +238,10 @@ pub enum Command {
     },
     /// Read a plan's appendix table (.docx or text from a PDF) and print it as YAML.
     Import(import::ImportArgs),
+    /// Record that a task (one office's share, one occurrence) is done: its reminders stop.
+    Done(done::DoneArgs),
+    /// Withdraw a completion recorded with `done` (same office and occurrence).
+    Undone(done::DoneArgs),
 }
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
@@ -280,6 +285,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::SendTest { config, to } => send_test::send_test(&config, &to),
         Command::Check { config, at } => check::check(&config, at.as_deref()),
         Command::Import(args) => import::run(&args),
+        Command::Done(args) => done::done(&args, false),
+        Command::Undone(args) => done::done(&args, true),
         Command::Plan {
             config,
             at,

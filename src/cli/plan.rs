@@ -52,12 +52,15 @@ pub(super) fn plan(
     // send. Without a ledger yet (a fresh install), nothing has been sent. A ledger this
     // user may not read is an error: ignoring it would plan again what was already sent.
     // Nudges before the first sweep without a row were settled by that first start.
+    // The ledger's completions count as the YAML's `done:` does.
+    let mut config = config;
     let (known, settled) = if access::ledger_readable(&config.ledger.path)? {
         let ledger = Ledger::open_read_only(&config.ledger.path)?;
         let settled = planner::Settled {
             before: ledger.first_sweep_as_of()?,
             ..Default::default()
         };
+        crate::delivery::completions::apply(&mut config, &ledger.completions()?);
         (known_keys(&ledger)?, settled)
     } else {
         (HashSet::new(), planner::Settled::default())

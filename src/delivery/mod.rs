@@ -3,6 +3,7 @@
 //! `reconcile` decides it without IO, `sweep` carries it out, `preview` is its dry run.
 //! It uses `plan` and `calendar`; it never reads the clock or handles signals (`service` does).
 
+pub mod completions;
 pub mod email;
 pub mod ledger;
 pub mod preview;

@@ -41,7 +41,8 @@ impl Preview {
 /// Plans a sweep at `now` against `ledger` and composes its emails. Whether `now` is inside
 /// the sending window is not asked: a dry run shows what the next sweep in it would send.
 pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Preview> {
-    let cfg = &*ctx.config;
+    let applied = crate::delivery::completions::applied(&ctx.config, ledger)?;
+    let cfg = &*applied;
     let states = reconcile::read_states(ledger)?;
     let d = reconcile::reconcile(
         cfg,

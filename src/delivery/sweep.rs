@@ -150,7 +150,8 @@ async fn decide(
     now: DateTime<Utc>,
 ) -> Result<Decisions> {
     let states = reconcile::read_states(ledger)?;
-    let (cfg, cal) = (ctx.config.clone(), ctx.calendar.clone());
+    let cfg = crate::delivery::completions::applied(&ctx.config, ledger)?;
+    let cal = ctx.calendar.clone();
     tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
         .await
         .context("planning the sweep failed")

@@ -25,11 +25,13 @@
 //! All times are passed in by the caller (`now`); the ledger never reads the clock. In the
 //! database they are unix seconds, UTC.
 
+mod completions;
 mod error;
 mod open;
 mod read;
 mod write;
 
+pub use completions::{Completion, NewCompletion, Source};
 use error::sqlerr;
 pub use error::{LedgerError, ParseStatusError};
 pub use open::SCHEMA_VERSION;

@@ -59,7 +59,14 @@ const MIGRATIONS: &[&str] = &[
         SELECT MIN(due_at), MIN(created_at), MIN(created_at), 1, 1 FROM deliveries
         HAVING COUNT(*) > 0;
     "#,
+    // 3: completions, an audit trail of `done`, `undone` and confirmed links.
+    completions_migration(),
 ];
+
+/// The completions table: its own entry, so that it renumbers easily next to others.
+const fn completions_migration() -> &'static str {
+    super::completions::MIGRATION
+}
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -82,6 +89,7 @@ impl Ledger {
             let real = Ledger::open_read_only(path)?;
             let rows = real.query(&LogFilter::default())?;
             let sweeps = real.sweeps()?;
+            let completions = real.completion_history()?;
             ledger.in_tx("copying", "copying", |tx, path| {
                 for (id, as_of, started, finished, sendable, complete) in sweeps {
                     tx.execute(
@@ -120,6 +128,9 @@ impl Ledger {
                 }
                 Ok(())
             })?;
+            for c in completions {
+                ledger.record_completion(&c.entry, c.recorded_at)?;
+            }
         }
         Ok(ledger)
     }

@@ -142,6 +142,7 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
 mod read;
 use read::Reader;
 pub(crate) use read::is_secret_key;
+pub use read::occurrence_span;
 pub use read::values::parse_duration_text;
 
 #[cfg(test)]

@@ -420,6 +420,11 @@ impl Config {
         self.task_index.get(id).map(|i| &self.tasks[*i])
     }
 
+    /// The task, to change its `done:` (the ledger's completions are merged in before planning).
+    pub fn task_mut(&mut self, id: &str) -> Option<&mut Task> {
+        self.task_index.get(id).map(|i| &mut self.tasks[*i])
+    }
+
     pub fn policy(&self, name: &str) -> &Policy {
         self.policies
             .get(name)

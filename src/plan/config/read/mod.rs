@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tasks::Names;
+pub use tasks::occurrence_span;
 use values::*;
 
 /// What an absent section reads as, for the sections that have defaults.

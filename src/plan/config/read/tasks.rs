@@ -738,7 +738,7 @@ pub(super) struct Names<'a> {
 
 /// The days an occurrence named in `done:` may fall on: one date, or a month's or a
 /// quarter's days (`Quý I/2024`: the quarterly report due 18/03/2024).
-fn occurrence_span(s: &str) -> Option<(NaiveDate, NaiveDate)> {
+pub fn occurrence_span(s: &str) -> Option<(NaiveDate, NaiveDate)> {
     let f = crate::plan::deadline::fold(s);
     let f = f.trim();
     if let Ok(d) = NaiveDate::parse_from_str(f, "%Y-%m-%d")
