@@ -7,6 +7,7 @@
 //! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner.
 //! - [`import`]: a plan's document (.docx, or text from a PDF) → a config for review.
 //! - [`delivery`]: emails from nudges, transports, the delivery ledger, one sweep.
+//! - [`web`]: the status pages, `/metrics` and the emails' confirmation links (axum).
 //! - [`service`]: the daemon loop, signals, systemd, logging, the clock.
 //! - [`cli`]: the commands and their renderings (tables, CSV, JSON, iCalendar).
 
@@ -16,3 +17,4 @@ pub mod delivery;
 pub mod import;
 pub mod plan;
 pub mod service;
+pub mod web;

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
     let config = daemon::load_or_explain(config_path)?;
     let now = at.unwrap_or_else(|| Clock::real().now());
-    let ctx = Context::new(config, &SecretEnv::from_process(), now)?;
+    let ctx = crate::web::with_links(Context::new(config, &SecretEnv::from_process(), now)?)?;
     let ledger = Ledger::scratch_copy(&ctx.config.ledger.path)?;
     let preview = preview::preview(&ctx, &ledger, now)?;
     print(&mut std::io::stdout().lock(), &preview)?;

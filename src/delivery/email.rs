@@ -319,11 +319,25 @@ const BUILTIN: [(&str, &str); 3] = [
     (HTML, include_str!("templates/body.html")),
 ];
 
+/// Makes the "Xác nhận đã hoàn thành" link of one task occurrence for one office
+/// (`web::links` signs them); `now` is when the email goes out.
+pub trait ConfirmLinks: Send + Sync + std::fmt::Debug {
+    fn url(
+        &self,
+        office: &str,
+        task: &str,
+        occurrence: NaiveDate,
+        now: DateTime<chrono::Utc>,
+    ) -> Option<String>;
+}
+
 /// Renders emails. Built once per config: the templates are compiled and checked then.
 pub struct Composer {
     env: Environment<'static>,
     /// Template name → what to call it in errors (the override's path, or the name).
     origin: Vec<(&'static str, String)>,
+    /// With `web.base_url`: each task carries its confirmation link.
+    links: Option<std::sync::Arc<dyn ConfirmLinks>>,
 }
 
 impl std::fmt::Debug for Composer {
@@ -373,13 +387,22 @@ impl Composer {
                 .map_err(|e| template_error(&shown, &e))?;
             origin.push((name, shown));
         }
-        let composer = Composer { env, origin };
+        let composer = Composer {
+            env,
+            origin,
+            links: None,
+        };
         for ctx in sample_contexts() {
             for (name, _) in BUILTIN {
                 composer.render(name, &ctx)?;
             }
         }
         Ok(composer)
+    }
+
+    /// Each task of the emails composed from now on carries a confirmation link.
+    pub fn set_links(&mut self, links: Option<std::sync::Arc<dyn ConfirmLinks>>) {
+        self.links = links;
     }
 
     fn render(&self, name: &str, ctx: &Context) -> Result<String, ComposeError> {
@@ -408,7 +431,14 @@ impl Composer {
         message_id: &str,
         now: DateTime<Tz>,
     ) -> Result<Message, ComposeError> {
-        let ctx = context(cfg, cal, batch, now)?;
+        let mut ctx = context(cfg, cal, batch, now)?;
+        if let Some(links) = &self.links
+            && !ctx.digest
+        {
+            for (item, occ) in ctx.items.iter_mut().zip(&ctx.occurrences) {
+                item.confirm_url = links.url(&batch.office, &item.task_id, *occ, now.to_utc());
+            }
+        }
         let subject = one_line(&self.render(SUBJECT, &ctx)?);
         let text = self.render(TEXT, &ctx)?;
         let html = self.render(HTML, &ctx)?;
@@ -578,6 +608,9 @@ struct Context {
     escalated_to: Vec<String>,
     /// Names of the cooperating offices copied on this email.
     cc_offices: Vec<String>,
+    /// Each item's occurrence (for its confirmation link).
+    #[serde(skip)]
+    occurrences: Vec<NaiveDate>,
 }
 
 #[derive(Debug, Serialize)]
@@ -629,6 +662,8 @@ struct Item {
     planned: String,
     /// In the leadership's digest: the offices (chủ trì) still owing it.
     offices: String,
+    /// "Xác nhận đã hoàn thành": the office's one-click confirmation (with `web.base_url`).
+    confirm_url: Option<String>,
 }
 
 fn office_name(cfg: &Config, id: &str) -> String {
@@ -649,6 +684,7 @@ fn context(
     let today = now.date_naive();
     let mut items = Vec::new();
     let mut cc_offices = Vec::new();
+    let mut occurrences = Vec::new();
     let mut shown: BTreeSet<(Arc<str>, NaiveDate)> = BTreeSet::new();
     let digest = batch.nudges.iter().all(|n| n.kind.is_leadership()) && !batch.nudges.is_empty();
     for n in &batch.nudges {
@@ -741,7 +777,9 @@ fn context(
             } else {
                 String::new()
             },
+            confirm_url: None,
         });
+        occurrences.push(n.occurrence);
     }
     let rank = |t: &str| {
         [TAG_BEFORE, TAG_TODAY, TAG_OVERDUE, TAG_ESCALATION]
@@ -791,6 +829,7 @@ fn context(
         contact: one_line(cfg.mail.reply_to.as_deref().unwrap_or(&cfg.mail.from)),
         escalated_to,
         cc_offices,
+        occurrences,
     })
 }
 
@@ -820,6 +859,7 @@ fn sample_contexts() -> Vec<Context> {
         late,
         planned: "Thứ Hai, 22/01/2024".into(),
         offices: "Phòng Kinh tế, Phòng Hành chính – Tổ chức".into(),
+        confirm_url: late.then(|| "https://nhacviec.vpubnd.example/confirm/abc.def".into()),
     };
     let ctx = |items: Vec<Item>| Context {
         office: OfficeCtx {
@@ -844,6 +884,7 @@ fn sample_contexts() -> Vec<Context> {
         contact: "hctc@vpubnd.example".into(),
         escalated_to: vec!["Lãnh đạo Văn phòng".into()],
         cc_offices: vec!["Phòng Kinh tế".into()],
+        occurrences: Vec::new(),
     };
     let mut first = ctx(vec![item("before", TAG_BEFORE, true, false)]);
     first.first_start = true;

@@ -72,7 +72,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     };
     let config = load_or_explain(&opts.config_path)?;
     let secrets = SecretEnv::from_process();
-    let ctx = Context::new(config, &secrets, clock.now())?;
+    let ctx = crate::web::with_links(Context::new(config, &secrets, clock.now())?)?;
     let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
     let shutdown = Shutdown::new();
 
@@ -86,6 +86,8 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         });
     }
 
+    // The status pages and confirmation links, when `web.listen` is set.
+    let web = crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?;
     let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
     let cron = Cron::start(&ctx.config, events.clone()).await?;
     event_loop::spawn_signals(shutdown.clone(), Some(events))?;
@@ -107,6 +109,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         secrets,
         shutdown: shutdown.clone(),
         cron,
+        web,
     };
     let result = event_loop::drive(&mut service, rx, &shutdown).await;
     notify(&[NotifyState::Stopping]);
@@ -125,6 +128,7 @@ pub struct Service {
     /// Polled between emails by each sweep.
     shutdown: Shutdown,
     cron: Cron,
+    web: Option<crate::web::Server>,
 }
 
 impl Work for Service {
@@ -169,6 +173,9 @@ impl Work for Service {
         };
         self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
         self.ctx = new_ctx;
+        if let Some(web) = &self.web {
+            web.update(&self.ctx.config);
+        }
         notify(&[
             NotifyState::Ready,
             NotifyState::Status("running (reloaded)"),
@@ -270,7 +277,7 @@ fn reload(path: &Path, old: &Arc<Config>, secrets: &SecretEnv, clock: &Clock) ->
         }
     };
     let lines = changes::describe(old, &new);
-    match Context::new(new, secrets, clock.now()) {
+    match Context::new(new, secrets, clock.now()).and_then(crate::web::with_links) {
         Ok(new_ctx) => {
             if lines.is_empty() {
                 tracing::info!("config reloaded: nothing changed");
@@ -355,6 +362,7 @@ mod tests {
             secrets,
             shutdown: shutdown.clone(),
             cron,
+            web: None,
         };
 
         // The clerk adds T.2 for office B, then SIGHUP.

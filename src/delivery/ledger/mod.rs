@@ -29,6 +29,7 @@ mod completions;
 mod error;
 mod open;
 mod read;
+mod stats;
 mod write;
 
 pub use completions::{Completion, NewCompletion, Source};

@@ -34,6 +34,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Days off and working days the clerk added (next year's notice, a local holiday).
     pub calendar: CalendarConfig,
+    /// The status pages and the confirmation links.
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -403,6 +405,89 @@ pub struct Mail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerConfig {
     pub path: PathBuf,
+}
+
+/// `web:`: the embedded HTTP server (off unless `listen` is set) and the links in emails
+/// (none unless `base_url` is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    pub listen: Option<std::net::SocketAddr>,
+    /// The address offices open, without a trailing `/`.
+    pub base_url: Option<String>,
+    /// The link key's file (else the systemd credential `link-key`, else `generated_key`).
+    pub link_key_file: Option<PathBuf>,
+    /// Where a random key is created once when no other is given (the state directory).
+    pub generated_key: PathBuf,
+    /// How long a confirmation link stays valid, in days after its email.
+    pub link_days: u32,
+    /// Client networks beyond loopback that may read the pages.
+    pub allow: Vec<Network>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: None,
+            base_url: None,
+            link_key_file: None,
+            generated_key: PathBuf::from("link-key"),
+            link_days: 90,
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// An IP network, `10.0.0.0/8` (a bare address is a network of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (a, p) = s.split_once('/').unwrap_or((s, ""));
+        let addr: std::net::IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("`/{p}` is not a prefix length (0 to {max})"))?
+        };
+        Ok(Network { addr, prefix })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod reminders;
 mod schedule;
 mod tasks;
 pub(super) mod values;
+mod web;
 
 use super::*;
 use crate::plan::deadline;
@@ -42,6 +43,7 @@ const ROOT_KEYS: &[&str] = &[
     "mail",
     "ledger",
     "calendar",
+    "web",
 ];
 const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
 const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note"];
@@ -236,6 +238,7 @@ impl Reader<'_> {
         let schedule = self.schedule(m.get("schedule"));
         let mail = self.mail(m.get("mail"));
         let ledger = self.ledger(m.get("ledger"));
+        let web = self.web(m.get("web"));
 
         let names = Names {
             offices: &office_index,
@@ -268,6 +271,7 @@ impl Reader<'_> {
             mail: mail?,
             ledger,
             calendar,
+            web,
         })
     }
 

@@ -1,0 +1,532 @@
+//! The embedded HTTP server (axum, on the daemon's runtime): the status pages, `/metrics`,
+//! and the one-click confirmation links of the emails (`links`), rendered by `pages`.
+
+pub mod links;
+pub mod pages;
+
+use crate::delivery::completions;
+use crate::delivery::ledger::{Ledger, LogFilter, NewCompletion, Source, Status};
+use crate::delivery::sweep::Context;
+use crate::plan::config::Config;
+use anyhow::{Context as _, Result};
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use links::{LinkKey, Links, Refused};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+/// Request bodies larger than this are refused (the confirmation form is one short note).
+const MAX_BODY: usize = 4 * 1024;
+/// A note longer than this is cut.
+const MAX_NOTE: usize = 500;
+/// `/log` shows at most this many deliveries.
+const LOG_ROWS: usize = 500;
+
+/// The daemon's clock, as the server reads it.
+pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// `ctx` with the confirmation links of its config set on its composer (none without
+/// `web.base_url`).
+pub fn with_links(mut ctx: Context) -> Result<Context> {
+    let links = Links::for_config(&ctx.config.web)?;
+    ctx.composer
+        .set_links(links.map(|l| Arc::new(l) as Arc<dyn crate::delivery::email::ConfirmLinks>));
+    Ok(ctx)
+}
+
+struct Shared {
+    config: RwLock<Arc<Config>>,
+    key: LinkKey,
+    now: Now,
+    env: minijinja::Environment<'static>,
+}
+
+impl Shared {
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The running server: a reload hands it the new config.
+pub struct Server {
+    shared: Arc<Shared>,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// The pages show `config` from now on. (A changed `web.listen` takes a restart.)
+    pub fn update(&self, config: &Arc<Config>) {
+        *self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::clone(config);
+    }
+}
+
+/// Binds `web.listen` and serves on the current runtime; `None` when it is not set. A port
+/// in use is an error here, at start.
+pub async fn start(config: &Arc<Config>, now: Now) -> Result<Option<Server>> {
+    let Some(addr) = config.web.listen else {
+        return Ok(None);
+    };
+    let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    let key = LinkKey::load(&config.web, creds.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (web.listen): is another program using it?")
+    })?;
+    let addr = listener.local_addr().unwrap_or(addr);
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::clone(config)),
+        key,
+        now,
+        env: pages::environment(),
+    });
+    let app = router(Arc::clone(&shared));
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the web server stopped");
+        }
+    });
+    tracing::info!(listen = %addr, "web server listening");
+    Ok(Some(Server { shared, addr }))
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/office/{id}", get(office))
+        .route("/log", get(log))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/style.css", get(style))
+        .route("/confirm/{token}", get(confirm_page).post(confirm))
+        .fallback(|State(s): State<Arc<Shared>>| async move {
+            error_page(
+                &s,
+                StatusCode::NOT_FOUND,
+                "Không tìm thấy",
+                "Không có trang này.",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            guard,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
+}
+
+/// Every response gets the security headers; the pages beyond `/confirm` and `/style.css`
+/// answer only loopback and the `web.allow` networks.
+async fn guard(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let open = path.starts_with("/confirm/") || path == "/style.css" || path == "/healthz";
+    let ip = peer.ip();
+    let allowed = ip.is_loopback()
+        || ip_v4_loopback(ip)
+        || s.config().web.allow.iter().any(|n| n.contains(ip));
+    let mut resp = if open || allowed {
+        next.run(req).await
+    } else {
+        error_page(
+            &s,
+            StatusCode::FORBIDDEN,
+            "Không được phép",
+            "Máy của bạn không được phép xem trang này.",
+        )
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn ip_v4_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        _ => false,
+    }
+}
+
+fn error_page(s: &Shared, code: StatusCode, heading: &str, message: &str) -> Response {
+    let body = pages::render(
+        &s.env,
+        "error.html",
+        minijinja::context! { heading, message, plan_title => "", today => "" },
+    );
+    (code, Html(body)).into_response()
+}
+
+/// Runs `f` (ledger reads, planning, rendering) off the async threads.
+async fn blocking<F>(s: &Arc<Shared>, f: F) -> Response
+where
+    F: FnOnce(&Shared) -> Result<Response> + Send + 'static,
+{
+    let s2 = Arc::clone(s);
+    match tokio::task::spawn_blocking(move || f(&s2)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "a web page failed");
+            error_page(
+                s,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Tạm thời không xem được",
+                "Không đọc được sổ ghi của hệ thống; xin thử lại sau.",
+            )
+        }
+        Err(_) => error_page(
+            s,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Lỗi",
+            "Trang gặp lỗi.",
+        ),
+    }
+}
+
+/// What a page is made from: the config with the ledger's completions, the ledger, today.
+struct View {
+    cfg: Arc<Config>,
+    ledger: Ledger,
+    cal: crate::calendar::workdays::WorkCalendar,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+}
+
+fn view(s: &Shared) -> Result<View> {
+    let cfg = s.config();
+    let ledger = Ledger::open_read_only(&cfg.ledger.path)?;
+    let cfg = completions::applied(&cfg, &ledger)?;
+    let now = (s.now)();
+    let tz = cfg.schedule.timezone;
+    let today = now.with_timezone(&tz).date_naive();
+    let cal = cfg.work_calendar(today.year());
+    Ok(View {
+        cfg,
+        ledger,
+        cal,
+        today,
+        now,
+    })
+}
+
+fn page<S: serde::Serialize>(s: &Shared, v: &View, name: &str, ctx: S) -> Response {
+    let base = minijinja::context! {
+        plan_title => v.cfg.plan.title.clone(),
+        today => v.today.format("%d/%m/%Y").to_string(),
+    };
+    let ctx = minijinja::context! { ..minijinja::Value::from_serialize(&ctx), ..base };
+    Html(pages::render(&s.env, name, ctx)).into_response()
+}
+
+fn nonempty(m: &HashMap<String, String>, k: &str) -> Option<String> {
+    m.get(k)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+async fn index(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    blocking(&s, move |s| {
+        let v = view(s)?;
+        let (office, section) = (nonempty(&q, "office"), nonempty(&q, "section"));
+        let p = pages::progress(
+            &v.cfg,
+            &v.cal,
+            v.today,
+            office.as_deref(),
+            section.as_deref(),
+        );
+        Ok(page(s, &v, "index.html", p))
+    })
+    .await
+}
+
+async fn office(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    blocking(&s, move |s| {
+        let v = view(s)?;
+        let Some(o) = v.cfg.office(&id) else {
+            return Ok(error_page(
+                s,
+                StatusCode::NOT_FOUND,
+                "Không tìm thấy",
+                "Kế hoạch không có đơn vị này.",
+            ));
+        };
+        let rows = pages::office_rows(&v.cfg, &v.cal, v.today, &id);
+        let named = pages::Named {
+            id: o.id.clone(),
+            name: o.name.clone(),
+        };
+        Ok(page(
+            s,
+            &v,
+            "office.html",
+            minijinja::context! { office => named, rows },
+        ))
+    })
+    .await
+}
+
+async fn log(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    blocking(&s, move |s| {
+        let v = view(s)?;
+        let tz = v.cfg.schedule.timezone;
+        let day = |k: &str| {
+            nonempty(&q, k).and_then(|d| {
+                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .or_else(|_| NaiveDate::parse_from_str(&d, "%d/%m/%Y"))
+                    .ok()
+            })
+        };
+        let at = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|t| t.and_local_timezone(tz).earliest())
+                .map(|t| t.to_utc())
+        };
+        let filter = LogFilter {
+            office: nonempty(&q, "office"),
+            task: nonempty(&q, "task"),
+            status: nonempty(&q, "status").and_then(|st| st.parse::<Status>().ok()),
+            since: day("since").and_then(at),
+            until: day("until").and_then(|d| d.succ_opt()).and_then(at),
+            limit: Some(LOG_ROWS),
+        };
+        let rows = pages::log_rows(&v.ledger.query(&filter)?, tz);
+        let completions = pages::completion_rows(&v.ledger.completion_history()?, tz);
+        let shown = minijinja::context! {
+            office => nonempty(&q, "office").unwrap_or_default(),
+            task => nonempty(&q, "task").unwrap_or_default(),
+            status => nonempty(&q, "status").unwrap_or_default(),
+            since => nonempty(&q, "since").unwrap_or_default(),
+            until => nonempty(&q, "until").unwrap_or_default(),
+        };
+        let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        Ok(page(
+            s,
+            &v,
+            "log.html",
+            minijinja::context! { rows, completions, filter => shown, statuses },
+        ))
+    })
+    .await
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    blocking(&s, |s| {
+        let v = view(s)?;
+        let m = pages::Metrics {
+            emails: v.ledger.count_by_status_office()?,
+            overdue: pages::overdue_by_office(&v.cfg, &v.cal, v.today),
+            last_sweep: v.ledger.last_complete_sweep()?.map(|t| t.timestamp()),
+            rows: v.ledger.row_counts()?,
+        };
+        let _ = v.now;
+        Ok((
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            m.text(),
+        )
+            .into_response())
+    })
+    .await
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        pages::STYLE,
+    )
+        .into_response()
+}
+
+/// A verified token's claim, the task and office still in the plan, or the page that says
+/// why not (4xx).
+fn claim(
+    s: &Shared,
+    cfg: &Config,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<links::Claim, Box<Response>> {
+    let c = links::verify(&s.key, token, now).map_err(|r| {
+        let (code, msg) = match r {
+            Refused::Expired => (
+                StatusCode::GONE,
+                "Đường dẫn xác nhận này đã hết hạn. Xin trả lời thư nhắc việc để báo hoàn thành.",
+            ),
+            Refused::Forged | Refused::Malformed => (
+                StatusCode::FORBIDDEN,
+                "Đường dẫn xác nhận không hợp lệ (bị sửa hoặc không do hệ thống tạo ra). Không có gì được ghi nhận.",
+            ),
+        };
+        Box::new(error_page(s, code, "Không xác nhận được", msg))
+    })?;
+    if cfg.task(&c.task).is_none() || cfg.office(&c.office).is_none() {
+        return Err(Box::new(error_page(
+            s,
+            StatusCode::NOT_FOUND,
+            "Không tìm thấy",
+            "Nhiệm vụ hoặc đơn vị này không còn trong kế hoạch.",
+        )));
+    }
+    Ok(c)
+}
+
+/// The standing completion of exactly this office and occurrence, if any: its day.
+fn already(ledger: &Ledger, c: &links::Claim) -> Result<Option<NaiveDate>> {
+    Ok(ledger
+        .completions()?
+        .into_iter()
+        .find(|x| {
+            x.entry.task == c.task
+                && x.entry.office.as_deref() == Some(c.office.as_str())
+                && x.entry.occurrence == Some((c.occurrence, c.occurrence))
+        })
+        .map(|x| x.entry.done_on))
+}
+
+fn claim_ctx(cfg: &Config, c: &links::Claim) -> minijinja::Value {
+    let task = cfg.task(&c.task).expect("checked");
+    let cal = cfg.work_calendar(c.occurrence.year());
+    let occurrence = crate::plan::planner::occurrence_name(cfg, &cal, task, c.occurrence)
+        .unwrap_or_else(|| c.occurrence.format("%d/%m/%Y").to_string());
+    minijinja::context! {
+        office => cfg.office(&c.office).map_or(c.office.clone(), |o| o.name.clone()),
+        task_id => task.id.clone(),
+        title => task.title.clone(),
+        phrase => task.deadline.phrase.clone(),
+        occurrence,
+    }
+}
+
+/// GET: shows what would be confirmed and the form; changes nothing (mail scanners open
+/// links).
+async fn confirm_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+    blocking(&s, move |s| {
+        let cfg = s.config();
+        let now = (s.now)();
+        let c = match claim(s, &cfg, &token, now) {
+            Ok(c) => c,
+            Err(page) => return Ok(*page),
+        };
+        let ledger = Ledger::open_read_only(&cfg.ledger.path)?;
+        let done = already(&ledger, &c)?.map(|d| d.format("%d/%m/%Y").to_string());
+        let v = View {
+            cal: cfg.work_calendar(c.occurrence.year()),
+            today: now.with_timezone(&cfg.schedule.timezone).date_naive(),
+            cfg: Arc::clone(&cfg),
+            ledger,
+            now,
+        };
+        let ctx = minijinja::context! { token, already => done, ..claim_ctx(&cfg, &c) };
+        Ok(page(s, &v, "confirm.html", ctx))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// POST: records the completion (source `link`, with the client's address) and shows it.
+async fn confirm(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    // Behind a proxy on this machine, the proxy names the client.
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| peer.ip().is_loopback())
+        .map(|v| v.chars().take(100).collect::<String>());
+    let client = match forwarded {
+        Some(f) => format!("{} (X-Forwarded-For: {f})", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    blocking(&s, move |s| {
+        let cfg = s.config();
+        let now = (s.now)();
+        let c = match claim(s, &cfg, &token, now) {
+            Ok(c) => c,
+            Err(page) => return Ok(*page),
+        };
+        let today = now.with_timezone(&cfg.schedule.timezone).date_naive();
+        let mut ledger = Ledger::open(&cfg.ledger.path)?;
+        let before = already(&ledger, &c)?;
+        let done_on = match before {
+            Some(d) => d,
+            None => {
+                let note: String = form.note.trim().chars().take(MAX_NOTE).collect();
+                ledger.record_completion(
+                    &NewCompletion {
+                        task: c.task.clone(),
+                        occurrence: Some((c.occurrence, c.occurrence)),
+                        office: Some(c.office.clone()),
+                        done_on: today,
+                        source: Source::Link,
+                        note: (!note.is_empty()).then_some(note),
+                        client: Some(client.clone()),
+                        undone: false,
+                    },
+                    now,
+                )?;
+                tracing::info!(
+                    task = %c.task, office = %c.office, occurrence = %c.occurrence, client = %client,
+                    "completion confirmed through an email link"
+                );
+                today
+            }
+        };
+        let v = View {
+            cal: cfg.work_calendar(today.year()),
+            today,
+            cfg: Arc::clone(&cfg),
+            ledger,
+            now,
+        };
+        let ctx = minijinja::context! {
+            done_on => done_on.format("%d/%m/%Y").to_string(),
+            again => before.is_some(),
+            ..claim_ctx(&cfg, &c)
+        };
+        Ok(page(s, &v, "done.html", ctx))
+    })
+    .await
+}
