@@ -21,6 +21,7 @@ mod plan;
 pub mod render;
 mod run;
 mod send_test;
+mod simulate;
 
 pub use plan::known_keys;
 pub use render::plan::{render_plan, write_plan};
@@ -153,6 +154,8 @@ pub enum Command {
     },
     /// Read a plan's appendix table (.docx or text from a PDF) and print it as YAML.
     Import(import::ImportArgs),
+    /// Replay a period's scheduled sweeps, sending nothing: how many emails each gets.
+    Simulate(simulate::SimulateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -181,6 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::SendTest { config, to } => send_test::send_test(&config, &to),
         Command::Check { config, at } => check::check(&config, at.as_deref()),
         Command::Import(args) => import::run(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
         Command::Plan {
             config,
             at,
