@@ -1,13 +1,44 @@
 //! The seed plan (config/khanh-hoa-2024.yaml) through the real binary: `check` passes and
 //! `plan` shows what the issue promises, on Vietnamese working days.
 
+//!
+//! Every test works on a copy of the repository's config folder in its own temp dir: the
+//! ledger sits next to the config, and a ledger left in the repository by the README's
+//! first command (`cargo run -- run --once …`) must neither change what these tests see
+//! nor be written by them.
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tempfile::TempDir;
 
-fn seed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml")
+/// The repository's config folder, copied into a temp dir, without any ledger in it.
+struct Seed {
+    dir: TempDir,
+    path: PathBuf,
+}
+
+fn repo_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+fn copy_config_folder(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(repo_config()).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with(".yaml") {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn seed() -> Seed {
+    let dir = tempfile::tempdir().unwrap();
+    copy_config_folder(&dir.path().join("config"));
+    let path = dir.path().join("config/khanh-hoa-2024.yaml");
+    Seed { dir, path }
 }
 
 fn nhacviec(args: &[&str]) -> (i32, String, String) {
@@ -46,7 +77,7 @@ fn check_passes_on_the_seed_plan() {
     let (code, out, err) = nhacviec(&[
         "check",
         "-c",
-        seed().to_str().unwrap(),
+        seed().path.to_str().unwrap(),
         "--at",
         "2024-01-15T08:00",
     ]);
@@ -57,7 +88,15 @@ fn check_passes_on_the_seed_plan() {
 
 #[test]
 fn each_centre_hears_about_its_plan_on_working_days_before_30_01() {
-    let v = plan_json(&seed(), &["--at", "2024-01-15T08:00", "--days", "30"]);
+    centres_hear_before_30_01(&seed());
+}
+
+fn centres_hear_before_30_01(seed: &Seed) {
+    assert!(
+        !seed.dir.path().join("config/nhacviec.db").exists(),
+        "a fresh copy has no ledger"
+    );
+    let v = plan_json(&seed.path, &["--at", "2024-01-15T08:00", "--days", "30"]);
     for centre in ["trung-tam-a", "trung-tam-b", "trung-tam-c"] {
         let mine: Vec<&Value> = nudges(&v)
             .iter()
@@ -84,7 +123,7 @@ fn each_centre_hears_about_its_plan_on_working_days_before_30_01() {
 
 #[test]
 fn in_june_the_second_quarter_tasks_come_up_and_others_wait() {
-    let v = plan_json(&seed(), &["--at", "2024-06-01", "--days", "30"]);
+    let v = plan_json(&seed().path, &["--at", "2024-06-01", "--days", "30"]);
     for task in ["I.2", "III.3"] {
         assert!(
             nudges(&v)
@@ -142,7 +181,10 @@ fn days_off_2024() -> (BTreeSet<String>, BTreeSet<String>) {
 
 #[test]
 fn a_whole_year_of_the_seed_plan_never_nudges_on_a_day_off() {
-    let v = plan_json(&seed(), &["--at", "2024-01-01", "--until", "2024-12-31"]);
+    let v = plan_json(
+        &seed().path,
+        &["--at", "2024-01-01", "--until", "2024-12-31"],
+    );
     let (off, worked) = days_off_2024();
     assert!(off.contains("2024-02-12") && worked.contains("2024-05-04"));
     let all = nudges(&v);
@@ -174,7 +216,7 @@ fn holidays_shape_working_day_offsets_and_a_worked_saturday_counts() {
             .map(|n| {
                 (
                     field(n, "send_at")[..10].to_string(),
-                    field(n, "days_left").to_string(),
+                    n["days_left"].as_i64().expect("a number").to_string(),
                 )
             })
             .collect()
@@ -204,14 +246,14 @@ fn holidays_shape_working_day_offsets_and_a_worked_saturday_counts() {
 #[test]
 fn changing_one_lead_changes_only_that_tasks_nudges() {
     let dir = tempfile::tempdir().unwrap();
-    let original = std::fs::read_to_string(seed()).unwrap();
+    let original = std::fs::read_to_string(seed().path).unwrap();
     let marker = "  - id: VII.3\n    title: Tổ chức khảo sát mức độ hài lòng của tổ chức, cá nhân đối với sự phục vụ của Văn phòng UBND tỉnh năm 2024\n    product: Báo cáo kết quả khảo sát\n    deadline: Quý III/2024\n    lead: hctc\n";
     assert!(original.contains(marker));
     let changed = original.replace(marker, &marker.replace("lead: hctc", "lead: kinh-te"));
     let p = dir.path().join("plan.yaml");
     std::fs::write(&p, changed).unwrap();
     let args = ["--at", "2024-08-01", "--days", "120"];
-    let before = plan_json(&seed(), &args);
+    let before = plan_json(&seed().path, &args);
     let after = plan_json(&p, &args);
     let split = |v: &Value, task: bool| -> Vec<String> {
         nudges(v)
@@ -235,4 +277,52 @@ fn changing_one_lead_changes_only_that_tasks_nudges() {
     assert_eq!(offices(&before), BTreeSet::from(["hctc".to_string()]));
     assert_eq!(offices(&after), BTreeSet::from(["kinh-te".to_string()]));
     assert_eq!(split(&before, true).len(), split(&after, true).len());
+}
+
+/// The README's two commands, in order, on a fresh clone: the main job writes its ledger
+/// next to the config it was given, and the plan expectations above still hold.
+#[test]
+fn the_readme_main_job_first_leaves_the_plan_tests_green() {
+    let clone = tempfile::tempdir().unwrap();
+    copy_config_folder(&clone.path().join("config"));
+    let repo_ledger_before = repo_config().join("nhacviec.db").exists();
+    // As the README says it, from the clone's root.
+    let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+        .args([
+            "run",
+            "--once",
+            "--at",
+            "2024-01-22T08:00",
+            "-c",
+            "config/khanh-hoa-2024.yaml",
+        ])
+        .current_dir(clone.path())
+        .env_remove("NHACVIEC_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .output()
+        .expect("run nhacviec");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(clone.path().join("config/nhacviec.db").exists());
+    let (code, log, err) = nhacviec(&[
+        "log",
+        "-c",
+        clone
+            .path()
+            .join("config/khanh-hoa-2024.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(log.contains("TCTH.1"), "{log}");
+    assert_eq!(
+        repo_config().join("nhacviec.db").exists(),
+        repo_ledger_before,
+        "the test wrote into the repository"
+    );
+    centres_hear_before_30_01(&seed());
 }

@@ -403,7 +403,7 @@ async fn a_missing_credential_says_what_to_do() {
         &["send-test", "--to", "thu@vpubnd.example", "-c", "plan.yaml"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1), "a config failure exits 1");
     let err = text(&out.stderr);
     assert!(err.contains("smtp-password"), "{err}");
 }

@@ -17,7 +17,7 @@ pub(super) fn calendar(
     // path that does not exist) the built-in calendar is shown.
     let from_config = if config.path.exists() || std::env::var_os("NHACVIEC_CONFIG").is_some() {
         let Some(Loaded { config, .. }) = load_or_print(config)? else {
-            return Ok(ExitCode::from(1));
+            return Ok(super::exit::Exit::Failure.into());
         };
         Some(config)
     } else {

@@ -1,5 +1,6 @@
 //! `nhacviec check`: validate the config, and sum it up with its next nudge.
 
+use super::exit::Exit;
 use super::render::{self, check::Summary};
 use super::{ConfigArg, load_or_print, now_or};
 use crate::plan::config::Loaded;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     let Some(Loaded { config, report }) = load_or_print(arg)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure.into());
     };
     let tz = config.schedule.timezone;
     let now = now_or(at, tz)?;
@@ -27,14 +28,19 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
             now + chrono::Duration::days(days),
             &HashSet::new(),
         );
-        if !plan.due.is_empty() || !plan.upcoming.is_empty() {
+        if plan.upcoming.iter().any(|n| n.send_at > now) {
             break;
         }
     }
+    // The next nudge after now: the planner's "due" ones are missed or due this moment.
     let summary = Summary {
         config: &config,
         unscheduled: plan.unscheduled.len(),
-        next: plan.due.first().or(plan.upcoming.first()),
+        next: plan
+            .due
+            .iter()
+            .chain(&plan.upcoming)
+            .find(|n| n.send_at > now),
         warnings: report.warning_count(),
     };
     render::to_stdout("the summary", |w| render::check::write_check(w, &summary))?;

@@ -1,12 +1,16 @@
-//! `nhacviec log`: what the ledger holds, newest first.
+//! `nhacviec log`: what the ledger holds, its latest entries oldest to newest, as
+//! `journalctl -n` shows a journal.
 
-use super::render::{self, Format};
-use super::{ConfigArg, end_of_day, load_or_print, parse_at};
+use super::exit::Exit;
+use super::render::{self, Format, View};
+use super::{ConfigArg, access, dates, end_of_day, load_or_print, now_or};
 use crate::delivery::ledger::{Ledger, LogFilter, Status};
 use crate::plan::config::Loaded;
 use anyhow::Result;
-use chrono::NaiveDate;
 use std::process::ExitCode;
+
+/// How many entries the table shows without `-n` or `--all`.
+pub const DEFAULT_LINES: usize = 50;
 
 /// The filter as typed: the times are read in the config's time zone once it is loaded.
 pub(super) struct Filter {
@@ -15,45 +19,68 @@ pub(super) struct Filter {
     pub status: Option<Status>,
     pub since: Option<String>,
     pub until: Option<String>,
-    pub limit: Option<usize>,
+    /// `-n`: the latest this many.
+    pub lines: Option<usize>,
+    /// `--all`: every entry, whatever the format.
+    pub all: bool,
 }
 
-pub(super) fn log(config: &ConfigArg, filter: Filter, format: Format) -> Result<ExitCode> {
-    if format == Format::Ics {
-        anyhow::bail!("`--format ics` is for `plan` only; `log` writes table, json or csv");
+pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<ExitCode> {
+    if view.format == Format::Ics {
+        return Err(super::exit::usage(
+            "`--format ics` is for `plan` only; `log` writes table, json or csv",
+        ));
     }
     let Some(Loaded { config, .. }) = load_or_print(config)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure.into());
     };
     let tz = config.schedule.timezone;
+    let now = now_or(None, tz)?;
+    let today = now.with_timezone(&tz).date_naive();
     let Filter {
         office,
         task,
         status,
         since,
         until,
-        limit,
+        lines,
+        all,
     } = filter;
+    // The table shows the latest 50 by default; JSON and CSV are exports, whole unless -n.
+    let limit = match (lines, all, view.format) {
+        (Some(n), _, _) => Some(n),
+        (None, false, Format::Table) => Some(DEFAULT_LINES),
+        _ => None,
+    };
     let filter = LogFilter {
         office,
         task,
         status,
-        since: since.as_deref().map(|s| parse_at(s, tz)).transpose()?,
+        since: since
+            .as_deref()
+            .map(|s| dates::parse_moment(s, tz, now))
+            .transpose()?,
         until: until
             .as_deref()
-            .map(|s| match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+            .map(|s| match dates::parse_date(s, today) {
                 // A date as `--until` includes that whole day.
-                Ok(d) => Ok(end_of_day(d, tz) + chrono::Duration::seconds(1)),
-                Err(_) => parse_at(s, tz),
+                Some(d) => Ok(end_of_day(d, tz) + chrono::Duration::seconds(1)),
+                None => dates::parse_moment(s, tz, now),
             })
             .transpose()?,
         limit,
     };
+    // A ledger this user may not read says so and what to do; a missing one is the
+    // ledger's own error below.
+    access::ledger_readable(&config.ledger.path)?;
     let ledger = Ledger::open_read_only(&config.ledger.path)?;
-    let rows = ledger.query(&filter)?;
+    // The ledger gives the newest first; like `journalctl -n`, the latest are shown
+    // oldest to newest, so the newest is the last line on the screen.
+    let mut rows = ledger.query(&filter)?;
+    rows.reverse();
     let name = |id: &str| config.office(id).map(|o| o.name.clone());
     render::to_stdout("the log", |w| {
-        render::log::write_log(w, &rows, tz, &name, format)
+        render::log::write_log(w, &rows, tz, &name, view)
     })?;
     Ok(ExitCode::SUCCESS)
 }

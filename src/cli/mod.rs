@@ -9,14 +9,20 @@ use crate::delivery::ledger::Status;
 use crate::plan::config::{self, Env, Loaded};
 use crate::service::clock::Clock;
 use crate::service::logging;
-use render::Format;
+use exit::Exit;
 use render::calendar::CalendarFormat;
+use render::{Format, View};
 
+mod access;
 mod calendar;
 mod check;
+pub mod dates;
+mod diff;
 pub mod dry_run;
+pub mod exit;
 pub mod import;
 mod log;
+mod meta;
 mod plan;
 pub mod render;
 mod run;
@@ -26,8 +32,8 @@ mod simulate;
 pub use plan::known_keys;
 pub use render::plan::{render_plan, write_plan};
 
-use anyhow::{Context, Result, bail};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -60,6 +66,50 @@ pub struct ConfigArg {
     pub path: PathBuf,
 }
 
+/// How `plan` and `log` print.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// table (for people), json or csv (every field, for programs).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Every column, nothing wrapped or cut (the table is as wide as it needs).
+    #[arg(long)]
+    pub wide: bool,
+    /// The table's width in columns (default: the terminal's, or 100 when not a terminal;
+    /// `COLUMNS` also sets it).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+    /// Start CSV with a byte order mark, so Excel reads its Vietnamese right.
+    #[arg(long)]
+    pub bom: bool,
+}
+
+impl OutputArgs {
+    pub fn view(&self) -> View {
+        View {
+            format: self.format,
+            width: Some(self.width.map(usize::from).unwrap_or_else(table_width)),
+            wide: self.wide,
+            bom: self.bom,
+        }
+    }
+}
+
+/// The width a table fits: `COLUMNS`, else the terminal's, else 100.
+fn table_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n >= 20)
+    {
+        return n;
+    }
+    terminal_size::terminal_size_of(std::io::stdout())
+        .map(|(w, _)| usize::from(w.0))
+        .filter(|&n| n >= 20)
+        .unwrap_or(100)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the config: every error at once, with line, column and a fix.
@@ -67,30 +117,31 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
         /// Judge "the next nudge" as of this moment (date, local date-time or RFC 3339).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         at: Option<String>,
     },
     /// List the nudges that will be sent, in time order, and the tasks with no date yet.
     Plan {
         #[command(flatten)]
         config: ConfigArg,
-        /// Plan as of this moment instead of now (date, local date-time or RFC 3339).
-        #[arg(long)]
+        /// Plan as of this moment instead of now (2024-09-30, 30/09/2024, hôm nay, -7d,
+        /// 2024-09-30T08:00 or RFC 3339).
+        #[arg(long, allow_hyphen_values = true)]
         at: Option<String>,
         /// How far ahead to list, in days.
         #[arg(long, conflicts_with = "until", default_value_t = 30)]
         days: u32,
         /// List up to this date (inclusive) instead of `--days`.
-        #[arg(long)]
-        until: Option<NaiveDate>,
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<String>,
         /// Only this office's nudges.
         #[arg(long)]
         office: Option<String>,
         /// Only this task's nudges.
         #[arg(long)]
         task: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The daemon: sweep at the configured times and send what is due.
     Run {
@@ -100,7 +151,7 @@ pub enum Command {
         #[arg(long)]
         once: bool,
         /// Run as of this moment (date, local date-time or RFC 3339): previews and tests.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         at: Option<String>,
         /// Render what would be sent; send nothing, record nothing.
         #[arg(long)]
@@ -114,7 +165,7 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
-    /// Read what was sent: the delivery ledger, newest first.
+    /// Read what was sent: the delivery ledger's latest entries, oldest to newest.
     Log {
         #[command(flatten)]
         config: ConfigArg,
@@ -127,17 +178,50 @@ pub enum Command {
         /// Only deliveries in this state: pending, sent, retrying, failed or skipped.
         #[arg(long)]
         status: Option<Status>,
-        /// From this date or moment (planned send time, inclusive).
-        #[arg(long)]
+        /// From this date or moment (planned send time, inclusive): 2024-09-30,
+        /// 30/09/2024, hôm nay, hôm qua, -7d.
+        #[arg(long, allow_hyphen_values = true)]
         since: Option<String>,
         /// Up to this date (inclusive) or moment (exclusive).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         until: Option<String>,
-        /// At most this many rows.
+        /// The latest N entries (default: 50 in the table, all in JSON and CSV).
+        #[arg(
+            short = 'n',
+            long = "lines",
+            visible_alias = "limit",
+            conflicts_with = "all"
+        )]
+        lines: Option<usize>,
+        /// Every entry.
         #[arg(long)]
-        limit: Option<usize>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        all: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// What an edit of the plan changes: tasks reassigned, added, removed, deadlines moved,
+    /// and the reminders that move between offices in the next days.
+    Diff {
+        /// The plan before the edit.
+        old: std::path::PathBuf,
+        /// The plan after the edit.
+        new: std::path::PathBuf,
+        /// Only what concerns this office.
+        #[arg(long)]
+        office: Option<String>,
+        /// How many days ahead to compare the reminders.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Compare as of this moment instead of now.
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+    },
+    /// Print the manual page nhacviec(1), in roff: `nhacviec man | man -l -`.
+    Man,
+    /// Print a shell completion script: `nhacviec completions bash > /etc/bash_completion.d/nhacviec`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// The days off and the Saturdays worked, with their reason and lunar date.
     Calendar {
@@ -158,13 +242,28 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
 }
 
+/// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout and exit 0; a usage error exits 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Done
+            }
+            .into();
+        }
+    };
     match run(cli) {
         Ok(code) => code,
+        // The reader went away (`nhacviec log | head -1`): it has what it wanted.
+        Err(e) if render::is_broken_pipe(&e) => Exit::Done.into(),
         Err(e) => {
             eprintln!("nhacviec: {e:#}");
-            ExitCode::from(2)
+            exit::code_of(&e).into()
         }
     }
 }
@@ -192,8 +291,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             until,
             office,
             task,
-            format,
-        } => plan::plan(&config, at.as_deref(), days, until, office, task, format),
+            output,
+        } => plan::plan(
+            &config,
+            at.as_deref(),
+            days,
+            until.as_deref(),
+            office,
+            task,
+            &output.view(),
+        ),
         Command::Log {
             config,
             office,
@@ -201,8 +308,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             status,
             since,
             until,
-            limit,
-            format,
+            lines,
+            all,
+            output,
         } => log::log(
             &config,
             log::Filter {
@@ -211,10 +319,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 status,
                 since,
                 until,
-                limit,
+                lines,
+                all,
             },
-            format,
+            &output.view(),
         ),
+        Command::Diff {
+            old,
+            new,
+            office,
+            days,
+            at,
+        } => diff::diff(&old, &new, office.as_deref(), days, at.as_deref()),
+        Command::Man => meta::man(),
+        Command::Completions { shell } => meta::completions(shell),
         Command::Calendar {
             config,
             year,
@@ -230,7 +348,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 /// Loads the config; on errors prints them all and returns `None`.
@@ -255,42 +373,20 @@ fn load_or_print(arg: &ConfigArg) -> Result<Option<Loaded>> {
     }
 }
 
-/// `--at` as a moment, or the clock. This is the only place the CLI reads the clock.
+/// `--at` as a moment, or the clock. This is the only place the CLI reads the clock; the
+/// relative dates (`hôm nay`, `-7d`) count from it.
 pub fn now_or(at: Option<&str>, tz: Tz) -> Result<DateTime<Utc>> {
+    let now = Clock::real().now();
     match at {
-        None => Ok(Clock::real().now()),
-        Some(s) => parse_at(s, tz),
+        None => Ok(now),
+        Some(s) => dates::parse_moment(s, tz, now),
     }
 }
 
-/// A date (start of that day), a local date-time (`2024-01-15T08:00`), or RFC 3339.
+/// A moment as typed on an option (see [`dates`]), relative dates counting from now.
 pub fn parse_at(s: &str, tz: Tz) -> Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let local = |ndt: NaiveDateTime| {
-        tz.from_local_datetime(&ndt)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .context("that local time does not exist")
-    };
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(ndt) = NaiveDateTime::parse_from_str(s, fmt) {
-            return local(ndt);
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return local(d.and_hms_opt(0, 0, 0).expect("midnight"));
-    }
-    bail!(
-        "cannot read `{s}` as a moment: write a date (2024-01-15), a local time (2024-01-15T08:00) or RFC 3339 (2024-01-15T08:00:00+07:00)"
-    )
+    let now = now_or(None, tz)?;
+    dates::parse_moment(s, tz, now)
 }
 
 fn end_of_day(d: NaiveDate, tz: Tz) -> DateTime<Utc> {

@@ -1,12 +1,13 @@
 //! `nhacviec plan`: the nudges `run` would send in a period, and the tasks with no date yet.
 
-use super::render::{self, Format};
-use super::{ConfigArg, end_of_day, load_or_print, now_or};
+use super::exit::{Exit, usage};
+use super::render::{self, View};
+use super::{ConfigArg, access, dates, end_of_day, load_or_print, now_or};
 use crate::delivery::ledger::Ledger;
 use crate::plan::config::Loaded;
 use crate::plan::planner::{self, NudgeKey};
-use anyhow::{Result, bail};
-use chrono::{Datelike, NaiveDate};
+use anyhow::Result;
+use chrono::Datelike;
 use std::collections::HashSet;
 use std::process::ExitCode;
 
@@ -14,33 +15,43 @@ pub(super) fn plan(
     config: &ConfigArg,
     at: Option<&str>,
     days: u32,
-    until: Option<NaiveDate>,
+    until: Option<&str>,
     office: Option<String>,
     task: Option<String>,
-    format: Format,
+    view: &View,
 ) -> Result<ExitCode> {
     let Some(Loaded { config, .. }) = load_or_print(config)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure.into());
     };
     let tz = config.schedule.timezone;
     let now = now_or(at, tz)?;
     let until = match until {
-        Some(d) => end_of_day(d, tz),
+        Some(s) => end_of_day(
+            dates::date_arg("--until", s, now.with_timezone(&tz).date_naive())?,
+            tz,
+        ),
         None => now + chrono::Duration::days(days as i64),
     };
     if let Some(id) = &office
         && config.office(id).is_none()
     {
-        bail!("there is no office `{id}` in {}", config.path.display());
+        return Err(usage(format!(
+            "there is no office `{id}` in {}",
+            config.path.display()
+        )));
     }
     if let Some(id) = &task
         && config.task(id).is_none()
     {
-        bail!("there is no task `{id}` in {}", config.path.display());
+        return Err(usage(format!(
+            "there is no task `{id}` in {}",
+            config.path.display()
+        )));
     }
     // What the ledger already holds is not planned again: `plan` shows what `run` would
-    // send. Without a ledger yet (a fresh install), nothing has been sent.
-    let known = if config.ledger.path.exists() {
+    // send. Without a ledger yet (a fresh install), nothing has been sent. A ledger this
+    // user may not read is an error: ignoring it would plan again what was already sent.
+    let known = if access::ledger_readable(&config.ledger.path)? {
         known_keys(&Ledger::open_read_only(&config.ledger.path)?)?
     } else {
         HashSet::new()
@@ -48,14 +59,7 @@ pub(super) fn plan(
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     let plan = planner::plan(&config, &cal, now, until, &known);
     render::to_stdout("the plan", |w| {
-        render::plan::write_plan(
-            w,
-            &config,
-            &plan,
-            office.as_deref(),
-            task.as_deref(),
-            format,
-        )
+        render::plan::write_plan(w, &config, &plan, office.as_deref(), task.as_deref(), view)
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 pub(super) fn send_test(config: &ConfigArg, to: &str) -> Result<ExitCode> {
     let Some(Loaded { config, .. }) = load_or_print(config)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(super::exit::Exit::Failure.into());
     };
     runtime()?.block_on(send(config, to))
 }
@@ -33,7 +33,7 @@ async fn send(config: Config, to: &str) -> Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("nhacviec: the sample reminder to {to} was not sent: {e}");
-            Ok(ExitCode::from(1))
+            Ok(super::exit::Exit::Failure.into())
         }
     }
 }

@@ -43,7 +43,8 @@ pub fn init(target: Target) {
     use std::io::IsTerminal;
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        // Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let _ = match target {
         Target::Json => tracing_subscriber::registry()
             .with(filter())

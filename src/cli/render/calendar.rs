@@ -181,7 +181,7 @@ fn write_table(
             e.reason.clone(),
         ]);
     }
-    table.write(w, Format::Table)?;
+    table.write(w, &super::View::unlimited(Format::Table))?;
     let off = list.iter().filter(|e| e.kind == EntryKind::Off).count();
     let worked = list.len() - off;
     writeln!(w, "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.")

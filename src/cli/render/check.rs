@@ -49,7 +49,7 @@ pub fn write_check(w: &mut dyn Write, s: &Summary<'_>) -> io::Result<()> {
             format_local(&n.send_at),
             n.task,
             n.office,
-            n.kind.label()
+            super::plan::kind_label(&n.kind)
         )?,
         None => writeln!(w, "  next nudge: none planned")?,
     }

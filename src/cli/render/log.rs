@@ -1,12 +1,13 @@
 //! `nhacviec log`: the ledger's rows as a table, CSV or JSON, in the office's time zone.
 
-use super::{Format, Table, to_string};
+use super::table::display_width;
+use super::{Format, Kind, Table, View, to_string};
 use crate::delivery::ledger::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use std::io::{self, Write};
 
-/// In the text table only, replies longer than this many characters are cut with `…`.
+/// In the text table only, replies wider than this many columns are cut with `…`.
 const REPLY_WIDTH: usize = 48;
 
 const COLUMNS: &[(&str, &str)] = &[
@@ -26,33 +27,43 @@ const COLUMNS: &[(&str, &str)] = &[
     ("late", "Gửi muộn"),
 ];
 
-/// Writes ledger rows in the order given (the ledger returns them newest first).
+/// The columns the text table shows without `--wide`.
+const NARROW: &[&str] = &["due_at", "task", "office", "kind", "status", "reply"];
+
+/// Writes ledger rows in the order given (`log` gives them oldest first).
 ///
-/// Times are shown in `tz`: `2024-01-22 08:00 +07:00` in the text table, RFC 3339 with the
-/// offset (`2024-01-22T08:00:00+07:00`) in JSON and CSV. `office_name` gives the Vietnamese
-/// name of an office id, if the configuration knows it. The text table shortens long replies
-/// and puts multi-line ones on one line; JSON and CSV carry them whole.
+/// Times are shown in `tz`: `22/01/2024 08:00` in the text table (`2024-01-22 08:00 +07:00`
+/// with `--wide`), RFC 3339 with the offset (`2024-01-22T08:00:00+07:00`) in JSON and CSV.
+/// `office_name` gives the Vietnamese name of an office id, if the configuration knows it.
+/// The text table shortens long replies and puts multi-line ones on one line; JSON and CSV
+/// carry them whole, `attempts` as a number and `late` as a boolean.
 pub fn write_log(
     w: &mut dyn Write,
     rows: &[DeliveryRow],
     tz: Tz,
     office_name: &dyn Fn(&str) -> Option<String>,
-    format: Format,
+    view: &View,
 ) -> io::Result<()> {
-    let table_view = format == Format::Table;
+    let table_view = view.format == Format::Table;
     let time = |t: DateTime<Utc>| {
         let local = t.with_timezone(&tz);
-        if table_view {
-            local.format("%Y-%m-%d %H:%M %:z").to_string()
-        } else {
-            local.to_rfc3339_opts(SecondsFormat::Secs, false)
+        match (table_view, view.wide) {
+            (true, false) => local.format("%d/%m/%Y %H:%M").to_string(),
+            (true, true) => local.format("%Y-%m-%d %H:%M %:z").to_string(),
+            (false, _) => local.to_rfc3339_opts(SecondsFormat::Secs, false),
         }
     };
-    let mut table = Table::new(COLUMNS);
+    let mut table = Table::new(COLUMNS)
+        .typed(&["attempts"], Kind::Number)
+        .typed(&["late"], Kind::Bool)
+        .narrow(NARROW)
+        .whole(&["due_at", "task", "office", "status"]);
     for row in rows {
         let reply = row.reply.as_deref().unwrap_or_default();
-        let reply = if table_view {
+        let reply = if table_view && !view.wide {
             abbreviate(reply, REPLY_WIDTH)
+        } else if table_view {
+            one_line(reply)
         } else {
             reply.to_string()
         };
@@ -78,7 +89,7 @@ pub fn write_log(
             late,
         ]);
     }
-    table.write(w, format)
+    table.write(w, view)
 }
 
 /// [`write_log`] into a string.
@@ -86,18 +97,32 @@ pub fn render_log(
     rows: &[DeliveryRow],
     tz: Tz,
     office_name: &dyn Fn(&str) -> Option<String>,
-    format: Format,
+    view: &View,
 ) -> String {
-    to_string(|w| write_log(w, rows, tz, office_name, format))
+    to_string(|w| write_log(w, rows, tz, office_name, view))
 }
 
-/// One line, at most `width` characters, ending in `…` when shortened.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One line, at most `width` columns wide on a terminal, ending in `…` when shortened.
+/// Combining marks take no column and are never cut from their letter.
 fn abbreviate(s: &str, width: usize) -> String {
-    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= width {
+    let one_line = one_line(s);
+    if display_width(&one_line) <= width {
         return one_line;
     }
-    let mut cut: String = one_line.chars().take(width.saturating_sub(1)).collect();
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in one_line.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
@@ -152,37 +177,60 @@ mod tests {
         skipped.late = false;
         skipped.recipients.clear();
         skipped.reply = Some("superseded".into());
-        let text = render_log(&[row(), skipped], HCM, &names, Format::Table);
+        let text = render_log(
+            &[row(), skipped.clone()],
+            HCM,
+            &names,
+            &View::unlimited(Format::Table),
+        );
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("Dự kiến gửi"));
-        let first = lines[1];
+        let first = lines[2];
         assert!(first.starts_with("2024-01-22 08:00 +07:00  2024-01-22 09:00 +07:00  II.3"));
         assert!(first.contains("Sở Tư pháp"));
         assert!(first.contains("vanthu@stp.gov.vn, pgd@stp.gov.vn"));
         assert!(first.contains("250 2.0.0 Ok: queued as 4XyZ xxxx"));
-        assert!(first.contains('…'));
-        assert!(!first.contains("tail"));
+        assert!(first.contains(" tail"), "--wide carries the whole reply");
         assert!(first.trim_end().ends_with("muộn"));
         // The unknown office has no name; the row still lines up.
-        assert!(lines[2].contains("sxd"));
-        assert!(lines[2].contains("skipped"));
+        assert!(lines[3].contains("sxd"));
+        assert!(lines[3].contains("skipped"));
+
+        // Without --wide: the columns a person needs, the reply cut to fit.
+        let narrow = render_log(
+            &[row(), skipped],
+            HCM,
+            &names,
+            &View::fitted(Format::Table, 100),
+        );
+        let first = narrow.lines().nth(2).unwrap();
+        assert!(first.starts_with("22/01/2024 08:00  II.3"), "{narrow}");
+        assert!(narrow.contains('…'), "{narrow}");
+        assert!(!narrow.contains("tail"));
+        assert!(!narrow.contains("Message-ID"));
+        assert!(narrow.lines().all(|l| display_width(l) <= 100), "{narrow}");
     }
 
     #[test]
     fn json_and_csv_carry_rfc3339_times_and_whole_replies() {
-        let json: serde_json::Value =
-            serde_json::from_str(&render_log(&[row()], HCM, &names, Format::Json)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render_log(
+            &[row()],
+            HCM,
+            &names,
+            &View::unlimited(Format::Json),
+        ))
+        .unwrap();
         let r = &json[0];
         assert_eq!(r["due_at"], "2024-01-22T08:00:00+07:00");
         assert_eq!(r["sent_at"], "2024-01-22T09:00:00+07:00");
         assert_eq!(r["office_name"], "Sở Tư pháp");
         assert_eq!(r["status"], "sent");
-        assert_eq!(r["attempts"], "2");
-        assert_eq!(r["late"], "true");
+        assert_eq!(r["attempts"], 2);
+        assert_eq!(r["late"], true);
         assert!(r["reply"].as_str().unwrap().ends_with(" tail"));
 
-        let csv = render_log(&[row()], HCM, &names, Format::Csv);
+        let csv = render_log(&[row()], HCM, &names, &View::unlimited(Format::Csv));
         let mut lines = csv.split("\r\n");
         assert_eq!(
             lines.next().unwrap(),
@@ -199,5 +247,8 @@ mod tests {
         assert_eq!(abbreviate("ngắn", 10), "ngắn");
         assert_eq!(abbreviate("Hộp thư đầy quá", 8), "Hộp thư…");
         assert_eq!(abbreviate("a\r\n  b", 10), "a b");
+        // NFD: the marks take no column and stay with their letter.
+        let nfd = "Ho\u{302}\u{323}p thu\u{31b} đa\u{300}y qua\u{301}";
+        assert_eq!(abbreviate(nfd, 8), "Ho\u{302}\u{323}p thu\u{31b}…");
     }
 }

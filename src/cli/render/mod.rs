@@ -15,7 +15,7 @@ pub mod plan_ics;
 pub mod simulate;
 pub mod table;
 
-pub use table::{Format, Table};
+pub use table::{Format, Kind, Table, View};
 
 use crate::calendar::workdays::weekday_vi;
 use crate::plan::config;
@@ -64,13 +64,15 @@ pub fn write_csv_row<'a>(
 
 /// One row as a JSON object, an element of an array, laid out as
 /// `serde_json::to_string_pretty` lays it out when the array's elements sit `indent` spaces
-/// in: keys in sorted order (`order`, from [`sorted_order`]), an empty cell as `null`.
+/// in: keys in sorted order (`order`, from [`sorted_order`]), an empty cell as `null`, a
+/// cell of a [`Kind::Number`] or [`Kind::Bool`] column as a JSON number or boolean.
 /// `first` says whether it is the array's first element.
 pub fn write_json_object<S: AsRef<str>>(
     w: &mut dyn Write,
     first: bool,
     indent: usize,
     keys: &[&str],
+    kinds: &[Kind],
     order: &[usize],
     cells: &[S],
 ) -> io::Result<()> {
@@ -81,8 +83,15 @@ pub fn write_json_object<S: AsRef<str>>(
         serde_json::to_writer(&mut *w, keys[c])?;
         w.write_all(b": ")?;
         let cell = cells[c].as_ref();
+        let typed = match kinds.get(c) {
+            Some(Kind::Number) => cell.parse::<i64>().is_ok(),
+            Some(Kind::Bool) => matches!(cell, "true" | "false"),
+            _ => false,
+        };
         if cell.is_empty() {
             w.write_all(b"null")?;
+        } else if typed {
+            w.write_all(cell.as_bytes())?;
         } else {
             serde_json::to_writer(&mut *w, cell)?;
         }
@@ -105,6 +114,14 @@ pub fn sorted_order(keys: &[&str]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|i| keys[*i]);
     order
+}
+
+/// Whether an error is a write to a closed pipe: the reader (`head -1`) has what it wanted.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A moment as people read it: `Thứ Hai 22/01/2024 08:00`.
@@ -142,12 +159,13 @@ mod tests {
     #[test]
     fn json_objects_match_serde_pretty_printing() {
         let keys = ["b", "a", "c"];
+        let kinds = [Kind::Text, Kind::Number, Kind::Bool];
         let order = sorted_order(&keys);
-        let rows = [["x\"y", "1", ""], ["ngày", "2", "z"]];
+        let rows = [["x\"y", "1", ""], ["ngày", "-2", "true"]];
         let ours = to_string(|w| {
             w.write_all(b"[")?;
             for (i, r) in rows.iter().enumerate() {
-                write_json_object(w, i == 0, 2, &keys, &order, r)?;
+                write_json_object(w, i == 0, 2, &keys, &kinds, &order, r)?;
             }
             end_json_array(w, rows.is_empty(), 2)
         });
@@ -155,11 +173,12 @@ mod tests {
             .iter()
             .map(|r| {
                 let mut m = serde_json::Map::new();
-                for (k, c) in keys.iter().zip(r) {
-                    let v = if c.is_empty() {
-                        serde_json::Value::Null
-                    } else {
-                        serde_json::Value::String(c.to_string())
+                for ((k, c), kind) in keys.iter().zip(r).zip(kinds) {
+                    let v = match (c.is_empty(), kind) {
+                        (true, _) => serde_json::Value::Null,
+                        (false, Kind::Number) => c.parse::<i64>().unwrap().into(),
+                        (false, Kind::Bool) => (*c == "true").into(),
+                        (false, Kind::Text) => serde_json::Value::String(c.to_string()),
                     };
                     m.insert(k.to_string(), v);
                 }

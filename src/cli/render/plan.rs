@@ -1,13 +1,14 @@
 //! `nhacviec plan`'s output: the nudges due now, then the upcoming ones, then the tasks with
 //! no date yet, as a text table, CSV or JSON.
 
+use super::table::write_bom;
 use super::{
-    Format, Table, days_left_text, end_json_array, format_local, sorted_order, to_string,
-    write_csv_row, write_json_object,
+    Format, Kind, Table, View, days_left_text, end_json_array, format_local, sorted_order,
+    to_string, write_csv_row, write_json_object,
 };
 use crate::calendar::workdays::weekday_vi;
 use crate::plan::config::Config;
-use crate::plan::planner::{Nudge, Plan};
+use crate::plan::planner::{self, Nudge, Plan};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use std::io::Write;
@@ -26,11 +27,44 @@ const PLAN_COLUMNS: [(&str, &str); 10] = [
     ("recipients", "Gửi thêm"),
 ];
 
+/// The columns the text table shows without `--wide`.
+const NARROW: &[&str] = &[
+    "send_at",
+    "status",
+    "task",
+    "office",
+    "kind",
+    "deadline",
+    "days_left",
+];
+
+/// The CLI's words for a kind of nudge. The planner's label says "đúng hạn" for the
+/// reminder sent on the due day, which reads as "on time"; a clerk reads "đến hạn hôm nay".
+pub fn kind_label(kind: &planner::Kind) -> String {
+    match kind {
+        planner::Kind::OnDay => "đến hạn hôm nay".to_string(),
+        k => k.label(),
+    }
+}
+
+/// The statuses of a planned nudge, in the text table; JSON and CSV keep the English codes.
+fn status_label(code: &str) -> &'static str {
+    match code {
+        "due now" => "gửi ngay",
+        "late, due now" => "muộn, gửi ngay",
+        "at next sweep" => "lượt quét tới",
+        "late, at next sweep" => "muộn, lượt quét tới",
+        _ => "đã lên lịch",
+    }
+}
+
 /// The cells of one `plan` row, rewritten in place for each nudge: a year of a large plan
 /// has millions of rows, and a fresh `String` per cell was most of the printing's work.
 struct PlanRow {
     cells: [String; 10],
     machine: bool,
+    /// The text table with `--wide`: weekdays spelled out.
+    wide: bool,
     /// The send time and deadline the cells hold: rows come in time order, so both
     /// repeat and are formatted once per run of equal values.
     send_at: Option<DateTime<Tz>>,
@@ -40,10 +74,11 @@ struct PlanRow {
 }
 
 impl PlanRow {
-    fn new(machine: bool) -> Self {
+    fn new(machine: bool, wide: bool) -> Self {
         Self {
             cells: Default::default(),
             machine,
+            wide,
             send_at: None,
             occurrence: None,
             task: None,
@@ -69,13 +104,19 @@ impl PlanRow {
             send_at.clear();
             if machine {
                 send_at.push_str(&n.send_at.to_rfc3339());
-            } else {
+            } else if self.wide {
                 send_at.push_str(&format_local(&n.send_at));
+            } else {
+                let _ = write!(send_at, "{}", n.send_at.format("%d/%m/%Y %H:%M"));
             }
             self.send_at = Some(n.send_at);
         }
         st.clear();
-        st.push_str(status);
+        st.push_str(if machine {
+            status
+        } else {
+            status_label(status)
+        });
         if self.task.as_ref() != Some(&n.task) {
             self.task = Some(n.task.clone());
             task.clear();
@@ -97,12 +138,14 @@ impl PlanRow {
         if machine {
             let _ = n.kind.write_code(kind);
         } else {
-            kind.push_str(&n.kind.label());
+            kind.push_str(&kind_label(&n.kind));
         }
         if self.occurrence != Some(n.occurrence) {
             deadline.clear();
             if machine {
                 let _ = write!(deadline, "{}", n.occurrence.format("%Y-%m-%d"));
+            } else if !self.wide {
+                let _ = write!(deadline, "{}", n.occurrence.format("%d/%m/%Y"));
             } else {
                 let _ = write!(
                     deadline,
@@ -138,8 +181,9 @@ pub fn write_plan(
     plan: &Plan,
     office: Option<&str>,
     task: Option<&str>,
-    format: Format,
+    view: &View,
 ) -> std::io::Result<()> {
+    let format = view.format;
     let keep =
         |n: &&Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
     let machine = format != Format::Table;
@@ -173,9 +217,19 @@ pub fn write_plan(
             })
         })
         .map(|x| [x.task.clone(), x.phrase.clone(), x.reason.clone()]);
-    let mut row = PlanRow::new(machine);
+    let mut row = PlanRow::new(machine, view.wide);
+    let kinds: Vec<Kind> = PLAN_COLUMNS
+        .iter()
+        .map(|(k, _)| match *k {
+            "days_left" => Kind::Number,
+            _ => Kind::Text,
+        })
+        .collect();
     match format {
         Format::Csv => {
+            if view.bom {
+                write_bom(w)?;
+            }
             write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
             for (n, status) in rows {
                 row.fill(cfg, n, status);
@@ -189,7 +243,7 @@ pub fn write_plan(
             let mut first = true;
             for (n, status) in rows {
                 row.fill(cfg, n, status);
-                write_json_object(w, first, 4, &keys, &order, &row.cells)?;
+                write_json_object(w, first, 4, &keys, &kinds, &order, &row.cells)?;
                 first = false;
             }
             end_json_array(w, first, 4)?;
@@ -199,7 +253,7 @@ pub fn write_plan(
             w.write_all(b"  \"unscheduled\": [")?;
             let mut first = true;
             for cells in unscheduled {
-                write_json_object(w, first, 4, &keys, &order, &cells)?;
+                write_json_object(w, first, 4, &keys, &[], &order, &cells)?;
                 first = false;
             }
             end_json_array(w, first, 4)?;
@@ -207,23 +261,25 @@ pub fn write_plan(
         }
         Format::Ics => super::plan_ics::write(w, cfg, office, task)?,
         Format::Table => {
-            let mut t = Table::new(&PLAN_COLUMNS);
+            let mut t = Table::new(&PLAN_COLUMNS)
+                .narrow(NARROW)
+                .whole(&["send_at", "task", "office", "deadline"]);
             for (n, status) in rows {
                 row.fill(cfg, n, status);
                 t.push(row.cells.to_vec());
             }
-            let mut u = Table::new(&unscheduled_columns);
+            let mut u = Table::new(&unscheduled_columns).whole(&["task"]);
             for cells in unscheduled {
                 u.push(cells.to_vec());
             }
             if t.is_empty() {
-                w.write_all(b"No nudges in this period.\n")?;
+                writeln!(w, "{}", text::NO_NUDGES)?;
             } else {
-                t.write(w, Format::Table)?;
+                t.write(w, view)?;
             }
             if !u.is_empty() {
-                write!(w, "\nTasks with no date yet ({}):\n", u.len())?;
-                u.write(w, Format::Table)?;
+                write!(w, "\n{}\n", text::unscheduled(u.len()))?;
+                u.write(w, view)?;
             }
         }
     }
@@ -236,7 +292,15 @@ pub fn render_plan(
     plan: &Plan,
     office: Option<&str>,
     task: Option<&str>,
-    format: Format,
+    view: &View,
 ) -> String {
-    to_string(|w| write_plan(w, cfg, plan, office, task, format))
+    to_string(|w| write_plan(w, cfg, plan, office, task, view))
+}
+
+/// The words of `plan`'s text table, in one place for the message catalogue.
+mod text {
+    pub const NO_NUDGES: &str = "Không có lời nhắc nào trong khoảng thời gian này.";
+    pub fn unscheduled(n: usize) -> String {
+        format!("Nhiệm vụ chưa có hạn ({n}):")
+    }
 }
