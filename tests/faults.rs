@@ -659,7 +659,7 @@ async fn ledger_disk_full_while_running() {
     plan.tasks = 310;
     plan.write(&s.config);
     d.signal("HUP");
-    d.wait_log("sweep failed", 1, Duration::from_secs(60)).await;
+    d.wait_log(" thất bại: ", 1, Duration::from_secs(60)).await;
     let log = d.log_text();
     assert!(
         log.contains("full"),
@@ -673,7 +673,7 @@ async fn ledger_disk_full_while_running() {
         "the daemon died of a full disk:\n{}",
         tail(&s.log)
     );
-    let failures = count(&d.log_text(), "sweep failed");
+    let failures = count(&d.log_text(), " thất bại: ");
     assert!(
         failures <= 3,
         "{failures} failed sweeps in a couple of seconds"

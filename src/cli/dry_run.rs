@@ -27,6 +27,16 @@ pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
         Ledger::scratch_copy(&ctx.config.ledger.path)?
     };
     let preview = preview::preview(&ctx, &ledger, now)?;
+    // The log says what the dry run would do, never that anything went out.
+    tracing::info!(
+        would_send = preview.reminders(),
+        would_send_emails = preview.emails.len(),
+        "chạy thử {}: sẽ gửi {} thư ({} lời nhắc); không gửi, không ghi gì",
+        now.with_timezone(&ctx.config.schedule.timezone)
+            .format("%d/%m/%Y %H:%M"),
+        preview.emails.len(),
+        preview.reminders()
+    );
     print(&mut std::io::stdout().lock(), &preview)?;
     Ok(if preview.unfinished == 0 {
         ExitCode::SUCCESS

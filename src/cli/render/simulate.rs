@@ -2,7 +2,7 @@
 //! day and what would be skipped. The table is in Vietnamese; JSON and CSV keep stable
 //! English keys.
 
-use super::{Format, Table, write_csv_row};
+use super::{Format, Table, View, write_csv_row};
 use crate::calendar::workdays::date_vi;
 use crate::delivery::simulate::{Recipient, Simulation, week_code, week_monday};
 use crate::plan::config::Config;
@@ -110,7 +110,7 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
     if t.is_empty() {
         writeln!(w, "(không ai nhận thư nào)")?;
     } else {
-        t.write(w, Format::Table)?;
+        t.write(w, &View::unlimited(Format::Table))?;
     }
 
     writeln!(w, "\nTheo tuần (ISO):")?;
@@ -146,7 +146,7 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
         ]);
     }
     if !t.is_empty() {
-        t.write(w, Format::Table)?;
+        t.write(w, &View::unlimited(Format::Table))?;
     }
     if quiet > 0 {
         writeln!(w, "{quiet} tuần khác: không thư nào.")?;
@@ -174,7 +174,7 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
                 s.occurrence.format("%d/%m/%Y").to_string(),
             ]);
         }
-        t.write(w, Format::Table)?;
+        t.write(w, &View::unlimited(Format::Table))?;
     }
     Ok(())
 }
