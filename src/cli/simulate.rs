@@ -2,11 +2,12 @@
 //! of the period runs through the real sweep against an in-memory ledger and a transport
 //! that delivers nothing: no email, no outbox file, no ledger file.
 
+use super::exit::usage;
 use super::render::{self, Format};
 use super::{ConfigArg, load_or_print, runtime};
 use crate::delivery::simulate::{self, Assume};
 use crate::plan::config::Loaded;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrono::NaiveDate;
 use std::process::ExitCode;
 
@@ -29,7 +30,15 @@ pub struct SimulateArgs {
 
 pub(super) fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     if args.format == Format::Ics {
-        bail!("`--format ics` is for `plan` only: write table, json or csv");
+        return Err(usage(
+            "`--format ics` is for `plan` only: write table, json or csv",
+        ));
+    }
+    if args.from > args.until {
+        return Err(usage(format!(
+            "the period is empty: --from {} is after --until {}",
+            args.from, args.until
+        )));
     }
     let Some(Loaded { config, .. }) = load_or_print(&args.config)? else {
         return Ok(ExitCode::from(1));
