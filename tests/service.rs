@@ -397,6 +397,7 @@ fn the_installed_config_finds_the_services_ledger_outside_the_service() {
     // The service itself: systemd's $STATE_DIRECTORY wins.
     let env = Env {
         state_directory: Some(PathBuf::from("/var/lib/private/nhacviec")),
+        ..Env::default()
     };
     let c = load("/etc/nhacviec/nhacviec.yaml", &env);
     assert_eq!(

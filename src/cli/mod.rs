@@ -353,7 +353,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads the config; on errors prints them all and returns `None`.
 fn load_or_print(arg: &ConfigArg) -> Result<Option<Loaded>> {
-    match config::load(&arg.path, &Env::from_process()) {
+    load_or_print_with(arg, &Env::from_process())
+}
+
+/// [`load_or_print`] with this environment (`check` adds the day it is).
+fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
+    match config::load(&arg.path, env) {
         Ok(l) => {
             if !l.report.items.is_empty() {
                 eprint!("{}", l.report.render());
