@@ -172,8 +172,12 @@ fn default_tet_days(year: i32) -> Vec<NaiveDate> {
     let Some(tet) = lunar::tet(year) else {
         return Vec::new();
     };
-    let eve = tet - Days::new(1);
-    (0..5).map(|i| eve + Days::new(i)).collect()
+    let Some(eve) = tet.checked_sub_days(Days::new(1)) else {
+        return Vec::new();
+    };
+    (0..5)
+        .filter_map(|i| eve.checked_add_days(Days::new(i)))
+        .collect()
 }
 
 /// The day next to 2/9 that is off with it when no notice says otherwise: the weekday
@@ -259,11 +263,14 @@ pub fn rule_days_off(year: i32, with_chosen_days: bool) -> Vec<Holiday> {
             continue;
         }
         let mut d = h.date;
-        loop {
-            d = d + Days::new(1);
+        while let Some(next) = d.checked_add_days(Days::new(1)) {
+            d = next;
             if !is_weekend(d) && !holiday_dates.contains(&d) && !taken.contains(&d) {
                 break;
             }
+        }
+        if d == h.date {
+            continue;
         }
         taken.insert(d);
         out.push(Holiday::new(d, h.name, format!("Nghỉ bù {}", h.name)));
@@ -272,12 +279,20 @@ pub fn rule_days_off(year: i32, with_chosen_days: bool) -> Vec<Holiday> {
     out
 }
 
-/// The civil-service working calendar for `years`: the statutory rules for every year, and
-/// each year's official notice where the program has one. The clerk's own additions are
-/// applied afterwards by the caller (`add_day_off`, `add_working_day`).
+/// The years the holiday rules are applied to: the lunar calendar's tested range and the
+/// years a plan may name. A stray date outside (a typo such as `30/01/1024`) gets the plain
+/// week, without computing a thousand years of Tết for it.
+pub const RULE_YEARS: RangeInclusive<i32> = 1900..=2100;
+
+/// The civil-service working calendar for `years` (within [`RULE_YEARS`]): the statutory
+/// rules for every year, and each year's official notice where the program has one. The
+/// clerk's own additions are applied afterwards by the caller (`add_day_off`,
+/// `add_working_day`).
 pub fn vietnam_calendar(years: RangeInclusive<i32>) -> WorkCalendar {
     let mut cal = WorkCalendar::weekends_only();
-    for year in years {
+    let from = (*years.start()).max(*RULE_YEARS.start());
+    let to = (*years.end()).min(*RULE_YEARS.end());
+    for year in from..=to {
         let notice = official_year(year);
         for h in rule_days_off(year, notice.is_none()) {
             cal.add_day_off(h.date, h.reason);
@@ -373,5 +388,22 @@ mod tests {
         assert!(off.contains(&d("2023-09-01")));
         assert!(off.contains(&d("2023-09-04")));
         assert!(off.iter().all(|d| !is_weekend(*d)));
+    }
+
+    #[test]
+    fn a_stray_year_costs_nothing() {
+        // `30/01/1024` in a 2024 plan made the calendar compute a thousand years of Tết.
+        let start = std::time::Instant::now();
+        let cal = vietnam_calendar(1023..=2025);
+        assert!(start.elapsed() < std::time::Duration::from_millis(300));
+        assert!(cal.is_working_day(d("1024-01-30")));
+        assert!(
+            !cal.is_working_day(d("2024-02-12")),
+            "Tết 2024 is still off"
+        );
+        assert_eq!(
+            vietnam_calendar(i32::MIN..=i32::MAX).exceptions().count(),
+            { vietnam_calendar(RULE_YEARS).exceptions().count() }
+        );
     }
 }

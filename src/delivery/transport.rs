@@ -390,17 +390,15 @@ impl Pool {
     /// nothing more than EHLO), then authenticates.
     async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
         let cfg = &self.cfg;
-        let tcp = tokio::time::timeout(
-            cfg.timeout,
-            TcpStream::connect((cfg.host.as_str(), cfg.port)),
-        )
-        .await
-        .map_err(|_| PoolError::ConnectTimeout)?
-        .map_err(PoolError::Connect)?;
+        let step = step_timeout(cfg.timeout);
+        let tcp = tokio::time::timeout(step, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+            .await
+            .map_err(|_| PoolError::ConnectTimeout)?
+            .map_err(PoolError::Connect)?;
         tcp.set_nodelay(true).map_err(PoolError::Connect)?;
         let stream: Box<dyn AsyncTokioStream> = match &self.tls {
             PoolTls::Wrapper { connector, name } => {
-                let tls = tokio::time::timeout(cfg.timeout, connector.connect(name.clone(), tcp))
+                let tls = tokio::time::timeout(step, connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|_| PoolError::ConnectTimeout)?
                     .map_err(|e| PoolError::Tls(e.to_string()))?;
@@ -512,22 +510,27 @@ impl Sender {
                 // Bounds the whole exchange: connect, EHLO, TLS, AUTH, envelope and data.
                 // On a timeout the connection, abandoned mid-command, is dropped with the
                 // future that held it: it never goes back to the pool.
-                let bound = cfg.timeout * 2;
+                let step = step_timeout(cfg.timeout);
+                let bound = step.saturating_mul(2);
                 match tokio::time::timeout(bound, pool.send(msg)).await {
                     Ok(Ok(reply)) => {
                         let text = reply.message().collect::<Vec<_>>().join(" ");
+                        let text = sanitize_reply(&text);
                         Ok(format!("{} {}", reply.code(), text).trim_end().to_string())
                     }
-                    Ok(Err(PoolError::Smtp(e))) => Err(classify(&server, cfg.timeout, &e)),
+                    Ok(Err(PoolError::Smtp(e))) => Err(classify(&server, step, &e)),
                     Ok(Err(PoolError::Connect(e))) => Err(SendError::Connection {
                         server,
                         detail: e.to_string(),
                     }),
                     Ok(Err(PoolError::ConnectTimeout)) => Err(SendError::Timeout {
                         server,
-                        after: cfg.timeout,
+                        after: step,
                     }),
-                    Ok(Err(PoolError::Tls(detail))) => Err(SendError::Tls { server, detail }),
+                    Ok(Err(PoolError::Tls(detail))) => Err(SendError::Tls {
+                        server,
+                        detail: sanitize_reply(&detail),
+                    }),
                     Err(_) => Err(SendError::Timeout {
                         server,
                         after: bound,
@@ -552,11 +555,11 @@ fn classify(server: &str, timeout: Duration, e: &lettre::transport::smtp::Error)
             }
             src = s.source();
         }
-        parts.join(": ")
+        sanitize_reply(&parts.join(": "))
     };
     if let Some(code) = e.status() {
         let text = std::error::Error::source(e)
-            .map(|s| s.to_string())
+            .map(|s| sanitize_reply(&s.to_string()))
             .unwrap_or_default();
         let code: u16 =
             code.to_string()
@@ -607,14 +610,14 @@ fn id_local_part(msg: &Message) -> String {
     }
 }
 
-/// Writes `<dir>/<YYYYMMDD-HHMMSS>-<id>.eml` through a temporary name and a rename, so a
-/// reader of the folder never sees half an email.
+/// Writes `<dir>/<YYYYMMDD-HHMMSS>-<id>.eml` whole or not at all: into a temporary file in
+/// the same folder, flushed and fsynced, renamed into place, then the folder fsynced so the
+/// rename survives a crash. Any failure (a full disk above all) removes the temporary file
+/// and is a transient [`SendError::Outbox`]: the ledger then records the email as not sent,
+/// and a later sweep tries again. (A tokio file keeps a failed write's error until a flush
+/// that nobody called: a full disk once left empty `.eml` files recorded as sent. Plain std
+/// IO on a blocking thread has no such buffer.)
 async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<String, SendError> {
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SendError::Outbox { path, source }
-    };
-    tokio::fs::create_dir_all(dir).await.map_err(err(dir))?;
     let name = format!(
         "{}-{}.eml",
         crate::service::clock::Clock::real()
@@ -623,21 +626,71 @@ async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<String, SendE
             .format("%Y%m%d-%H%M%S"),
         id_local_part(msg)
     );
-    let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let dir = dir.to_path_buf();
     let bytes = msg.formatted();
-    let write = async {
-        use tokio::io::AsyncWriteExt;
-        let mut f = tokio::fs::File::create(&tmp).await?;
-        f.write_all(&bytes).await?;
-        f.sync_all().await?;
-        tokio::fs::rename(&tmp, &path).await
+    let path = dir.join(&name);
+    let shown = path.clone();
+    tokio::task::spawn_blocking(move || write_whole(&dir, &name, &bytes))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("the writer failed: {e}"))))
+        .map_err(|source| SendError::Outbox {
+            path: shown.clone(),
+            source,
+        })?;
+    Ok(shown.display().to_string())
+}
+
+/// [`write_outbox`]'s blocking part: `dir/name` holds `bytes` and is on disk, or it does not
+/// exist and neither does any temporary file.
+fn write_whole(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.flush()?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, dir.join(name))
     };
-    if let Err(e) = write.await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(err(&path)(e));
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    Ok(path.display().to_string())
+    // The rename is durable once the folder is; an error here leaves a whole file behind,
+    // but reporting it makes the ledger retry and the reader may see the email twice,
+    // never half of one.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// An SMTP server's reply text made safe for a terminal and a log: every control character
+/// (C0, DEL, C1) becomes `^X`-style caret notation (`ESC` → `^[`, `DEL` → `^?`) or, for C1,
+/// `\u{80}`-style escapes, so a hostile server cannot move the cursor, recolour the
+/// terminal or forge log lines.
+pub fn sanitize_reply(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c) {
+            n @ 0x00..=0x1f => {
+                out.push('^');
+                out.push(char::from(b'@'.wrapping_add(n as u8)));
+            }
+            0x7f => out.push_str("^?"),
+            n @ 0x80..=0x9f => out.push_str(&format!("\\u{{{n:x}}}")),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest wait for one SMTP step, whatever `timeout:` says: a day. Larger values (up
+/// to `18446744073709551615s`) would overflow the arithmetic on it.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// `timeout:` as used: at least a millisecond, at most [`MAX_TIMEOUT`].
+fn step_timeout(configured: Duration) -> Duration {
+    configured.clamp(Duration::from_millis(1), MAX_TIMEOUT)
 }
 
 #[cfg(test)]
@@ -715,5 +768,78 @@ mod tests {
             }
             .is_transient()
         );
+    }
+
+    #[test]
+    fn replies_lose_their_control_characters() {
+        let hostile = "250 OK\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nfake log line\u{7f}\u{9b}31m\tend";
+        let clean = sanitize_reply(hostile);
+        assert_eq!(
+            clean,
+            "250 OK^[[2J^[]0;pwned^G^M^Jfake log line^?\\u{9b}31m^Iend"
+        );
+        assert!(!clean.chars().any(char::is_control), "{clean:?}");
+        assert_eq!(sanitize_reply("250 2.0.0 Đã nhận"), "250 2.0.0 Đã nhận");
+    }
+
+    #[test]
+    fn huge_timeouts_are_clamped() {
+        // `timeout: 18446744073709551615s` made `timeout * 2` overflow in every send task.
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(step_timeout(huge), MAX_TIMEOUT);
+        assert_eq!(step_timeout(huge).saturating_mul(2), MAX_TIMEOUT * 2);
+        assert_eq!(step_timeout(Duration::ZERO), Duration::from_millis(1));
+    }
+
+    #[tokio::test]
+    async fn a_huge_timeout_in_the_config_sends_without_panicking() {
+        let src = "offices:\n  a:\n    name: A\n    email: a@x.example\ntasks: []\nmail:\n  transport:\n    smtp:\n      host: 127.0.0.1\n      port: 1\n      timeout: 18446744073709551615s\n";
+        let cfg = crate::plan::config::from_source(
+            src,
+            Path::new("t.yaml"),
+            &crate::plan::config::Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+        let s = Sender::new(&cfg, &SecretEnv::default()).unwrap();
+        let msg = Message::builder()
+            .from("nv@vpubnd.example".parse().unwrap())
+            .to("a@x.example".parse().unwrap())
+            .subject("t")
+            .body(String::from("x"))
+            .unwrap();
+        // Nothing listens on port 1: a connection error, not a panic.
+        let e = s.send(&msg).await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_outbox_file_is_whole_and_no_temporary_file_remains() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = Message::builder()
+            .message_id(Some("<abc@vpubnd.example>".into()))
+            .from("nv@vpubnd.example".parse().unwrap())
+            .to("a@x.example".parse().unwrap())
+            .subject("t")
+            .body(String::from("nội dung"))
+            .unwrap();
+        let out = dir.path().join("outbox");
+        let path = write_outbox(&out, chrono_tz::Asia::Ho_Chi_Minh, &msg)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), msg.formatted());
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with("-abc.eml"), "{names:?}");
+        // A folder that cannot be created is a transient error, not a panic or a success.
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "x").unwrap();
+        let e = write_outbox(&blocked.join("sub"), chrono_tz::Asia::Ho_Chi_Minh, &msg)
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
     }
 }

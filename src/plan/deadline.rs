@@ -5,6 +5,10 @@
 //! what the phrase alone cannot say (the task it waits for, the rule of a periodic report, the
 //! date someone else set) and the result is a [`Rule`]. The phrase itself is always kept for
 //! display: people recognise "Quý II/2024", not "2024-06-30".
+//!
+//! Total: date arithmetic here is checked (clippy's `arithmetic_side_effects` is denied), so
+//! no phrase or rule, however odd its numbers, panics.
+#![deny(clippy::arithmetic_side_effects)]
 
 use crate::calendar::workdays::WorkCalendar;
 use chrono::{Datelike, Months, NaiveDate};
@@ -93,7 +97,8 @@ pub struct Periodic {
 }
 
 impl Periodic {
-    /// The deadlines of the rule between `from` and `until`, both inclusive (by base day).
+    /// The deadlines of the rule between `from` and `until`, both inclusive (by base day),
+    /// at most [`MAX_PERIODIC_DATES`] of them.
     pub fn dates(&self, cal: &WorkCalendar) -> Vec<NaiveDate> {
         let mut out = Vec::new();
         let step = match self.every {
@@ -101,19 +106,23 @@ impl Periodic {
             Period::Quarter => 3,
         };
         // The first month of the period containing `from`.
+        let month = self.from.month0();
         let first_month = match self.every {
-            Period::Month => self.from.month(),
-            Period::Quarter => (self.from.month() - 1) / 3 * 3 + 1,
+            Period::Month => month,
+            Period::Quarter => month.saturating_sub(month % 3),
         };
-        let Some(mut month_start) = NaiveDate::from_ymd_opt(self.from.year(), first_month, 1)
+        let Some(mut month_start) =
+            NaiveDate::from_ymd_opt(self.from.year(), first_month.saturating_add(1), 1)
         else {
             return out;
         };
-        while month_start <= self.until {
+        let in_quarter = self.month_of_quarter.clamp(1, 3).saturating_sub(1);
+        while month_start <= self.until && out.len() < MAX_PERIODIC_DATES {
             let base_month = match self.every {
-                Period::Month => month_start,
-                Period::Quarter => month_start + Months::new(self.month_of_quarter.clamp(1, 3) - 1),
+                Period::Month => Some(month_start),
+                Period::Quarter => month_start.checked_add_months(Months::new(in_quarter)),
             };
+            let Some(base_month) = base_month else { break };
             let last = last_day_of_month(base_month.year(), base_month.month());
             let base = match self.day {
                 DayOfMonth::Last => last,
@@ -121,35 +130,54 @@ impl Periodic {
             };
             if base >= self.from && base <= self.until {
                 let due = if self.working_days_after > 0 {
-                    cal.add_working_days(base, self.working_days_after)
+                    cal.checked_add_working_days(base, self.working_days_after)
                 } else {
-                    base
+                    Some(base)
                 };
+                // A deadline past the last date chrono has is no deadline.
+                let Some(due) = due else { break };
                 out.push(due);
             }
-            month_start = month_start + Months::new(step);
+            let Some(next) = month_start.checked_add_months(Months::new(step)) else {
+                break;
+            };
+            month_start = next;
         }
         out
     }
 }
 
+/// A periodic rule yields at most this many deadlines: ten years of monthly reports, thirty
+/// of quarterly ones (a plan's rules span a year or a few). A rule whose `from` or `until`
+/// has a year typo (0001 to 9999) stops there instead of planning ten thousand years of
+/// deadlines, each with up to 400 overdue repeats.
+pub const MAX_PERIODIC_DATES: usize = 120;
+
+/// The last day of `month` (1 to 12) of `year`. Out-of-range arguments are clamped (month
+/// to 1..=12, year to chrono's range), never a panic.
 pub fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("month 1..=12");
-    first + Months::new(1) - chrono::Days::new(1)
+    let year = year.clamp(NaiveDate::MIN.year(), NaiveDate::MAX.year());
+    let month = month.clamp(1, 12);
+    (28..=31)
+        .rev()
+        .find_map(|d| NaiveDate::from_ymd_opt(year, month, d))
+        .unwrap_or(if year < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        })
 }
 
 /// `times` evenly spaced checkpoints in `year`, each the last day of a month: 2 → 30/06 and
 /// 31/12, 4 → the quarter ends, 12 → every month end. `times` must divide 12.
 pub fn checkpoints(times: u32, year: i32) -> Option<Vec<NaiveDate>> {
-    if times == 0 || 12 % times != 0 {
+    if times == 0 || !12u32.is_multiple_of(times) {
         return None;
     }
-    let step = 12 / times;
-    Some(
-        (1..=times)
-            .map(|i| last_day_of_month(year, i * step))
-            .collect(),
-    )
+    let step = 12u32.checked_div(times)?;
+    (1..=times)
+        .map(|i| Some(last_day_of_month(year, i.checked_mul(step)?)))
+        .collect()
 }
 
 /// Lower case without Vietnamese diacritics ("Quý II" → "quy ii", "Đề án" → "de an"), spaces
@@ -241,14 +269,23 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
             "iii" | "3" => 3,
             _ => 4,
         };
-        return Ok(Phrase::Date(last_day_of_month(num(&c[2]) as i32, q * 3)));
+        let quarter_end = match q {
+            1 => 3,
+            2 => 6,
+            3 => 9,
+            _ => 12,
+        };
+        return Ok(Phrase::Date(last_day_of_month(
+            num(&c[2]) as i32,
+            quarter_end,
+        )));
     }
     if let Some(c) = YEAR.captures(f) {
         return Ok(Phrase::Date(last_day_of_month(num(&c[1]) as i32, 12)));
     }
     if let Some(c) = TIMES.captures(f) {
         let times = num(&c[1]);
-        if times == 0 || 12 % times != 0 {
+        if times == 0 || !12u32.is_multiple_of(times) {
             return Err(PhraseError {
                 message: format!(
                     "`{}`: {times} checkpoints cannot be spread evenly over 12 months",
@@ -290,6 +327,7 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
@@ -457,5 +495,43 @@ mod tests {
             quarterly.dates(&WorkCalendar::weekends_only()),
             vec![d("2025-01-01"), d("2025-04-01")]
         );
+    }
+
+    #[test]
+    fn a_periodic_rule_over_millennia_stops_at_its_cap() {
+        let rule = Periodic {
+            every: Period::Month,
+            day: DayOfMonth::Last,
+            month_of_quarter: 1,
+            working_days_after: u32::MAX,
+            from: d("0001-01-01"),
+            until: d("9999-12-31"),
+        };
+        // u32::MAX working days after any base day is past chrono's last date: no deadline.
+        assert!(rule.dates(&WorkCalendar::weekends_only()).is_empty());
+        let rule = Periodic {
+            working_days_after: 2,
+            ..rule
+        };
+        let dates = rule.dates(&WorkCalendar::weekends_only());
+        assert_eq!(dates.len(), MAX_PERIODIC_DATES);
+        assert_eq!(dates[0], d("0001-02-02"));
+    }
+
+    #[test]
+    fn odd_numbers_in_phrases_never_panic() {
+        for p in [
+            "31/12/9999",
+            "00/00/0000",
+            "Tháng 12/9999",
+            "Quý IV/9999",
+            "Năm 0000",
+            "12 lần/năm 0000",
+            "99 lần/năm",
+        ] {
+            let _ = parse_phrase(p);
+        }
+        assert_eq!(last_day_of_month(i32::MAX, 99), NaiveDate::MAX);
+        assert_eq!(checkpoints(12, i32::MIN).unwrap().len(), 12);
     }
 }

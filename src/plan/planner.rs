@@ -4,6 +4,12 @@
 //! and the set of nudges the ledger already knows. It does no IO and never reads the clock,
 //! so `nhacviec plan` (what will be sent) and `nhacviec run` (what is sent) cannot disagree:
 //! both call it and differ only in what they do with the answer.
+//!
+//! Total: no value in the YAML makes it panic or run long. Its date arithmetic is checked
+//! (clippy's `arithmetic_side_effects` is denied here): a nudge whose day would leave the
+//! calendar is not planned. Overdue repeats are computed one step from the last, and at most
+//! [`MAX_OVERDUE_STEPS`] of them per deadline occurrence.
+#![deny(clippy::arithmetic_side_effects)]
 
 use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
 use crate::plan::config::{Config, Offset, Policy, Task, Unit};
@@ -66,10 +72,12 @@ impl Kind {
 
     /// When two nudges of one deadline fall on the same day, the weightier one is kept.
     fn weight(&self) -> (u8, i64) {
+        // Tenths of a day: an offset is at most u32::MAX working days, so this fits.
+        let tenths = |o: &Offset| (o.approx_days() * 10.0) as i64;
         match self {
-            Kind::Before(o) => (0, -(o.approx_days() * 10.0) as i64),
+            Kind::Before(o) => (0, tenths(o).saturating_neg()),
             Kind::OnDay => (1, 0),
-            Kind::Overdue(o) => (2, (o.approx_days() * 10.0) as i64),
+            Kind::Overdue(o) => (2, tenths(o)),
             Kind::EscalateHead => (3, 0),
             Kind::EscalateLeadership => (4, 0),
         }
@@ -213,9 +221,14 @@ pub fn plan(
     let last_day = until.with_timezone(&tz).date_naive();
     // Working-day arithmetic in constant time over the years a plan normally touches;
     // dates outside are answered by the calendar itself.
-    let span_from = NaiveDate::from_ymd_opt(today.year() - 2, 1, 1).unwrap_or(today);
-    let span_to =
-        NaiveDate::from_ymd_opt(last_day.max(today).year() + 2, 12, 31).unwrap_or(last_day);
+    // Bounded: the table holds a number per day, and `--until` may name any year.
+    let span_from = NaiveDate::from_ymd_opt(today.year().saturating_sub(2), 1, 1).unwrap_or(today);
+    let span_end_year = last_day
+        .max(today)
+        .year()
+        .saturating_add(2)
+        .min(today.year().saturating_add(MAX_INDEX_YEARS));
+    let span_to = NaiveDate::from_ymd_opt(span_end_year, 12, 31).unwrap_or(today);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
     // One shared copy of each office id for all of its nudges, with the id's place in
@@ -274,17 +287,20 @@ pub fn plan(
                         office_rank,
                         nudge.kind,
                     );
-                    upcoming_keys.push((key, out.upcoming.len() as u32));
+                    let at = u32::try_from(out.upcoming.len()).unwrap_or(u32::MAX);
+                    upcoming_keys.push((key, at));
                     out.upcoming.push(nudge);
                 }
             }
         }
     }
 
+    // A window reaching past the first date there is catches up everything.
     let catch_up_from = match cfg.schedule.catch_up.unit {
-        Unit::Days => today - Days::new(cfg.schedule.catch_up.n as u64),
-        Unit::WorkingDays => idx.sub_working_days(today, cfg.schedule.catch_up.n),
-    };
+        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
+        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
+    }
+    .unwrap_or(NaiveDate::MIN);
     for (_, mut list) in missed {
         list.sort_by_key(|n| (n.send_at, n.kind.weight()));
         let latest = list.pop().expect("groups are never empty");
@@ -325,7 +341,7 @@ fn ranks<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u32> {
     order.sort_by_key(|i| ids[*i]);
     let mut rank = vec![0; ids.len()];
     for (r, i) in order.into_iter().enumerate() {
-        rank[i] = r as u32;
+        rank[i] = u32::try_from(r).unwrap_or(u32::MAX);
     }
     rank
 }
@@ -368,7 +384,10 @@ pub fn occurrences(
                 return Err(format!("waits for task {dep}, which is not in the plan"));
             };
             match dep_task.fully_done() {
-                Some(done) => Ok(vec![done + Days::new(*days as u64)]),
+                Some(done) => done
+                    .checked_add_days(Days::new(u64::from(*days)))
+                    .map(|d| vec![d])
+                    .ok_or_else(|| format!("{days} days after task {dep} is past the year 262143")),
                 None => Err(format!(
                     "waits for task {dep} to be done (mark it with `done:` and this one is scheduled {days} days later)"
                 )),
@@ -382,43 +401,46 @@ pub fn occurrences(
 /// would not be before the deadline.
 fn before_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
     let d = match offset.unit {
-        Unit::Days => cal.working_day_on_or_before(deadline - Days::new(offset.n as u64)),
-        Unit::WorkingDays => cal.sub_working_days(deadline, offset.n),
+        Unit::Days => cal.checked_working_day_on_or_before(
+            deadline.checked_sub_days(Days::new(u64::from(offset.n)))?,
+        )?,
+        Unit::WorkingDays => cal.checked_sub_working_days(deadline, offset.n)?,
     };
     (d < deadline).then_some(d)
 }
 
-/// The day `offset` after `deadline`, on a working day after the deadline.
-fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> NaiveDate {
+/// The day `offset` after `deadline`, on a working day after the deadline; `None` past the
+/// last date the calendar can hold.
+fn after_day(cal: &WorkDayIndex, deadline: NaiveDate, offset: Offset) -> Option<NaiveDate> {
     match offset.unit {
         Unit::Days => {
-            let d = deadline + Days::new(offset.n as u64);
-            let back = cal.working_day_on_or_before(d);
-            if back > deadline {
-                back
-            } else {
-                cal.working_day_on_or_after(d)
+            let d = deadline.checked_add_days(Days::new(u64::from(offset.n)))?;
+            match cal.checked_working_day_on_or_before(d) {
+                Some(back) if back > deadline => Some(back),
+                _ => cal.checked_working_day_on_or_after(d),
             }
         }
-        Unit::WorkingDays => cal.add_working_days(deadline, offset.n),
+        Unit::WorkingDays => cal.checked_add_working_days(deadline, offset.n),
     }
 }
 
-fn scaled(o: Offset, k: u32) -> Offset {
-    Offset {
-        n: o.n * k,
+/// `k` times `o`, or `None` past `u32::MAX` days.
+fn scaled(o: Offset, k: u32) -> Option<Offset> {
+    Some(Offset {
+        n: o.n.checked_mul(k)?,
         unit: o.unit,
-    }
+    })
 }
 
-fn reached(
-    cal: &WorkDayIndex,
-    deadline: NaiveDate,
-    day: NaiveDate,
-    threshold: Option<Offset>,
-) -> bool {
-    threshold.is_some_and(|t| day >= after_day(cal, deadline, t))
-}
+/// At most this many overdue repeats per deadline occurrence, whatever `overdue_limit` says
+/// (or when it says nothing): every 3 working days, 400 repeats are about five years of
+/// reminders. A deadline typed with a wrong year (`30/01/1024`) is that far in the past, and
+/// stepping through a thousand years of repeats, all of them missed, would take minutes.
+pub const MAX_OVERDUE_STEPS: u32 = 400;
+
+/// The working-day index covers at most this many years after today; later dates are
+/// answered by the calendar itself.
+const MAX_INDEX_YEARS: i32 = 20;
 
 /// What every nudge of one task shares.
 struct TaskCtx<'a> {
@@ -451,7 +473,7 @@ fn nudges_for(
     let on_day = cal.working_day_on_or_before(occ);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
     let days_left = |date: NaiveDate, unit: Unit| match unit {
-        Unit::Days => (occ - date).num_days(),
+        Unit::Days => occ.signed_duration_since(date).num_days(),
         Unit::WorkingDays => cal.working_days_between(date, occ),
     };
 
@@ -470,22 +492,37 @@ fn nudges_for(
     if policy.on_day {
         lead.push((on_day, Kind::OnDay, day_unit));
     }
-    if let Some(t) = policy.head_after {
-        lead.push((after_day(cal, occ, t), Kind::EscalateHead, t.unit));
+    // From these days on the overdue nudges copy the head and the leadership. A threshold
+    // too far to compute is never reached.
+    let head_at = policy.head_after.and_then(|t| after_day(cal, occ, t));
+    let leadership_at = policy.leadership_after.and_then(|t| after_day(cal, occ, t));
+    if let (Some(t), Some(d)) = (policy.head_after, head_at) {
+        lead.push((d, Kind::EscalateHead, t.unit));
     }
-    if let Some(t) = policy.leadership_after {
-        lead.push((after_day(cal, occ, t), Kind::EscalateLeadership, t.unit));
+    if let (Some(t), Some(d)) = (policy.leadership_after, leadership_at) {
+        lead.push((d, Kind::EscalateLeadership, t.unit));
     }
     if let Some(every) = policy.overdue_every {
-        let limit = policy.overdue_limit.unwrap_or(u32::MAX);
-        let mut k = 1;
-        while k <= limit {
-            let d = after_day(cal, occ, scaled(every, k));
-            if d > last_day {
+        let limit = policy
+            .overdue_limit
+            .unwrap_or(MAX_OVERDUE_STEPS)
+            .min(MAX_OVERDUE_STEPS);
+        // Each repeat is found from the one before: n working days after the k-th repeat is
+        // the (k+1)-th, so no step walks from the deadline again.
+        let mut prev = occ;
+        for k in 1..=limit {
+            let Some(offset) = scaled(every, k) else {
                 break;
-            }
-            lead.push((d, Kind::Overdue(scaled(every, k)), every.unit));
-            k += 1;
+            };
+            let next = match every.unit {
+                Unit::WorkingDays => cal.checked_add_working_days(prev, every.n),
+                Unit::Days => after_day(cal, occ, offset),
+            };
+            let Some(d) = next.filter(|d| *d <= last_day) else {
+                break;
+            };
+            prev = d;
+            lead.push((d, Kind::Overdue(offset), every.unit));
         }
     }
     // One nudge a day per deadline: the weightiest wins.
@@ -541,8 +578,8 @@ fn nudges_for(
             }
             let (add_head, add_leadership) = if role == Role::Lead && kind.is_overdue() {
                 (
-                    reached(cal, occ, *date, policy.head_after),
-                    reached(cal, occ, *date, policy.leadership_after),
+                    head_at.is_some_and(|at| *date >= at),
+                    leadership_at.is_some_and(|at| *date >= at),
                 )
             } else {
                 (false, false)
@@ -581,7 +618,8 @@ struct SendTimes<'a> {
 
 impl<'a> SendTimes<'a> {
     fn new(cfg: &'a Config, first: NaiveDate, last: NaiveDate) -> Self {
-        let len = (last - first).num_days().max(0) as usize + 1;
+        let len = usize::try_from(last.signed_duration_since(first).num_days())
+            .map_or(0, |n| n.saturating_add(1));
         Self {
             cfg,
             first,
@@ -591,7 +629,7 @@ impl<'a> SendTimes<'a> {
     }
 
     fn at(&mut self, day: NaiveDate) -> DateTime<Tz> {
-        let slot = usize::try_from((day - self.first).num_days())
+        let slot = usize::try_from(day.signed_duration_since(self.first).num_days())
             .ok()
             .filter(|i| *i < self.days.len());
         if let Some(i) = slot
@@ -629,6 +667,7 @@ impl<'a> SendTimes<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::plan::config::{Env, from_source};
@@ -905,5 +944,72 @@ mod tests {
                 .to_string(),
             "2024-01-16 09:30 +07:00"
         );
+    }
+
+    /// Plans `tasks` for a month and fails if that takes more than a second.
+    fn plan_quickly(c: &Config) -> Plan {
+        let start = std::time::Instant::now();
+        let p = plain(c, "2024-03-01 08:00", "2024-04-01 08:00");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+        p
+    }
+
+    fn with_policy(deadline: &str, policy: &str) -> Config {
+        cfg(&format!(
+            "  - id: T\n    title: t\n    deadline: {deadline}\n    lead: hctc\n    reminders: p\nreminders:\n  p:\n{policy}"
+        ))
+    }
+
+    #[test]
+    fn a_deadline_a_thousand_years_ago_is_planned_quickly() {
+        // `30/01/1024`: stepping overdue repeats from 1024 re-walked from the deadline for
+        // every step, minutes of work.
+        for deadline in ["30/01/1024", "30/01/0000"] {
+            let c = with_policy(deadline, "    before: [7d]\n");
+            let p = plan_quickly(&c);
+            let overdue = p.skipped.iter().filter(|n| n.kind.is_overdue()).count()
+                + p.due.iter().filter(|n| n.kind.is_overdue()).count();
+            assert!(overdue <= MAX_OVERDUE_STEPS as usize + 2, "{overdue}");
+            assert!(
+                p.upcoming.is_empty(),
+                "{deadline}: five years of repeats at most"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_past_the_calendar_are_left_out() {
+        for policy in [
+            "    before: [97000000d, 7d]\n",
+            "    before: [4294967295wd, 7d]\n",
+            "    before: [7d]\n    overdue_every: 100000000d\n",
+            "    before: [7d]\n    overdue_every: 4294967295wd\n",
+            "    before: [7d]\n    escalate: {head_after: 100000000d, leadership_after: 4294967295wd}\n",
+        ] {
+            let c = with_policy("30/03/2024", policy);
+            let p = plan_quickly(&c);
+            // The reasonable nudges are still planned: 7 days before 30/03 is Fri 22/03.
+            assert!(
+                p.upcoming
+                    .iter()
+                    .any(|n| n.kind.code() == "before-7d" && n.date == d("2024-03-22")),
+                "{policy}: {:?}",
+                p.upcoming
+            );
+        }
+    }
+
+    #[test]
+    fn a_catch_up_window_past_the_calendar_catches_up_everything() {
+        for catch_up in ["100000000d", "4294967295wd"] {
+            let c = cfg(&format!("{ONE}schedule:\n  catch_up: {catch_up}\n"));
+            let p = plan_quickly(&c);
+            assert!(!p.due.is_empty(), "{catch_up}");
+            assert!(p.due.iter().all(|n| n.late), "{catch_up}");
+        }
     }
 }
