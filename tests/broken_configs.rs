@@ -315,6 +315,143 @@ fn cases() -> Vec<Case> {
             "30/04/2024",
         ),
         c(
+            "smtp timeout too long",
+            format!(
+                "{BASE}mail:\n  transport:\n    smtp:\n      host: mail.example.org\n      timeout: 2h\n"
+            ),
+            "`timeout` is out of range",
+            Some("timeout: 2h"),
+            "from 1s to 1h",
+        ),
+        c(
+            "smtp timeout overflowing u64 seconds",
+            format!(
+                "{BASE}mail:\n  transport:\n    smtp:\n      host: mail.example.org\n      timeout: 307445734561825861d\n"
+            ),
+            "`timeout` `307445734561825861d` is not a duration",
+            Some("307445734561825861d"),
+            "a number and a unit",
+        ),
+        c(
+            "retry initial of 0s",
+            format!("{BASE}mail:\n  retry:\n    initial: 0s\n"),
+            "`initial` is out of range",
+            Some("initial: 0s"),
+            "from 1s to 7d",
+        ),
+        c(
+            "retry max over a week",
+            format!("{BASE}mail:\n  retry:\n    max: 8d\n"),
+            "`max` is out of range",
+            Some("max: 8d"),
+            "from 1s to 7d",
+        ),
+        c(
+            "retry attempts over 50",
+            format!("{BASE}mail:\n  retry:\n    attempts: 51\n"),
+            "`attempts` 51 is out of range",
+            Some("attempts: 51"),
+            "from 1 to 50",
+        ),
+        c(
+            "before offset of 97000000 days",
+            replace("before: [14d, 3wd]", "before: [97000000d, 3wd]"),
+            "`97000000d` is out of range",
+            Some("97000000d"),
+            "`3660d`",
+        ),
+        c(
+            "overdue_every of 100000000 days",
+            replace(
+                "before: [14d, 3wd]",
+                "before: [14d, 3wd]\n    overdue_every: 100000000d",
+            ),
+            "`overdue_every` `100000000d` is out of range",
+            Some("overdue_every"),
+            "`2600wd`",
+        ),
+        c(
+            "head_after of 2601 working days",
+            replace(
+                "before: [14d, 3wd]",
+                "before: [14d, 3wd]\n    escalate:\n      head_after: 2601wd",
+            ),
+            "`head_after` `2601wd` is out of range",
+            Some("head_after"),
+            "`1wd` to `2600wd`",
+        ),
+        c(
+            "leadership_after of 0 days",
+            replace(
+                "before: [14d, 3wd]",
+                "before: [14d, 3wd]\n    escalate:\n      leadership_after: 0d",
+            ),
+            "`leadership_after` `0d` is out of range",
+            Some("leadership_after"),
+            "`1d`",
+        ),
+        c(
+            "overdue_limit over 400",
+            replace(
+                "before: [14d, 3wd]",
+                "before: [14d, 3wd]\n    overdue_limit: 401",
+            ),
+            "`overdue_limit` 401 is out of range",
+            Some("overdue_limit"),
+            "from 0 to 400",
+        ),
+        c(
+            "catch_up of 100000000 days",
+            format!("{BASE}schedule:\n  catch_up: 100000000d\n"),
+            "`catch_up` `100000000d` is out of range",
+            Some("catch_up"),
+            "`3660d`",
+        ),
+        c(
+            "deadline year typo",
+            replace("deadline: 30/06/2024", "deadline: 30/06/1024"),
+            "the year 1024 is more than 5 years from the plan's year 2024",
+            Some("30/06/1024"),
+            "did you mean 2024? write e.g. `30/06/2024`",
+        ),
+        c(
+            "done year typo",
+            replace(
+                "    lead: hctc\n  - id: IV.2",
+                "    lead: hctc\n    done: 01/03/2204\n  - id: IV.2",
+            ),
+            "`done`: the year 2204 is more than 5 years",
+            Some("01/03/2204"),
+            "did you mean 2024?",
+        ),
+        c(
+            "periodic until far beyond the plan",
+            replace(
+                "    deadline: 30/06/2024",
+                "    deadline:\n      phrase: Hằng quý\n      every: quarter\n      until: 2099-12-31",
+            ),
+            "`until`: the year 2099 is more than 5 years",
+            Some("2099-12-31"),
+            "did you mean 2024?",
+        ),
+        c(
+            "IDN domain in an office address",
+            replace(
+                "email: kinhte@vpubnd.example",
+                "email: kinhte@kinhtế.example",
+            ),
+            "has a non-ASCII domain `kinhtế.example`",
+            Some("kinhte@kinhtế.example"),
+            "punycode",
+        ),
+        c(
+            "non-ASCII message_id_domain",
+            format!("{BASE}mail:\n  message_id_domain: vpubnđ.example\n"),
+            "`message_id_domain` `vpubnđ.example` is not ASCII",
+            Some("message_id_domain: vpubnđ.example"),
+            "`xn--",
+        ),
+        c(
             "empty file",
             String::new(),
             "the file is empty",

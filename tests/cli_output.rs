@@ -4,6 +4,8 @@
 //!
 //! `NHACVIEC_UPDATE_GOLDEN=1 cargo test --test cli_output` rewrites tests/golden/.
 
+#[path = "support/skip.rs"]
+mod skip;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -291,7 +293,7 @@ fn no_color_turns_off_the_coloured_log_lines() {
 #[test]
 fn an_unreadable_ledger_says_so_and_exits_1() {
     if !rustix_is_root() {
-        eprintln!("skipped: needs root to make a root-only ledger and drop to nobody");
+        skip::skip_or_fail("needs root to make a root-only ledger and drop to nobody");
         return;
     }
     let s = Seed::new(true);

@@ -113,8 +113,9 @@ fn addrs(a: Option<&mail_parser::Address>) -> Vec<String> {
 async fn a_single_nudge_reads_right_in_a_mail_client() {
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: per-nudge", TITLE71);
-    // Thursday 25/01: three working days before Tuesday 30/01.
-    let now = at("2024-01-25 08:00");
+    // Wednesday 24/01: three working days before Monday 29/01, the last working day before
+    // "trước ngày 30/01/2024".
+    let now = at("2024-01-24 08:00");
     let bs = due_batches(&cfg, now);
     let b = bs
         .iter()
@@ -129,7 +130,7 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
     let m = MessageParser::default().parse(&got[0].data).unwrap();
     assert_eq!(
         m.subject().unwrap(),
-        "[Nhắc việc] Còn 3 ngày làm việc: Xây dựng kế hoạch cải cách hành chính năm 2024 của đơn vị và gửi về… — hạn 30/01/2024"
+        "[Nhắc việc] Còn 3 ngày làm việc: Xây dựng kế hoạch cải cách hành chính năm 2024 của đơn vị và gửi về… — hạn trước 30/01/2024"
     );
     assert_eq!(addrs(m.from()), vec!["nhacviec@vpubnd.example"]);
     assert_eq!(addrs(m.to()), vec!["ttth@vpubnd.example"]);
@@ -145,7 +146,7 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
         raw.contains("Content-Type: text/html; charset=utf-8"),
         "{raw}"
     );
-    assert_eq!(m.date().unwrap().to_rfc3339(), "2024-01-25T01:00:00Z");
+    assert_eq!(m.date().unwrap().to_rfc3339(), "2024-01-24T01:00:00Z");
     let text = m.body_text(0).unwrap();
     let html = m.body_html(0).unwrap();
     for part in [&text, &html] {
@@ -156,8 +157,7 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
             "Nhiệm vụ IV.1",
             "Mục IV. Tổ chức thực hiện",
             "Kế hoạch CCHC năm 2024 của Trung tâm",
-            "trước ngày 30/01/2024",
-            "Thứ Ba, 30/01/2024",
+            "trước ngày 30/01/2024, tức chậm nhất Thứ Hai 29/01/2024",
             "còn 3 ngày làm việc",
             "chủ trì",
             "chủ trì; đơn vị phối hợp: Phòng Hành chính – Tổ chức",
@@ -167,7 +167,7 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
             assert!(part.contains(want), "missing {want:?} in:\n{part}");
         }
     }
-    assert!(!text.contains("chậm"), "not a late nudge:\n{text}");
+    assert!(!text.contains("đến chậm"), "not a late nudge:\n{text}");
     if std::env::var_os("NHACVIEC_SHOW_EMAIL").is_some() {
         println!("Subject: {}\n\n{text}", m.subject().unwrap());
     }
@@ -177,9 +177,10 @@ async fn a_single_nudge_reads_right_in_a_mail_client() {
 async fn a_digest_lists_every_task_of_the_office() {
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: digest", TITLE71);
-    // Tuesday 30/01: IV.1 is due today, VII.1 tomorrow; the cooperating office's last
-    // reminder (29/01) was missed and arrives late, in an email of its own.
-    let now = at("2024-01-30 08:00");
+    // Monday 29/01: IV.1 ("trước ngày 30/01") is due today; VII.1's reminder of Friday
+    // 26/01 and the cooperating office's last one (26/01) were missed and arrive late, the
+    // latter in an email of its own.
+    let now = at("2024-01-29 08:00");
     let bs = due_batches(&cfg, now);
     assert_eq!(bs.len(), 2, "{bs:?}");
     for b in &bs {
@@ -209,7 +210,7 @@ async fn a_digest_lists_every_task_of_the_office() {
         TITLE71,
         "Tháng 01/2024",
         "Thứ Tư, 31/01/2024",
-        "còn 1 ngày làm việc",
+        "còn 2 ngày làm việc",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -282,31 +283,38 @@ fn co_leads_share_the_lead_and_the_result_goes_where_report_to_says() {
 }
 
 #[tokio::test]
-async fn an_escalation_copies_the_head_and_the_leadership() {
+async fn the_leadership_gets_one_digest_never_a_copy_of_the_office_email() {
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: per-nudge", TITLE71);
-    // Tuesday 20/02: IV.1 (due 30/01) is 10 working days overdue, Tết 08–14/02 not counted.
-    let now = at("2024-02-20 08:00");
+    // Monday 19/02: IV.1 (due by Monday 29/01, "trước ngày 30/01/2024") is 10 working days
+    // overdue, Tết 08–14/02 not counted.
+    let now = at("2024-02-19 08:00");
     let bs = due_batches(&cfg, now);
-    let b = bs.iter().find(|b| &*b.nudges[0].task == "IV.1").unwrap();
-    // ttth has no head: only the leadership is copied.
-    assert_eq!(b.cc, vec!["ldvp@vpubnd.example".to_string()]);
+    // No email of an office copies the leadership.
+    assert!(
+        bs.iter()
+            .filter(|b| b.office != "ldvp")
+            .all(|b| !b.cc.iter().any(|a| a.contains("ldvp"))),
+        "{bs:?}"
+    );
+    let digests: Vec<_> = bs.iter().filter(|b| b.office == "ldvp").collect();
+    assert_eq!(digests.len(), 1, "{bs:?}");
+    let b = digests[0];
+    assert!(b.nudges.iter().any(|n| &*n.task == "IV.1"));
+    assert!(b.cc.is_empty());
     send(&cfg, b, now).await.unwrap();
     let got = server.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(
-        got[0].to,
-        vec!["ttth@vpubnd.example", "ldvp@vpubnd.example"]
-    );
+    assert_eq!(got[0].to, vec!["ldvp@vpubnd.example"]);
     let m = MessageParser::default().parse(&got[0].data).unwrap();
     let subject = m.subject().unwrap();
     assert!(
-        subject.starts_with("[Quá hạn – báo cáo] Đã quá hạn 10 ngày làm việc: "),
+        subject.starts_with("[Quá hạn – báo cáo] Tổng hợp 1 nhiệm vụ quá hạn"),
         "{subject}"
     );
-    assert_eq!(addrs(m.cc()), vec!["ldvp@vpubnd.example"]);
     let text = m.body_text(0).unwrap();
-    assert!(text.contains("đồng gửi Lãnh đạo Văn phòng"), "{text}");
-    assert!(text.contains("khẩn trương"), "{text}");
+    assert!(text.contains("1. Nhiệm vụ IV.1"), "{text}");
+    assert!(text.contains("Đơn vị chủ trì: "), "{text}");
+    assert!(text.contains("đã quá hạn 10 ngày làm việc"), "{text}");
 }
 
 #[tokio::test]

@@ -248,16 +248,14 @@ fn offset() -> impl Strategy<Value = String> {
         .prop_map(|(n, u)| format!("{n}{u}"))
 }
 
-/// Durations. Minutes, hours and days stay below 10^12: past that the config reader's
-/// `parse_duration_text` overflows (`n * 60`), a crash found here and kept, until the
-/// config reader checks the range, in `tests/corpus/pending/check/` (replayed by an
-/// ignored test).
+/// Durations, up to past `u64` seconds: `parse_duration_text` once overflowed on
+/// `n * 60` (the crashes are kept in `tests/corpus/check/`).
 fn duration() -> impl Strategy<Value = String> {
     prop_oneof![
         (number(), prop::sample::select(vec!["s", "", "ms", "x"]))
             .prop_map(|(n, u)| format!("{n}{u}")),
         (
-            0u64..1_000_000_000_000,
+            any::<u64>(),
             prop::sample::select(vec!["m", "min", "h", "d"])
         )
             .prop_map(|(n, u)| format!("{n}{u}")),
@@ -558,23 +556,6 @@ fn replay(t: Target) -> usize {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     files.len()
-}
-
-/// Crashes found in code this suite's owner could not change (the config reader, being
-/// rewritten): replayed once it checks the range, then moved into `tests/corpus/check/`.
-#[test]
-#[ignore = "crashes pending in the config reader: see tests/corpus/pending/README.md"]
-fn pending_crashes_replay_cleanly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/pending/check");
-    let mut failures = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let f = e.unwrap().path();
-        let text = std::fs::read_to_string(&f).unwrap();
-        if let Err(why) = one_case(CHECK, &text) {
-            failures.push(format!("{}: {why}", f.display()));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

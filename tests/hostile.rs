@@ -157,3 +157,71 @@ fn check_and_plan_answer_every_hostile_value_quickly() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn check_of_an_endless_file_ends_quickly_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run(dir.path(), &["check", "-c", "/dev/zero"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the config file is larger than 64 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_utf16_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    for bom in [[0xFF, 0xFE], [0xFE, 0xFF]] {
+        let mut bytes = bom.to_vec();
+        for u in "plan:\n  year: 2024\n".encode_utf16() {
+            bytes.extend(if bom[0] == 0xFF {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            });
+        }
+        std::fs::write(dir.path().join("plan.yaml"), bytes).unwrap();
+        let (code, err) = run(dir.path(), &["check", "-c", "plan.yaml"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("the file is UTF-16; save it as UTF-8"),
+            "{err}"
+        );
+        assert!(!err.contains("check the path"), "{err}");
+    }
+}
+
+#[test]
+fn a_password_in_the_yaml_is_not_quoted_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(
+        "30/01/2024",
+        "    before: [7d]\n",
+        "  catch_up: 7d\n",
+        "    smtp:\n      host: mail.example.org\n      password: hunter2-S3cret\n",
+    );
+    std::fs::write(dir.path().join("plan.yaml"), yaml).unwrap();
+    let (code, err) = run(dir.path(), &["check", "-c", "plan.yaml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("`password` puts a secret"), "{err}");
+    assert!(err.contains("password: ****"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn control_characters_in_the_yaml_are_escaped_in_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(
+        "30/01/2024",
+        "    before: [7d]\n",
+        "  catch_up: 7d\n",
+        "    outbox: outbox\n",
+    )
+    .replace("lead: kt", "lead: \"kt\u{1b}]0;pwned\u{7}\u{1b}[2J\"");
+    std::fs::write(dir.path().join("plan.yaml"), yaml).unwrap();
+    let (code, err) = run(dir.path(), &["check", "-c", "plan.yaml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains(['\u{1b}', '\u{7}']), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err}");
+}

@@ -47,6 +47,9 @@ fn deliveries_and_the_sweep_are_told_in_words_with_their_fields() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seed_in(dir.path());
     let c = cfg.to_str().unwrap();
+    // Running since the day before: its reminders go out on their day, not as a first start.
+    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-19T08:00", "-c", c], &[]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(
         &[
             "--log-format",
@@ -54,7 +57,7 @@ fn deliveries_and_the_sweep_are_told_in_words_with_their_fields() {
             "run",
             "--once",
             "--at",
-            "2024-01-16T08:00",
+            "2024-01-22T08:00",
             "-c",
             c,
         ],
@@ -70,7 +73,7 @@ fn deliveries_and_the_sweep_are_told_in_words_with_their_fields() {
         .unwrap_or_else(|| panic!("no delivery to trung-tam-a: {err}"));
     assert_eq!(
         centre["message"],
-        "đã gửi: TCTH.1 → trung-tam-a (trước 14 ngày), 1 thư tới 1 địa chỉ"
+        "đã gửi: TCTH.1 → trung-tam-a (trước 7 ngày), 1 thư tới 1 địa chỉ"
     );
     for f in [
         "task",
@@ -95,7 +98,7 @@ fn deliveries_and_the_sweep_are_told_in_words_with_their_fields() {
     assert_eq!(
         summaries,
         [format!(
-            "quét 16/01/2024 08:00: gửi {emails} thư ({} lời nhắc), 0 lỗi, bỏ qua 0",
+            "quét 22/01/2024 08:00: gửi {emails} thư ({} lời nhắc), 0 lỗi, bỏ qua 0",
             sent.len()
         )]
     );
@@ -104,13 +107,16 @@ fn deliveries_and_the_sweep_are_told_in_words_with_their_fields() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seed_in(dir.path());
     let c = cfg.to_str().unwrap();
-    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-16T08:00", "-c", c], &[]);
+    // Running since the day before: its reminders go out on their day, not as a first start.
+    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-19T08:00", "-c", c], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-22T08:00", "-c", c], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("đã gửi: TCTH.1 → trung-tam-a (trước 14 ngày), 1 thư"),
+        err.contains("đã gửi: TCTH.1 → trung-tam-a (trước 7 ngày), 1 thư"),
         "{err}"
     );
-    assert!(err.contains("quét 16/01/2024 08:00: gửi "), "{err}");
+    assert!(err.contains("quét 22/01/2024 08:00: gửi "), "{err}");
     assert!(!err.contains("reminder sent"), "{err}");
 }
 
@@ -119,7 +125,9 @@ fn missed_reminders_are_one_line_per_sweep_and_each_only_at_debug() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seed_in(dir.path());
     let c = cfg.to_str().unwrap();
-    // A first start in June: the first half-year's reminders were missed.
+    // Running in January, then down until June: the reminders in between were missed.
+    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-15T08:00", "-c", c], &[]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(
         &[
             "--log-format",
@@ -154,6 +162,9 @@ fn missed_reminders_are_one_line_per_sweep_and_each_only_at_debug() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seed_in(dir.path());
     let c = cfg.to_str().unwrap();
+    // Running in January, then down until June: the reminders in between were missed.
+    let (code, _, err) = run(&["run", "--once", "--at", "2024-01-15T08:00", "-c", c], &[]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(
         &[
             "--log-format",

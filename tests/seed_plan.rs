@@ -107,9 +107,17 @@ fn centres_hear_before_30_01(seed: &Seed) {
             .filter(|n| field(n, "send_at") < "2024-01-30")
             .map(|n| &field(n, "send_at")[..10])
             .collect();
+        // "trước ngày 30/01/2024" is read strictly: due by Monday 29/01 (the on-day
+        // reminder), and every reminder before counts to that day.
         assert_eq!(
             before,
-            ["2024-01-16", "2024-01-23", "2024-01-25", "2024-01-29"],
+            [
+                "2024-01-15",
+                "2024-01-22",
+                "2024-01-24",
+                "2024-01-26",
+                "2024-01-29"
+            ],
             "{centre}"
         );
         assert!(mine.iter().all(|n| field(n, "deadline") == "2024-01-30"));

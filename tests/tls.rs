@@ -384,6 +384,12 @@ async fn an_unknown_certificate_authority_is_refused() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1));
+    // Exit 1 is also a broken config: the reason must be the certificate.
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
     assert!(
         server
             .sessions()

@@ -167,6 +167,24 @@ fn task_changes(old: &Config, new: &Config, office: Option<&str>) -> Vec<String>
                         .collect::<Vec<_>>()
                         .join(", "),
                 ),
+                Done::List(entries) => text::done_by(
+                    &t.id,
+                    &entries
+                        .iter()
+                        .map(|e| {
+                            let who = e.office.as_deref().unwrap_or("mọi đơn vị");
+                            match e.occurrence {
+                                Some((_, occ)) => format!(
+                                    "{who}, hạn {} ({})",
+                                    occ.format("%d/%m/%Y"),
+                                    e.on.format("%d/%m/%Y")
+                                ),
+                                None => format!("{who} ({})", e.on.format("%d/%m/%Y")),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
             });
         }
     }

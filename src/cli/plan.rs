@@ -51,13 +51,19 @@ pub(super) fn plan(
     // What the ledger already holds is not planned again: `plan` shows what `run` would
     // send. Without a ledger yet (a fresh install), nothing has been sent. A ledger this
     // user may not read is an error: ignoring it would plan again what was already sent.
-    let known = if access::ledger_readable(&config.ledger.path)? {
-        known_keys(&Ledger::open_read_only(&config.ledger.path)?)?
+    // Nudges before the first sweep without a row were settled by that first start.
+    let (known, settled) = if access::ledger_readable(&config.ledger.path)? {
+        let ledger = Ledger::open_read_only(&config.ledger.path)?;
+        let settled = planner::Settled {
+            before: ledger.first_sweep_as_of()?,
+            ..Default::default()
+        };
+        (known_keys(&ledger)?, settled)
     } else {
-        HashSet::new()
+        (HashSet::new(), planner::Settled::default())
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
-    let plan = planner::plan(&config, &cal, now, until, &known);
+    let plan = planner::plan_settled(&config, &cal, now, until, &known, &settled);
     render::to_stdout("the plan", |w| {
         render::plan::write_plan(w, &config, &plan, office.as_deref(), task.as_deref(), view)
     })?;

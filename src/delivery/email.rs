@@ -5,9 +5,9 @@
 //! (`now` is passed in). The wording is Vietnamese and lives in templates compiled into the
 //! binary (`src/delivery/templates/`); a clerk may override them with files of the same names.
 
-use crate::calendar::workdays::{WorkCalendar, date_vi};
+use crate::calendar::workdays::{WorkCalendar, date_vi, weekday_vi};
 use crate::plan::config::{Config, CoopDelivery, Grouping, Offset, Unit};
-use crate::plan::planner::{self, Kind, Nudge, Role};
+use crate::plan::planner::{self, Kind, Late, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use lettre::Message;
@@ -65,7 +65,18 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
         )
     };
 
-    let mut own: Vec<&Nudge> = due.iter().filter(|n| reachable(n)).collect();
+    // The leadership's items: one digest email for all offices, never a copy per office.
+    let leadership = cfg
+        .leadership
+        .as_deref()
+        .and_then(|l| cfg.office(l))
+        .filter(|o| !o.emails.is_empty());
+    let mut digest: Vec<&Nudge> = due.iter().filter(|n| n.kind.is_leadership()).collect();
+    digest.sort_by_key(|n| urgency(n));
+    let mut own: Vec<&Nudge> = due
+        .iter()
+        .filter(|n| !n.kind.is_leadership() && reachable(n))
+        .collect();
     own.sort_by_key(|n| (office_pos(&n.office), urgency(n)));
     // With `cooperating: cc`, a cooperating office's nudge rides on the lead's email for the
     // same deadline when the lead gets one this sweep; otherwise it stays on its own.
@@ -94,7 +105,7 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
         }
     }
 
-    groups
+    let mut out: Vec<Batch> = groups
         .into_iter()
         .map(|g| {
             let office = cfg
@@ -113,11 +124,6 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
             {
                 cc.push(h.clone());
             }
-            if nudges.iter().any(|n| n.add_leadership)
-                && let Some(l) = cfg.leadership.as_deref().and_then(|l| cfg.office(l))
-            {
-                cc.extend(l.emails.iter().cloned());
-            }
             for r in &ride {
                 if let Some(o) = cfg.office(&r.office) {
                     cc.extend(o.emails.iter().cloned());
@@ -133,7 +139,18 @@ pub fn batches(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
                 cc,
             }
         })
-        .collect()
+        .collect();
+    if let Some(l) = leadership
+        && !digest.is_empty()
+    {
+        out.push(Batch {
+            office: l.id.clone(),
+            nudges: digest.into_iter().cloned().collect(),
+            to: dedup(l.emails.clone(), &[]),
+            cc: Vec::new(),
+        });
+    }
+    out
 }
 
 /// The address part, lowercased, for comparing `Tên <a@b>` with `a@b`.
@@ -190,7 +207,7 @@ pub fn sample_batch(
             unit: Unit::WorkingDays,
             add_head: false,
             add_leadership: false,
-            late: false,
+            late: Late::No,
         }],
         to: vec![to.to_string()],
         cc: Vec::new(),
@@ -549,6 +566,10 @@ struct Context {
     today_count: usize,
     /// Some item arrives after its planned day.
     late: bool,
+    /// … because nhacviec runs for the first time: it is the first reminder, not an apology.
+    first_start: bool,
+    /// The leadership's daily digest of escalated items (each item names its offices).
+    digest: bool,
     /// `Thứ Năm, 25/01/2024`.
     today: String,
     /// Whom to ask: the Reply-To, else the sender.
@@ -583,8 +604,13 @@ struct Item {
     phrase: String,
     /// `30/01/2024`.
     deadline: String,
-    /// `Thứ Ba, 30/01/2024`.
+    /// `Thứ Ba, 30/01/2024`; for "trước ngày X": `trước ngày 30/01/2024, tức chậm nhất
+    /// Thứ Hai 29/01/2024`.
     deadline_long: String,
+    /// For subjects: `30/01/2024`, or `trước 30/01/2024`.
+    deadline_short: String,
+    /// Which occurrence of a repeated deadline: `Quý II/2024`, `mốc 1/2: 30/06/2024`.
+    occurrence: Option<String>,
     /// `before`, `last_working_day`, `today` or `overdue`.
     state: &'static str,
     /// `còn 3 ngày làm việc`, `hạn hôm nay`, …
@@ -605,6 +631,8 @@ struct Item {
     late: bool,
     /// The day it was planned for (`Thứ Hai, 22/01/2024`).
     planned: String,
+    /// In the leadership's digest: the offices (chủ trì) still owing it.
+    offices: String,
 }
 
 fn office_name(cfg: &Config, id: &str) -> String {
@@ -626,8 +654,19 @@ fn context(
     let mut items = Vec::new();
     let mut cc_offices = Vec::new();
     let mut shown: BTreeSet<(Arc<str>, NaiveDate)> = BTreeSet::new();
+    let digest = batch.nudges.iter().all(|n| n.kind.is_leadership()) && !batch.nudges.is_empty();
     for n in &batch.nudges {
-        if *n.office != *batch.office {
+        if digest {
+            let name = office_name(cfg, &n.office);
+            if let Some(item) = items.iter_mut().find(|i: &&mut Item| {
+                i.task_id == *n.task && i.deadline == n.occurrence.format("%d/%m/%Y").to_string()
+            }) {
+                if !item.offices.split(", ").any(|o| o == name) {
+                    item.offices = format!("{}, {name}", item.offices);
+                }
+                continue;
+            }
+        } else if *n.office != *batch.office {
             // A cooperating office copied on the lead's email: named, not listed again.
             let name = office_name(cfg, &n.office);
             if !cc_offices.contains(&name) {
@@ -641,7 +680,8 @@ fn context(
         let task = cfg
             .task(&n.task)
             .ok_or_else(|| ComposeError::UnknownTask(n.task.to_string()))?;
-        let due = Due::on(cal, today, n.occurrence, n.unit);
+        let due_day = planner::due_day(cal, task, n.occurrence);
+        let due = Due::on(cal, today, due_day, n.unit);
         let escalated = n.add_head || n.add_leadership || n.role == Role::Escalation;
         let tag = match due {
             Due::Overdue(..) if escalated => TAG_ESCALATION,
@@ -665,7 +705,22 @@ fn context(
             product: task.product.as_deref().map(block).filter(|p| !p.is_empty()),
             phrase: one_line(&task.deadline.phrase),
             deadline: n.occurrence.format("%d/%m/%Y").to_string(),
-            deadline_long: date_vi(n.occurrence),
+            deadline_long: if task.deadline.exclusive {
+                format!(
+                    "trước ngày {}, tức chậm nhất {} {}",
+                    n.occurrence.format("%d/%m/%Y"),
+                    weekday_vi(due_day),
+                    due_day.format("%d/%m/%Y")
+                )
+            } else {
+                date_vi(n.occurrence)
+            },
+            deadline_short: if task.deadline.exclusive {
+                format!("trước {}", n.occurrence.format("%d/%m/%Y"))
+            } else {
+                n.occurrence.format("%d/%m/%Y").to_string()
+            },
+            occurrence: planner::occurrence_name(cfg, cal, task, n.occurrence),
             state: due.code(),
             days_left: due.text(),
             role: if n.role == Role::Cooperating {
@@ -695,8 +750,13 @@ fn context(
             add_head: n.add_head,
             add_leadership: n.add_leadership,
             tag: tag.to_string(),
-            late: n.late && n.date < today,
+            late: n.late.is_late() && n.date < today,
             planned: date_vi(n.date),
+            offices: if digest {
+                office_name(cfg, &n.office)
+            } else {
+                String::new()
+            },
         });
     }
     let rank = |t: &str| {
@@ -736,6 +796,11 @@ fn context(
             .filter(|i| i.state == "today" || i.state == "last_working_day")
             .count(),
         late: items.iter().any(|i| i.late),
+        first_start: batch
+            .nudges
+            .iter()
+            .any(|n| n.late == Late::FirstStart && n.date < today),
+        digest,
         items,
         tag,
         today: date_vi(today),
@@ -756,7 +821,9 @@ fn sample_contexts() -> Vec<Context> {
         product: Some("Kế hoạch CCHC năm 2024".into()),
         phrase: "trước ngày 30/01/2024".into(),
         deadline: "30/01/2024".into(),
-        deadline_long: "Thứ Ba, 30/01/2024".into(),
+        deadline_long: "trước ngày 30/01/2024, tức chậm nhất Thứ Hai 29/01/2024".into(),
+        deadline_short: "trước 30/01/2024".into(),
+        occurrence: Some("Quý I/2024".into()),
         state,
         days_left: "còn 3 ngày làm việc".into(),
         role: if coop { "cooperating" } else { "lead" },
@@ -774,6 +841,7 @@ fn sample_contexts() -> Vec<Context> {
         tag: tag.into(),
         late,
         planned: "Thứ Hai, 22/01/2024".into(),
+        offices: "Phòng Kinh tế, Phòng Hành chính – Tổ chức".into(),
     };
     let ctx = |items: Vec<Item>| Context {
         office: OfficeCtx {
@@ -787,6 +855,8 @@ fn sample_contexts() -> Vec<Context> {
         overdue_count: items.iter().filter(|i| i.state == "overdue").count(),
         today_count: items.iter().filter(|i| i.state == "today").count(),
         late: items.iter().any(|i| i.late),
+        first_start: false,
+        digest: false,
         tag: items
             .last()
             .map(|i| i.tag.clone())
@@ -797,7 +867,16 @@ fn sample_contexts() -> Vec<Context> {
         escalated_to: vec!["Lãnh đạo Văn phòng".into()],
         cc_offices: vec!["Phòng Kinh tế".into()],
     };
+    let mut first = ctx(vec![item("before", TAG_BEFORE, true, false)]);
+    first.first_start = true;
+    let mut digest = ctx(vec![
+        item("overdue", TAG_ESCALATION, false, false),
+        item("overdue", TAG_ESCALATION, false, false),
+    ]);
+    digest.digest = true;
     vec![
+        first,
+        digest,
         ctx(vec![item("before", TAG_BEFORE, false, false)]),
         ctx(vec![item("today", TAG_TODAY, true, true)]),
         ctx(vec![item("overdue", TAG_ESCALATION, false, false)]),
@@ -977,18 +1056,33 @@ tasks:
     }
 
     #[test]
-    fn escalation_copies_head_and_leadership() {
+    fn escalation_copies_the_head_and_lists_the_leadership_in_one_digest() {
         let c = config("");
-        // Tuesday 13/02 on a plain week (no Tết): IV.1 overdue 10 working days; VII.1 at 9.
+        // Tuesday 13/02 on a plain week (no Tết): IV.1 overdue 10 working days (the
+        // leadership's first digest item); VII.1 at 9 (its office only: the head was copied
+        // on 08/02, less than a week ago).
         let got = shape(&batches(&c, &due(&c, "2024-02-13 08:00")));
-        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "hctc");
+        assert!(
+            got[0].3.is_empty(),
+            "never a copy to the leadership: {got:?}"
+        );
+        assert_eq!(got[1].0, "ldvp");
+        assert_eq!(got[1].2, vec!["ldvp@vpubnd.example".to_string()]);
+        assert_eq!(
+            got[1].1,
+            vec!["IV.1 hctc escalation-leadership".to_string()]
+        );
+        // Tuesday 20/02: IV.1 overdue 15 working days: the head again (a week after 06/02's
+        // escalation), and IV.1 in the digest again.
+        let got = shape(&batches(&c, &due(&c, "2024-02-20 08:00")));
+        assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(
             got[0].3,
-            vec![
-                "Trưởng phòng HC-TC <truong.hctc@vpubnd.example>".to_string(),
-                "ldvp@vpubnd.example".to_string()
-            ]
+            vec!["Trưởng phòng HC-TC <truong.hctc@vpubnd.example>".to_string()]
         );
+        assert_eq!(got[1].0, "ldvp");
     }
 
     #[test]

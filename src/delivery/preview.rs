@@ -25,6 +25,8 @@ pub struct Preview {
     pub emails: Vec<WouldSend>,
     /// Would be recorded as skipped.
     pub skip: Vec<Nudge>,
+    /// A first start's backlog, settled without a row each.
+    pub settled: usize,
     /// Rows the ledger holds in flight (pending or retrying).
     pub unfinished: usize,
 }
@@ -41,7 +43,13 @@ impl Preview {
 pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Preview> {
     let cfg = &*ctx.config;
     let states = reconcile::read_states(ledger)?;
-    let d = reconcile::reconcile(cfg, &ctx.calendar, &states, now);
+    let d = reconcile::reconcile(
+        cfg,
+        &ctx.calendar,
+        &states,
+        ledger.first_sweep_as_of()?,
+        now,
+    );
     let tz = cfg.schedule.timezone;
     let mut all: Vec<(bool, Batch)> = d
         .resend
@@ -79,6 +87,7 @@ pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Pre
     Ok(Preview {
         emails,
         skip: d.skip,
+        settled: d.settled,
         unfinished: ledger.unfinished()?.len(),
     })
 }

@@ -5,7 +5,7 @@
 use crate::calendar::workdays::WorkCalendar;
 use crate::delivery::ledger::{DeliveryKey, Ledger, LedgerError, Status};
 use crate::plan::config::Config;
-use crate::plan::planner::{self, Nudge};
+use crate::plan::planner::{self, Late, Nudge};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -65,6 +65,11 @@ pub struct Decisions {
     pub resend: BTreeMap<String, Resend>,
     /// Missed and new to the ledger: recorded as skipped, never sent.
     pub skip: Vec<Nudge>,
+    /// A first start's backlog: missed before nhacviec ever ran, superseded or too old.
+    /// Not recorded one row each: the first sweep's as-of time implies them.
+    pub settled: usize,
+    /// No sweep has run before: late nudges are the system's first reminders.
+    pub first_start: bool,
     /// In flight but no longer in the plan (the config changed): closed as failed, by
     /// Message-ID, with the keys they carried.
     pub drop: BTreeMap<String, Vec<DeliveryKey>>,
@@ -75,13 +80,22 @@ pub struct Decisions {
 }
 
 /// Decides a sweep at `now`. Pure: no IO, no clock.
+///
+/// `first_sweep_as_of` is the as-of time of the first sweep the ledger recorded (`None`:
+/// nhacviec has never run). Nudges planned before it without a row were settled by that
+/// first start; on a first start the backlog is counted in `settled`, not skipped row by row,
+/// and a late nudge is the first reminder, not one delayed by downtime.
 pub fn reconcile(
     cfg: &Config,
     cal: &WorkCalendar,
     states: &LedgerStates,
+    first_sweep_as_of: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Decisions {
-    let mut out = Decisions::default();
+    let mut out = Decisions {
+        first_start: first_sweep_as_of.is_none(),
+        ..Decisions::default()
+    };
     // Rows in flight whose time has come are planned again so their email can be rebuilt;
     // everything else in the ledger is known and never due again.
     let mut ready: HashMap<&DeliveryKey, &KeyState> = HashMap::new();
@@ -100,7 +114,11 @@ pub fn reconcile(
         }
     }
 
-    let plan = planner::plan(cfg, cal, now, now, &known);
+    let settled = planner::Settled {
+        before: first_sweep_as_of,
+        in_flight: ready.keys().map(|k| (*k).clone()).collect(),
+    };
+    let plan = planner::plan_settled(cfg, cal, now, now, &known, &settled);
     out.sendable_now = plan.sendable_now;
     let mut resend = |n: Nudge, state: &KeyState| {
         out.resend
@@ -114,7 +132,11 @@ pub fn reconcile(
     };
     let mut send = Vec::new();
     let mut skip = Vec::new();
-    for n in plan.due {
+    let first_start = out.first_start;
+    for mut n in plan.due {
+        if first_start && n.late.is_late() {
+            n.late = Late::FirstStart;
+        }
         match ready.remove(&n.key()) {
             Some(state) => resend(n, state),
             None => send.push(n),
@@ -122,12 +144,22 @@ pub fn reconcile(
     }
     for n in plan.skipped {
         match ready.remove(&n.key()) {
-            Some(state) => resend(Nudge { late: true, ..n }, state),
+            Some(state) => resend(
+                Nudge {
+                    late: Late::Downtime,
+                    ..n
+                },
+                state,
+            ),
             None => skip.push(n),
         }
     }
     out.send = send;
-    out.skip = skip;
+    if first_start {
+        out.settled = skip.len();
+    } else {
+        out.skip = skip;
+    }
     for (key, state) in ready {
         // Part of the message is still owed: it is re-sent with what remains.
         if !out.resend.contains_key(&state.message_id) {
@@ -150,7 +182,7 @@ mod tests {
     /// Due Tuesday 30/01/2024: hctc leads, kt cooperates; the default policy (14d, 7d, 3wd,
     /// 1wd before) and a 7-day catch-up.
     fn cfg() -> Config {
-        let src = "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt]\n";
+        let src = "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: hctc\n    cooperating: [kt]\n";
         from_source(src, Path::new("t.yaml"), &Env::default())
             .unwrap_or_else(|r| panic!("{}", r.render()))
             .config
@@ -165,7 +197,15 @@ mod tests {
     }
 
     fn decide(states: &LedgerStates, now: &str) -> Decisions {
-        reconcile(&cfg(), &WorkCalendar::weekends_only(), states, at(now))
+        // A ledger that has run since before the task's first nudge.
+        let first = Some(at("2024-01-02 08:00"));
+        reconcile(
+            &cfg(),
+            &WorkCalendar::weekends_only(),
+            states,
+            first,
+            at(now),
+        )
     }
 
     fn names(ns: &[Nudge]) -> Vec<String> {
@@ -175,7 +215,7 @@ mod tests {
                     "{} {}{}",
                     n.office,
                     n.kind.code(),
-                    if n.late { " late" } else { "" }
+                    if n.late.is_late() { " late" } else { "" }
                 )
             })
             .collect()
@@ -286,6 +326,40 @@ mod tests {
         assert_eq!(names(&again.nudges), ["hctc before-14d"]);
         assert_eq!(again.attempts, 1);
         assert_eq!(d.next_retry, None);
+    }
+
+    #[test]
+    fn a_first_start_settles_its_backlog_and_its_late_nudges_are_first_reminders() {
+        let cal = WorkCalendar::weekends_only();
+        // Never run before; started Friday 26/01: hctc's 25/01 nudge is the latest and goes
+        // out late, as the first reminder; the three older ones get no row.
+        let d = reconcile(
+            &cfg(),
+            &cal,
+            &LedgerStates::new(),
+            None,
+            at("2024-01-26 08:00"),
+        );
+        assert!(d.first_start);
+        assert_eq!(names(&d.send), ["hctc before-3wd late"]);
+        assert_eq!(d.send[0].late, Late::FirstStart);
+        assert!(d.skip.is_empty(), "{:?}", names(&d.skip));
+        assert_eq!(d.settled, 3);
+        // Once a sweep is recorded, a late nudge is downtime, and the backlog before the
+        // first sweep stays settled: only what was missed since is skipped, one row each.
+        let first = Some(at("2024-01-26 08:00"));
+        let d = reconcile(
+            &cfg(),
+            &cal,
+            &LedgerStates::new(),
+            first,
+            at("2024-02-01 08:00"),
+        );
+        assert!(!d.first_start);
+        assert_eq!(names(&d.send), ["kt before-1wd late", "hctc on-day late"]);
+        assert!(d.send.iter().all(|n| n.late == Late::Downtime));
+        assert_eq!(names(&d.skip), ["hctc before-1wd"]);
+        assert_eq!(d.settled, 0);
     }
 
     #[test]

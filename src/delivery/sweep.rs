@@ -10,11 +10,13 @@
 
 use crate::calendar::workdays::WorkCalendar;
 use crate::delivery::email::{self, Batch, Composer};
-use crate::delivery::ledger::{DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status};
+use crate::delivery::ledger::{
+    DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord,
+};
 use crate::delivery::reconcile::{self, Decisions, Resend};
 use crate::delivery::transport::{SecretEnv, SendError, Sender};
 use crate::plan::config::Config;
-use crate::plan::planner::Nudge;
+use crate::plan::planner::{Late, Nudge};
 use crate::service::clock::Clock;
 use crate::service::shutdown::Shutdown;
 use anyhow::{Context as _, Result};
@@ -55,6 +57,8 @@ pub struct SweepReport {
     pub retrying: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// A first start's backlog (missed before nhacviec ever ran), settled without a row each.
+    pub settled: usize,
     /// In flight at a crash, but no longer in the plan (the config changed meanwhile).
     pub dropped: usize,
     /// The earliest retry still waiting, if any: the daemon wakes up for it.
@@ -92,29 +96,62 @@ pub async fn sweep(
     stop: &Shutdown,
 ) -> Result<SweepReport> {
     let now = clock.now();
-    let d = decide(ctx, ledger, now).await?;
+    // The history the decision needs is read before this sweep is recorded in it.
+    let first = ledger.first_sweep_as_of()?;
+    // Recording the sweep is bookkeeping: a ledger that cannot take it (a full disk) fails
+    // the sweep where it must, at the first reservation, not before planning.
+    let id = ledger
+        .begin_sweep(now, clock.now())
+        .map_err(|e| tracing::warn!(error = %e, "could not record the sweep's start"))
+        .ok();
+    let d = decide(ctx, ledger, first, now).await?;
     let mut report = SweepReport {
         next_retry: d.next_retry,
+        settled: d.settled,
         ..SweepReport::default()
     };
+    if d.settled > 0 {
+        tracing::info!(
+            settled = d.settled,
+            "bỏ qua {} lời nhắc đã qua trước lần chạy đầu tiên",
+            d.settled
+        );
+    }
     record_skipped(ledger, &d.skip, now, &mut report)?;
     drop_gone(ledger, d.drop, now, &mut report)?;
     if !d.sendable_now {
         report.outside_window = true;
-        return Ok(report);
+    } else {
+        let outgoing = outgoing(&ctx.config, d.resend, &d.send);
+        send_all(ctx, ledger, clock, outgoing, stop, &mut report).await?;
     }
-    let outgoing = outgoing(&ctx.config, d.resend, &d.send);
-    send_all(ctx, ledger, clock, outgoing, stop, &mut report).await?;
+    let record = SweepRecord {
+        sendable: d.sendable_now,
+        sent: report.sent,
+        skipped: report.skipped,
+        settled: report.settled,
+        complete: !report.interrupted,
+    };
+    if let Some(id) = id
+        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record)
+    {
+        tracing::warn!(error = %e, "could not record the sweep's end");
+    }
     Ok(report)
 }
 
 /// Reads the ledger's states and reconciles them with the plan at `now`. Planning a large
 /// plan takes CPU time: it runs off the async threads, so that signals and the watchdog
 /// are still answered meanwhile.
-async fn decide(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Decisions> {
+async fn decide(
+    ctx: &Context,
+    ledger: &Ledger,
+    first: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Decisions> {
     let states = reconcile::read_states(ledger)?;
     let (cfg, cal) = (ctx.config.clone(), ctx.calendar.clone());
-    tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, now))
+    tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
         .await
         .context("planning the sweep failed")
 }
@@ -220,7 +257,7 @@ fn new_delivery(n: &Nudge) -> NewDelivery {
         key: n.key(),
         role: n.role.code().to_string(),
         due_at: n.send_at.with_timezone(&Utc),
-        late: n.late,
+        late: n.late.is_late(),
     }
 }
 
@@ -510,7 +547,11 @@ fn nudge_words(n: &Nudge) -> String {
         n.task,
         n.office,
         n.kind.label(),
-        if n.late { ", gửi chậm" } else { "" }
+        match n.late {
+            Late::No => "",
+            Late::FirstStart => ", lần nhắc đầu tiên",
+            Late::Downtime => ", gửi chậm",
+        }
     )
 }
 
@@ -531,7 +572,7 @@ fn log_batch(out: &Outgoing, status: Status, reply: &str) {
         match status {
             Status::Sent => tracing::info!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
-                recipients = %to, email_message_id = %message_id, status = status_str, late = n.late,
+                recipients = %to, email_message_id = %message_id, status = status_str, late = n.late.is_late(),
                 reply = %reply, "đã gửi: {what}, 1 thư tới {} địa chỉ{with}", all.len()
             ),
             Status::Retrying => tracing::warn!(

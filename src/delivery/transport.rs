@@ -793,14 +793,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_huge_timeout_in_the_config_sends_without_panicking() {
-        let src = "offices:\n  a:\n    name: A\n    email: a@x.example\ntasks: []\nmail:\n  transport:\n    smtp:\n      host: 127.0.0.1\n      port: 1\n      timeout: 18446744073709551615s\n";
-        let cfg = crate::plan::config::from_source(
+        let src = "offices:\n  a:\n    name: A\n    email: a@x.example\ntasks: []\nmail:\n  transport:\n    smtp:\n      host: 127.0.0.1\n      port: 1\n";
+        let mut cfg = crate::plan::config::from_source(
             src,
             Path::new("t.yaml"),
             &crate::plan::config::Env::default(),
         )
         .unwrap_or_else(|r| panic!("{}", r.render()))
         .config;
+        // `check` refuses a timeout over an hour; the sender must cope with one all the same.
+        if let crate::plan::config::Transport::Smtp(smtp) = &mut cfg.mail.transport {
+            smtp.timeout = std::time::Duration::from_secs(u64::MAX);
+        }
         let s = Sender::new(&cfg, &SecretEnv::default()).unwrap();
         let msg = Message::builder()
             .from("nv@vpubnd.example".parse().unwrap())

@@ -245,6 +245,18 @@ pub fn write(appendix: &Appendix, catalog: &Catalog, base: Option<&Base>) -> Str
         "# Nhập bằng `nhacviec import` từ Phụ lục của kế hoạch. Xem lại mọi dòng có\n\
          # \"KIỂM TRA:\", sửa nếu cần, rồi chạy `nhacviec check -c <tệp này>`.\n\n",
     );
+    write_plan(&mut out, appendix);
+    write_sections(&mut out, appendix);
+    // The tasks first, into their own buffer: they decide which offices to propose.
+    let known: Vec<String> = base.map(|b| b.office_ids.clone()).unwrap_or_default();
+    let (tasks, proposals) = write_tasks(appendix, catalog, &known);
+    write_settings(&mut out, base, &proposals);
+    out.push_str(&tasks);
+    out
+}
+
+/// The `plan:` block, with a note to the clerk for each field the document did not give.
+fn write_plan(out: &mut String, appendix: &Appendix) {
     out.push_str("plan:\n");
     match &appendix.title {
         Some(t) => {
@@ -273,13 +285,21 @@ pub fn write(appendix: &Appendix, catalog: &Catalog, base: Option<&Base>) -> Str
             let _ = writeln!(out, "  {REVIEW} không thấy năm của kế hoạch: thêm `year:`");
         }
     }
+}
+
+fn write_sections(out: &mut String, appendix: &Appendix) {
     out.push_str("\nsections:\n");
     for (id, name) in &appendix.sections {
         let _ = writeln!(out, "  {}: {}", scalar(id), scalar(name));
     }
+}
 
-    // The tasks first, into their own buffer: they decide which offices to propose.
-    let known: Vec<String> = base.map(|b| b.office_ids.clone()).unwrap_or_default();
+/// The `tasks:` block, and the new offices its assignments name, in order of first mention.
+fn write_tasks(
+    appendix: &Appendix,
+    catalog: &Catalog,
+    known: &[String],
+) -> (String, Vec<(String, String)>) {
     let mut proposals: Vec<(String, String)> = Vec::new();
     let mut tasks = String::from("\ntasks:\n");
     let mut last_section = String::new();
@@ -303,36 +323,8 @@ pub fn write(appendix: &Appendix, catalog: &Catalog, base: Option<&Base>) -> Str
             last_section = task.section.clone();
         }
         let a = assign::parse(&task.assignment, &grown);
-        let _ = writeln!(tasks, "  - id: {}", scalar(&task.id));
-        let _ = writeln!(tasks, "    title: {}", scalar(&task.title));
-        if !task.product.is_empty() {
-            let _ = writeln!(tasks, "    product: {}", scalar(&task.product));
-        }
-        if task.deadline.is_empty() {
-            let _ = writeln!(tasks, "    deadline: \"\"   {REVIEW} cột Tiến độ trống");
-        } else {
-            let _ = writeln!(tasks, "    deadline: {}", scalar(&task.deadline));
-        }
-        for note in deadline_notes(task) {
-            let _ = writeln!(tasks, "    {REVIEW} {note}");
-        }
-        let _ = writeln!(tasks, "    # Phân công: {}", comment_text(&task.assignment));
-        let (lead, lead_notes) = resolve(&a.lead, "chủ trì", &mut proposals, &known);
-        put_review(&mut tasks, "    ", &lead_notes);
-        if lead.is_empty() {
-            let _ = writeln!(
-                tasks,
-                "    lead: []   {REVIEW} không đọc được đơn vị chủ trì: điền mã đơn vị"
-            );
-        } else {
-            let _ = writeln!(tasks, "    lead: {}", ids_value(&lead));
-        }
-        let (mut coop, coop_notes) = resolve(&a.cooperating, "phối hợp", &mut proposals, &known);
-        coop.retain(|c| !lead.contains(c));
-        put_review(&mut tasks, "    ", &coop_notes);
-        if !coop.is_empty() {
-            let _ = writeln!(tasks, "    cooperating: {}", ids_value(&coop));
-        }
+        write_task_fields(&mut tasks, task);
+        write_task_offices(&mut tasks, &a, &mut proposals, known);
         if proposals.len() > grown.proposed() {
             grown = catalog.clone();
             grown.add_offices(&proposals);
@@ -345,9 +337,58 @@ pub fn write(appendix: &Appendix, catalog: &Catalog, base: Option<&Base>) -> Str
             );
         }
     }
+    (tasks, proposals)
+}
 
+/// A task's id, title, product and deadline, with the notes its deadline calls for.
+fn write_task_fields(tasks: &mut String, task: &super::RawTask) {
+    let _ = writeln!(tasks, "  - id: {}", scalar(&task.id));
+    let _ = writeln!(tasks, "    title: {}", scalar(&task.title));
+    if !task.product.is_empty() {
+        let _ = writeln!(tasks, "    product: {}", scalar(&task.product));
+    }
+    if task.deadline.is_empty() {
+        let _ = writeln!(tasks, "    deadline: \"\"   {REVIEW} cột Tiến độ trống");
+    } else {
+        let _ = writeln!(tasks, "    deadline: {}", scalar(&task.deadline));
+    }
+    for note in deadline_notes(task) {
+        let _ = writeln!(tasks, "    {REVIEW} {note}");
+    }
+    let _ = writeln!(tasks, "    # Phân công: {}", comment_text(&task.assignment));
+}
+
+/// A task's `lead:` and `cooperating:`; an office that leads is not also listed as
+/// cooperating.
+fn write_task_offices(
+    tasks: &mut String,
+    a: &assign::Assignment,
+    proposals: &mut Vec<(String, String)>,
+    known: &[String],
+) {
+    let (lead, lead_notes) = resolve(&a.lead, "chủ trì", proposals, known);
+    put_review(tasks, "    ", &lead_notes);
+    if lead.is_empty() {
+        let _ = writeln!(
+            tasks,
+            "    lead: []   {REVIEW} không đọc được đơn vị chủ trì: điền mã đơn vị"
+        );
+    } else {
+        let _ = writeln!(tasks, "    lead: {}", ids_value(&lead));
+    }
+    let (mut coop, coop_notes) = resolve(&a.cooperating, "phối hợp", proposals, known);
+    coop.retain(|c| !lead.contains(c));
+    put_review(tasks, "    ", &coop_notes);
+    if !coop.is_empty() {
+        let _ = writeln!(tasks, "    cooperating: {}", ids_value(&coop));
+    }
+}
+
+/// The carried blocks of `base` in its order, the proposed offices appended to its
+/// `offices:`; without one, an `offices:` block of the proposals alone.
+fn write_settings(out: &mut String, base: Option<&Base>, proposals: &[(String, String)]) {
     let mut proposal_text = String::new();
-    for (id, name) in &proposals {
+    for (id, name) in proposals {
         let _ = writeln!(
             proposal_text,
             "  {}:   {REVIEW} đơn vị mới, đọc từ Phân công: xác nhận tên, thêm email nếu cần nhắc\n    name: {}",
@@ -374,8 +415,6 @@ pub fn write(appendix: &Appendix, catalog: &Catalog, base: Option<&Base>) -> Str
         out.push_str("\noffices:\n");
         out.push_str(&proposal_text);
     }
-    out.push_str(&tasks);
-    out
 }
 
 #[cfg(test)]

@@ -239,6 +239,13 @@ fn date_or_error(y: i32, m: u32, d: u32, written: &str) -> Result<NaiveDate, Phr
     })
 }
 
+/// "trước ngày 30/01/2024" read strictly: the work must be in before that day, so the last
+/// day to deliver is the last working day before it. A bare date or "đến ngày X" includes X.
+pub fn is_exclusive(phrase: &str) -> bool {
+    let f = fold(phrase);
+    f.starts_with("truoc ngay ") || f.starts_with("truoc ")
+}
+
 /// Reads a deadline phrase as the plan writes it.
 pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
     let f = fold(phrase);
@@ -340,6 +347,15 @@ mod tests {
             Ok(Phrase::Date(d)) => d,
             other => panic!("{p}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn before_a_date_is_exclusive_and_a_bare_date_inclusive() {
+        assert!(is_exclusive("trước ngày 30/01/2024"));
+        assert!(is_exclusive("Trước 30/01/2024"));
+        assert!(!is_exclusive("30/01/2024"));
+        assert!(!is_exclusive("đến ngày 30/01/2024"));
+        assert!(!is_exclusive("Quý II/2024"));
     }
 
     #[test]

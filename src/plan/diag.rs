@@ -138,9 +138,10 @@ impl Report {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 };
+                let message = escape_controls(&d.message);
                 match &d.hint {
-                    Some(h) => format!("{loc}: {sev}: {} ({h})", d.message),
-                    None => format!("{loc}: {sev}: {}", d.message),
+                    Some(h) => format!("{loc}: {sev}: {message} ({})", escape_controls(h)),
+                    None => format!("{loc}: {sev}: {message}"),
                 }
             })
             .collect()
@@ -153,36 +154,88 @@ fn render_one(path: &Path, lines: &[&str], d: &Diagnostic) -> String {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    let _ = writeln!(out, "{sev}: {}", d.message);
+    let _ = writeln!(out, "{sev}: {}", escape_controls(&d.message));
     match d.pos {
         Some(p) if p.line > 0 => {
             let gutter = p.line.to_string().len();
             let pad = " ".repeat(gutter);
             let _ = writeln!(out, "{pad}--> {}:{}:{}", path.display(), p.line, p.column);
             if let Some(text) = lines.get(p.line as usize - 1) {
+                let text = mask_secret(text);
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{} | {}", p.line, text);
+                let _ = writeln!(out, "{} | {}", p.line, escape_controls(&text));
+                // The caret counts in characters as shown: an escaped control character
+                // takes the width of its escape.
+                let col = p.column.saturating_sub(1) as usize;
                 let before: String = text
                     .chars()
-                    .take(p.column.saturating_sub(1) as usize)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .take(col)
+                    .map(|c| match c {
+                        '\t' => "\t".to_string(),
+                        c => " ".repeat(shown(c).chars().count()),
+                    })
                     .collect();
-                let avail = text.chars().count().saturating_sub(before.chars().count());
+                let avail: usize = text
+                    .chars()
+                    .skip(col)
+                    .map(|c| shown(c).chars().count())
+                    .sum();
                 let len = (p.len as usize).clamp(1, avail.max(1));
                 let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(len));
             }
             if let Some(h) = &d.hint {
-                let _ = writeln!(out, "{pad} = {}", indent_hint(h, &format!("{pad}   ")));
+                let h = escape_controls(h);
+                let _ = writeln!(out, "{pad} = {}", indent_hint(&h, &format!("{pad}   ")));
             }
         }
         _ => {
             let _ = writeln!(out, "  --> {}", path.display());
             if let Some(h) = &d.hint {
-                let _ = writeln!(out, "   = {}", indent_hint(h, "     "));
+                let _ = writeln!(out, "   = {}", indent_hint(&escape_controls(h), "     "));
             }
         }
     }
     out
+}
+
+/// How `c` is shown to a terminal: a control character (an escape sequence's ESC, a
+/// carriage return, a bell) as its Rust escape `\u{1b}`, so that text quoted from the YAML
+/// cannot move the cursor, recolour or retitle the terminal; a tab and a newline as they are.
+fn shown(c: char) -> String {
+    if c.is_control() && c != '\t' && c != '\n' {
+        c.escape_default().collect()
+    } else {
+        c.to_string()
+    }
+}
+
+/// `text` with its control characters escaped (see [`shown`]).
+pub fn escape_controls(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\t' && c != '\n')
+    {
+        return text.to_string();
+    }
+    text.chars().map(shown).collect()
+}
+
+/// A `password: hunter2` line quoted back as `password: ****`: the config reader refuses
+/// secret-looking keys, and its error must not print the secret to a terminal or a log.
+fn mask_secret(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some((key, value)) = line.split_once(':') else {
+        return line.into();
+    };
+    let name = key
+        .trim()
+        .trim_start_matches("- ")
+        .trim()
+        .trim_matches(['"', '\'']);
+    if value.trim().is_empty() || !crate::plan::config::is_secret_key(name) {
+        return line.into();
+    }
+    let lead = value.len() - value.trim_start().len();
+    format!("{key}:{}****", &value[..lead]).into()
 }
 
 /// Continuation lines of a multi-line hint (a YAML example) line up under its first line.
@@ -241,6 +294,36 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("= did you mean `hctc`?"), "{text}");
+    }
+
+    #[test]
+    fn a_secret_is_masked_and_control_characters_escaped_in_the_snippet() {
+        let src = "mail:\n  password: hunter2 # old\n  from: \"\u{1b}[31mA\" <a@vpubnd.example>\n";
+        let mut r = Report::new(Path::new("plan.yaml"), src);
+        r.push(Diagnostic::error(
+            Some(Pos::new(2, 3, 8)),
+            "`password` puts a secret",
+        ));
+        r.push(Diagnostic::error(
+            Some(Pos::new(3, 15, 1)),
+            "bad `\u{1b}[31mA`",
+        ));
+        let text = r.render();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("2 |   password: ****\n  |   ^^^^^^^^\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        // The caret stays under the `A` after the escape's 6 characters.
+        assert!(
+            text.contains(
+                "3 |   from: \"\\u{1b}[31mA\" <a@vpubnd.example>\n  |                    ^\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("error: bad `\\u{1b}[31mA`"), "{text}");
+        assert!(r.render_short().iter().all(|l| !l.contains('\u{1b}')));
     }
 
     #[test]

@@ -30,8 +30,10 @@ pub enum Kind {
     Overdue(Offset),
     /// The office's head is added.
     EscalateHead,
-    /// The Office's leadership is added.
+    /// Listed in the leadership's daily digest (the first time).
     EscalateLeadership,
+    /// Listed in the leadership's digest again, overdue by this much (weekly repeats).
+    LeadershipAgain(Offset),
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Overdue(o) => write!(w, "overdue-{o}"),
             Kind::EscalateHead => w.write_str("escalation-head"),
             Kind::EscalateLeadership => w.write_str("escalation-leadership"),
+            Kind::LeadershipAgain(o) => write!(w, "escalation-leadership-{o}"),
         }
     }
 
@@ -67,6 +70,7 @@ impl Kind {
             Kind::Overdue(o) => format!("quá hạn {}", span(o)),
             Kind::EscalateHead => "báo trưởng đơn vị".into(),
             Kind::EscalateLeadership => "báo Lãnh đạo Văn phòng".into(),
+            Kind::LeadershipAgain(o) => format!("báo Lãnh đạo Văn phòng (quá hạn {})", span(o)),
         }
     }
 
@@ -80,14 +84,23 @@ impl Kind {
             Kind::Overdue(o) => (2, tenths(o)),
             Kind::EscalateHead => (3, 0),
             Kind::EscalateLeadership => (4, 0),
+            Kind::LeadershipAgain(o) => (4, (o.approx_days() * 10.0) as i64),
         }
     }
 
     pub fn is_overdue(&self) -> bool {
         matches!(
             self,
-            Kind::Overdue(_) | Kind::EscalateHead | Kind::EscalateLeadership
+            Kind::Overdue(_)
+                | Kind::EscalateHead
+                | Kind::EscalateLeadership
+                | Kind::LeadershipAgain(_)
         )
+    }
+
+    /// An item of the leadership's digest, not an email to the office itself.
+    pub fn is_leadership(&self) -> bool {
+        matches!(self, Kind::EscalateLeadership | Kind::LeadershipAgain(_))
     }
 }
 
@@ -149,10 +162,28 @@ pub struct Nudge {
     pub unit: Unit,
     /// The office's head is added to the recipients.
     pub add_head: bool,
-    /// The Office's leadership is added to the recipients.
+    /// Listed in the leadership's daily digest (never copied on the office's own email).
     pub add_leadership: bool,
-    /// Sent after its planned day because nhacviec was not running then.
-    pub late: bool,
+    /// Sent after its planned day, and why.
+    pub late: Late,
+}
+
+/// Why a nudge goes out after its planned day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Late {
+    /// On its day.
+    #[default]
+    No,
+    /// nhacviec had never run before: the first reminder from the system.
+    FirstStart,
+    /// nhacviec was not running on its day.
+    Downtime,
+}
+
+impl Late {
+    pub fn is_late(self) -> bool {
+        self != Late::No
+    }
 }
 
 impl std::fmt::Display for NudgeKey {
@@ -188,8 +219,8 @@ pub struct UnscheduledTask {
 pub struct Plan {
     /// Due now and not yet sent: what a sweep at `now` sends (only when `sendable_now`).
     pub due: Vec<Nudge>,
-    /// Missed while nhacviec was not running and superseded by a later one (or too old):
-    /// recorded as skipped, never sent.
+    /// Missed while nhacviec was not running and superseded by a later one of the same
+    /// deadline occurrence and office (or too old): recorded as skipped, never sent.
     pub skipped: Vec<Nudge>,
     /// Later than `now`, up to the horizon, in time order.
     pub upcoming: Vec<Nudge>,
@@ -208,6 +239,37 @@ pub fn plan(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     known: &HashSet<NudgeKey>,
+) -> Plan {
+    plan_settled(cfg, cal, now, until, known, &Settled::default())
+}
+
+/// What the ledger implies without a row per nudge.
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    /// The first sweep's as-of time: every nudge sent before it and without a row in the
+    /// ledger was settled by that first start (sent then, or skipped as backlog), and is
+    /// never due again.
+    pub before: Option<DateTime<Utc>>,
+    /// Keys in flight (pending, retrying): planned again whatever `before` says, so that
+    /// their email can be rebuilt.
+    pub in_flight: HashSet<NudgeKey>,
+}
+
+impl Settled {
+    fn covers(&self, n: &Nudge) -> bool {
+        self.before.is_some_and(|b| n.send_at < b)
+            && (self.in_flight.is_empty() || !self.in_flight.contains(&n.key()))
+    }
+}
+
+/// [`plan`], with the nudges `settled` implies left out as if the ledger held them.
+pub fn plan_settled(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
 ) -> Plan {
     let tz = cfg.schedule.timezone;
     let now_local = now.with_timezone(&tz);
@@ -243,8 +305,11 @@ pub fn plan(
     let mut batch = Vec::new();
     let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
 
-    // Missed nudges, per (task, office): only the latest is sent, the rest are skipped.
-    let mut missed: BTreeMap<(Arc<str>, Arc<str>), Vec<Nudge>> = BTreeMap::new();
+    // Missed nudges, per (task, deadline occurrence, office): only the latest of each is
+    // sent, the rest are skipped. Per occurrence: an open Q1 must not silence Q2. The
+    // leadership's digest items are a line of their own: they never replace the office's.
+    type Group = (Arc<str>, NaiveDate, Arc<str>, bool);
+    let mut missed: BTreeMap<Group, Vec<Nudge>> = BTreeMap::new();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
@@ -268,6 +333,7 @@ pub fn plan(
                 task_id: &task_id,
                 office_ids: &office_ids,
                 policy,
+                today,
             };
             nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
@@ -275,9 +341,17 @@ pub fn plan(
                 if !known.is_empty() && known.contains(&nudge.key()) {
                     continue;
                 }
+                if settled.covers(&nudge) {
+                    continue;
+                }
                 if nudge.send_at <= now_local {
                     missed
-                        .entry((nudge.task.clone(), nudge.office.clone()))
+                        .entry((
+                            nudge.task.clone(),
+                            nudge.occurrence,
+                            nudge.office.clone(),
+                            nudge.kind.is_leadership(),
+                        ))
                         .or_default()
                         .push(nudge);
                 } else if nudge.send_at <= until {
@@ -307,7 +381,11 @@ pub fn plan(
         out.skipped.extend(list);
         if latest.date >= catch_up_from {
             out.due.push(Nudge {
-                late: latest.date < today,
+                late: if latest.date < today {
+                    Late::Downtime
+                } else {
+                    Late::No
+                },
                 ..latest
             });
         } else {
@@ -450,6 +528,8 @@ struct TaskCtx<'a> {
     task_id: &'a Arc<str>,
     office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
     policy: &'a Policy,
+    /// The day the plan is made on: a done date already reached silences everything.
+    today: NaiveDate,
 }
 
 /// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
@@ -469,18 +549,25 @@ fn nudges_for(
         task_id,
         office_ids,
         policy,
+        today,
     } = *ctx;
-    let on_day = cal.working_day_on_or_before(occ);
+    // The day the work is due: the deadline, or for "trước ngày X" the last working day
+    // before X. Every offset counts to it; the ledger key keeps the occurrence X.
+    let due = match occ.pred_opt() {
+        Some(d) if task.deadline.exclusive => cal.working_day_on_or_before(d),
+        _ => occ,
+    };
+    let on_day = cal.working_day_on_or_before(due);
     let counts_working = policy.before.iter().any(|o| o.unit == Unit::WorkingDays);
     let days_left = |date: NaiveDate, unit: Unit| match unit {
-        Unit::Days => occ.signed_duration_since(date).num_days(),
-        Unit::WorkingDays => cal.working_days_between(date, occ),
+        Unit::Days => due.signed_duration_since(date).num_days(),
+        Unit::WorkingDays => cal.working_days_between(date, due),
     };
 
     // The schedule of the lead office: before, on the day, overdue with escalation.
     let mut lead: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
     for o in &policy.before {
-        if let Some(d) = before_day(cal, occ, *o) {
+        if let Some(d) = before_day(cal, due, *o) {
             lead.push((d, Kind::Before(*o), o.unit));
         }
     }
@@ -492,42 +579,88 @@ fn nudges_for(
     if policy.on_day {
         lead.push((on_day, Kind::OnDay, day_unit));
     }
-    // From these days on the overdue nudges copy the head and the leadership. A threshold
-    // too far to compute is never reached.
-    let head_at = policy.head_after.and_then(|t| after_day(cal, occ, t));
-    let leadership_at = policy.leadership_after.and_then(|t| after_day(cal, occ, t));
-    if let (Some(t), Some(d)) = (policy.head_after, head_at) {
+    // Overdue: every `overdue_every` up to `overdue_weekly_after`, then weekly, at most
+    // `overdue_limit` reminders. `ended`: the limit ends them inside the horizon.
+    let (overdue, ended) = match policy.overdue_every {
+        Some(every) => overdue_steps(
+            cal,
+            due,
+            every,
+            policy.overdue_weekly_after,
+            policy.overdue_limit,
+            last_day,
+        ),
+        None => (Vec::new(), true),
+    };
+    for (d, o) in &overdue {
+        lead.push((*d, Kind::Overdue(*o), o.unit));
+    }
+    // The head is told at `head_after`, on the first overdue reminder from then (which it
+    // replaces): an escalation never adds a day of email to the office's week.
+    // Found past the horizon too: what the plan says must not depend on how far it looks.
+    // A threshold too far to compute is never reached.
+    let head_day = policy.head_after.and_then(|t| {
+        let d = after_day(cal, due, t)?;
+        let Some(every) = policy.overdue_every else {
+            return Some(d);
+        };
+        let reach = d
+            .checked_add_days(Days::new(
+                (every.approx_days() as u64)
+                    .saturating_mul(2)
+                    .saturating_add(14),
+            ))
+            .unwrap_or(d);
+        let (steps, _) = overdue_steps(
+            cal,
+            due,
+            every,
+            policy.overdue_weekly_after,
+            policy.overdue_limit,
+            reach,
+        );
+        Some(steps.iter().map(|(o, _)| *o).find(|o| *o >= d).unwrap_or(d))
+    });
+    if let (Some(t), Some(d)) = (policy.head_after, head_day) {
         lead.push((d, Kind::EscalateHead, t.unit));
-    }
-    if let (Some(t), Some(d)) = (policy.leadership_after, leadership_at) {
-        lead.push((d, Kind::EscalateLeadership, t.unit));
-    }
-    if let Some(every) = policy.overdue_every {
-        let limit = policy
-            .overdue_limit
-            .unwrap_or(MAX_OVERDUE_STEPS)
-            .min(MAX_OVERDUE_STEPS);
-        // Each repeat is found from the one before: n working days after the k-th repeat is
-        // the (k+1)-th, so no step walks from the deadline again.
-        let mut prev = occ;
-        for k in 1..=limit {
-            let Some(offset) = scaled(every, k) else {
-                break;
-            };
-            let next = match every.unit {
-                Unit::WorkingDays => cal.checked_add_working_days(prev, every.n),
-                Unit::Days => after_day(cal, occ, offset),
-            };
-            let Some(d) = next.filter(|d| *d <= last_day) else {
-                break;
-            };
-            prev = d;
-            lead.push((d, Kind::Overdue(offset), every.unit));
-        }
     }
     // One nudge a day per deadline: the weightiest wins.
     lead.sort_by_key(|(d, k, _)| (*d, std::cmp::Reverse(k.weight())));
     lead.dedup_by_key(|(d, _, _)| *d);
+
+    // The leadership's digest items: at `leadership_after`, then weekly while the lead
+    // office is still reminded (under the limit). Never a copy of the office's own email.
+    let mut digest: Vec<(NaiveDate, Kind, Unit)> = Vec::new();
+    let has_leadership = cfg
+        .leadership
+        .as_deref()
+        .and_then(|l| cfg.office(l))
+        .is_some_and(|o| !o.emails.is_empty());
+    if let Some(t) = policy.leadership_after.filter(|_| has_leadership) {
+        let last_overdue = overdue.last().map(|(d, _)| *d);
+        let mut j: u32 = 0;
+        // Weekly while the office is reminded, never more often than its reminders.
+        while j <= MAX_OVERDUE_STEPS {
+            let o = Offset {
+                n: t.n.saturating_add(week(t.unit).saturating_mul(j)),
+                unit: t.unit,
+            };
+            let Some(d) = after_day(cal, due, o) else {
+                break;
+            };
+            let still_reminded = j == 0 || !ended || last_overdue.is_some_and(|l| d <= l);
+            if d > last_day || !still_reminded {
+                break;
+            }
+            let kind = if j == 0 {
+                Kind::EscalateLeadership
+            } else {
+                Kind::LeadershipAgain(o)
+            };
+            digest.push((d, kind, t.unit));
+            j = j.saturating_add(1);
+        }
+    }
 
     // The nudges a cooperating office gets, chosen from the lead's schedule.
     let befores: Vec<&(NaiveDate, Kind, Unit)> = lead
@@ -546,8 +679,28 @@ fn nudges_for(
         }
         Kind::OnDay => coop.on_day,
         Kind::Overdue(_) => coop.overdue,
-        Kind::EscalateHead | Kind::EscalateLeadership => false,
+        Kind::EscalateHead | Kind::EscalateLeadership | Kind::LeadershipAgain(_) => false,
     };
+    // The head is copied at `head_after`, then at most weekly: on an overdue reminder at
+    // least a week (5 working days) after the last one that copied the head.
+    let mut last_head: Option<NaiveDate> = None;
+    let head_copied: Vec<bool> = lead
+        .iter()
+        .map(|(date, kind, _)| {
+            let copy = match kind {
+                Kind::EscalateHead => true,
+                Kind::Overdue(_) => {
+                    head_day.is_some_and(|h| *date >= h)
+                        && last_head.is_none_or(|l| cal.working_days_between(l, *date) >= 5)
+                }
+                _ => false,
+            };
+            if copy {
+                last_head = Some(*date);
+            }
+            copy
+        })
+        .collect();
 
     let offices = task
         .lead
@@ -564,28 +717,23 @@ fn nudges_for(
         if office.emails.is_empty() {
             continue;
         }
-        let done = task.done_for(office_id);
-        // A whole task done, or a share done for a single deadline, silences every nudge
-        // from that day; for repeated deadlines it covers the occurrences up to that day.
-        if let Some(done) = done
-            && (single_occurrence || occ <= done)
-        {
-            continue;
-        }
-        for (date, kind, unit) in &lead {
+        let own = lead
+            .iter()
+            .zip(&head_copied)
+            .map(|(l, h)| (l, *h))
+            .chain(digest.iter().map(|l| (l, false)));
+        for ((date, kind, unit), add_head) in own {
             if role == Role::Cooperating && !coop_gets(*date, kind) {
                 continue;
             }
-            let (add_head, add_leadership) = if role == Role::Lead && kind.is_overdue() {
-                (
-                    head_at.is_some_and(|at| *date >= at),
-                    leadership_at.is_some_and(|at| *date >= at),
-                )
-            } else {
-                (false, false)
-            };
+            if task.silences(office_id, occ, single_occurrence, *date, today) {
+                continue;
+            }
+            let add_head = role == Role::Lead && add_head;
             let role = match (role, kind) {
-                (Role::Lead, Kind::EscalateHead | Kind::EscalateLeadership) => Role::Escalation,
+                (Role::Lead, k) if k.is_leadership() || *k == Kind::EscalateHead => {
+                    Role::Escalation
+                }
                 (r, _) => r,
             };
             let nudge = Nudge {
@@ -599,12 +747,128 @@ fn nudges_for(
                 days_left: days_left(*date, *unit),
                 unit: *unit,
                 add_head,
-                add_leadership: add_leadership || *kind == Kind::EscalateLeadership,
-                late: false,
+                add_leadership: kind.is_leadership(),
+                late: Late::No,
             };
             out.push((nudge, *office_rank));
         }
     }
+}
+
+/// The day the work of occurrence `occ` is due: `occ` itself, or for "trước ngày X" (read
+/// strictly) the last working day before X.
+pub fn due_day(cal: &WorkCalendar, task: &Task, occ: NaiveDate) -> NaiveDate {
+    if task.deadline.exclusive {
+        occ.pred_opt()
+            .map_or(occ, |d| cal.working_day_on_or_before(d))
+    } else {
+        occ
+    }
+}
+
+/// Which occurrence of a repeated deadline this is, in words: `Quý II/2024` (quarterly),
+/// `Tháng 06/2024` (monthly), `mốc 1/2: 30/06/2024` (checkpoints), `lần 2/3: 30/09/2024`
+/// (a list of dates). `None` for a single deadline.
+pub fn occurrence_name(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    task: &Task,
+    occ: NaiveDate,
+) -> Option<String> {
+    use crate::plan::deadline::{Period, Phrase, parse_phrase};
+    match &task.deadline.rule {
+        Rule::Periodic(p) => Some(match p.every {
+            Period::Quarter => {
+                let q = ["I", "II", "III", "IV"][(occ.month0() / 3) as usize];
+                format!("Quý {q}/{}", occ.year())
+            }
+            Period::Month => format!("Tháng {:02}/{}", occ.month(), occ.year()),
+        }),
+        Rule::Dates(ds) if ds.len() > 1 => {
+            let k = ds.iter().position(|d| *d == occ)?.saturating_add(1);
+            let word = match parse_phrase(&task.deadline.phrase) {
+                Ok(Phrase::Checkpoints { .. }) => "mốc",
+                _ => "lần",
+            };
+            Some(format!(
+                "{word} {k}/{}: {}",
+                ds.len(),
+                occ.format("%d/%m/%Y")
+            ))
+        }
+        _ => {
+            let _ = (cfg, cal);
+            None
+        }
+    }
+}
+
+/// A week in `unit`: 5 working days or 7 days.
+fn week(unit: Unit) -> u32 {
+    match unit {
+        Unit::WorkingDays => 5,
+        Unit::Days => 7,
+    }
+}
+
+/// The overdue reminders of a deadline: every `every` while that is no later than
+/// `weekly_after`, then weekly from `weekly_after`; at most `limit`, none after `last_day`.
+/// Also whether the limit (not `last_day`) ended them.
+fn overdue_steps(
+    cal: &WorkDayIndex,
+    occ: NaiveDate,
+    every: Offset,
+    weekly_after: Option<Offset>,
+    limit: Option<u32>,
+    last_day: NaiveDate,
+) -> (Vec<(NaiveDate, Offset)>, bool) {
+    // Never more than MAX_OVERDUE_STEPS, whatever `overdue_limit` says.
+    let limit = limit.unwrap_or(MAX_OVERDUE_STEPS).min(MAX_OVERDUE_STEPS) as usize;
+    let weekly_from = weekly_after.and_then(|w| after_day(cal, occ, w));
+    let mut out: Vec<(NaiveDate, Offset)> = Vec::new();
+    // Each repeat is found from the one before (in working days), so that no step walks
+    // from the deadline again. A date too far to compute ends them as the horizon does.
+    let mut prev = occ;
+    let mut k: u32 = 1;
+    while out.len() < limit {
+        let Some(o) = scaled(every, k) else {
+            return (out, false);
+        };
+        let next = match every.unit {
+            Unit::WorkingDays => cal.checked_add_working_days(prev, every.n),
+            Unit::Days => after_day(cal, occ, o),
+        };
+        let Some(d) = next.filter(|d| *d <= last_day) else {
+            return (out, false);
+        };
+        if weekly_from.is_some_and(|w| d > w) {
+            break;
+        }
+        out.push((d, o));
+        prev = d;
+        k = k.saturating_add(1);
+    }
+    if let (Some(w), Some(from)) = (weekly_after, weekly_from) {
+        let mut prev = from;
+        let mut j: u32 = 1;
+        while out.len() < limit {
+            let Some(n) = week(w.unit).checked_mul(j).and_then(|x| w.n.checked_add(x)) else {
+                return (out, false);
+            };
+            let o = Offset { n, unit: w.unit };
+            let next = match w.unit {
+                Unit::WorkingDays => cal.checked_add_working_days(prev, week(w.unit)),
+                Unit::Days => after_day(cal, occ, o),
+            };
+            let Some(d) = next.filter(|d| *d <= last_day) else {
+                return (out, false);
+            };
+            out.push((d, o));
+            prev = d;
+            j = j.saturating_add(1);
+        }
+    }
+    (out, true)
 }
 
 /// When the sweeps fall on a given day: the first sweep inside the sending window.
@@ -642,10 +906,15 @@ impl<'a> SendTimes<'a> {
         }
         let s = &self.cfg.schedule;
         let tz = s.timezone;
+        // A time in a DST gap (02:30 on the spring-forward day in Europe/Berlin) does not
+        // exist: it moves to the first local time after the gap, minute by minute (gaps are
+        // whole minutes, at most a few hours); the UTC reading is the last resort.
         let local = |t: chrono::NaiveTime| {
-            tz.from_local_datetime(&day.and_time(t))
-                .earliest()
-                .unwrap_or_else(|| tz.from_utc_datetime(&day.and_time(t)))
+            let at = day.and_time(t);
+            (0..=24 * 60)
+                .filter_map(|m| at.checked_add_signed(chrono::TimeDelta::minutes(m)))
+                .find_map(|l| tz.from_local_datetime(&l).earliest())
+                .unwrap_or_else(|| tz.from_utc_datetime(&at))
         };
         let start = local(s.window_start);
         let end = local(s.window_end);
@@ -721,7 +990,8 @@ mod tests {
             .collect()
     }
 
-    const ONE: &str = "  - id: T\n    title: t\n    deadline: trước ngày 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
+    /// Due Tuesday 30/01/2024, that day included (a bare date).
+    const ONE: &str = "  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: hctc\n    cooperating: [kt, snv]\n";
 
     #[test]
     fn default_policy_before_a_tuesday_deadline() {
@@ -759,6 +1029,39 @@ mod tests {
     }
 
     #[test]
+    fn before_a_date_means_by_the_last_working_day_before_it() {
+        // "trước ngày 30/01/2024": due Monday 29/01; every offset counts to it, the key keeps
+        // the occurrence 30/01, and overdue starts on 30/01 itself.
+        let c = cfg(&ONE.replace("deadline: 30/01/2024", "deadline: trước ngày 30/01/2024"));
+        let p = plain(&c, "2024-01-01 07:00", "2024-02-05 23:00");
+        let lead: Vec<(String, NaiveDate, i64)> = p
+            .upcoming
+            .iter()
+            .filter(|n| &*n.office == "hctc")
+            .map(|n| (n.kind.code(), n.date, n.days_left))
+            .collect();
+        assert_eq!(
+            lead,
+            vec![
+                ("before-14d".into(), d("2024-01-15"), 14),
+                ("before-7d".into(), d("2024-01-22"), 7),
+                ("before-3wd".into(), d("2024-01-24"), 3),
+                ("before-1wd".into(), d("2024-01-26"), 1),
+                ("on-day".into(), d("2024-01-29"), 0),
+                ("overdue-3wd".into(), d("2024-02-01"), -3),
+            ]
+        );
+        assert!(p.upcoming.iter().all(|n| n.occurrence == d("2024-01-30")));
+        // A bare date includes the day.
+        let p = plain(&cfg(ONE), "2024-01-01 07:00", "2024-01-30 23:00");
+        assert!(
+            p.upcoming
+                .iter()
+                .any(|n| n.kind == Kind::OnDay && n.date == d("2024-01-30"))
+        );
+    }
+
+    #[test]
     fn nudges_move_back_from_weekends_never_past_the_deadline() {
         // Deadline Monday 01/07/2024: 7d before is Monday 24/06; 14d Monday 17/06;
         // a 2d offset lands on Saturday 29/06 and moves to Friday 28/06.
@@ -776,25 +1079,40 @@ mod tests {
     }
 
     #[test]
-    fn overdue_repeats_and_escalates() {
+    fn overdue_repeats_space_out_stop_and_escalate_weekly() {
         let c = cfg(ONE);
-        let p = plain(&c, "2024-01-31 07:00", "2024-02-20 23:00");
+        let p = plain(&c, "2024-01-31 07:00", "2024-06-30 23:00");
         let lead: Vec<(String, NaiveDate, bool, bool)> = p
             .upcoming
             .iter()
             .filter(|n| &*n.office == "hctc")
             .map(|n| (n.kind.code(), n.date, n.add_head, n.add_leadership))
             .collect();
+        let row = |k: &str, day: &str, head: bool, leadership: bool| {
+            (k.to_string(), d(day), head, leadership)
+        };
         assert_eq!(
             lead,
             vec![
-                ("overdue-3wd".into(), d("2024-02-02"), false, false),
-                ("escalation-head".into(), d("2024-02-06"), true, false),
-                ("overdue-6wd".into(), d("2024-02-07"), true, false),
-                ("overdue-9wd".into(), d("2024-02-12"), true, false),
-                ("escalation-leadership".into(), d("2024-02-13"), true, true),
-                ("overdue-12wd".into(), d("2024-02-15"), true, true),
-                ("overdue-15wd".into(), d("2024-02-20"), true, true),
+                // Every 3 working days for two weeks; the head copied once from 5, on the
+                // next reminder (6), so that it adds no day of email…
+                row("overdue-3wd", "2024-02-02", false, false),
+                row("escalation-head", "2024-02-07", true, false),
+                row("overdue-9wd", "2024-02-12", false, false),
+                // … the leadership's digest from 10, a line apart from the office's email …
+                row("escalation-leadership", "2024-02-13", false, true),
+                // … then weekly, the head at most weekly, the digest on the same days …
+                row("overdue-15wd", "2024-02-20", true, false),
+                row("escalation-leadership-15wd", "2024-02-20", false, true),
+                row("overdue-20wd", "2024-02-27", true, false),
+                row("escalation-leadership-20wd", "2024-02-27", false, true),
+                row("overdue-25wd", "2024-03-05", true, false),
+                row("escalation-leadership-25wd", "2024-03-05", false, true),
+                row("overdue-30wd", "2024-03-12", true, false),
+                row("escalation-leadership-30wd", "2024-03-12", false, true),
+                // … and no more after the eighth overdue reminder.
+                row("overdue-35wd", "2024-03-19", true, false),
+                row("escalation-leadership-35wd", "2024-03-19", false, true),
             ]
         );
         assert!(
@@ -804,6 +1122,14 @@ mod tests {
                 .all(|n| n.days_left < 0)
         );
         assert_eq!(p.upcoming[1].role, Role::Escalation);
+        // Configurable per policy: unbounded and never weekly is today's old behaviour.
+        let c = cfg(&format!(
+            "{}    reminders: p\nreminders:\n  p:\n    overdue_every: 3wd\n    overdue_weekly_after: never\n    overdue_limit: unlimited\n    escalate: {{}}\n",
+            ONE
+        ));
+        let p = plain(&c, "2024-01-31 07:00", "2024-06-30 23:00");
+        let overdue = p.upcoming.iter().filter(|n| &*n.office == "hctc").count();
+        assert!(overdue > 30, "every 3 working days until June: {overdue}");
     }
 
     #[test]
@@ -840,7 +1166,7 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late.is_late()))
             .collect();
         assert_eq!(due, vec![("hctc".into(), "before-3wd".into(), false)]);
         // kt's only missed nudge (16/01) is older than the 7-day catch-up window.
@@ -863,7 +1189,7 @@ mod tests {
         let due: Vec<(String, String, bool)> = p
             .due
             .iter()
-            .map(|n| (n.office.to_string(), n.kind.code(), n.late))
+            .map(|n| (n.office.to_string(), n.kind.code(), n.late.is_late()))
             .collect();
         assert_eq!(
             due,
@@ -872,6 +1198,207 @@ mod tests {
                 ("kt".into(), "before-14d".into(), true)
             ]
         );
+    }
+
+    /// A quarterly report (VII.5's rule: the 14th of the quarter's last month plus 2
+    /// working days) whose Q1 is still open.
+    const QUARTERLY: &str = "  - id: Q\n    title: q\n    deadline: {phrase: Theo quy định, every: quarter, day: 14, working_days_after: 2}\n    lead: hctc\n";
+
+    /// Sweeps every working day at 08:00 from `from` to `to`, recording what each sends.
+    fn replay(c: &Config, from: &str, to: &str) -> (Vec<NudgeKey>, Vec<NudgeKey>) {
+        let cal = WorkCalendar::weekends_only();
+        let (mut sent, mut skipped) = (Vec::new(), Vec::new());
+        let mut known = HashSet::new();
+        let mut day = d(from);
+        while day <= d(to) {
+            if cal.is_working_day(day) {
+                let now = at(&format!("{day} 08:00"));
+                let p = plan(c, &cal, now, now, &known);
+                for n in p.due {
+                    known.insert(n.key());
+                    sent.push(n.key());
+                }
+                for n in p.skipped {
+                    known.insert(n.key());
+                    skipped.push(n.key());
+                }
+            }
+            day = day.succ_opt().unwrap();
+        }
+        (sent, skipped)
+    }
+
+    #[test]
+    fn an_open_occurrence_never_silences_the_next_one() {
+        let c = cfg(QUARTERLY);
+        let (sent, skipped) = replay(&c, "2024-03-01", "2024-06-28");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let q2: Vec<String> = sent
+            .iter()
+            .filter(|k| k.occurrence == d("2024-06-18"))
+            .map(|k| k.kind.clone())
+            .collect();
+        assert_eq!(
+            q2,
+            [
+                "before-14d",
+                "before-7d",
+                "before-3wd",
+                "before-1wd",
+                "on-day",
+                "overdue-3wd",
+                "escalation-head"
+            ]
+        );
+        // Q1 went on being nagged meanwhile, and stopped at its limit.
+        let q1 = sent
+            .iter()
+            .filter(|k| k.occurrence == d("2024-03-18"))
+            .count();
+        assert!(q1 > 5, "{q1}");
+    }
+
+    #[test]
+    fn with_a_sweep_every_working_day_every_planned_nudge_is_sent() {
+        let c = cfg(&format!("{ONE}{QUARTERLY}"));
+        let all: Vec<NudgeKey> = plain(&c, "2024-01-01 07:00", "2024-12-31 23:00")
+            .upcoming
+            .iter()
+            .map(Nudge::key)
+            .collect();
+        let (sent, skipped) = replay(&c, "2024-01-01", "2024-12-31");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(sent, all);
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_of_each_occurrence_is_late() {
+        let c = cfg(QUARTERLY);
+        // Down from Friday 07/06 until Monday 24/06 at 08:00: Q2's before-7d (11/06),
+        // before-3wd (13/06), before-1wd (17/06), on-day (18/06) and overdue-3wd (21/06)
+        // were missed (Q1's reminders had ended in May).
+        let cal = WorkCalendar::weekends_only();
+        let (sent, _) = replay(&c, "2024-03-01", "2024-06-06");
+        let known: HashSet<NudgeKey> = sent.into_iter().collect();
+        let p = plan(
+            &c,
+            &cal,
+            at("2024-06-24 08:00"),
+            at("2024-06-24 08:00"),
+            &known,
+        );
+        let due: Vec<(NaiveDate, String, bool)> = p
+            .due
+            .iter()
+            .map(|n| (n.occurrence, n.kind.code(), n.late.is_late()))
+            .collect();
+        assert_eq!(due, vec![(d("2024-06-18"), "overdue-3wd".into(), true)]);
+        let skipped: Vec<String> = p.skipped.iter().map(|n| n.kind.code()).collect();
+        assert_eq!(skipped, ["before-7d", "before-3wd", "before-1wd", "on-day"]);
+    }
+
+    #[test]
+    fn a_first_start_settles_the_backlog_before_it() {
+        let c = cfg(ONE);
+        let cal = WorkCalendar::weekends_only();
+        // The first sweep ran on 25/01 at 08:00: the 16/01 and 23/01 nudges it settled have
+        // no rows, and are never due or skipped again.
+        let settled = Settled {
+            before: Some(at("2024-01-25 08:00")),
+            in_flight: HashSet::new(),
+        };
+        let p = plan_settled(
+            &c,
+            &cal,
+            at("2024-01-29 08:00"),
+            at("2024-01-29 08:00"),
+            &HashSet::new(),
+            &settled,
+        );
+        let due: Vec<String> = p.due.iter().map(|n| n.key().to_string()).collect();
+        assert_eq!(
+            due,
+            [
+                "task T / deadline 2024-01-30 / office hctc / before-1wd",
+                "task T / deadline 2024-01-30 / office kt / before-1wd"
+            ]
+        );
+        // 25/01's own nudge (at the first sweep's time) was due then, not settled: without
+        // a row it is still missed.
+        assert!(p.skipped.iter().any(|n| n.kind.code() == "before-3wd"));
+        // A key in flight is planned again even before the baseline.
+        let mut in_flight = HashSet::new();
+        let k = NudgeKey {
+            task: "T".into(),
+            occurrence: d("2024-01-30"),
+            office: "hctc".into(),
+            kind: "before-7d".into(),
+        };
+        in_flight.insert(k.clone());
+        let p = plan_settled(
+            &c,
+            &cal,
+            at("2024-01-29 08:00"),
+            at("2024-01-29 08:00"),
+            &HashSet::new(),
+            &Settled {
+                in_flight,
+                ..settled
+            },
+        );
+        assert!(p.skipped.iter().any(|n| n.key() == k));
+    }
+
+    #[test]
+    fn finishing_one_occurrence_stops_its_nagging_only() {
+        // Q1's report (due 18/03) done on 20/03, named by its period; Q2's still owed.
+        let c = cfg(&format!(
+            "{QUARTERLY}    done: [{{ occurrence: Quý I/2024, date: 2024-03-20 }}]\n"
+        ));
+        let p = plain(&c, "2024-03-25 07:00", "2024-06-30 23:00");
+        assert!(p.upcoming.iter().all(|n| n.occurrence != d("2024-03-18")));
+        assert!(p.upcoming.iter().any(|n| n.occurrence == d("2024-06-18")));
+        // By its date and office: the same.
+        let c = cfg(&format!(
+            "{QUARTERLY}    done: [{{ occurrence: 2024-03-18, office: hctc, date: 2024-03-20 }}]\n"
+        ));
+        let p = plain(&c, "2024-03-25 07:00", "2024-06-30 23:00");
+        assert!(p.upcoming.iter().all(|n| n.occurrence != d("2024-03-18")));
+        // A done date still ahead silences from that day only: a replay of the year with
+        // every task done on its deadline sends the reminders before it and nothing after.
+        let c = cfg(&ONE.replace("lead: hctc\n", "lead: hctc\n    done: 2024-01-30\n"));
+        let p = plain(&c, "2024-01-01 07:00", "2024-03-31 23:00");
+        let kinds: Vec<String> = p
+            .upcoming
+            .iter()
+            .filter(|n| &*n.office == "hctc")
+            .map(|n| n.kind.code())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["before-14d", "before-7d", "before-3wd", "before-1wd"]
+        );
+        let p = plain(&c, "2024-01-31 07:00", "2024-03-31 23:00");
+        assert!(p.upcoming.is_empty());
+    }
+
+    #[test]
+    fn occurrences_are_named() {
+        let cal = WorkCalendar::weekends_only();
+        let c = cfg(&format!(
+            "{QUARTERLY}  - id: C\n    title: c\n    deadline: ít nhất 02 lần/năm\n    lead: hctc\n  - id: L\n    title: l\n    deadline: {{phrase: Theo kế hoạch, dates: [2024-03-31, 2024-06-30, 2024-09-30]}}\n    lead: hctc\n  - id: M\n    title: m\n    deadline: {{phrase: Theo quy định, every: month, day: last}}\n    lead: hctc\n"
+        ));
+        let name = |id: &str, occ: &str| occurrence_name(&c, &cal, c.task(id).unwrap(), d(occ));
+        assert_eq!(name("Q", "2024-06-18").as_deref(), Some("Quý II/2024"));
+        assert_eq!(
+            name("C", "2024-06-30").as_deref(),
+            Some("mốc 1/2: 30/06/2024")
+        );
+        assert_eq!(
+            name("L", "2024-06-30").as_deref(),
+            Some("lần 2/3: 30/06/2024")
+        );
+        assert_eq!(name("M", "2024-06-30").as_deref(), Some("Tháng 06/2024"));
     }
 
     #[test]
@@ -968,8 +1495,10 @@ mod tests {
     fn a_deadline_a_thousand_years_ago_is_planned_quickly() {
         // `30/01/1024`: stepping overdue repeats from 1024 re-walked from the deadline for
         // every step, minutes of work.
-        for deadline in ["30/01/1024", "30/01/0000"] {
-            let c = with_policy(deadline, "    before: [7d]\n");
+        // `check` refuses these years; the planner must cope with them all the same.
+        for deadline in ["1024-01-30", "0000-01-30"] {
+            let mut c = with_policy("30/01/2024", "    before: [7d]\n");
+            c.tasks[0].deadline.rule = Rule::Dates(vec![d(deadline)]);
             let p = plan_quickly(&c);
             let overdue = p.skipped.iter().filter(|n| n.kind.is_overdue()).count()
                 + p.due.iter().filter(|n| n.kind.is_overdue()).count();
@@ -983,14 +1512,20 @@ mod tests {
 
     #[test]
     fn offsets_past_the_calendar_are_left_out() {
-        for policy in [
-            "    before: [97000000d, 7d]\n",
-            "    before: [4294967295wd, 7d]\n",
-            "    before: [7d]\n    overdue_every: 100000000d\n",
-            "    before: [7d]\n    overdue_every: 4294967295wd\n",
-            "    before: [7d]\n    escalate: {head_after: 100000000d, leadership_after: 4294967295wd}\n",
-        ] {
-            let c = with_policy("30/03/2024", policy);
+        // `check` refuses these offsets; the planner must cope with them all the same.
+        let edits: [fn(&mut Policy); 5] = [
+            |p| p.before.insert(0, Offset::days(97_000_000)),
+            |p| p.before.insert(0, Offset::working(u32::MAX)),
+            |p| p.overdue_every = Some(Offset::days(100_000_000)),
+            |p| p.overdue_every = Some(Offset::working(u32::MAX)),
+            |p| {
+                p.head_after = Some(Offset::days(100_000_000));
+                p.leadership_after = Some(Offset::working(u32::MAX));
+            },
+        ];
+        for (policy, edit) in edits.iter().enumerate() {
+            let mut c = with_policy("30/03/2024", "    before: [7d]\n");
+            edit(c.policies.get_mut("p").expect("policy p"));
             let p = plan_quickly(&c);
             // The reasonable nudges are still planned: 7 days before 30/03 is Fri 22/03.
             assert!(
@@ -1005,11 +1540,47 @@ mod tests {
 
     #[test]
     fn a_catch_up_window_past_the_calendar_catches_up_everything() {
-        for catch_up in ["100000000d", "4294967295wd"] {
-            let c = cfg(&format!("{ONE}schedule:\n  catch_up: {catch_up}\n"));
+        for catch_up in [Offset::days(100_000_000), Offset::working(u32::MAX)] {
+            let mut c = cfg(ONE);
+            c.schedule.catch_up = catch_up;
             let p = plan_quickly(&c);
             assert!(!p.due.is_empty(), "{catch_up}");
-            assert!(p.due.iter().all(|n| n.late), "{catch_up}");
+            assert!(p.due.iter().all(|n| n.late.is_late()), "{catch_up}");
         }
+    }
+
+    #[test]
+    fn a_send_time_in_a_dst_gap_moves_to_the_first_time_after_it() {
+        // Europe/Berlin springs forward on 31/03/2024 from 02:00 to 03:00: 02:30 does not
+        // exist that day, and the sweep's send time is 03:00 CEST (01:00 UTC).
+        let c = cfg(&format!(
+            "{ONE}schedule:\n  timezone: Europe/Berlin\n  window: 02:30-17:00\n  sweeps: [\"30 2 * * *\"]\n"
+        ));
+        let spring = d("2024-03-31");
+        let mut times = SendTimes::new(&c, d("2024-03-30"), d("2024-04-01"));
+        let utc = |s: &str| {
+            Utc.from_utc_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
+        };
+        assert_eq!(
+            times.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
+        // The days around it keep 02:30 local time (CET, then CEST).
+        assert_eq!(
+            times.at(d("2024-03-30")).with_timezone(&Utc),
+            utc("2024-03-30 01:30")
+        );
+        assert_eq!(
+            times.at(d("2024-04-01")).with_timezone(&Utc),
+            utc("2024-04-01 00:30")
+        );
+        // Outside the cached range too.
+        let mut other = SendTimes::new(&c, d("2024-01-01"), d("2024-01-02"));
+        assert_eq!(
+            other.at(spring).with_timezone(&Utc),
+            utc("2024-03-31 01:00")
+        );
     }
 }

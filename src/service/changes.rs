@@ -2,7 +2,7 @@
 //! journal says "task VII.3 reassigned from Phòng Hành chính – Tổ chức to Phòng Kinh tế",
 //! not "config reloaded".
 
-use crate::plan::config::{Config, Done};
+use crate::plan::config::{Config, Done, Task};
 
 fn office_names(cfg: &Config, ids: &[String]) -> String {
     if ids.is_empty() {
@@ -17,73 +17,27 @@ fn office_names(cfg: &Config, ids: &[String]) -> String {
         .join(", ")
 }
 
+/// One line per change, tasks first, then offices, then settings.
 pub fn describe(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
+    describe_tasks(&mut out, old, new);
+    describe_offices(&mut out, old, new);
+    describe_settings(&mut out, old, new);
+    out
+}
+
+/// Tasks added, changed (in the plan's order) and removed.
+fn describe_tasks(out: &mut Vec<String>, old: &Config, new: &Config) {
     for t in &new.tasks {
-        let Some(o) = old.task(&t.id) else {
-            out.push(format!(
+        match old.task(&t.id) {
+            None => out.push(format!(
                 "task {} added: \"{}\", due {}, led by {}",
                 t.id,
                 t.title,
                 t.deadline.phrase,
                 office_names(new, &t.lead)
-            ));
-            continue;
-        };
-        if o.lead != t.lead {
-            out.push(format!(
-                "task {} reassigned from {} to {}",
-                t.id,
-                office_names(old, &o.lead),
-                office_names(new, &t.lead)
-            ));
-        }
-        if o.cooperating != t.cooperating {
-            out.push(format!(
-                "task {}: cooperating offices are now {} (were {})",
-                t.id,
-                office_names(new, &t.cooperating),
-                office_names(old, &o.cooperating)
-            ));
-        }
-        if o.deadline != t.deadline {
-            if o.deadline.phrase != t.deadline.phrase {
-                out.push(format!(
-                    "task {}: deadline changed from \"{}\" to \"{}\"",
-                    t.id, o.deadline.phrase, t.deadline.phrase
-                ));
-            } else {
-                out.push(format!(
-                    "task {}: the dates of deadline \"{}\" changed",
-                    t.id, t.deadline.phrase
-                ));
-            }
-        }
-        if o.done != t.done {
-            match &t.done {
-                Done::Open => out.push(format!("task {} is open again", t.id)),
-                Done::All(d) => out.push(format!(
-                    "task {} marked done on {}",
-                    t.id,
-                    d.format("%d/%m/%Y")
-                )),
-                Done::PerOffice(m) => {
-                    let parts: Vec<String> = m
-                        .iter()
-                        .map(|(office, d)| format!("{office} on {}", d.format("%d/%m/%Y")))
-                        .collect();
-                    out.push(format!("task {} done by {}", t.id, parts.join(", ")));
-                }
-            }
-        }
-        if o.policy != t.policy {
-            out.push(format!(
-                "task {}: reminder policy changed from {} to {}",
-                t.id, o.policy, t.policy
-            ));
-        }
-        if o.title != t.title || o.product != t.product {
-            out.push(format!("task {}: wording changed", t.id));
+            )),
+            Some(o) => describe_task(out, old, new, o, t),
         }
     }
     for o in &old.tasks {
@@ -91,6 +45,87 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("task {} removed: \"{}\"", o.id, o.title));
         }
     }
+}
+
+/// What changed in one task kept from `old` (`o`) to `new` (`t`).
+fn describe_task(out: &mut Vec<String>, old: &Config, new: &Config, o: &Task, t: &Task) {
+    if o.lead != t.lead {
+        out.push(format!(
+            "task {} reassigned from {} to {}",
+            t.id,
+            office_names(old, &o.lead),
+            office_names(new, &t.lead)
+        ));
+    }
+    if o.cooperating != t.cooperating {
+        out.push(format!(
+            "task {}: cooperating offices are now {} (were {})",
+            t.id,
+            office_names(new, &t.cooperating),
+            office_names(old, &o.cooperating)
+        ));
+    }
+    if o.deadline != t.deadline {
+        if o.deadline.phrase != t.deadline.phrase {
+            out.push(format!(
+                "task {}: deadline changed from \"{}\" to \"{}\"",
+                t.id, o.deadline.phrase, t.deadline.phrase
+            ));
+        } else {
+            out.push(format!(
+                "task {}: the dates of deadline \"{}\" changed",
+                t.id, t.deadline.phrase
+            ));
+        }
+    }
+    if o.done != t.done {
+        out.push(done_line(&t.id, &t.done));
+    }
+    if o.policy != t.policy {
+        out.push(format!(
+            "task {}: reminder policy changed from {} to {}",
+            t.id, o.policy, t.policy
+        ));
+    }
+    if o.title != t.title || o.product != t.product {
+        out.push(format!("task {}: wording changed", t.id));
+    }
+}
+
+/// A task's new `done:`, in words.
+fn done_line(id: &str, done: &Done) -> String {
+    match done {
+        Done::Open => format!("task {id} is open again"),
+        Done::All(d) => format!("task {id} marked done on {}", d.format("%d/%m/%Y")),
+        Done::PerOffice(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(office, d)| format!("{office} on {}", d.format("%d/%m/%Y")))
+                .collect();
+            format!("task {id} done by {}", parts.join(", "))
+        }
+        Done::List(entries) => {
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let what = match (e.occurrence, &e.office) {
+                        (Some(o), Some(f)) => {
+                            format!("deadline {} by {f}", o.1.format("%d/%m/%Y"))
+                        }
+                        (Some(o), None) => format!("deadline {}", o.1.format("%d/%m/%Y")),
+                        (None, Some(f)) => format!("by {f}"),
+                        (None, None) => "all".to_string(),
+                    };
+                    format!("{what} on {}", e.on.format("%d/%m/%Y"))
+                })
+                .collect();
+            format!("task {id} done: {}", parts.join(", "))
+        }
+    }
+}
+
+/// Offices added, changed (their addresses are what a clerk checks) and removed.
+fn describe_offices(out: &mut Vec<String>, old: &Config, new: &Config) {
     for o in &new.offices {
         match old.office(&o.id) {
             None => out.push(format!("office {} added: {}", o.id, o.name)),
@@ -112,6 +147,10 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("office {} removed: {}", o.id, o.name));
         }
     }
+}
+
+/// The settings outside the plan: policies, schedule, mail, calendar and ledger.
+fn describe_settings(out: &mut Vec<String>, old: &Config, new: &Config) {
     if old.policies != new.policies {
         out.push("reminder policies changed".into());
     }
@@ -146,7 +185,6 @@ pub fn describe(old: &Config, new: &Config) -> Vec<String> {
             new.ledger.path.display()
         ));
     }
-    out
 }
 
 #[cfg(test)]

@@ -172,6 +172,13 @@ impl PlanRow {
     }
 }
 
+/// The columns of the tasks with no date yet.
+const UNSCHEDULED_COLUMNS: [(&str, &str); 3] = [
+    ("task", "Nhiệm vụ"),
+    ("deadline_phrase", "Tiến độ (kế hoạch)"),
+    ("reason", "Chưa có hạn vì"),
+];
+
 /// Writes the plan: due now first, then upcoming, then the tasks with no date. CSV and
 /// JSON go out row by row as the nudges are read; the text table is collected first, to
 /// align its columns.
@@ -191,21 +198,8 @@ pub fn write_plan(
         .due
         .iter()
         .filter(keep)
-        .map(|n| {
-            let status = match (plan.sendable_now, n.late) {
-                (true, false) => "due now",
-                (true, true) => "late, due now",
-                (false, false) => "at next sweep",
-                (false, true) => "late, at next sweep",
-            };
-            (n, status)
-        })
+        .map(|n| (n, due_status(plan.sendable_now, n)))
         .chain(plan.upcoming.iter().filter(keep).map(|n| (n, "planned")));
-    let unscheduled_columns = [
-        ("task", "Nhiệm vụ"),
-        ("deadline_phrase", "Tiến độ (kế hoạch)"),
-        ("reason", "Chưa có hạn vì"),
-    ];
     let unscheduled = plan
         .unscheduled
         .iter()
@@ -217,73 +211,119 @@ pub fn write_plan(
             })
         })
         .map(|x| [x.task.clone(), x.phrase.clone(), x.reason.clone()]);
-    let mut row = PlanRow::new(machine, view.wide);
-    let kinds: Vec<Kind> = PLAN_COLUMNS
-        .iter()
-        .map(|(k, _)| match *k {
-            "days_left" => Kind::Number,
-            _ => Kind::Text,
-        })
-        .collect();
+    // One row, refilled for each nudge (see [`PlanRow`]); the helpers below share it.
+    let mut out = Rows {
+        cfg,
+        row: PlanRow::new(machine, view.wide),
+    };
     match format {
-        Format::Csv => {
-            if view.bom {
-                write_bom(w)?;
-            }
-            write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
-            for (n, status) in rows {
-                row.fill(cfg, n, status);
-                write_csv_row(w, row.cells.iter().map(String::as_str))?;
-            }
-        }
-        Format::Json => {
-            let keys: Vec<&str> = PLAN_COLUMNS.iter().map(|(k, _)| *k).collect();
-            let order = sorted_order(&keys);
-            w.write_all(b"{\n  \"nudges\": [")?;
-            let mut first = true;
-            for (n, status) in rows {
-                row.fill(cfg, n, status);
-                write_json_object(w, first, 4, &keys, &kinds, &order, &row.cells)?;
-                first = false;
-            }
-            end_json_array(w, first, 4)?;
-            w.write_all(b",\n")?;
-            let keys: Vec<&str> = unscheduled_columns.iter().map(|(k, _)| *k).collect();
-            let order = sorted_order(&keys);
-            w.write_all(b"  \"unscheduled\": [")?;
-            let mut first = true;
-            for cells in unscheduled {
-                write_json_object(w, first, 4, &keys, &[], &order, &cells)?;
-                first = false;
-            }
-            end_json_array(w, first, 4)?;
-            w.write_all(b"\n}\n")?;
-        }
+        Format::Csv => out.write_csv(w, view, rows)?,
+        Format::Json => out.write_json(w, rows, unscheduled)?,
         Format::Ics => super::plan_ics::write(w, cfg, office, task)?,
-        Format::Table => {
-            let mut t = Table::new(&PLAN_COLUMNS)
-                .narrow(NARROW)
-                .whole(&["send_at", "task", "office", "deadline"]);
-            for (n, status) in rows {
-                row.fill(cfg, n, status);
-                t.push(row.cells.to_vec());
-            }
-            let mut u = Table::new(&unscheduled_columns).whole(&["task"]);
-            for cells in unscheduled {
-                u.push(cells.to_vec());
-            }
-            if t.is_empty() {
-                writeln!(w, "{}", text::NO_NUDGES)?;
-            } else {
-                t.write(w, view)?;
-            }
-            if !u.is_empty() {
-                write!(w, "\n{}\n", text::unscheduled(u.len()))?;
-                u.write(w, view)?;
-            }
-        }
+        Format::Table => out.write_table(w, view, rows, unscheduled)?,
     }
     Ok(())
+}
+
+/// The status of a nudge that is due: sent now by this sweep or by the next one.
+fn due_status(sendable_now: bool, n: &Nudge) -> &'static str {
+    match (sendable_now, n.late.is_late()) {
+        (true, false) => "due now",
+        (true, true) => "late, due now",
+        (false, false) => "at next sweep",
+        (false, true) => "late, at next sweep",
+    }
+}
+
+/// The writer of the nudges' rows in one format.
+struct Rows<'a> {
+    cfg: &'a Config,
+    row: PlanRow,
+}
+
+impl Rows<'_> {
+    fn write_csv<'n>(
+        &mut self,
+        w: &mut dyn Write,
+        view: &View,
+        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+    ) -> std::io::Result<()> {
+        if view.bom {
+            write_bom(w)?;
+        }
+        write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
+        for (n, status) in rows {
+            self.row.fill(self.cfg, n, status);
+            write_csv_row(w, self.row.cells.iter().map(String::as_str))?;
+        }
+        Ok(())
+    }
+
+    fn write_json<'n>(
+        &mut self,
+        w: &mut dyn Write,
+        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+        unscheduled: impl Iterator<Item = [String; 3]>,
+    ) -> std::io::Result<()> {
+        let kinds: Vec<Kind> = PLAN_COLUMNS
+            .iter()
+            .map(|(k, _)| match *k {
+                "days_left" => Kind::Number,
+                _ => Kind::Text,
+            })
+            .collect();
+        let keys: Vec<&str> = PLAN_COLUMNS.iter().map(|(k, _)| *k).collect();
+        let order = sorted_order(&keys);
+        w.write_all(b"{\n  \"nudges\": [")?;
+        let mut first = true;
+        for (n, status) in rows {
+            self.row.fill(self.cfg, n, status);
+            write_json_object(w, first, 4, &keys, &kinds, &order, &self.row.cells)?;
+            first = false;
+        }
+        end_json_array(w, first, 4)?;
+        w.write_all(b",\n")?;
+        let keys: Vec<&str> = UNSCHEDULED_COLUMNS.iter().map(|(k, _)| *k).collect();
+        let order = sorted_order(&keys);
+        w.write_all(b"  \"unscheduled\": [")?;
+        let mut first = true;
+        for cells in unscheduled {
+            write_json_object(w, first, 4, &keys, &[], &order, &cells)?;
+            first = false;
+        }
+        end_json_array(w, first, 4)?;
+        w.write_all(b"\n}\n")
+    }
+
+    fn write_table<'n>(
+        &mut self,
+        w: &mut dyn Write,
+        view: &View,
+        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+        unscheduled: impl Iterator<Item = [String; 3]>,
+    ) -> std::io::Result<()> {
+        let mut t = Table::new(&PLAN_COLUMNS)
+            .narrow(NARROW)
+            .whole(&["send_at", "task", "office", "deadline"]);
+        for (n, status) in rows {
+            self.row.fill(self.cfg, n, status);
+            t.push(self.row.cells.to_vec());
+        }
+        let mut u = Table::new(&UNSCHEDULED_COLUMNS).whole(&["task"]);
+        for cells in unscheduled {
+            u.push(cells.to_vec());
+        }
+        if t.is_empty() {
+            writeln!(w, "{}", text::NO_NUDGES)?;
+        } else {
+            t.write(w, view)?;
+        }
+        if !u.is_empty() {
+            write!(w, "\n{}\n", text::unscheduled(u.len()))?;
+            u.write(w, view)?;
+        }
+        Ok(())
+    }
 }
 
 /// [`write_plan`] into a string.

@@ -7,7 +7,8 @@ use std::io::Write;
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
 use super::ics::{ics_escape, ics_fold};
-use crate::plan::config::{Config, Unit};
+use crate::calendar::workdays::WorkCalendar;
+use crate::plan::config::{Config, Task, Unit};
 use crate::plan::planner::{self, Kind, Role};
 
 /// A reminder's kind and the moment the planner sends it.
@@ -25,6 +26,9 @@ pub fn write(
     w.write_all(render(cfg, office, task, now).as_bytes())
 }
 
+/// (task, occurrence, office) → the reminders up to the deadline it receives.
+type Alarms<'a> = BTreeMap<(&'a str, NaiveDate, &'a str), Vec<Reminder>>;
+
 /// The feed as text; `stamp` is its DTSTAMP (when it was made).
 pub fn render(
     cfg: &Config,
@@ -38,34 +42,8 @@ pub fn render(
         .year
         .unwrap_or_else(|| stamp.with_timezone(&tz).year());
     let cal = cfg.work_calendar(year);
-    // The planner's own reminder dates: a working-day offset lands where the planner puts
-    // it, counting holidays. Planned from well before the first deadline so that none is
-    // "past"; nothing is known as sent.
-    let years = cfg.years();
-    let first = years.first().copied().unwrap_or(year) - 1;
-    let last = years.last().copied().unwrap_or(year) + 2;
-    let from = tz
-        .with_ymd_and_hms(first, 1, 1, 0, 0, 0)
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(stamp);
-    let until = tz
-        .with_ymd_and_hms(last, 1, 1, 0, 0, 0)
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(stamp);
-    let plan = planner::plan(cfg, &cal, from, until, &HashSet::new());
-    // (task, occurrence, office) → the reminders up to the deadline it receives. A
-    // working-day reminder the planner merged into another on the same day is not repeated.
-    let mut before: BTreeMap<(&str, NaiveDate, &str), Vec<Reminder>> = BTreeMap::new();
-    for n in plan.due.iter().chain(&plan.upcoming).chain(&plan.skipped) {
-        if matches!(n.kind, Kind::Before(_) | Kind::OnDay) {
-            before
-                .entry((&n.task, n.occurrence, &n.office))
-                .or_default()
-                .push((n.kind, n.send_at.with_timezone(&Utc)));
-        }
-    }
+    let plan = plan_all(cfg, &cal, year, stamp);
+    let before = alarms(&plan);
 
     let mut out = String::new();
     let mut put = |line: String| ics_fold(&line, &mut out);
@@ -97,66 +75,141 @@ pub fn render(
                 continue;
             }
             for (k, date) in dates.iter().enumerate() {
-                let day = date.format("%Y%m%d");
-                let next = date.succ_opt().unwrap_or(*date).format("%Y%m%d");
-                put("BEGIN:VEVENT".into());
-                // From ids, never dates: a deadline moved and re-imported updates the event.
-                put(format!("UID:{}-{}-{}@nhacviec", t.id, k + 1, o));
-                put(format!("DTSTAMP:{dtstamp}"));
-                put(format!("DTSTART;VALUE=DATE:{day}"));
-                put(format!("DTEND;VALUE=DATE:{next}"));
-                put(format!(
-                    "SUMMARY:{}",
-                    ics_escape(&format!("[{}] {} {}", role.label(), t.id, t.title))
-                ));
-                let mut desc = format!("Nhiệm vụ {}: {}\n", t.id, t.title);
-                if let Some(p) = &t.product {
-                    desc.push_str(&format!("Kết quả/sản phẩm: {p}\n"));
-                }
-                desc.push_str(&format!("Vai trò: {}\n", role.label()));
-                desc.push_str(&format!("Tiến độ theo kế hoạch: {}", t.deadline.phrase));
-                let done = t.done_for(o);
-                if let Some(d) = done {
-                    desc.push_str(&format!("\nĐã hoàn thành ngày {}", d.format("%d/%m/%Y")));
-                }
-                put(format!("DESCRIPTION:{}", ics_escape(&desc)));
-                put(format!("CATEGORIES:{}", ics_escape(role.label())));
-                put("TRANSP:TRANSPARENT".into());
-                if done.is_none() {
-                    let list = before
-                        .get(&(t.id.as_str(), *date, o.as_str()))
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    for (kind, at) in list {
-                        put("BEGIN:VALARM".into());
-                        put("ACTION:DISPLAY".into());
-                        match kind {
-                            Kind::Before(o) if o.unit == Unit::Days => {
-                                put(format!("TRIGGER:-P{}D", o.n))
-                            }
-                            // A working-day offset has no duration, and the due-day
-                            // reminder may come before the day: the planner's moment.
-                            _ => put(format!(
-                                "TRIGGER;VALUE=DATE-TIME:{}",
-                                at.format("%Y%m%dT%H%M%SZ")
-                            )),
-                        }
-                        put(format!(
-                            "DESCRIPTION:{}",
-                            ics_escape(&format!(
-                                "Nhắc việc {} ({}): {}",
-                                t.id,
-                                kind.label(),
-                                t.title
-                            ))
-                        ));
-                        put("END:VALARM".into());
-                    }
-                }
-                put("END:VEVENT".into());
+                let event = Event {
+                    task: t,
+                    office: o,
+                    role,
+                    number: k + 1,
+                    date: *date,
+                };
+                event.write(&dtstamp, &before, &mut put);
             }
         }
     }
     put("END:VCALENDAR".into());
     out
+}
+
+/// The planner's own reminder dates: a working-day offset lands where the planner puts it,
+/// counting holidays. Planned from well before the first deadline so that none is "past";
+/// nothing is known as sent.
+fn plan_all(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    year: i32,
+    stamp: chrono::DateTime<Utc>,
+) -> planner::Plan {
+    let tz = cfg.schedule.timezone;
+    let years = cfg.years();
+    let first = years.first().copied().unwrap_or(year) - 1;
+    let last = years.last().copied().unwrap_or(year) + 2;
+    let from = tz
+        .with_ymd_and_hms(first, 1, 1, 0, 0, 0)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(stamp);
+    let until = tz
+        .with_ymd_and_hms(last, 1, 1, 0, 0, 0)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(stamp);
+    planner::plan(cfg, cal, from, until, &HashSet::new())
+}
+
+/// The reminders of each deadline occurrence and office. A working-day reminder the planner
+/// merged into another on the same day is not repeated.
+fn alarms(plan: &planner::Plan) -> Alarms<'_> {
+    let mut before: Alarms = BTreeMap::new();
+    for n in plan.due.iter().chain(&plan.upcoming).chain(&plan.skipped) {
+        if matches!(n.kind, Kind::Before(_) | Kind::OnDay) {
+            before
+                .entry((&n.task, n.occurrence, &n.office))
+                .or_default()
+                .push((n.kind, n.send_at.with_timezone(&Utc)));
+        }
+    }
+    before
+}
+
+/// One all-day event: a task's `number`th occurrence, on `date`, for one office.
+struct Event<'a> {
+    task: &'a Task,
+    office: &'a str,
+    role: Role,
+    number: usize,
+    date: NaiveDate,
+}
+
+impl Event<'_> {
+    fn write(&self, dtstamp: &str, before: &Alarms, put: &mut impl FnMut(String)) {
+        let (t, o, role, date) = (self.task, self.office, self.role, &self.date);
+        let day = date.format("%Y%m%d");
+        let next = date.succ_opt().unwrap_or(*date).format("%Y%m%d");
+        put("BEGIN:VEVENT".into());
+        // From ids, never dates: a deadline moved and re-imported updates the event.
+        put(format!("UID:{}-{}-{}@nhacviec", t.id, self.number, o));
+        put(format!("DTSTAMP:{dtstamp}"));
+        put(format!("DTSTART;VALUE=DATE:{day}"));
+        put(format!("DTEND;VALUE=DATE:{next}"));
+        put(format!(
+            "SUMMARY:{}",
+            ics_escape(&format!("[{}] {} {}", role.label(), t.id, t.title))
+        ));
+        let done = t.done_for(o);
+        put(format!(
+            "DESCRIPTION:{}",
+            ics_escape(&self.description(done))
+        ));
+        put(format!("CATEGORIES:{}", ics_escape(role.label())));
+        put("TRANSP:TRANSPARENT".into());
+        // A task the office has done needs no more reminding.
+        if done.is_none() {
+            let list = before
+                .get(&(t.id.as_str(), *date, o))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for (kind, at) in list {
+                write_alarm(t, *kind, at, put);
+            }
+        }
+        put("END:VEVENT".into());
+    }
+
+    fn description(&self, done: Option<NaiveDate>) -> String {
+        let (t, role) = (self.task, self.role);
+        let mut desc = format!("Nhiệm vụ {}: {}\n", t.id, t.title);
+        if let Some(p) = &t.product {
+            desc.push_str(&format!("Kết quả/sản phẩm: {p}\n"));
+        }
+        desc.push_str(&format!("Vai trò: {}\n", role.label()));
+        desc.push_str(&format!("Tiến độ theo kế hoạch: {}", t.deadline.phrase));
+        if let Some(d) = done {
+            desc.push_str(&format!("\nĐã hoàn thành ngày {}", d.format("%d/%m/%Y")));
+        }
+        desc
+    }
+}
+
+fn write_alarm(t: &Task, kind: Kind, at: &chrono::DateTime<Utc>, put: &mut impl FnMut(String)) {
+    put("BEGIN:VALARM".into());
+    put("ACTION:DISPLAY".into());
+    match kind {
+        Kind::Before(o) if o.unit == Unit::Days => put(format!("TRIGGER:-P{}D", o.n)),
+        // A working-day offset has no duration, and the due-day
+        // reminder may come before the day: the planner's moment.
+        _ => put(format!(
+            "TRIGGER;VALUE=DATE-TIME:{}",
+            at.format("%Y%m%dT%H%M%SZ")
+        )),
+    }
+    put(format!(
+        "DESCRIPTION:{}",
+        ics_escape(&format!(
+            "Nhắc việc {} ({}): {}",
+            t.id,
+            kind.label(),
+            t.title
+        ))
+    ));
+    put("END:VALARM".into());
 }

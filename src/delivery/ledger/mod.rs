@@ -161,6 +161,21 @@ pub struct DeliveryRow {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// What one sweep did, recorded when it finishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepRecord {
+    /// Its as-of time was a working day inside the sending window.
+    pub sendable: bool,
+    /// Nudges sent (one email may carry several).
+    pub sent: usize,
+    /// Nudges recorded as skipped (one row each).
+    pub skipped: usize,
+    /// Nudges of a first start's backlog settled without a row each.
+    pub settled: usize,
+    /// It ran to its end (no stop request cut it short).
+    pub complete: bool,
+}
+
 /// What the ledger knows about a key: status, Message-ID, next attempt.
 pub type KeyState = (Status, String, Option<DateTime<Utc>>);
 

@@ -39,6 +39,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_message ON deliveries (message_id);
     CREATE INDEX deliveries_status_due ON deliveries (status, due_at);
     "#,
+    // 2: every sweep, so that a first start is told from downtime, and a first start's
+    // backlog is implied by its as-of time instead of a row per nudge. A ledger that already
+    // holds deliveries was started before: the oldest due time stands for its first sweep
+    // (every nudge missed before that had its own skipped row).
+    r#"
+    CREATE TABLE sweeps (
+        id       INTEGER PRIMARY KEY,
+        as_of    INTEGER NOT NULL,
+        started  INTEGER NOT NULL,
+        finished INTEGER,
+        sendable INTEGER NOT NULL DEFAULT 0 CHECK (sendable IN (0, 1)),
+        complete INTEGER NOT NULL DEFAULT 0 CHECK (complete IN (0, 1)),
+        sent     INTEGER NOT NULL DEFAULT 0,
+        skipped  INTEGER NOT NULL DEFAULT 0,
+        settled  INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO sweeps (as_of, started, finished, sendable, complete)
+        SELECT MIN(due_at), MIN(created_at), MIN(created_at), 1, 1 FROM deliveries
+        HAVING COUNT(*) > 0;
+    "#,
 ];
 
 /// The schema version this build writes and understands.
@@ -61,7 +81,16 @@ impl Ledger {
             // Read through a read-only handle so that not even a WAL checkpoint touches it.
             let real = Ledger::open_read_only(path)?;
             let rows = real.query(&LogFilter::default())?;
+            let sweeps = real.sweeps()?;
             ledger.in_tx("copying", "copying", |tx, path| {
+                for (id, as_of, started, finished, sendable, complete) in sweeps {
+                    tx.execute(
+                        "INSERT INTO sweeps (id, as_of, started, finished, sendable, complete) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![id, as_of, started, finished, sendable, complete],
+                    )
+                    .map_err(sqlerr(path, "copying"))?;
+                }
                 for r in rows {
                     tx.execute(
                         "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \

@@ -167,6 +167,47 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The as-of time of the first sweep that could send and ran to its end: nudges planned
+    /// before it and without a row were settled by it. `None`: nhacviec has never run.
+    pub fn first_sweep_as_of(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let secs: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT as_of FROM sweeps WHERE finished IS NOT NULL AND sendable = 1 \
+                 AND complete = 1 ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlerr(&self.path, "reading the first sweep"))?;
+        secs.map(|s| from_ts(0, s))
+            .transpose()
+            .map_err(sqlerr(&self.path, "reading the first sweep"))
+    }
+
+    /// Every sweep, raw: (id, as_of, started, finished, sendable, complete).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn sweeps(
+        &self,
+    ) -> Result<Vec<(i64, i64, i64, Option<i64>, i64, i64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, as_of, started, finished, sendable, complete FROM sweeps")
+            .map_err(sqlerr(&self.path, "preparing the sweep listing"))?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(sqlerr(&self.path, "listing sweeps"))
+    }
+
     /// What the ledger knows about every key it holds.
     pub fn all_states(&self) -> Result<HashMap<DeliveryKey, KeyState>, LedgerError> {
         let mut stmt = self

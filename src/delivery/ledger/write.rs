@@ -2,7 +2,7 @@
 //! Each public method is one transaction (see [`Ledger::in_tx`]).
 
 use super::error::{LedgerError, sqlerr};
-use super::{Ledger, NewDelivery, Outcome, Reservation, Status, date_str, ts};
+use super::{Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord, date_str, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 use rusqlite::types::Type;
@@ -202,6 +202,58 @@ impl Ledger {
                 at: now,
             },
         )])
+    }
+
+    /// Records that a sweep as of `as_of` starts at `started`; returns its id for
+    /// [`finish_sweep`](Ledger::finish_sweep).
+    pub fn begin_sweep(
+        &mut self,
+        as_of: DateTime<Utc>,
+        started: DateTime<Utc>,
+    ) -> Result<i64, LedgerError> {
+        self.in_tx(
+            "starting to record a sweep",
+            "recording a sweep",
+            |tx, path| {
+                tx.execute(
+                    "INSERT INTO sweeps (as_of, started) VALUES (?1, ?2)",
+                    (ts(as_of), ts(started)),
+                )
+                .map_err(sqlerr(path, "recording a sweep"))?;
+                Ok(tx.last_insert_rowid())
+            },
+        )
+    }
+
+    /// Records what sweep `id` did and when it finished.
+    pub fn finish_sweep(
+        &mut self,
+        id: i64,
+        finished: DateTime<Utc>,
+        what: &SweepRecord,
+    ) -> Result<(), LedgerError> {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.in_tx(
+            "starting to record a sweep's end",
+            "recording a sweep's end",
+            |tx, path| {
+                tx.execute(
+                    "UPDATE sweeps SET finished = ?2, sendable = ?3, complete = ?4, sent = ?5, \
+                     skipped = ?6, settled = ?7 WHERE id = ?1",
+                    (
+                        id,
+                        ts(finished),
+                        i64::from(what.sendable),
+                        i64::from(what.complete),
+                        n(what.sent),
+                        n(what.skipped),
+                        n(what.settled),
+                    ),
+                )
+                .map_err(sqlerr(path, "recording a sweep's end"))?;
+                Ok(())
+            },
+        )
     }
 
     /// Records `items` as `skipped` for `reason` (a missed nudge superseded by a later one

@@ -54,27 +54,66 @@ pub struct Loaded {
     pub report: Report,
 }
 
+/// The largest config file read: a plan of a thousand tasks is well under 1 MiB, and
+/// `-c /dev/zero` must end, not fill the memory.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Reads and validates the file. On any error, the report holds every problem found.
 pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
-    let source = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) => {
-            let mut r = Report::new(path, "");
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => "create it (the example is config/khanh-hoa-2024.yaml in the source), or point to another file with `-c FILE` or NHACVIEC_CONFIG".to_string(),
-                std::io::ErrorKind::PermissionDenied => {
-                    "make the file readable by the user running nhacviec".to_string()
-                }
-                _ => "check the path".to_string(),
-            };
-            r.push(
-                Diagnostic::error(None, format!("cannot read the config file: {e}"))
-                    .with_hint(hint),
-            );
-            return Err(r);
-        }
+    let refuse = |message: String, hint: &str| {
+        let mut r = Report::new(path, "");
+        r.push(Diagnostic::error(None, message).with_hint(hint));
+        r
     };
+    let bytes = read_capped(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => "create it (the example is config/khanh-hoa-2024.yaml in the source), or point to another file with `-c FILE` or NHACVIEC_CONFIG",
+            std::io::ErrorKind::PermissionDenied => {
+                "make the file readable by the user running nhacviec"
+            }
+            _ => "check the path",
+        };
+        refuse(format!("cannot read the config file: {e}"), hint)
+    })?;
+    let Some(bytes) = bytes else {
+        return Err(refuse(
+            format!(
+                "the config file is larger than {} MiB",
+                MAX_CONFIG_BYTES / 1024 / 1024
+            ),
+            "a plan's config is a few hundred KiB; check that `-c` names the YAML file",
+        ));
+    };
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(refuse(
+            "the file is UTF-16; save it as UTF-8".into(),
+            "in Notepad: File → Save As → Encoding: UTF-8",
+        ));
+    }
+    let source = String::from_utf8(bytes).map_err(|e| {
+        refuse(
+            format!(
+                "the config file is not UTF-8 text (byte {} cannot be read)",
+                e.utf8_error().valid_up_to() + 1
+            ),
+            "save it as UTF-8 (in Notepad: File → Save As → Encoding: UTF-8)",
+        )
+    })?;
     from_source(&source, path, env)
+}
+
+/// The file's bytes, or `None` when it has more than [`MAX_CONFIG_BYTES`]: a regular file
+/// is refused by its size before it is read, and anything else (`/dev/zero`, a pipe) is
+/// read no further than one byte past the limit.
+fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > MAX_CONFIG_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= MAX_CONFIG_BYTES).then_some(bytes))
 }
 
 /// Reads and validates YAML text as if it came from `path`.
@@ -108,6 +147,7 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
 
 mod read;
 use read::Reader;
+pub(crate) use read::is_secret_key;
 pub use read::values::parse_duration_text;
 
 #[cfg(test)]

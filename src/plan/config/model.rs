@@ -140,11 +140,15 @@ pub struct Policy {
     pub on_day: bool,
     /// Repeat while overdue; `None`: no overdue nudges.
     pub overdue_every: Option<Offset>,
+    /// Overdue this long: the overdue reminders become weekly (every 5 working days, or 7
+    /// days for an offset in days, counted from here). `None`: never weekly.
+    pub overdue_weekly_after: Option<Offset>,
     /// At most this many overdue nudges per deadline (`None`: until it is done).
     pub overdue_limit: Option<u32>,
     /// Overdue this long: the office's head is added.
     pub head_after: Option<Offset>,
-    /// Overdue this long: the Office's leadership is added.
+    /// Overdue this long: the item is listed in the leadership's daily digest (then weekly
+    /// while the office is still reminded).
     pub leadership_after: Option<Offset>,
     pub cooperating: CoopRule,
 }
@@ -161,7 +165,8 @@ impl Policy {
             ],
             on_day: true,
             overdue_every: Some(Offset::working(3)),
-            overdue_limit: None,
+            overdue_weekly_after: Some(Offset::working(10)),
+            overdue_limit: Some(8),
             head_after: Some(Offset::working(5)),
             leadership_after: Some(Offset::working(10)),
             cooperating: CoopRule {
@@ -178,6 +183,8 @@ pub struct Deadline {
     /// As the plan writes it.
     pub phrase: String,
     pub rule: Rule,
+    /// "trước ngày X": X itself is too late; the last working day before it is the due day.
+    pub exclusive: bool,
 }
 
 /// When the task (or each office's share of it) was done.
@@ -187,6 +194,20 @@ pub enum Done {
     Open,
     All(NaiveDate),
     PerOffice(BTreeMap<String, NaiveDate>),
+    /// `done: [{ occurrence: 2024-03-18, office: hctc, date: 2024-03-15 }, …]`: entries for
+    /// one occurrence and/or one office each.
+    List(Vec<DoneEntry>),
+}
+
+/// One entry of a `done:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoneEntry {
+    /// The occurrence it finishes, as the days it may fall on (a date, or a named period:
+    /// `Quý I/2024`); `None`: every occurrence up to `on`.
+    pub occurrence: Option<(NaiveDate, NaiveDate)>,
+    /// The office whose share it finishes (`None`: every office).
+    pub office: Option<String>,
+    pub on: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +243,40 @@ impl Task {
             Done::Open => None,
             Done::All(d) => Some(*d),
             Done::PerOffice(m) => m.get(office).copied(),
+            Done::List(entries) => entries
+                .iter()
+                .filter(|e| {
+                    e.occurrence.is_none() && e.office.as_deref().is_none_or(|o| o == office)
+                })
+                .map(|e| e.on)
+                .max(),
+        }
+    }
+
+    /// Whether `office`'s nudge of `date` about occurrence `occ` is silenced, seen on
+    /// `today`: a whole task done, or a share done, covers a single deadline and, for
+    /// repeated deadlines, the occurrences up to that day; a `done:` entry naming the
+    /// occurrence covers it. A done date already reached silences every nudge; one still
+    /// ahead (a plan written in advance, a replay) only those from that day.
+    pub fn silences(
+        &self,
+        office: &str,
+        occ: NaiveDate,
+        single_occurrence: bool,
+        date: NaiveDate,
+        today: NaiveDate,
+    ) -> bool {
+        let from = |on: NaiveDate| on <= today || date >= on;
+        let covers = |on: NaiveDate| (single_occurrence || occ <= on) && from(on);
+        match &self.done {
+            Done::List(entries) => entries.iter().any(|e| {
+                e.office.as_deref().is_none_or(|o| o == office)
+                    && match e.occurrence {
+                        Some((a, b)) => a <= occ && occ <= b && from(e.on),
+                        None => covers(e.on),
+                    }
+            }),
+            _ => self.done_for(office).is_some_and(covers),
         }
     }
 
@@ -230,6 +285,20 @@ impl Task {
         match &self.done {
             Done::Open => None,
             Done::All(d) => Some(*d),
+            Done::List(entries) => self
+                .lead
+                .iter()
+                .map(|o| {
+                    entries
+                        .iter()
+                        .filter(|e| {
+                            e.occurrence.is_none() && e.office.as_deref().is_none_or(|x| x == o)
+                        })
+                        .map(|e| e.on)
+                        .max()
+                })
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().max()),
             Done::PerOffice(m) => self
                 .lead
                 .iter()

@@ -30,6 +30,7 @@ const SMTP_KEYS: &[&str] = &[
     "pool_size",
     "ca_file",
 ];
+const SECOND: Duration = Duration::from_secs(1);
 const RETRY_KEYS: &[&str] = &["attempts", "initial", "max"];
 
 fn is_loopback(host: &str) -> bool {
@@ -54,7 +55,16 @@ impl Reader<'_> {
                 .map(|mb| mb.email.domain().to_string())
                 .unwrap_or_else(|_| "nhacviec.invalid".into())
         });
-        if message_id_domain.is_empty()
+        if !message_id_domain.is_ascii() {
+            let ascii = idna::domain_to_ascii(&message_id_domain)
+                .map(|a| format!("write its punycode form `{a}`"))
+                .unwrap_or_else(|_| "write an ASCII domain such as `vpubnd.example`".into());
+            self.error(
+                m.get("message_id_domain").map_or(m.pos, |n| n.pos),
+                format!("`message_id_domain` `{message_id_domain}` is not ASCII"),
+                format!("a Message-ID must be ASCII to be recognised when an email is sent again; {ascii}"),
+            );
+        } else if message_id_domain.is_empty()
             || message_id_domain
                 .contains(|c: char| c.is_whitespace() || c == '@' || c == '>' || c == '<')
         {
@@ -171,7 +181,11 @@ impl Reader<'_> {
         if username.is_some() && sources.is_empty() {
             self.warn(m.key_pos("username").unwrap_or(m.pos), "a username but no password source", "add `password_credential: smtp-password` (systemd LoadCredential), `password_file:` or `password_env:`");
         }
-        let timeout = self.opt(&m, "timeout").unwrap_or(Duration::from_secs(30));
+        let timeout = self
+            .opt_checked(&m, "timeout", |d| {
+                duration_in(d, SECOND, Duration::from_secs(3600), "`timeout`")
+            })
+            .unwrap_or(Duration::from_secs(30));
         let pool_size = self.opt(&m, "pool_size").unwrap_or(4).max(1);
         let ca_file = self.opt_text(&m, "ca_file").map(|p| self.resolve(&p));
         if let Some(p) = &ca_file
@@ -205,13 +219,23 @@ impl Reader<'_> {
         if let Some(n) = node
             && let Some(r) = self.map(n, "`retry`", RETRY_KEYS)
         {
-            if let Some(a) = self.opt::<u32>(&r, "attempts") {
-                retry.attempts = a.max(1);
+            let week = Duration::from_secs(7 * 86400);
+            if let Some(a) = self.opt_checked(&r, "attempts", |a: u32| match a {
+                1..=50 => Ok(a),
+                _ => Err(Problem::new(
+                    format!("`attempts` {a} is out of range"),
+                    "write a number from 1 to 50",
+                )),
+            }) {
+                retry.attempts = a;
             }
-            if let Some(d) = self.opt(&r, "initial") {
+            if let Some(d) =
+                self.opt_checked(&r, "initial", |d| duration_in(d, SECOND, week, "`initial`"))
+            {
                 retry.initial = d;
             }
-            if let Some(d) = self.opt(&r, "max") {
+            if let Some(d) = self.opt_checked(&r, "max", |d| duration_in(d, SECOND, week, "`max`"))
+            {
                 retry.max = d;
             }
         }

@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
 /// `fold(name)` is one of [`SECRET_KEYS`]. A plain ASCII name with no spaces folds to its
 /// lowercase, so it is compared as it is: folding every key of a large plan allocated
 /// several strings per key.
-fn is_secret_key(name: &str) -> bool {
+pub(crate) fn is_secret_key(name: &str) -> bool {
     if name.is_ascii() && !name.chars().any(char::is_whitespace) {
         return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
     }

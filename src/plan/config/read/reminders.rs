@@ -9,6 +9,7 @@ const POLICY_KEYS: &[&str] = &[
     "before",
     "on_day",
     "overdue_every",
+    "overdue_weekly_after",
     "overdue_limit",
     "escalate",
     "cooperating",
@@ -59,11 +60,28 @@ impl Reader<'_> {
                     "`overdue_every` cannot be 0",
                     "write e.g. `3wd`, or `never` for no overdue reminders",
                 )),
-                _ => Ok(o),
+                _ => offset_in_range(o, "`overdue_every`"),
             }),
             None => builtin.overdue_every,
         };
-        let overdue_limit = self.opt(&m, "overdue_limit");
+        let overdue_weekly_after = match m.get("overdue_weekly_after") {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
+            Some(_) => self.opt::<Offset>(&m, "overdue_weekly_after"),
+            None => builtin.overdue_weekly_after,
+        };
+        let overdue_limit = match m.get("overdue_limit") {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "none" || s == "unlimited") => {
+                None
+            }
+            Some(_) => self.opt_checked(&m, "overdue_limit", |v: u32| match v {
+                0..=MAX_OVERDUE_LIMIT => Ok(v),
+                _ => Err(Problem::new(
+                    format!("`overdue_limit` {v} is out of range"),
+                    format!("write a number from 0 to {MAX_OVERDUE_LIMIT}, or `unlimited`"),
+                )),
+            }),
+            None => builtin.overdue_limit,
+        };
         let (head_after, leadership_after) = match m.get("escalate") {
             Some(n) => self.escalate(n, &builtin),
             None => (builtin.head_after, builtin.leadership_after),
@@ -77,6 +95,7 @@ impl Reader<'_> {
             before,
             on_day,
             overdue_every,
+            overdue_weekly_after,
             overdue_limit,
             head_after,
             leadership_after,
@@ -89,8 +108,8 @@ impl Reader<'_> {
         let Some(e) = self.map(n, "`escalate`", ESCALATE_KEYS) else {
             return (builtin.head_after, builtin.leadership_after);
         };
-        let head_after: Option<Offset> = self.opt(&e, "head_after");
-        let leadership_after: Option<Offset> = self.opt(&e, "leadership_after");
+        let head_after = self.opt(&e, "head_after").map(|Span(o)| o);
+        let leadership_after = self.opt(&e, "leadership_after").map(|Span(o)| o);
         if let (Some(h), Some(l)) = (head_after, leadership_after)
             && l.approx_days() < h.approx_days()
         {
@@ -137,13 +156,17 @@ impl Reader<'_> {
     }
 }
 
-/// An offset in `before:`: at least a day, since `0d` is the deadline itself.
+/// The most overdue reminders a policy may ask for.
+const MAX_OVERDUE_LIMIT: u32 = 400;
+
+/// An offset in `before:`: at least a day, since `0d` is the deadline itself, and at most
+/// [`MAX_OFFSET_DAYS`].
 struct Before(Offset);
 
 impl FromNode for Before {
-    fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         match s.parse::<Offset>() {
-            Ok(o) if o.n > 0 => Ok(Before(o)),
+            Ok(o) if o.n > 0 => offset_in_range(o, what).map(Before),
             Ok(_) => Err(Problem::new(
                 "`0d` before the deadline is the deadline itself",
                 "use `on_day: true` for a nudge on the day",

@@ -51,7 +51,10 @@ impl Reader<'_> {
                 );
             }
         }
-        let catch_up = self.opt(&m, "catch_up").unwrap_or(Offset::days(7));
+        let catch_up = self
+            .opt(&m, "catch_up")
+            .map(|Span(o)| o)
+            .unwrap_or(Offset::days(7));
         Some(Schedule {
             timezone,
             sweeps,

@@ -8,6 +8,9 @@ use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// How many years from the plan's year a date in it may be.
+const YEAR_SPAN: u32 = 5;
+
 const TASK_KEYS: &[&str] = &[
     "id",
     "section",
@@ -137,7 +140,20 @@ impl Reader<'_> {
         }
         let title = self.req_text(&m, "title").unwrap_or_default();
         let deadline = match m.get("deadline") {
-            Some(n) => self.deadline(n, &what, plan),
+            Some(n) => {
+                let d = self.deadline(n, &what, plan);
+                if let Some(Deadline {
+                    rule: Rule::Dates(ds),
+                    ..
+                }) = &d
+                {
+                    // One error per deadline is enough: the first implausible year.
+                    let _ = ds
+                        .iter()
+                        .all(|d| self.plausible_year(*d, plan, n.pos, &what));
+                }
+                d
+            }
             None => {
                 self.error(id_pos, format!("{what} has no `deadline`"), "add `deadline:` with the phrase from the plan's Tiến độ column, e.g. `deadline: Quý II/2024`");
                 None
@@ -171,7 +187,7 @@ impl Reader<'_> {
                 .is_some_and(|n| matches!(&n.value, Value::Seq(items) if items.len() > 1));
         let done = match m.get("done") {
             None => Done::Open,
-            Some(n) => self.done(n, &what, &lead, &cooperating),
+            Some(n) => self.done(n, &what, &lead, &cooperating, plan),
         };
         let policy = match m.get("reminders") {
             None => "default".to_string(),
@@ -204,10 +220,75 @@ impl Reader<'_> {
         })
     }
 
-    /// `done: 2024-03-01` for the whole task, or one date per office.
-    fn done(&self, n: &Node, what: &str, lead: &[String], cooperating: &[String]) -> Done {
+    /// `done: 2024-03-01` for the whole task, one date per office, or a list of entries
+    /// naming an occurrence (by its date or its period: `Quý I/2024`, `Tháng 06/2024`)
+    /// and/or an office: `done: [{ occurrence: Quý I/2024, office: hctc, date: 2024-03-15 }]`.
+    fn done(
+        &self,
+        n: &Node,
+        what: &str,
+        lead: &[String],
+        cooperating: &[String],
+        plan: &PlanInfo,
+    ) -> Done {
         match &n.value {
             Value::Null => Done::Open,
+            Value::Seq(items) => {
+                let mut entries = Vec::new();
+                for item in items {
+                    let Some(m) =
+                        self.map(item, "a `done` entry", &["occurrence", "office", "date"])
+                    else {
+                        continue;
+                    };
+                    let occurrence = m.get("occurrence").and_then(|o| {
+                        let s = self.text(o, "`occurrence`")?;
+                        match occurrence_span(&s) {
+                            Some(span) => Some(span),
+                            None => {
+                                self.error(
+                                    o.pos,
+                                    format!("{what}: cannot read the occurrence `{s}`"),
+                                    "write its deadline date (`2024-03-18`) or its period (`Quý I/2024`, `Tháng 06/2024`)",
+                                );
+                                None
+                            }
+                        }
+                    });
+                    let office = self.opt_text(&m, "office");
+                    if let Some(o) = &office
+                        && !lead.contains(o)
+                        && !cooperating.contains(o)
+                    {
+                        self.error(
+                            m.key_pos("office").unwrap_or(m.pos),
+                            format!("{what}: `{o}` is not one of its offices"),
+                            suggest(o, lead.iter().map(String::as_str)),
+                        );
+                    }
+                    let on = match m.get("date") {
+                        Some(v) => self.value(v, "`date`").filter(|d| {
+                            self.plausible_year(*d, plan, v.pos, &format!("{what}: `done`"))
+                        }),
+                        None => {
+                            self.error(
+                                m.pos,
+                                format!("{what}: a `done` entry needs `date:`, the day it was done"),
+                                "e.g. `- { occurrence: Quý I/2024, date: 2024-03-15 }` (not `on:`, which YAML reads as `true`)",
+                            );
+                            None
+                        }
+                    };
+                    if let Some(on) = on {
+                        entries.push(DoneEntry {
+                            occurrence,
+                            office,
+                            on,
+                        });
+                    }
+                }
+                Done::List(entries)
+            }
             Value::Map(entries) => {
                 let mut per = BTreeMap::new();
                 for (k, v) in entries {
@@ -218,13 +299,19 @@ impl Reader<'_> {
                             suggest(&k.name, lead.iter().map(String::as_str)),
                         );
                     }
-                    if let Some(d) = self.value(v, "`done`") {
+                    if let Some(d) = self.value(v, "`done`")
+                        && self.plausible_year(d, plan, v.pos, &format!("{what}: `done`"))
+                    {
                         per.insert(k.name.clone(), d);
                     }
                 }
                 Done::PerOffice(per)
             }
-            _ => self.value(n, "`done`").map(Done::All).unwrap_or_default(),
+            _ => self
+                .value(n, "`done`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `done`")))
+                .map(Done::All)
+                .unwrap_or_default(),
         }
     }
 
@@ -239,6 +326,7 @@ impl Reader<'_> {
                 }
             };
             return Some(Deadline {
+                exclusive: deadline::is_exclusive(phrase),
                 phrase: phrase.clone(),
                 rule,
             });
@@ -306,7 +394,11 @@ impl Reader<'_> {
                 plan,
             )?
         };
-        Some(Deadline { phrase, rule })
+        Some(Deadline {
+            exclusive: deadline::is_exclusive(&phrase),
+            phrase,
+            rule,
+        })
     }
 
     /// `dates: [2024-06-30, 2024-12-31]`.
@@ -386,7 +478,9 @@ impl Reader<'_> {
             .unwrap_or(3);
         let working_days_after = self.opt(m, "working_days_after").unwrap_or(0);
         let from = match m.get("from") {
-            Some(n) => self.value(n, "`from`")?,
+            Some(n) => self
+                .value(n, "`from`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `from`")))?,
             None => {
                 match plan.year {
                     Some(y) => NaiveDate::from_ymd_opt(y, 1, 1)?,
@@ -398,7 +492,9 @@ impl Reader<'_> {
             }
         };
         let until = match m.get("until") {
-            Some(n) => self.value(n, "`until`")?,
+            Some(n) => self
+                .value(n, "`until`")
+                .filter(|d| self.plausible_year(*d, plan, n.pos, &format!("{what}: `until`")))?,
             None => NaiveDate::from_ymd_opt(chrono::Datelike::year(&from), 12, 31)?,
         };
         if until < from {
@@ -552,6 +648,29 @@ impl Reader<'_> {
         }
     }
 
+    /// `d`'s year is within [`YEAR_SPAN`] years of the plan's year (or there is no plan
+    /// year); otherwise an error at `pos` names the year: `30/01/1024` is a typo for 2024,
+    /// and no plan runs for decades.
+    fn plausible_year(&self, d: NaiveDate, plan: &PlanInfo, pos: Pos, what: &str) -> bool {
+        let Some(py) = plan.year else { return true };
+        let y = chrono::Datelike::year(&d);
+        if y.abs_diff(py) <= YEAR_SPAN {
+            return true;
+        }
+        self.error(
+            pos,
+            format!(
+                "{what}: the year {y} is more than {YEAR_SPAN} years from the plan's year {py}"
+            ),
+            format!(
+                "did you mean {py}? write e.g. `{:02}/{:02}/{py}`",
+                chrono::Datelike::day(&d),
+                chrono::Datelike::month(&d)
+            ),
+        );
+        false
+    }
+
     /// Leads nobody can email, and dated deadlines outside the plan's year.
     pub(super) fn check_leads_and_years(
         &self,
@@ -578,9 +697,10 @@ impl Reader<'_> {
             }
             if let Rule::Dates(ds) = &t.deadline.rule
                 && let Some(y) = plan.year
-                && ds
-                    .iter()
-                    .any(|d| chrono::Datelike::year(d) != y && chrono::Datelike::year(d) != y + 1)
+                && ds.iter().any(|d| {
+                    let dy = chrono::Datelike::year(d);
+                    dy != y && dy != y + 1 && dy.abs_diff(y) <= YEAR_SPAN
+                })
             {
                 self.warn(
                     t.pos,
@@ -627,4 +747,29 @@ pub(super) struct Names<'a> {
     pub(super) groups: &'a BTreeMap<String, Vec<String>>,
     pub(super) policies: &'a BTreeMap<String, Policy>,
     pub(super) sections: &'a BTreeMap<String, String>,
+}
+
+/// The days an occurrence named in `done:` may fall on: one date, or a month's or a
+/// quarter's days (`Quý I/2024`: the quarterly report due 18/03/2024).
+fn occurrence_span(s: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let f = crate::plan::deadline::fold(s);
+    let f = f.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(f, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(f, "%d/%m/%Y"))
+    {
+        return Some((d, d));
+    }
+    let end = match crate::plan::deadline::parse_phrase(s) {
+        Ok(crate::plan::deadline::Phrase::Date(d)) => d,
+        _ => return None,
+    };
+    let months = if f.starts_with("quy") || f.starts_with("trong quy") {
+        3
+    } else if f.starts_with("thang") || f.starts_with("trong thang") {
+        1
+    } else {
+        12
+    };
+    let first = chrono::Datelike::with_day(&end, 1)? - chrono::Months::new(months - 1);
+    Some((first, end))
 }

@@ -89,14 +89,74 @@ pub fn parse_duration_text(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let n: u64 = s[..split].parse().ok()?;
-    let secs = match s[split..].trim() {
-        "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let unit: u64 = match s[split..].trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return None,
     };
-    Some(Duration::from_secs(secs))
+    Some(Duration::from_secs(n.checked_mul(unit)?))
+}
+
+/// `d` within `lo..=hi`, or a problem naming the allowed range (`what` is the key in
+/// backticks).
+pub(in crate::plan::config) fn duration_in(
+    d: Duration,
+    lo: Duration,
+    hi: Duration,
+    what: &str,
+) -> Result<Duration, Problem> {
+    if (lo..=hi).contains(&d) {
+        Ok(d)
+    } else {
+        Err(Problem::new(
+            format!("{what} is out of range"),
+            format!("write a duration from {} to {}", human(lo), human(hi)),
+        ))
+    }
+}
+
+/// A whole duration in its largest exact unit: `1h`, `7d`, `90s`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s >= 86400 && s.is_multiple_of(86400) => format!("{}d", s / 86400),
+        _ if s >= 3600 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s >= 60 && s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// The longest reminder offset: ten years of calendar days, or of working days.
+pub const MAX_OFFSET_DAYS: u32 = 3660;
+pub const MAX_OFFSET_WORKING_DAYS: u32 = 2600;
+
+/// `o` between one day and [`MAX_OFFSET_DAYS`] (or [`MAX_OFFSET_WORKING_DAYS`]).
+pub(in crate::plan::config) fn offset_in_range(o: Offset, what: &str) -> Result<Offset, Problem> {
+    let max = match o.unit {
+        crate::plan::config::Unit::Days => MAX_OFFSET_DAYS,
+        crate::plan::config::Unit::WorkingDays => MAX_OFFSET_WORKING_DAYS,
+    };
+    if (1..=max).contains(&o.n) {
+        Ok(o)
+    } else {
+        Err(Problem::new(
+            format!("{what} `{o}` is out of range"),
+            format!(
+                "write from `1d` to `{MAX_OFFSET_DAYS}d`, or from `1wd` to `{MAX_OFFSET_WORKING_DAYS}wd`"
+            ),
+        ))
+    }
+}
+
+/// A reminder offset, checked by [`offset_in_range`].
+pub(in crate::plan::config) struct Span(pub Offset);
+
+impl FromNode for Span {
+    fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
+        offset_in_range(Offset::from_text(s, what)?, what).map(Span)
+    }
 }
 
 impl FromNode for Duration {
@@ -117,6 +177,21 @@ pub(in crate::plan::config) struct Address(pub String);
 impl FromNode for Address {
     fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         match lettre::message::Mailbox::from_str(s.trim()) {
+            // An internationalised domain (`ủybannd.example`) is only delivered by servers
+            // offering SMTPUTF8; its punycode form goes everywhere.
+            Ok(mb) if !mb.email.domain().is_ascii() => {
+                let domain = mb.email.domain();
+                Err(Problem::new(
+                    format!("{what} `{s}` has a non-ASCII domain `{domain}`"),
+                    match idna::domain_to_ascii(domain) {
+                        Ok(ascii) => format!(
+                            "write the domain in its ASCII (punycode) form: `{}@{ascii}`",
+                            mb.email.user()
+                        ),
+                        Err(_) => "write the domain in its ASCII (punycode) form, `xn--…`".into(),
+                    },
+                ))
+            }
             Ok(_) => Ok(Address(s.trim().to_string())),
             Err(_) => Err(Problem::new(
                 format!("{what} `{s}` is not a valid email address"),
@@ -297,6 +372,14 @@ mod tests {
         let e = NaiveDate::from_text("Quý II", "`done`").unwrap_err();
         assert_eq!(e.message, "`done` `Quý II` is not a date");
         assert!(Address::from_text("kt@vpubnd.example", "`from`").is_ok());
+        let e = Address::from_text("Phòng KT <kt@ủybannd.example>", "`from`")
+            .err()
+            .expect("an IDN domain is refused");
+        assert_eq!(
+            e.message,
+            "`from` `Phòng KT <kt@ủybannd.example>` has a non-ASCII domain `ủybannd.example`"
+        );
+        assert!(e.hint.contains("`kt@xn--"), "{}", e.hint);
         assert!(Window::from_text("17:00-07:30", "`window`").is_err());
         assert_eq!(Period::from_text("quý", "`every`"), Ok(Period::Quarter));
     }
