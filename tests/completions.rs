@@ -161,6 +161,24 @@ fn a_completion_stops_what_run_sends_and_bad_arguments_record_nothing() {
         assert_eq!(out.status.code(), Some(2), "{why}");
     }
     assert_eq!(s.trail().len(), 1);
+    // `simulate` as written counts the ledger's completions; assuming nothing done, not.
+    let sim = |assume: &str| {
+        s.ok(&[
+            "simulate",
+            "--from",
+            "2024-01-15",
+            "--until",
+            "2024-02-15",
+            "--assume",
+            assume,
+            "--format",
+            "csv",
+        ])
+        .matches(",trung-tam-a,")
+        .count()
+    };
+    assert_eq!(sim("as-written"), 0);
+    assert!(sim("never-done") > 0);
     s.ok(&["run", "--once", "--at", "2024-01-22T08:00"]);
     let log = s.ok(&["log", "--all", "--format", "csv"]);
     assert!(

@@ -28,6 +28,7 @@ mod plan;
 pub mod render;
 mod run;
 mod send_test;
+mod simulate;
 
 pub use plan::known_keys;
 pub use render::plan::{render_plan, write_plan};
@@ -242,6 +243,8 @@ pub enum Command {
     Done(done::DoneArgs),
     /// Withdraw a completion recorded with `done` (same office and occurrence).
     Undone(done::DoneArgs),
+    /// Replay a period's scheduled sweeps, sending nothing: how many emails each gets.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
@@ -287,6 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&args),
         Command::Done(args) => done::done(&args, false),
         Command::Undone(args) => done::done(&args, true),
+        Command::Simulate(args) => simulate::simulate(&args),
         Command::Plan {
             config,
             at,
@@ -356,7 +360,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads the config; on errors prints them all and returns `None`.
 fn load_or_print(arg: &ConfigArg) -> Result<Option<Loaded>> {
-    match config::load(&arg.path, &Env::from_process()) {
+    load_or_print_with(arg, &Env::from_process())
+}
+
+/// [`load_or_print`] with this environment (`check` adds the day it is).
+fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
+    match config::load(&arg.path, env) {
         Ok(l) => {
             if !l.report.items.is_empty() {
                 eprint!("{}", l.report.render());

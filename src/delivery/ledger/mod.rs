@@ -27,6 +27,7 @@
 
 mod completions;
 mod error;
+mod memory;
 mod open;
 mod read;
 mod stats;
