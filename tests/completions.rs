@@ -130,6 +130,21 @@ fn done_stops_an_offices_reminders_and_undone_brings_them_back() {
     // Nothing standing for that key now: a second undo is refused and records nothing.
     let again = s.run(&["undone", "TCTH.1", "--office", "trung-tam-a"]);
     assert_eq!(again.status.code(), Some(2));
+    let log = s.ok(&[
+        "log",
+        "--completions",
+        "--task",
+        "TCTH.1",
+        "--format",
+        "csv",
+    ]);
+    let actions: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap())
+        .collect();
+    assert_eq!(actions, ["done", "done", "done", "undone"], "{log}");
+    assert!(log.contains(",2024-01-10,done,cli,,đã nộp"), "{log}");
     let trail = s.trail();
     assert_eq!(trail.len(), 4, "{trail:?}");
     assert_eq!(

@@ -310,6 +310,11 @@ fn a_link_from_an_email_confirms_completion_and_the_pages_show_it() {
         outbox(s.dir.path()).len() > before,
         "the other centres are still reminded"
     );
+    let trail = s.ok(&["log", "--completions", "--format", "csv"]);
+    assert!(
+        trail.contains(",TCTH.1,trung-tam-a,2024-01-30,2024-01-22,done,link,127.0.0.1,"),
+        "{trail}"
+    );
     let log = s.ok(&["log", "--all", "--format", "csv", "--office", "trung-tam-a"]);
     assert_eq!(
         log.matches("TCTH.1").count(),

@@ -23,6 +23,8 @@ pub(super) struct Filter {
     pub lines: Option<usize>,
     /// `--all`: every entry, whatever the format.
     pub all: bool,
+    /// `--completions`: the completions trail instead of the deliveries.
+    pub completions: bool,
 }
 
 pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<ExitCode> {
@@ -45,6 +47,7 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
         until,
         lines,
         all,
+        completions,
     } = filter;
     // The table shows the latest 50 by default; JSON and CSV are exports, whole unless -n.
     let limit = match (lines, all, view.format) {
@@ -74,6 +77,23 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
     // ledger's own error below.
     access::ledger_readable(&config.ledger.path)?;
     let ledger = Ledger::open_read_only(&config.ledger.path)?;
+    if completions {
+        let trail: Vec<_> = ledger
+            .completion_history()?
+            .into_iter()
+            .filter(|c| {
+                filter
+                    .office
+                    .as_ref()
+                    .is_none_or(|o| c.entry.office.as_ref() == Some(o))
+            })
+            .filter(|c| filter.task.as_ref().is_none_or(|t| c.entry.task == *t))
+            .collect();
+        render::to_stdout("the completions", |w| {
+            render::completions::write_completions(w, &trail, tz, view)
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // The ledger gives the newest first; like `journalctl -n`, the latest are shown
     // oldest to newest, so the newest is the last line on the screen.
     let mut rows = ledger.query(&filter)?;

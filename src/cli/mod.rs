@@ -197,6 +197,10 @@ pub enum Command {
         /// Every entry.
         #[arg(long)]
         all: bool,
+        /// The completions trail instead (`done`, `undone`, confirmed email links); filters
+        /// by --office and --task.
+        #[arg(long)]
+        completions: bool,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -317,6 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             until,
             lines,
             all,
+            completions,
             output,
         } => log::log(
             &config,
@@ -328,6 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 until,
                 lines,
                 all,
+                completions,
             },
             &output.view(),
         ),

@@ -8,6 +8,7 @@
 
 pub mod calendar;
 pub mod check;
+pub mod completions;
 pub mod ics;
 pub mod log;
 pub mod plan;
