@@ -24,14 +24,21 @@ struct Site {
     agent: ureq::Agent,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Site {
     fn new() -> Site {
+        Site::on(free_port())
+    }
+
+    fn on(port: u16) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let seed = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml"),
         )
@@ -57,6 +64,24 @@ impl Site {
 
     fn config(&self) -> PathBuf {
         self.dir.path().join("plan.yaml")
+    }
+
+    /// Moves `web.listen` (and `base_url`) to `port` in the config file.
+    fn move_to(&self, port: u16) {
+        let yaml = std::fs::read_to_string(self.config()).unwrap();
+        let at = yaml.rfind("\nweb:\n").unwrap();
+        let moved = format!(
+            "{}\nweb:\n  listen: 127.0.0.1:{port}\n  base_url: http://127.0.0.1:{port}/\n",
+            &yaml[..at]
+        );
+        std::fs::write(self.config(), moved).unwrap();
+    }
+
+    fn answers(&self, port: u16) -> bool {
+        self.agent
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -349,4 +374,52 @@ fn promtool(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_port_in_use_stops_the_start_and_a_reload_rebinds_or_keeps_the_old_listener() {
+    // In use at start: a clear error, and the daemon does not run.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let s = Site::on(port);
+    let mut d = daemon::Spawn::new(&s.dir.path().join("refused.log"))
+        .args(["run", "--at", "2024-01-22T08:00", "-c"])
+        .args([s.config()])
+        .start();
+    let status = d.wait_exit_blocking(Duration::from_secs(30));
+    assert!(!status.success());
+    assert!(
+        d.log_text()
+            .contains(&format!("cannot listen on 127.0.0.1:{port} (web.listen)")),
+        "{}",
+        d.log_text()
+    );
+    drop(taken);
+
+    // Running on A; a reload moves it to B; a reload to a port in use keeps B.
+    let a = free_port();
+    s.move_to(a);
+    let mut d = daemon::Spawn::new(&s.dir.path().join("daemon.log"))
+        .args(["run", "--at", "2024-01-22T08:00", "-c"])
+        .args([s.config()])
+        .start();
+    wait_for("the server on A", || s.answers(a).then_some(()));
+    let b = free_port();
+    s.move_to(b);
+    d.signal("HUP");
+    wait_for("the server on B", || s.answers(b).then_some(()));
+    wait_for("A closed", || (!s.answers(a)).then_some(()));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    s.move_to(busy.local_addr().unwrap().port());
+    d.signal("HUP");
+    wait_for("the refusal in the log", || {
+        d.log_text().contains("web server not moved").then_some(())
+    });
+    assert!(
+        d.log_text()
+            .contains(&format!("still listening on 127.0.0.1:{b}"))
+    );
+    assert!(s.answers(b), "the old listener is kept");
+    d.signal("TERM");
+    assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
 }

@@ -87,7 +87,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     }
 
     // The status pages and confirmation links, when `web.listen` is set.
-    let web = crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?;
+    let web = Some(crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?);
     let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
     let cron = Cron::start(&ctx.config, events.clone()).await?;
     event_loop::spawn_signals(shutdown.clone(), Some(events))?;
@@ -182,8 +182,8 @@ impl Work for Service {
         };
         self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
         self.ctx = new_ctx;
-        if let Some(web) = &self.web {
-            web.update(&self.ctx.config);
+        if let Some(web) = &mut self.web {
+            web.update(&self.ctx.config).await;
         }
         self.reloaded = Some(changes);
         notify(&[

@@ -42,7 +42,7 @@ pub fn with_links(mut ctx: Context) -> Result<Context> {
 
 struct Shared {
     config: RwLock<Arc<Config>>,
-    key: LinkKey,
+    key: RwLock<Option<LinkKey>>,
     now: Now,
     env: minijinja::Environment<'static>,
 }
@@ -51,52 +51,107 @@ impl Shared {
     fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
+
+    fn key(&self) -> Option<LinkKey> {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
-/// The running server: a reload hands it the new config.
+/// The web server of the daemon: listening where `web.listen` says, or not at all. A
+/// reload hands it the new config; a changed `listen` rebinds, and a new address that
+/// cannot be bound keeps the old listener.
 pub struct Server {
     shared: Arc<Shared>,
-    pub addr: SocketAddr,
+    running: Option<Running>,
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
-    /// The pages show `config` from now on. (A changed `web.listen` takes a restart.)
-    pub fn update(&self, config: &Arc<Config>) {
+    /// Where it listens, if it does.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().map(|r| r.addr)
+    }
+
+    /// The pages show `config` from now on; a changed `web.listen` rebinds (an address in
+    /// use is logged and the old listener kept), a removed one stops the server.
+    pub async fn update(&mut self, config: &Arc<Config>) {
         *self
             .shared
             .config
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::clone(config);
+        let want = config.web.listen;
+        if want == self.addr() {
+            return;
+        }
+        let Some(addr) = want else {
+            if let Some(r) = self.running.take() {
+                let _ = r.stop.send(());
+                tracing::info!(listen = %r.addr, "web server stopped: `web.listen` was removed");
+            }
+            return;
+        };
+        match bind(&self.shared, config, addr).await {
+            Ok(new) => {
+                if let Some(old) = self.running.replace(new) {
+                    let _ = old.stop.send(());
+                }
+            }
+            Err(e) => tracing::error!(
+                error = %format!("{e:#}"),
+                "web server not moved: {}",
+                match self.addr() {
+                    Some(a) => format!("still listening on {a}"),
+                    None => "not listening".to_string(),
+                }
+            ),
+        }
     }
 }
 
-/// Binds `web.listen` and serves on the current runtime; `None` when it is not set. A port
-/// in use is an error here, at start.
-pub async fn start(config: &Arc<Config>, now: Now) -> Result<Option<Server>> {
-    let Some(addr) = config.web.listen else {
-        return Ok(None);
+/// The server for `config`, listening on `web.listen` if it is set. An address in use is
+/// an error here, at start.
+pub async fn start(config: &Arc<Config>, now: Now) -> Result<Server> {
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::clone(config)),
+        key: RwLock::new(None),
+        now,
+        env: pages::environment(),
+    });
+    let running = match config.web.listen {
+        Some(addr) => Some(bind(&shared, config, addr).await?),
+        None => None,
     };
-    let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
-    let key = LinkKey::load(&config.web, creds.as_deref())?;
+    Ok(Server { shared, running })
+}
+
+/// Loads the link key (once), binds `addr` and serves there until told to stop.
+async fn bind(shared: &Arc<Shared>, config: &Config, addr: SocketAddr) -> Result<Running> {
+    if shared.key().is_none() {
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        let key = LinkKey::load(&config.web, creds.as_deref())?;
+        *shared.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+    }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (web.listen): is another program using it?")
     })?;
     let addr = listener.local_addr().unwrap_or(addr);
-    let shared = Arc::new(Shared {
-        config: RwLock::new(Arc::clone(config)),
-        key,
-        now,
-        env: pages::environment(),
-    });
-    let app = router(Arc::clone(&shared));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(Arc::clone(shared)).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).await {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
             tracing::error!(error = %e, "the web server stopped");
         }
     });
     tracing::info!(listen = %addr, "web server listening");
-    Ok(Some(Server { shared, addr }))
+    Ok(Running { addr, stop })
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -380,7 +435,15 @@ fn claim(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<links::Claim, Box<Response>> {
-    let c = links::verify(&s.key, token, now).map_err(|r| {
+    let key = s.key().ok_or_else(|| {
+        Box::new(error_page(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Lỗi",
+            "Hệ thống chưa có khóa xác nhận.",
+        ))
+    })?;
+    let c = links::verify(&key, token, now).map_err(|r| {
         let (code, msg) = match r {
             Refused::Expired => (
                 StatusCode::GONE,
