@@ -199,6 +199,9 @@ fn expired_token(dir: &Path) -> String {
 #[test]
 fn a_link_from_an_email_confirms_completion_and_the_pages_show_it() {
     let s = Site::new();
+    // A dry run writes nothing, not even the link key.
+    s.ok(&["run", "--dry-run", "--at", "2024-01-22T08:00"]);
+    assert!(!s.dir.path().join("link-key").exists());
     let plan_before = s.plan_csv("2024-01-24T08:00");
     let mut d = daemon::Spawn::new(&s.dir.path().join("daemon.log"))
         .args(["run", "--at", "2024-01-22T08:00", "-c"])

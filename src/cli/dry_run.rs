@@ -19,7 +19,8 @@ use std::process::ExitCode;
 pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
     let config = daemon::load_or_explain(config_path)?;
     let now = at.unwrap_or_else(|| Clock::real().now());
-    let ctx = crate::web::with_links(Context::new(config, &SecretEnv::from_process(), now)?)?;
+    let ctx =
+        crate::web::with_preview_links(Context::new(config, &SecretEnv::from_process(), now)?)?;
     // The scratch copy is migrated in memory: its "ledger schema migrated" line would read
     // as if the real ledger had been touched. A dry run logs nothing of its own.
     let ledger = {

@@ -33,20 +33,36 @@ impl std::fmt::Debug for LinkKey {
 impl LinkKey {
     /// The key for `web` (see the module's doc); `credentials`: `$CREDENTIALS_DIRECTORY`.
     pub fn load(web: &WebConfig, credentials: Option<&Path>) -> Result<LinkKey> {
+        match LinkKey::existing(web, credentials)? {
+            Some(k) => Ok(k),
+            None => create_key(&web.generated_key),
+        }
+    }
+
+    /// The key if one exists already; creates nothing.
+    pub fn existing(web: &WebConfig, credentials: Option<&Path>) -> Result<Option<LinkKey>> {
         if let Some(dir) = credentials {
             let p = dir.join("link-key");
             if p.is_file() {
-                return read_key(&p);
+                return read_key(&p).map(Some);
             }
         }
         if let Some(p) = &web.link_key_file {
-            return read_key(p);
+            return read_key(p).map(Some);
         }
         let p = &web.generated_key;
         if p.is_file() {
-            return read_key(p);
+            return read_key(p).map(Some);
         }
-        create_key(p)
+        Ok(None)
+    }
+
+    /// A random key that lives in memory only (a dry run's links, never sent).
+    pub fn throwaway() -> LinkKey {
+        use rand::RngCore as _;
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        LinkKey(raw.to_vec())
     }
 
     #[cfg(test)]
@@ -186,13 +202,20 @@ pub struct Links {
 
 impl Links {
     /// The links for `web`, or `None` without `base_url` (then emails carry none).
-    pub fn for_config(web: &WebConfig) -> Result<Option<Links>> {
+    /// `create`: make the key when there is none yet; else (a dry run, which writes
+    /// nothing) use a throwaway one.
+    pub fn for_config(web: &WebConfig, create: bool) -> Result<Option<Links>> {
         let Some(base) = &web.base_url else {
             return Ok(None);
         };
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        let key = if create {
+            LinkKey::load(web, creds.as_deref())?
+        } else {
+            LinkKey::existing(web, creds.as_deref())?.unwrap_or_else(LinkKey::throwaway)
+        };
         Ok(Some(Links {
-            key: LinkKey::load(web, creds.as_deref())?,
+            key,
             base_url: base.clone(),
             days: web.link_days,
         }))

@@ -33,8 +33,17 @@ pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// `ctx` with the confirmation links of its config set on its composer (none without
 /// `web.base_url`).
-pub fn with_links(mut ctx: Context) -> Result<Context> {
-    let links = Links::for_config(&ctx.config.web)?;
+pub fn with_links(ctx: Context) -> Result<Context> {
+    links_on(ctx, true)
+}
+
+/// [`with_links`] for a dry run: creates no key file (a throwaway key when none exists).
+pub fn with_preview_links(ctx: Context) -> Result<Context> {
+    links_on(ctx, false)
+}
+
+fn links_on(mut ctx: Context, create: bool) -> Result<Context> {
+    let links = Links::for_config(&ctx.config.web, create)?;
     ctx.composer
         .set_links(links.map(|l| Arc::new(l) as Arc<dyn crate::delivery::email::ConfirmLinks>));
     Ok(ctx)
