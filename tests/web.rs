@@ -426,3 +426,131 @@ fn a_port_in_use_stops_the_start_and_a_reload_rebinds_or_keeps_the_old_listener(
     d.signal("TERM");
     assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
 }
+
+/// Headless Chromium, the browser of the Debian package `chromium`, if installed.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// Runs headless Chromium on `url` with `args` (a profile in `dir`), killed after a minute.
+fn browse(browser: &str, dir: &Path, args: &[String], url: &str) -> String {
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
+            "--window-size=412,915",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).unwrap();
+        s
+    });
+    let end = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("chromium did not finish with {url} in a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap()
+}
+
+#[test]
+fn a_real_browser_shows_the_progress_page_and_the_confirmation_form() {
+    let Some(browser) = chromium() else {
+        skip::skip_or_fail("chromium is not installed (Debian package `chromium`)");
+        return;
+    };
+    let s = Site::new();
+    s.ok(&[
+        "done",
+        "TCTH.1",
+        "--office",
+        "trung-tam-b",
+        "--on",
+        "2024-01-20",
+    ]);
+    let mut d = daemon::Spawn::new(&s.dir.path().join("daemon.log"))
+        .args(["run", "--at", "2024-01-22T08:00", "-c"])
+        .args([s.config()])
+        .start();
+    let (text, _) = wait_for("trung-tam-a's email with a link", || {
+        outbox(s.dir.path())
+            .into_iter()
+            .find(|(t, _)| t.contains("/confirm/") && t.contains("Kính gửi: Trung tâm A"))
+    });
+    let url = link_in(&text).unwrap();
+    wait_for("the web server", || {
+        s.answers(s.base.rsplit(':').next().unwrap().parse().unwrap())
+            .then_some(())
+    });
+
+    let dom = browse(
+        browser,
+        s.dir.path(),
+        &["--dump-dom".into()],
+        &format!("{}/", s.base),
+    );
+    let row = dom
+        .split("<tr>")
+        .find(|r| r.contains(">TCTH.1<"))
+        .unwrap_or_else(|| panic!("TCTH.1's row in {dom}"));
+    assert!(
+        row.contains("data-state=\"done\""),
+        "trung-tam-b is done: {row}"
+    );
+    assert!(
+        row.contains("data-state=\"due_soon\""),
+        "the others are due soon: {row}"
+    );
+    assert!(dom.contains("id=\"count-done\">1<"), "{dom}");
+    assert!(!dom.contains("<script>alert"), "the title stays text");
+
+    let dom = browse(browser, s.dir.path(), &["--dump-dom".into()], &url);
+    assert!(dom.contains("<form method=\"post\""), "{dom}");
+    assert!(
+        dom.contains("Xác nhận đơn vị đã hoàn thành nhiệm vụ này"),
+        "{dom}"
+    );
+    let shot = s.dir.path().join("confirm.png");
+    browse(
+        browser,
+        s.dir.path(),
+        &[format!("--screenshot={}", shot.display())],
+        &url,
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 2_000,
+        "{} bytes",
+        png.len()
+    );
+    assert!(
+        s.completions().iter().all(|c| c.2 == "cli"),
+        "the browser's GET recorded nothing"
+    );
+    d.signal("TERM");
+    assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
+}
