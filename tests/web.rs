@@ -149,9 +149,12 @@ fn outbox(dir: &Path) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir(dir.join("outbox")) else {
         return Vec::new();
     };
+    // Only the finished `.eml` files: the outbox writes each under a temporary name first.
     entries
-        .map(|e| {
-            let raw = std::fs::read(e.unwrap().path()).unwrap();
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| {
+            let raw = std::fs::read(&p).unwrap();
             let m = mail_parser::MessageParser::default()
                 .parse(&raw)
                 .expect("an email");
