@@ -321,12 +321,17 @@ async fn index(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Str
     blocking(&s, move |s| {
         let v = view(s)?;
         let (office, section) = (nonempty(&q, "office"), nonempty(&q, "section"));
+        let page_no = nonempty(&q, "page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
         let p = pages::progress(
             &v.cfg,
             &v.cal,
             v.today,
             office.as_deref(),
             section.as_deref(),
+            page_no,
         );
         Ok(page(s, &v, "index.html", p))
     })

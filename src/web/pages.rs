@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 /// Working days left at which a task counts as "due soon".
 pub const DUE_SOON: i64 = 5;
+/// Tasks per page of `/`: a plan of thousands of tasks stays a page a phone can load.
+pub const PAGE_ROWS: usize = 200;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
@@ -161,6 +163,9 @@ pub struct Progress {
     pub rows: Vec<Row>,
     pub office: String,
     pub section: String,
+    /// 1-based; the counts are over every page.
+    pub page: usize,
+    pub pages: usize,
 }
 
 /// The progress of every task (of `section`) for every lead office (or `office`).
@@ -170,6 +175,7 @@ pub fn progress(
     today: NaiveDate,
     office: Option<&str>,
     section: Option<&str>,
+    page: usize,
 ) -> Progress {
     let mut leads: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -191,6 +197,8 @@ pub fn progress(
     let column: BTreeMap<&str, usize> = columns.iter().enumerate().map(|(i, o)| (*o, i)).collect();
     let mut counts = Counts::default();
     let mut rows = Vec::new();
+    let shown = |n: usize| n / PAGE_ROWS + 1 == page;
+    let mut n = 0;
     for t in &cfg.tasks {
         if section.is_some_and(|s| s != t.section) {
             continue;
@@ -199,19 +207,24 @@ pub fn progress(
             continue;
         }
         let occs = planner::occurrences(cfg, cal, t);
-        let mut cells = vec![None; columns.len()];
+        let mut cells = vec![None; if shown(n) { columns.len() } else { 0 }];
         for l in &t.lead {
             if let Some(i) = column.get(l.as_str()) {
                 let c = cell(cfg, cal, t, &occs, l, today);
                 counts.add(&c);
-                cells[*i] = Some(c);
+                if let Some(slot) = cells.get_mut(*i) {
+                    *slot = Some(c);
+                }
             }
         }
-        rows.push(Row {
-            id: t.id.clone(),
-            title: t.title.clone(),
-            cells,
-        });
+        if shown(n) {
+            rows.push(Row {
+                id: t.id.clone(),
+                title: t.title.clone(),
+                cells,
+            });
+        }
+        n += 1;
     }
     Progress {
         counts,
@@ -228,6 +241,8 @@ pub fn progress(
         rows,
         office: office.unwrap_or_default().to_string(),
         section: section.unwrap_or_default().to_string(),
+        page,
+        pages: n.div_ceil(PAGE_ROWS).max(1),
     }
 }
 
@@ -438,6 +453,37 @@ mod tests {
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn progress_pages_its_rows_and_counts_them_all() {
+        let mut yaml = String::from(
+            "offices:\n  a:\n    name: A\n    email: a@vpubnd.example\n  b:\n    name: B\n    email: b@vpubnd.example\ntasks:\n",
+        );
+        for i in 0..450 {
+            let lead = if i % 2 == 0 { "a" } else { "b" };
+            yaml.push_str(&format!(
+                "  - id: I.{i}\n    title: T{i}\n    deadline: 30/06/2024\n    lead: {lead}\n"
+            ));
+        }
+        let env = crate::plan::config::Env::default();
+        let cfg = crate::plan::config::from_source(&yaml, std::path::Path::new("t.yaml"), &env)
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        let today: NaiveDate = "2024-07-01".parse().unwrap();
+        let cal = cfg.work_calendar(2024);
+        let p = progress(&cfg, &cal, today, None, None, 3);
+        assert_eq!((p.page, p.pages, p.rows.len()), (3, 3, 50));
+        assert_eq!(p.counts.overdue, 450, "every task counted, not one page");
+        assert_eq!(p.rows[0].id, "I.400");
+        assert_eq!(p.rows[0].cells[0].as_ref().unwrap().overdue_days, 1);
+        let only_b = progress(&cfg, &cal, today, Some("b"), None, 1);
+        assert_eq!(
+            (only_b.pages, only_b.offices.len(), only_b.counts.overdue),
+            (2, 1, 225)
+        );
+        let soon = progress(&cfg, &cal, "2024-06-25".parse().unwrap(), None, None, 1);
+        assert_eq!(soon.counts.due_soon, 450);
     }
 
     #[test]
