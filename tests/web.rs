@@ -312,6 +312,22 @@ fn a_link_from_an_email_confirms_completion_and_the_pages_show_it() {
     assert!(office.contains("&lt;script&gt;alert(1)"));
     assert!(filtered.contains("&lt;script&gt;alert(1)"));
     assert_eq!(s.get("/office/nope").0, 404);
+    // Bounded: a huge header, a huge target, a huge body.
+    let big = "x".repeat(10_000);
+    let r = s
+        .agent
+        .get(format!("{}/", s.base))
+        .header("X-Big", &big)
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    assert_eq!(s.get(&format!("/confirm/{}", "a".repeat(3_000))).0, 414);
+    let r = s
+        .agent
+        .post(&url)
+        .send_form([("note", "y".repeat(10_000).as_str())])
+        .unwrap();
+    assert_eq!(r.status(), 413);
     assert_eq!(s.get("/style.css").0, 200);
 
     // /metrics: promtool accepts it.

@@ -23,6 +23,10 @@ use std::sync::{Arc, RwLock};
 
 /// Request bodies larger than this are refused (the confirmation form is one short note).
 const MAX_BODY: usize = 4 * 1024;
+/// Request headers together (names and values) and the request target larger than these
+/// are refused (431, 414); hyper's own limits come first.
+const MAX_HEADERS: usize = 8 * 1024;
+const MAX_URI: usize = 2 * 1024;
 /// A note longer than this is cut.
 const MAX_NOTE: usize = 500;
 /// `/log` shows at most this many deliveries.
@@ -202,7 +206,26 @@ async fn guard(
     let allowed = ip.is_loopback()
         || ip_v4_loopback(ip)
         || s.config().web.allow.iter().any(|n| n.contains(ip));
-    let mut resp = if open || allowed {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    let mut resp = if header_bytes > MAX_HEADERS {
+        error_page(
+            &s,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Yêu cầu quá lớn",
+            "Phần đầu của yêu cầu quá lớn.",
+        )
+    } else if req.uri().to_string().len() > MAX_URI {
+        error_page(
+            &s,
+            StatusCode::URI_TOO_LONG,
+            "Yêu cầu quá lớn",
+            "Địa chỉ quá dài.",
+        )
+    } else if open || allowed {
         next.run(req).await
     } else {
         error_page(
