@@ -469,7 +469,8 @@ impl Pool {
     /// One email over a pooled connection; a connection that failed is not kept. Drives the
     /// envelope itself, so that one refused recipient does not lose the email for the others
     /// and a `452` (too many recipients) sends the rest in a further transaction of the same
-    /// message. `data_sent` is set once the final `.` has been written: from then on, a lost
+    /// message. `data_sent` is set once content starts going out (after the server's `354`,
+    /// and stays set after a first transaction of a split envelope): from then on, a lost
     /// connection or a timeout leaves the outcome unknown.
     async fn send(&self, msg: &Message, data_sent: &AtomicBool) -> Result<Delivery, PoolError> {
         let mut conn = self.checkout().await?;
@@ -604,7 +605,6 @@ async fn transact(
                 }
             },
         }
-        data_sent.store(false, Ordering::SeqCst);
         if let Some((code, text)) = too_many {
             tracing::info!(
                 code,
