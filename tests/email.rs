@@ -225,9 +225,61 @@ async fn a_digest_lists_every_task_of_the_office() {
         "phối hợp với Trung tâm Tin học – Công báo (đơn vị chủ trì)",
         "đến chậm",
         "hạn hôm nay",
+        "Đề nghị đơn vị phối hợp với Trung tâm Tin học – Công báo thực hiện nhiệm vụ này.",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    // A cooperating office is asked to coordinate, not to hand in the result itself.
+    assert!(!text.contains("gửi kết quả trong ngày hôm nay"), "{text}");
+}
+
+/// Co-leads are told they share the lead; where the result goes is named, and that office
+/// (with no address) gets nothing and is never called cooperating.
+#[test]
+fn co_leads_share_the_lead_and_the_result_goes_where_report_to_says() {
+    let src = PLAN
+        .replace("PORT", "2525")
+        .replace("GROUPING", "grouping: per-nudge")
+        .replace("TITLE71", TITLE71)
+        .replace("  ldvp:\n", "  snv:\n    name: Sở Nội vụ\n  ldvp:\n")
+        .replace(
+            "    deadline: Tháng 01/2024\n    lead: ttth\n",
+            "    deadline: Tháng 01/2024\n    lead: [ttth, kt]\n    report_to: snv\n",
+        );
+    let cfg = from_source(&src, Path::new("t.yaml"), &Env::default())
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+    let vii1 = cfg.task("VII.1").unwrap();
+    assert_eq!(vii1.report_to, ["snv"]);
+    assert!(vii1.cooperating.is_empty());
+    let now = at("2024-01-31 08:00");
+    let bs = due_batches(&cfg, now);
+    assert!(
+        bs.iter()
+            .all(|b| b.nudges.iter().all(|n| &*n.office != "snv"))
+    );
+    let composer = Composer::new(&cfg).unwrap();
+    let text_for = |office: &str| {
+        let b = bs
+            .iter()
+            .find(|b| b.office == office && &*b.nudges[0].task == "VII.1")
+            .unwrap_or_else(|| panic!("no VII.1 email for {office}: {bs:#?}"));
+        let msg = composer
+            .compose(&cfg, &cfg.work_calendar(2024), b, "<t@example.org>", now)
+            .unwrap();
+        let raw = msg.formatted();
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        parsed.body_text(0).unwrap().to_string()
+    };
+    let kt = text_for("kt");
+    assert!(
+        kt.contains("Vai trò của đơn vị: đồng chủ trì với Trung tâm Tin học – Công báo"),
+        "{kt}"
+    );
+    assert!(kt.contains("Kết quả gửi: Sở Nội vụ"), "{kt}");
+    assert!(!kt.contains("phối hợp: Sở Nội vụ"), "{kt}");
+    let ttth = text_for("ttth");
+    assert!(ttth.contains("đồng chủ trì với Phòng Kinh tế"), "{ttth}");
 }
 
 #[tokio::test]

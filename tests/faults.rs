@@ -293,7 +293,7 @@ async fn server_dies_in_the_middle_of_a_sweep_and_comes_back() {
     server.wait_for(60, Duration::from_secs(60)).await;
     server.stop().await;
     let at_stop = server.received().len();
-    d.wait_log("will retry", 1, Duration::from_secs(30)).await;
+    d.wait_log("sẽ thử lại", 1, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(d.running(), "the sweep gave up while the server was away");
     server.restart().await;
@@ -664,7 +664,7 @@ async fn ledger_disk_full_while_running() {
 
     let mut d = start(&s.config, false, &s.log);
     server.wait_for(10, Duration::from_secs(60)).await;
-    d.wait_log("sweep done", 1, Duration::from_secs(30)).await;
+    d.wait_log(", bỏ qua ", 1, Duration::from_secs(30)).await;
 
     // Fill the disk, then hand the daemon 300 more tasks.
     let filler = fs_.dir.join("filler");
@@ -676,7 +676,7 @@ async fn ledger_disk_full_while_running() {
     plan.tasks = 310;
     plan.write(&s.config);
     d.signal("HUP");
-    d.wait_log("sweep failed", 1, Duration::from_secs(60)).await;
+    d.wait_log(" thất bại: ", 1, Duration::from_secs(60)).await;
     let log = d.log_text();
     assert!(
         log.contains("full"),
@@ -690,7 +690,7 @@ async fn ledger_disk_full_while_running() {
         "the daemon died of a full disk:\n{}",
         tail(&s.log)
     );
-    let failures = count(&d.log_text(), "sweep failed");
+    let failures = count(&d.log_text(), " thất bại: ");
     assert!(
         failures <= 3,
         "{failures} failed sweeps in a couple of seconds"
@@ -729,7 +729,7 @@ async fn garbage_config_on_reload_keeps_the_old_one() {
 
     let mut d = start(&s.config, false, &s.log);
     server.wait_for(5, Duration::from_secs(60)).await;
-    d.wait_log("sweep done", 1, Duration::from_secs(30)).await;
+    d.wait_log(", bỏ qua ", 1, Duration::from_secs(30)).await;
 
     let mut noise = vec![0u8; 4096];
     rand::rngs::StdRng::seed_from_u64(7).fill(&mut noise[..]);

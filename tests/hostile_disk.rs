@@ -85,24 +85,22 @@ fn nhacviec(args: &[&str]) -> Command {
     c
 }
 
-/// Waits for `child`, killing it and failing after `limit`.
+/// Waits for `child`, killing it and failing after `limit`. Its output is read while it
+/// runs: a log longer than a pipe holds would otherwise block it forever.
 fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
+    fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    }
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let (mut out, mut err) = (String::new(), String::new());
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let (out, err) = (out.join().unwrap(), err.join().unwrap());
             return (status.code().unwrap_or(-1), out, err);
         }
         if start.elapsed() > limit {

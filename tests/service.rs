@@ -143,7 +143,7 @@ fn sent_to(server: &SmtpServer, addr: &str) -> usize {
 }
 
 /// What the daemon logs after each sweep, with its trigger.
-const SWEEP_DONE: &str = "sweep done";
+const SWEEP_DONE: &str = ", bỏ qua ";
 
 #[tokio::test]
 async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
@@ -198,7 +198,7 @@ async fn a_broken_config_on_sighup_keeps_the_old_one_running() {
     d.signal("HUP");
     let got = server.wait_for(2, PATIENCE).await;
     assert_eq!(to(&got[1]), "b@vpubnd.example");
-    let log = d.wait_log("config reloaded", 1, PATIENCE).await;
+    let log = d.wait_log("đã nạp lại cấu hình", 1, PATIENCE).await;
     assert!(log.contains("T.2"), "the change is logged:\n{log}");
 
     d.signal("TERM");
@@ -284,7 +284,7 @@ async fn sigterm_lets_a_slow_send_finish_and_be_recorded() {
         log.find(needle)
             .unwrap_or_else(|| panic!("no `{needle}` in the log:\n{log}"))
     };
-    assert!(pos("stop requested") < pos("reminder sent"), "{log}");
+    assert!(pos("stop requested") < pos("đã gửi: "), "{log}");
 }
 
 /// Reads one datagram from the notify socket (panics after `PATIENCE`).
@@ -397,6 +397,7 @@ fn the_installed_config_finds_the_services_ledger_outside_the_service() {
     // The service itself: systemd's $STATE_DIRECTORY wins.
     let env = Env {
         state_directory: Some(PathBuf::from("/var/lib/private/nhacviec")),
+        ..Env::default()
     };
     let c = load("/etc/nhacviec/nhacviec.yaml", &env);
     assert_eq!(

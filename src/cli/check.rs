@@ -2,8 +2,9 @@
 
 use super::exit::Exit;
 use super::render::{self, check::Summary};
-use super::{ConfigArg, load_or_print, now_or};
-use crate::plan::config::Loaded;
+use super::{ConfigArg, load_or_print_with, now_or};
+use crate::plan::config::{self, Config, Env, Loaded};
+use crate::plan::diag::{Diagnostic, Report};
 use crate::plan::planner::{self, Plan};
 use anyhow::Result;
 use chrono::Datelike;
@@ -11,11 +12,21 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 
 pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
-    let Some(Loaded { config, report }) = load_or_print(arg)? else {
+    // "Today" is the config's local day (its time zone is read first): the reader warns
+    // about `done:` dates after it.
+    let tz = config::load(&arg.path, &Env::from_process())
+        .map(|l| l.config.schedule.timezone)
+        .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    let now = now_or(at, tz)?;
+    let env = Env {
+        today: Some(now.with_timezone(&tz).date_naive()),
+        ..Env::from_process()
+    };
+    let Some(Loaded { config, report }) = load_or_print_with(arg, &env)? else {
         return Ok(Exit::Failure.into());
     };
     let tz = config.schedule.timezone;
-    let now = now_or(at, tz)?;
+    let stale = stale_plan(&config, now.with_timezone(&tz).date_naive());
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     // Only the next nudge is shown: look a month ahead first, and further only if the
     // month is empty, rather than planning two years of a large plan every time.
@@ -41,8 +52,44 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
             .iter()
             .chain(&plan.upcoming)
             .find(|n| n.send_at > now),
-        warnings: report.warning_count(),
+        warnings: report.warning_count() + usize::from(stale),
     };
     render::to_stdout("the summary", |w| render::check::write_check(w, &summary))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Warns (located, like the reader's warnings) when every dated deadline of the plan is
+/// before `today`: its reminders are all in the past, only overdue ones are left. Returns
+/// whether it warned.
+fn stale_plan(config: &Config, today: chrono::NaiveDate) -> bool {
+    let cal = config.work_calendar(today.year());
+    let mut last = None;
+    for t in &config.tasks {
+        if let Ok(occs) = planner::occurrences(config, &cal, t) {
+            last = last.max(occs.into_iter().max());
+        }
+    }
+    let (Some(last), Some(first)) = (last, config.tasks.first()) else {
+        return false;
+    };
+    if last >= today {
+        return false;
+    }
+    let mut r = Report::new(
+        &config.path,
+        &std::fs::read_to_string(&config.path).unwrap_or_default(),
+    );
+    r.push(
+        Diagnostic::warning(
+            Some(first.pos),
+            format!(
+                "every deadline of this plan is already past (the last is {}; today is {}): no reminder before a deadline is left, only overdue ones",
+                last.format("%d/%m/%Y"),
+                today.format("%d/%m/%Y")
+            ),
+        )
+        .with_hint("is this last year's plan? Load this year's (`nhacviec import`), or mark the finished tasks `done:`"),
+    );
+    eprint!("{}", r.render());
+    true
 }

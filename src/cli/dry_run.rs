@@ -20,8 +20,23 @@ pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
     let config = daemon::load_or_explain(config_path)?;
     let now = at.unwrap_or_else(|| Clock::real().now());
     let ctx = Context::new(config, &SecretEnv::from_process(), now)?;
-    let ledger = Ledger::scratch_copy(&ctx.config.ledger.path)?;
+    // The scratch copy is migrated in memory: its "ledger schema migrated" line would read
+    // as if the real ledger had been touched. A dry run logs nothing of its own.
+    let ledger = {
+        let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        Ledger::scratch_copy(&ctx.config.ledger.path)?
+    };
     let preview = preview::preview(&ctx, &ledger, now)?;
+    // The log says what the dry run would do, never that anything went out.
+    tracing::info!(
+        would_send = preview.reminders(),
+        would_send_emails = preview.emails.len(),
+        "chạy thử {}: sẽ gửi {} thư ({} lời nhắc); không gửi, không ghi gì",
+        now.with_timezone(&ctx.config.schedule.timezone)
+            .format("%d/%m/%Y %H:%M"),
+        preview.emails.len(),
+        preview.reminders()
+    );
     print(&mut std::io::stdout().lock(), &preview)?;
     Ok(if preview.unfinished == 0 {
         ExitCode::SUCCESS

@@ -28,6 +28,7 @@ mod plan;
 pub mod render;
 mod run;
 mod send_test;
+mod simulate;
 
 pub use plan::known_keys;
 pub use render::plan::{render_plan, write_plan};
@@ -241,6 +242,8 @@ pub enum Command {
     },
     /// Read a plan's appendix table (.docx or text from a PDF) and print it as YAML.
     Import(import::ImportArgs),
+    /// Replay a period's scheduled sweeps, sending nothing: how many emails each gets.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
@@ -285,6 +288,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::SendTest { config, to } => send_test::send_test(&config, &to),
         Command::Check { config, at } => check::check(&config, at.as_deref()),
         Command::Import(args) => import::run(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
         Command::Plan {
             config,
             at,
@@ -354,7 +358,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads the config; on errors prints them all and returns `None`.
 fn load_or_print(arg: &ConfigArg) -> Result<Option<Loaded>> {
-    match config::load(&arg.path, &Env::from_process()) {
+    load_or_print_with(arg, &Env::from_process())
+}
+
+/// [`load_or_print`] with this environment (`check` adds the day it is).
+fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
+    match config::load(&arg.path, env) {
         Ok(l) => {
             if !l.report.items.is_empty() {
                 eprint!("{}", l.report.render());

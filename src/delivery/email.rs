@@ -621,6 +621,10 @@ struct Item {
     role_label: &'static str,
     lead_names: String,
     cooperating_names: String,
+    /// The other lead offices, when the lead is shared (đồng chủ trì); else empty.
+    co_lead_names: String,
+    /// Where the result goes or who appraises it (`report_to:`); else empty.
+    report_to_names: String,
     add_head: bool,
     add_leadership: bool,
     tag: String,
@@ -731,6 +735,18 @@ fn context(
             },
             lead_names: names(&task.lead),
             cooperating_names: names(&task.cooperating),
+            co_lead_names: if task.shared_lead && n.role != Role::Cooperating {
+                let others: Vec<String> = task
+                    .lead
+                    .iter()
+                    .filter(|o| **o != *n.office)
+                    .cloned()
+                    .collect();
+                names(&others)
+            } else {
+                String::new()
+            },
+            report_to_names: names(&task.report_to),
             add_head: n.add_head,
             add_leadership: n.add_leadership,
             tag: tag.to_string(),
@@ -814,6 +830,12 @@ fn sample_contexts() -> Vec<Context> {
         role_label: if coop { "phối hợp" } else { "chủ trì" },
         lead_names: "Phòng Hành chính – Tổ chức".into(),
         cooperating_names: "Phòng Kinh tế".into(),
+        co_lead_names: if late {
+            "Phòng Kiểm soát thủ tục hành chính".into()
+        } else {
+            String::new()
+        },
+        report_to_names: "Sở Nội vụ".into(),
         add_head: tag == TAG_ESCALATION,
         add_leadership: tag == TAG_ESCALATION,
         tag: tag.into(),

@@ -7,5 +7,6 @@ pub mod email;
 pub mod ledger;
 pub mod preview;
 pub mod reconcile;
+pub mod simulate;
 pub mod sweep;
 pub mod transport;

@@ -115,7 +115,8 @@ pub fn reconcile(
     }
 
     let settled = planner::Settled {
-        before: first_sweep_as_of,
+        // A first start settles the backlog before itself.
+        before: first_sweep_as_of.or(Some(now)),
         in_flight: ready.keys().map(|k| (*k).clone()).collect(),
     };
     let plan = planner::plan_settled(cfg, cal, now, now, &known, &settled);
@@ -155,10 +156,10 @@ pub fn reconcile(
         }
     }
     out.send = send;
+    out.skip = skip;
+    // Counted on the first start only: later sweeps find the same backlog settled again.
     if first_start {
-        out.settled = skip.len();
-    } else {
-        out.skip = skip;
+        out.settled = plan.settled;
     }
     for (key, state) in ready {
         // Part of the message is still owed: it is re-sent with what remains.
@@ -326,6 +327,33 @@ mod tests {
         assert_eq!(names(&again.nudges), ["hctc before-14d"]);
         assert_eq!(again.attempts, 1);
         assert_eq!(d.next_retry, None);
+    }
+
+    #[test]
+    fn an_office_that_appears_after_the_first_start_still_hears_of_its_task() {
+        // The service first swept on Tuesday 23/01 at 17:35, after that day's 08:00
+        // reminders; then the task is reassigned from hctc to kt. kt's latest missed reminder
+        // (7 days before, 23/01 08:00) is before the first sweep, yet kt never heard of the
+        // task: it is due now, late, not settled with the backlog.
+        let src = "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\n  kt:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: kt\n";
+        let reassigned = from_source(src, Path::new("t.yaml"), &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        let mut states = LedgerStates::new();
+        states.insert(
+            key("2024-01-23 08:00", "hctc", "before-7d"),
+            state(Status::Sent, "<a@x>", None, 1),
+        );
+        let d = reconcile(
+            &reassigned,
+            &WorkCalendar::weekends_only(),
+            &states,
+            Some(at("2024-01-23 17:35")),
+            at("2024-01-23 17:40"),
+        );
+        assert_eq!(names(&d.send), ["kt before-7d"]);
+        // Its older reminder (14 days before) stays settled: no row, not sent.
+        assert!(d.skip.is_empty(), "{:?}", names(&d.skip));
     }
 
     #[test]

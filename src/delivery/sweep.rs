@@ -16,7 +16,7 @@ use crate::delivery::ledger::{
 use crate::delivery::reconcile::{self, Decisions, Resend};
 use crate::delivery::transport::{Delivery, Refusal, SecretEnv, SendError, Sender};
 use crate::plan::config::Config;
-use crate::plan::planner::Nudge;
+use crate::plan::planner::{Late, Nudge};
 use crate::service::clock::Clock;
 use crate::service::shutdown::Shutdown;
 use anyhow::{Context as _, Result};
@@ -173,17 +173,21 @@ fn record_skipped(
         "missed while nhacviec was not running; a later reminder replaced it, or it is older than the catch-up window",
         now,
     )?;
-    // One line per sweep; each nudge only at debug level.
-    tracing::info!(
-        skipped = report.skipped,
-        status = "skipped",
-        "{} missed reminders recorded as skipped (nhacviec was not running when they were due)",
-        report.skipped
-    );
+    // One line for the sweep (the summary names them); each one only at debug.
     for n in skip {
         tracing::debug!(
             task = %n.task, office = %n.office, kind = %n.kind.code(), status = "skipped",
-            "missed reminder recorded as skipped"
+            "bỏ qua: {} → {} ({}), lẽ ra gửi {}", n.task, n.office, n.kind.label(),
+            n.send_at.format("%d/%m/%Y")
+        );
+    }
+    if report.skipped > 0 {
+        tracing::info!(
+            skipped = report.skipped,
+            status = "skipped",
+            "bỏ qua {} lời nhắc đã lỡ khi nhacviec không chạy ({}): ghi vào sổ, không gửi",
+            report.skipped,
+            summary_of(skip)
         );
     }
     Ok(())
@@ -207,7 +211,7 @@ fn drop_gone(
         for k in keys {
             tracing::warn!(
                 task = %k.task, office = %k.office, kind = %k.kind, email_message_id = %id,
-                status = "failed", "an unsent reminder is no longer in the plan; dropped"
+                status = "failed", "bỏ thư chưa gửi: {} → {} ({}) không còn trong kế hoạch", k.task, k.office, k.kind
             );
         }
     }
@@ -730,27 +734,64 @@ pub fn backoff(
     base.mul_f64(jitter).min(max)
 }
 
-/// One structured event per delivery row: `journalctl TASK=II.3` finds it.
+/// A few nudges named, for one log line: `VII.5 → hctc, II.3 → kstthc và 4 lời nhắc khác`.
+fn summary_of(nudges: &[Nudge]) -> String {
+    const SHOWN: usize = 3;
+    let mut s: Vec<String> = nudges
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{} → {}", n.task, n.office))
+        .collect();
+    if nudges.len() > SHOWN {
+        s.push(format!("và {} lời nhắc khác", nudges.len() - SHOWN));
+    }
+    s.join(", ")
+}
+
+/// What one nudge of an email was, in words: `VII.5 → hctc (trước 3 ngày làm việc)`.
+fn nudge_words(n: &Nudge) -> String {
+    format!(
+        "{} → {} ({}{})",
+        n.task,
+        n.office,
+        n.kind.label(),
+        match n.late {
+            Late::No => "",
+            Late::FirstStart => ", lần nhắc đầu tiên",
+            Late::Downtime => ", gửi chậm",
+        }
+    )
+}
+
+/// One structured event per delivery row: `journalctl TASK=II.3` finds it, and its
+/// MESSAGE says the essentials in words (`đã gửi: VII.5 → hctc (trước 3 ngày làm việc), 1
+/// thư tới 2 địa chỉ`), so that `systemctl status` is readable without `-o verbose`.
 fn log_batch(out: &Outgoing, status: Status, reply: &str) {
-    let to = recipients(&out.batch).join(", ");
+    let all = recipients(&out.batch);
+    let to = all.join(", ");
+    let with = match out.batch.nudges.len() {
+        1 => String::new(),
+        k => format!(", chung thư với {} lời nhắc khác", k - 1),
+    };
     for n in &out.batch.nudges {
         let (task, office, kind) = (&n.task, &n.office, n.kind.code());
         let (message_id, status_str) = (&out.message_id, status.as_str());
+        let what = nudge_words(n);
         match status {
             Status::Sent => tracing::info!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
                 recipients = %to, email_message_id = %message_id, status = status_str, late = n.late.is_late(),
-                reply = %reply, "reminder sent"
+                reply = %reply, "đã gửi: {what}, 1 thư tới {} địa chỉ{with}", all.len()
             ),
             Status::Retrying => tracing::warn!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
                 recipients = %to, email_message_id = %message_id, status = status_str,
-                error = %reply, "reminder not sent yet; will retry"
+                error = %reply, "chưa gửi được, sẽ thử lại: {what}: {reply}"
             ),
             _ => tracing::error!(
                 task = %task, office = %office, kind = %kind, role = n.role.code(),
                 recipients = %to, email_message_id = %message_id, status = status_str,
-                error = %reply, "reminder could not be delivered"
+                error = %reply, "không gửi được: {what}: {reply}"
             ),
         }
     }

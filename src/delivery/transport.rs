@@ -142,14 +142,20 @@ pub struct Sender {
 }
 
 enum Inner {
-    Outbox { dir: PathBuf, tz: Tz },
+    Outbox {
+        dir: PathBuf,
+        tz: Tz,
+    },
     Smtp(Box<Pool>),
+    /// Accepts every email and delivers none: `simulate`.
+    Discard,
 }
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.inner {
             Inner::Outbox { dir, .. } => f.debug_struct("Sender").field("outbox", dir).finish(),
+            Inner::Discard => f.debug_struct("Sender").field("discard", &true).finish(),
             Inner::Smtp(pool) => f
                 .debug_struct("Sender")
                 .field("host", &pool.cfg.host)
@@ -679,6 +685,9 @@ impl Delivery {
     }
 }
 
+/// The "reply" of [`Sender::discard`].
+pub const DISCARDED: &str = "not sent: simulation";
+
 impl Sender {
     /// Reads the password (if any) and prepares TLS; opens no connection yet.
     pub fn new(cfg: &Config, env: &SecretEnv) -> Result<Sender, TransportError> {
@@ -702,10 +711,18 @@ impl Sender {
         })
     }
 
+    /// A transport that accepts every email and delivers none, writing nothing anywhere:
+    /// `simulate` runs the real sweep through it.
+    pub fn discard() -> Sender {
+        Sender {
+            inner: Arc::new(Inner::Discard),
+        }
+    }
+
     /// How many emails may be in flight at once: the SMTP pool's size; one for the outbox.
     pub fn concurrency(&self) -> usize {
         match &*self.inner {
-            Inner::Outbox { .. } => 1,
+            Inner::Outbox { .. } | Inner::Discard => 1,
             Inner::Smtp(pool) => pool.cfg.pool_size.max(1) as usize,
         }
     }
@@ -721,6 +738,10 @@ impl Sender {
         match &*self.inner {
             Inner::Outbox { dir, tz } => Ok(Delivery {
                 reply: write_outbox(dir, *tz, msg).await?,
+                refused: Vec::new(),
+            }),
+            Inner::Discard => Ok(Delivery {
+                reply: DISCARDED.to_string(),
                 refused: Vec::new(),
             }),
             Inner::Smtp(pool) => {

@@ -112,6 +112,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         secrets,
         shutdown: shutdown.clone(),
         cron,
+        reloaded: None,
     };
     let result = event_loop::drive(&mut service, rx, &shutdown).await;
     notify(&[NotifyState::Stopping]);
@@ -130,6 +131,9 @@ pub struct Service {
     /// Polled between emails by each sweep.
     shutdown: Shutdown,
     cron: Cron,
+    /// What the last reload changed, logged after the sweep it triggers: the reload's
+    /// result is then the last line of the journal.
+    reloaded: Option<Vec<String>>,
 }
 
 impl Work for Service {
@@ -142,6 +146,11 @@ impl Work for Service {
             trigger,
         )
         .await;
+        if trigger == "reload"
+            && let Some(changes) = self.reloaded.take()
+        {
+            log_reloaded(&self.config_path, &changes, r.as_ref().ok());
+        }
         match r {
             Ok(r) => r
                 .next_retry
@@ -162,10 +171,10 @@ impl Work for Service {
         let loaded = tokio::task::spawn_blocking(move || reload(&path, &old, &secrets, &clock))
             .await
             .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "reload refused: loading the config failed");
+                tracing::error!(error = %e, event = "reload", "không nạp lại cấu hình (reload refused): {e}");
                 None
             });
-        let Some(new_ctx) = loaded else {
+        let Some((new_ctx, changes)) = loaded else {
             notify(&[
                 NotifyState::Ready,
                 NotifyState::Status("running (reload failed: old config kept)"),
@@ -174,6 +183,7 @@ impl Work for Service {
         };
         self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
         self.ctx = new_ctx;
+        self.reloaded = Some(changes);
         notify(&[
             NotifyState::Ready,
             NotifyState::Status("running (reloaded)"),
@@ -192,8 +202,9 @@ async fn once(
 ) -> Result<SweepReport> {
     let mut total = SweepReport::default();
     loop {
+        let at = clock.now();
         let r = sweep::sweep(ctx, ledger, clock, stop).await?;
-        log_report(&r, "once");
+        log_report(ctx, at, &r, "once");
         total.sent += r.sent;
         total.emails += r.emails;
         total.skipped += r.skipped;
@@ -236,17 +247,53 @@ async fn run_sweep(
     stop: &Shutdown,
     why: &str,
 ) -> Result<SweepReport> {
+    let at = clock.now();
     let r = sweep::sweep(ctx, ledger, clock, stop).await;
     match &r {
-        Ok(r) => log_report(r, why),
+        Ok(r) => log_report(ctx, at, r, why),
         // A ledger that cannot be written (disk full, read-only) is logged and the daemon
         // waits for the next sweep instead of crashing into a restart loop.
-        Err(e) => tracing::error!(error = %format!("{e:#}"), trigger = why, "sweep failed"),
+        Err(e) => tracing::error!(
+            error = %format!("{e:#}"), trigger = why,
+            "quét {} thất bại: {e:#}", local(ctx, at)
+        ),
     }
     r
 }
 
-fn log_report(r: &SweepReport, why: &str) {
+fn local(ctx: &Context, at: DateTime<Utc>) -> String {
+    at.with_timezone(&ctx.config.schedule.timezone)
+        .format("%d/%m/%Y %H:%M")
+        .to_string()
+}
+
+/// One line per sweep, in words: `quét 22/01/2024 08:00: gửi 4 thư (5 lời nhắc), 0 lỗi,
+/// bỏ qua 0`; the counts stay as fields.
+fn log_report(ctx: &Context, at: DateTime<Utc>, r: &SweepReport, why: &str) {
+    let mut text = if r.outside_window {
+        format!(
+            "quét {}: ngày nghỉ hoặc ngoài giờ gửi, không gửi gì",
+            local(ctx, at)
+        )
+    } else {
+        format!(
+            "quét {}: gửi {} thư ({} lời nhắc), {} lỗi",
+            local(ctx, at),
+            r.emails,
+            r.sent,
+            r.failed
+        )
+    };
+    text.push_str(&format!(", bỏ qua {}", r.skipped));
+    if r.retrying > 0 {
+        text.push_str(&format!(", {} chờ gửi lại", r.retrying));
+    }
+    if r.dropped > 0 {
+        text.push_str(&format!(", {} bỏ vì không còn trong kế hoạch", r.dropped));
+    }
+    if r.interrupted {
+        text.push_str(" (dừng giữa chừng)");
+    }
     tracing::info!(
         trigger = why,
         sent = r.sent,
@@ -255,12 +302,38 @@ fn log_report(r: &SweepReport, why: &str) {
         failed = r.failed,
         skipped = r.skipped,
         outside_window = r.outside_window,
-        "sweep done"
+        "{text}"
+    );
+}
+
+/// The reload's result, after the sweep it triggered: each change, then one line that
+/// sums it up (the last line the reload leaves in the journal).
+fn log_reloaded(path: &Path, changes: &[String], swept: Option<&SweepReport>) {
+    for l in changes {
+        tracing::info!(change = %l, "thay đổi cấu hình: {l}");
+    }
+    let what = match changes.len() {
+        0 => "không có gì thay đổi".to_string(),
+        n => format!("{n} thay đổi"),
+    };
+    let sweep = match swept {
+        Some(r) => format!("đã quét lại ngay: gửi {} thư", r.emails),
+        None => "lần quét ngay sau đó thất bại (xem dòng trên)".to_string(),
+    };
+    tracing::info!(
+        config = %path.display(), changes = changes.len(), event = "reload",
+        "đã nạp lại cấu hình {}: {what}; {sweep}", path.display()
     );
 }
 
 /// Reads and validates the file; on errors logs all of them and returns `None`.
-fn reload(path: &Path, old: &Arc<Config>, secrets: &SecretEnv, clock: &Clock) -> Option<Context> {
+/// The new context and the changes (in words), logged by the caller after its sweep.
+fn reload(
+    path: &Path,
+    old: &Arc<Config>,
+    secrets: &SecretEnv,
+    clock: &Clock,
+) -> Option<(Context, Vec<String>)> {
     let new = match load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -269,24 +342,21 @@ fn reload(path: &Path, old: &Arc<Config>, secrets: &SecretEnv, clock: &Clock) ->
             }
             tracing::error!(
                 errors = errors.len(),
-                "reload refused: the config has errors; still running on the previous one"
+                event = "reload",
+                "không nạp lại cấu hình: tệp có {} lỗi (reload refused); vẫn chạy cấu hình cũ",
+                errors.len()
             );
             return None;
         }
     };
     let lines = changes::describe(old, &new);
     match Context::new(new, secrets, clock.now()) {
-        Ok(new_ctx) => {
-            if lines.is_empty() {
-                tracing::info!("config reloaded: nothing changed");
-            }
-            for l in &lines {
-                tracing::info!(change = %l, "config reloaded: {l}");
-            }
-            Some(new_ctx)
-        }
+        Ok(new_ctx) => Some((new_ctx, lines)),
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reload refused; still running on the previous config");
+            tracing::error!(
+                error = %format!("{e:#}"), event = "reload",
+                "không nạp lại cấu hình (reload refused): {e:#}; vẫn chạy cấu hình cũ"
+            );
             None
         }
     }
@@ -360,6 +430,7 @@ mod tests {
             secrets,
             shutdown: shutdown.clone(),
             cron,
+            reloaded: None,
         };
 
         // The clerk adds T.2 for office B, then SIGHUP.

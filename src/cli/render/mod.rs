@@ -12,6 +12,7 @@ pub mod ics;
 pub mod log;
 pub mod plan;
 pub mod plan_ics;
+pub mod simulate;
 pub mod table;
 
 pub use table::{Format, Kind, Table, View};

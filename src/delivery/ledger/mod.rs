@@ -27,6 +27,7 @@
 
 mod error;
 pub mod guard;
+mod memory;
 mod open;
 mod read;
 mod write;

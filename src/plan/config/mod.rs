@@ -25,6 +25,11 @@ pub const SERVICE_STATE_DIR: &str = "/var/lib/nhacviec";
 pub struct Env {
     /// systemd's `$STATE_DIRECTORY`: where the ledger and outbox go by default.
     pub state_directory: Option<PathBuf>,
+    /// The day it is, set by `check` only: it turns on the warnings that are `check`'s
+    /// (placeholder offices still in use, escalations to a head with no address, `done:`
+    /// dates after today or outside the plan's years), which every other command and the
+    /// daemon's log would otherwise repeat on each run. `None` (the default): not given.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl Env {
@@ -37,6 +42,7 @@ impl Env {
                     PathBuf::from(s.split(':').next().unwrap_or(&s))
                 })
                 .filter(|p| !p.as_os_str().is_empty()),
+            today: None,
         }
     }
 }

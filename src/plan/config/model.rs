@@ -54,6 +54,9 @@ pub struct Office {
     /// The head's address, added when a nudge escalates.
     pub head: Option<String>,
     pub note: Option<String>,
+    /// `placeholder: true`: a stand-in until the real office is filled in (`check` warns
+    /// while a task still leads to it).
+    pub placeholder: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -219,6 +222,12 @@ pub struct Task {
     pub lead: Vec<String>,
     /// Cooperating office ids, groups expanded, leads removed.
     pub cooperating: Vec<String>,
+    /// Where the result goes or who appraises it (`report_to:`, "gửi Sở Nội vụ thẩm
+    /// định"): named in the emails, never reminded, never asked to cooperate.
+    pub report_to: Vec<String>,
+    /// `lead:` lists several offices that share the lead (đồng chủ trì), rather than one
+    /// office or one group whose members each owe their own share.
+    pub shared_lead: bool,
     pub done: Done,
     /// Reminder policy name (resolved: always present in `Config::policies` or builtin).
     pub policy: String,

@@ -233,6 +233,9 @@ pub struct Plan {
     pub unscheduled: Vec<UnscheduledTask>,
     /// `now` is a working day inside the sending window.
     pub sendable_now: bool,
+    /// Missed before the first sweep and not due: settled by that first start, with no
+    /// ledger row of their own (see [`Settled`]).
+    pub settled: usize,
 }
 
 /// Everything a sweep at `now` must do, and what comes next up to `until`.
@@ -252,9 +255,10 @@ pub fn plan(
 /// What the ledger implies without a row per nudge.
 #[derive(Debug, Clone, Default)]
 pub struct Settled {
-    /// The first sweep's as-of time: every nudge sent before it and without a row in the
-    /// ledger was settled by that first start (sent then, or skipped as backlog), and is
-    /// never due again.
+    /// The first sweep's as-of time. A missed nudge planned before it that catch-up does not
+    /// send (superseded, or too old) was settled by that first start: it is neither sent nor
+    /// given a `skipped` row. Catch-up itself still applies before it: an office that first
+    /// appears later (a task reassigned) still gets the latest reminder it missed.
     pub before: Option<DateTime<Utc>>,
     /// Keys in flight (pending, retrying): planned again whatever `before` says, so that
     /// their email can be rebuilt.
@@ -262,6 +266,8 @@ pub struct Settled {
 }
 
 impl Settled {
+    /// A nudge catch-up does not send is settled rather than skipped: planned before the
+    /// first sweep, and not in flight.
     fn covers(&self, n: &Nudge) -> bool {
         self.before.is_some_and(|b| n.send_at < b)
             && (self.in_flight.is_empty() || !self.in_flight.contains(&n.key()))
@@ -295,10 +301,9 @@ pub fn plan_settled(
     let (span_from, span_to) = index_span(today, horizon.last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
-    let seen = Seen { known, settled };
-    let (missed, mut upcoming_keys) =
-        collect(cfg, cal, &idx, &mut times, &horizon, &seen, &mut out);
-    catch_up(cfg, &idx, today, missed, &mut out);
+    let (missed, through, mut upcoming_keys) =
+        collect(cfg, cal, &idx, &mut times, &horizon, known, &mut out);
+    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
     sort_plan(&mut out, &mut upcoming_keys);
     out
 }
@@ -310,19 +315,6 @@ struct Horizon {
     /// Upcoming nudges are planned up to this moment, and to this day.
     until: DateTime<Utc>,
     last_day: NaiveDate,
-}
-
-/// What the ledger already holds, or implies: never due again.
-struct Seen<'a> {
-    known: &'a HashSet<NudgeKey>,
-    settled: &'a Settled,
-}
-
-impl Seen<'_> {
-    fn holds(&self, nudge: &Nudge) -> bool {
-        // Building a key allocates: skip it when the ledger knows nothing.
-        (!self.known.is_empty() && self.known.contains(&nudge.key())) || self.settled.covers(nudge)
-    }
 }
 
 /// The days the working-day index covers: from two years before `today` to two years
@@ -349,18 +341,32 @@ type Group = (Arc<str>, NaiveDate, Arc<str>, bool);
 /// The missed nudges of each group, in the order they were planned.
 type Missed = BTreeMap<Group, Vec<Nudge>>;
 
-/// Every nudge of every task the ledger does not hold: the missed ones returned by group,
-/// the upcoming ones (up to `until`) in `out.upcoming`, their sort keys returned in the
-/// same order; a task without deadline dates in `out.unscheduled`.
+/// Of each group, the latest send time the ledger holds a row for: what was planned before
+/// it was superseded by that row (sent, skipped or in flight) and is never due again.
+type Through = HashMap<Group, DateTime<Tz>>;
+
+fn group_of(n: &Nudge) -> Group {
+    (
+        n.task.clone(),
+        n.occurrence,
+        n.office.clone(),
+        n.kind.is_leadership(),
+    )
+}
+
+/// Every nudge of every task the ledger does not hold: the missed ones returned by group
+/// (with how far the ledger's rows reach in each group), the upcoming ones (up to `until`)
+/// in `out.upcoming`, their sort keys returned in the same order; a task without deadline
+/// dates in `out.unscheduled`.
 fn collect(
     cfg: &Config,
     cal: &WorkCalendar,
     idx: &WorkDayIndex,
     times: &mut SendTimes,
     horizon: &Horizon,
-    seen: &Seen,
+    known: &HashSet<NudgeKey>,
     out: &mut Plan,
-) -> (Missed, Vec<(SortKey, u32)>) {
+) -> (Missed, Through, Vec<(SortKey, u32)>) {
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -372,6 +378,7 @@ fn collect(
     let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
     let mut batch = Vec::new();
     let mut missed = Missed::new();
+    let mut through = Through::new();
     let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
@@ -400,19 +407,14 @@ fn collect(
             };
             nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
-                if seen.holds(&nudge) {
+                // Building a key allocates: skip it when the ledger knows nothing.
+                if !known.is_empty() && known.contains(&nudge.key()) {
+                    let t = through.entry(group_of(&nudge)).or_insert(nudge.send_at);
+                    *t = (*t).max(nudge.send_at);
                     continue;
                 }
                 if nudge.send_at <= horizon.now_local {
-                    missed
-                        .entry((
-                            nudge.task.clone(),
-                            nudge.occurrence,
-                            nudge.office.clone(),
-                            nudge.kind.is_leadership(),
-                        ))
-                        .or_default()
-                        .push(nudge);
+                    missed.entry(group_of(&nudge)).or_default().push(nudge);
                 } else if nudge.send_at <= horizon.until {
                     let key = (
                         nudge.send_at.naive_utc(),
@@ -427,22 +429,47 @@ fn collect(
             }
         }
     }
-    (missed, upcoming_keys)
+    (missed, through, upcoming_keys)
 }
 
-/// Of each group of missed nudges the latest is due (late if its day is past) when it
-/// falls inside the catch-up window; everything else is skipped.
-fn catch_up(cfg: &Config, idx: &WorkDayIndex, today: NaiveDate, missed: Missed, out: &mut Plan) {
+/// Of each group of missed nudges later than the ledger's rows of that group, the latest is
+/// due (late if its day is past) when it falls inside the catch-up window; everything else
+/// is skipped, or settled when the first start covers it.
+fn catch_up(
+    cfg: &Config,
+    idx: &WorkDayIndex,
+    horizon: &Horizon,
+    missed: Missed,
+    through: &Through,
+    settled: &Settled,
+    out: &mut Plan,
+) {
+    let today = horizon.today;
     // A window reaching past the first date there is catches up everything.
     let catch_up_from = match cfg.schedule.catch_up.unit {
         Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
         Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
     }
     .unwrap_or(NaiveDate::MIN);
-    for (_, mut list) in missed {
+    let not_sent = |n: Nudge, out: &mut Plan| {
+        if settled.covers(&n) {
+            out.settled = out.settled.saturating_add(1);
+        } else {
+            out.skipped.push(n);
+        }
+    };
+    for (group, mut list) in missed {
+        // Older than a row of the same group: superseded by what the ledger holds.
+        if let Some(t) = through.get(&group) {
+            list.retain(|n| n.send_at > *t);
+        }
         list.sort_by_key(|n| (n.send_at, n.kind.weight()));
-        let latest = list.pop().expect("groups are never empty");
-        out.skipped.extend(list);
+        let Some(latest) = list.pop() else {
+            continue;
+        };
+        for n in list {
+            not_sent(n, out);
+        }
         if latest.date >= catch_up_from {
             out.due.push(Nudge {
                 late: if latest.date < today {
@@ -453,7 +480,7 @@ fn catch_up(cfg: &Config, idx: &WorkDayIndex, today: NaiveDate, missed: Missed, 
                 ..latest
             });
         } else {
-            out.skipped.push(latest);
+            not_sent(latest, out);
         }
     }
 }

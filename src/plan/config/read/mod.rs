@@ -7,6 +7,7 @@ mod reminders;
 mod schedule;
 mod tasks;
 pub(super) mod values;
+mod warnings;
 
 use super::*;
 use crate::plan::deadline;
@@ -43,7 +44,7 @@ const ROOT_KEYS: &[&str] = &[
     "calendar",
 ];
 const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
-const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note"];
+const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note", "placeholder"];
 const LEDGER_KEYS: &[&str] = &["path"];
 const CALENDAR_KEYS: &[&str] = &["days_off", "working_days"];
 const SECRET_KEYS: &[&str] = &[
@@ -251,6 +252,7 @@ impl Reader<'_> {
         self.check_dependencies(&tasks, &task_index);
         self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
         self.check_notices(&m, &plan, &tasks, &calendar);
+        self.check_roles_and_done(&m, &offices, &office_pos, &policies, &tasks, &plan);
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -347,6 +349,7 @@ impl Reader<'_> {
                 emails,
                 head,
                 note: self.opt_text(&m, "note"),
+                placeholder: self.opt::<bool>(&m, "placeholder").unwrap_or(false),
             });
         }
         (out, pos)

@@ -19,6 +19,7 @@ const TASK_KEYS: &[&str] = &[
     "deadline",
     "lead",
     "cooperating",
+    "report_to",
     "done",
     "reminders",
     "note",
@@ -174,6 +175,16 @@ impl Reader<'_> {
             .map(|n| self.expand(names, n, "cooperating"))
             .unwrap_or_default();
         cooperating.retain(|o| !lead.contains(o));
+        let mut report_to = m
+            .get("report_to")
+            .map(|n| self.expand(names, n, "report_to"))
+            .unwrap_or_default();
+        report_to.retain(|o| !lead.contains(o) && !cooperating.contains(o));
+        // `lead: [kstthc, hctc]` shares the lead; `lead: cac-trung-tam` gives each member
+        // its own share.
+        let shared_lead = lead.len() > 1
+            && m.get("lead")
+                .is_some_and(|n| matches!(&n.value, Value::Seq(items) if items.len() > 1));
         let done = match m.get("done") {
             None => Done::Open,
             Some(n) => self.done(n, &what, &lead, &cooperating, plan),
@@ -200,6 +211,8 @@ impl Reader<'_> {
             deadline: deadline?,
             lead,
             cooperating,
+            report_to,
+            shared_lead,
             done,
             policy,
             note: self.opt_text(&m, "note"),

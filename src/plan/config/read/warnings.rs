@@ -1,0 +1,214 @@
+//! `check`'s warnings about a plan that loads but would not do what the clerk expects:
+//! tasks still led to placeholder offices, escalations to a head nobody can email, `done:`
+//! dates in the future or outside the plan's years. Given only when `check` asks (it sets
+//! [`Env::today`]), so that other commands and the daemon's log do not repeat them.
+
+use super::*;
+use crate::plan::deadline::{self, Phrase};
+use chrono::Datelike;
+use std::collections::BTreeSet;
+
+impl Reader<'_> {
+    pub(super) fn check_roles_and_done(
+        &self,
+        root: &MapReader,
+        offices: &[Office],
+        office_pos: &HashMap<String, Pos>,
+        policies: &BTreeMap<String, Policy>,
+        tasks: &[Task],
+        plan: &PlanInfo,
+    ) {
+        let Some(today) = self.env.today else {
+            return;
+        };
+        self.check_placeholders(offices, office_pos, tasks);
+        self.check_heads(offices, office_pos, policies, tasks);
+        if let Some(node) = root.get("tasks") {
+            self.check_done_dates(node, tasks, plan, today);
+        }
+    }
+
+    /// An office marked `placeholder: true` that a task still leads to (as lead or
+    /// cooperating office): its reminders would go to a stand-in.
+    fn check_placeholders(
+        &self,
+        offices: &[Office],
+        office_pos: &HashMap<String, Pos>,
+        tasks: &[Task],
+    ) {
+        for o in offices.iter().filter(|o| o.placeholder) {
+            let ids: Vec<&str> = tasks
+                .iter()
+                .filter(|t| t.lead.contains(&o.id) || t.cooperating.contains(&o.id))
+                .map(|t| t.id.as_str())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let Some(pos) = office_pos.get(&o.id) else {
+                continue;
+            };
+            self.warn(
+                *pos,
+                format!(
+                    "office `{}` ({}) is a placeholder (`placeholder: true`), and {} task(s) still lead to it: {}",
+                    o.id,
+                    o.name,
+                    ids.len(),
+                    list(&ids)
+                ),
+                "write the real office's name and address and remove `placeholder: true`, or give these tasks to another office",
+            );
+        }
+    }
+
+    /// A lead office whose policy escalates overdue reminders to its head, with no `head:`.
+    fn check_heads(
+        &self,
+        offices: &[Office],
+        office_pos: &HashMap<String, Pos>,
+        policies: &BTreeMap<String, Policy>,
+        tasks: &[Task],
+    ) {
+        let builtin = Policy::builtin();
+        let mut missing: BTreeMap<&str, (Vec<&str>, BTreeSet<&str>)> = BTreeMap::new();
+        for t in tasks {
+            let policy = policies
+                .get(&t.policy)
+                .or_else(|| policies.get("default"))
+                .unwrap_or(&builtin);
+            if policy.head_after.is_none() {
+                continue;
+            }
+            for id in &t.lead {
+                let Some(o) = offices.iter().find(|o| &o.id == id) else {
+                    continue;
+                };
+                // Offices nobody can email are warned about on their own.
+                if o.head.is_none() && !o.emails.is_empty() {
+                    let e = missing.entry(o.id.as_str()).or_default();
+                    e.0.push(t.id.as_str());
+                    e.1.insert(policy.name.as_str());
+                }
+            }
+        }
+        for (id, (ids, names)) in missing {
+            let Some(pos) = office_pos.get(id) else {
+                continue;
+            };
+            let names: Vec<&str> = names.into_iter().collect();
+            self.warn(
+                *pos,
+                format!(
+                    "office `{id}` has no `head:`, but the reminder policy {} escalates overdue reminders of the tasks it leads ({}) to the head: that step reaches nobody",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    list(&ids)
+                ),
+                format!(
+                    "add `head: address` to office `{id}`, or give these tasks a policy whose `escalate:` has no `head_after`"
+                ),
+            );
+        }
+    }
+
+    /// Every date written under a task's `done:` (a date, one per office, or deeper), in
+    /// the future (after `today`) or outside the plan's years.
+    fn check_done_dates(
+        &self,
+        tasks_node: &Node,
+        tasks: &[Task],
+        plan: &PlanInfo,
+        today: NaiveDate,
+    ) {
+        let Value::Seq(items) = &tasks_node.value else {
+            return;
+        };
+        let mut years: BTreeSet<i32> = plan.year.into_iter().collect();
+        for t in tasks {
+            match &t.deadline.rule {
+                deadline::Rule::Dates(ds) => years.extend(ds.iter().map(|d| d.year())),
+                deadline::Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
+                _ => {}
+            }
+        }
+        // Work on a December deadline is often finished in January.
+        let (Some(first), Some(last)) = (years.first().copied(), years.last().map(|y| y + 1))
+        else {
+            return;
+        };
+        for item in items {
+            let Value::Map(entries) = &item.value else {
+                continue;
+            };
+            let Some((_, done)) = entries.iter().find(|(k, _)| k.name == "done") else {
+                continue;
+            };
+            let id = entries
+                .iter()
+                .find(|(k, _)| k.name == "id")
+                .and_then(|(_, n)| match &n.value {
+                    Value::Scalar(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("?");
+            let mut dates = Vec::new();
+            collect_dates(done, &mut dates);
+            for (d, pos) in dates {
+                if d > today {
+                    self.warn(
+                        pos,
+                        format!(
+                            "task {id} is marked done on {}, which is after today ({})",
+                            d.format("%d/%m/%Y"),
+                            today.format("%d/%m/%Y")
+                        ),
+                        "a task is done on the day it was finished: check the date (its reminders stop already)",
+                    );
+                } else if d.year() < first || d.year() > last {
+                    self.warn(
+                        pos,
+                        format!(
+                            "task {id} is marked done on {}, outside the plan's years ({first}–{})",
+                            d.format("%d/%m/%Y"),
+                            last - 1
+                        ),
+                        "check the year of the date",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The dates written anywhere under `node`, with their positions.
+fn collect_dates(node: &Node, out: &mut Vec<(NaiveDate, Pos)>) {
+    match &node.value {
+        Value::Scalar(s) => {
+            if let Ok(Phrase::Date(d)) = deadline::parse_phrase(s) {
+                out.push((d, node.pos));
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|n| collect_dates(n, out)),
+        Value::Map(entries) => entries.iter().for_each(|(_, n)| collect_dates(n, out)),
+        Value::Null => {}
+    }
+}
+
+/// `II.3, II.5, III.1 and 4 more`.
+fn list(ids: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = ids
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        s.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    s
+}
