@@ -756,15 +756,19 @@ async fn garbage_config_on_reload_keeps_the_old_one() {
         }
         assert!(d.running());
     }
-    // Still on the old config: a sweep now sends nothing (all 5 already sent). Its end is
-    // awaited in the log, so the assertion below is about a sweep that ran.
+    // Still on the old config: a sweep now sends nothing (all 5 already sent). Its summary
+    // line is awaited in the log, so the assertion below is about a sweep that ran.
     d.signal("USR1");
     let log = d
-        .wait_lines(&["sweep done", "SIGUSR1"], 1, Duration::from_secs(30))
+        .wait_lines(
+            &[", bỏ qua ", "trigger=\"SIGUSR1\""],
+            1,
+            Duration::from_secs(30),
+        )
         .await;
     let line = log
         .lines()
-        .find(|l| l.contains("sweep done") && l.contains("SIGUSR1"))
+        .find(|l| l.contains(", bỏ qua ") && l.contains("trigger=\"SIGUSR1\""))
         .expect("the line waited for");
     assert!(line.contains("sent=0"), "{line}");
     assert_eq!(server.received().len(), 5);
