@@ -27,6 +27,7 @@
 
 mod completions;
 mod error;
+pub mod guard;
 mod memory;
 mod open;
 mod read;

@@ -59,9 +59,20 @@ const MIGRATIONS: &[&str] = &[
         SELECT MIN(due_at), MIN(created_at), MIN(created_at), 1, 1 FROM deliveries
         HAVING COUNT(*) > 0;
     "#,
-    // 3: completions, an audit trail of `done`, `undone` and confirmed links.
+    IDENTITY_MIGRATION,
+    // 4: completions, an audit trail of `done`, `undone` and confirmed links.
     completions_migration(),
 ];
+
+/// 3: the ledger's identity, a random id made when it is created (or first migrated), so
+/// that a deleted or replaced ledger is told from the one used before (see
+/// [`guard`](super::guard)).
+const IDENTITY_MIGRATION: &str = r#"
+    CREATE TABLE identity (
+        id TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO identity (id) VALUES (lower(hex(randomblob(16))));
+"#;
 
 /// The completions table: its own entry, so that it renumbers easily next to others.
 const fn completions_migration() -> &'static str {
