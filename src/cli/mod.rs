@@ -20,6 +20,7 @@ pub mod dates;
 mod diff;
 pub mod dry_run;
 pub mod exit;
+pub mod help;
 pub mod import;
 mod log;
 mod meta;
@@ -51,6 +52,25 @@ pub struct Cli {
     /// How to write log events to stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The language of messages: vi (Vietnamese, the default) or en (English); else
+    /// NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`.
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<LangArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    Vi,
+    En,
+}
+
+impl From<LangArg> for crate::i18n::Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::Vi => Self::Vi,
+            LangArg::En => Self::En,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -244,7 +264,13 @@ pub enum Command {
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The language is needed before parsing: the help and the usage errors speak it.
+    crate::i18n::init(lang_flag(&args));
+    let cli = match help::localized()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version go to stdout and exit 0; a usage error exits 2.
@@ -266,6 +292,23 @@ pub fn main() -> ExitCode {
             exit::code_of(&e).into()
         }
     }
+}
+
+/// `--lang vi|en` or `--lang=vi|en` anywhere on the command line (clap checks it again).
+fn lang_flag(args: &[std::ffi::OsString]) -> Option<crate::i18n::Lang> {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        let value = match a.strip_prefix("--lang") {
+            Some("") => args.get(i + 1).copied(),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        }?;
+        match value {
+            "vi" => Some(crate::i18n::Lang::Vi),
+            "en" => Some(crate::i18n::Lang::En),
+            _ => None,
+        }
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -129,6 +129,8 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
             return Err(report);
         }
     };
+    // The config's `language:` settles the messages' language before any is written.
+    crate::i18n::settle(config_language(&root));
     let reader = Reader::new(path, env);
     let config = reader.config(&root);
     drop(root);
@@ -143,6 +145,22 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),
         _ => Err(report),
     }
+}
+
+/// The root's `language:` when it names one (the reader reports a wrong one).
+fn config_language(root: &yaml::Node) -> Option<crate::i18n::Lang> {
+    let yaml::Value::Map(entries) = &root.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.name == "language")
+        .and_then(|(_, v)| v.as_str())
+        .and_then(|s| match s.trim() {
+            "vi" => Some(crate::i18n::Lang::Vi),
+            "en" => Some(crate::i18n::Lang::En),
+            _ => None,
+        })
 }
 
 mod read;

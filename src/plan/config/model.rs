@@ -34,6 +34,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Days off and working days the clerk added (next year's notice, a local holiday).
     pub calendar: CalendarConfig,
+    /// `language:`: the messages' language when `--lang` and the environment are silent.
+    pub language: Option<crate::i18n::Lang>,
 }
 
 #[derive(Debug, Clone, Default)]

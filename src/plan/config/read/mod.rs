@@ -10,6 +10,7 @@ pub(super) mod values;
 mod warnings;
 
 use super::*;
+use crate::i18n::Lang;
 use crate::plan::deadline;
 use crate::plan::diag::{Diagnostic, Pos, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
@@ -42,6 +43,7 @@ const ROOT_KEYS: &[&str] = &[
     "mail",
     "ledger",
     "calendar",
+    "language",
 ];
 const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
 const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note", "placeholder"];
@@ -236,6 +238,7 @@ impl Reader<'_> {
         let schedule = self.schedule(m.get("schedule"));
         let mail = self.mail(m.get("mail"));
         let ledger = self.ledger(m.get("ledger"));
+        let language = m.get("language").and_then(|n| self.language(n));
 
         let names = Names {
             offices: &office_index,
@@ -269,7 +272,30 @@ impl Reader<'_> {
             mail: mail?,
             ledger,
             calendar,
+            language,
         })
+    }
+
+    /// `language: vi|en`: the language of messages and the journal when neither `--lang` nor
+    /// the environment chooses one.
+    fn language(&self, node: &Node) -> Option<Lang> {
+        let s = self.text(node, "`language`")?;
+        let lang = match s.trim() {
+            "vi" => Some(Lang::Vi),
+            "en" => Some(Lang::En),
+            _ => None,
+        };
+        if lang.is_none() {
+            self.error(
+                node.pos,
+                crate::tr!("ngôn ngữ `{s}` không có", "there is no language `{s}`"),
+                crate::tr!(
+                    "viết `vi` (tiếng Việt) hoặc `en` (tiếng Anh)",
+                    "write `vi` (Vietnamese) or `en` (English)"
+                ),
+            );
+        }
+        lang
     }
 
     fn plan(&self, node: &Node) -> PlanInfo {
