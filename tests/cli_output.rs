@@ -41,6 +41,7 @@ impl Seed {
             .arg(self.config())
             .current_dir(self.dir.path())
             .env_remove("NHACVIEC_CONFIG")
+            .env("NHACVIEC_LANG", "en")
             .env_remove("STATE_DIRECTORY")
             .env_remove("COLUMNS")
             .env_remove("NO_COLOR")
@@ -310,6 +311,7 @@ fn an_unreadable_ledger_says_so_and_exits_1() {
             .arg("-c")
             .arg(s.config())
             .env_remove("NHACVIEC_CONFIG")
+            .env("NHACVIEC_LANG", "en")
             .output()
             .expect("setpriv");
         let err = text(&out.stderr);

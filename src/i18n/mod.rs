@@ -93,6 +93,12 @@ pub fn force(lang: Lang) {
     let _ = CHOSEN.set(lang);
 }
 
+/// Sets (or with `None` clears) this thread's language (a test that asserts one language's
+/// words says so first; [`scoped`] when only part of it should).
+pub fn set_for_thread(lang: Option<Lang>) {
+    SCOPED.with(|s| s.set(lang));
+}
+
 /// Runs `f` with `lang` on this thread.
 pub fn scoped<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
     let before = SCOPED.with(|s| s.replace(Some(lang)));

@@ -1,7 +1,9 @@
 use super::*;
 use crate::plan::deadline::Rule;
 
+/// Loads `src`; these tests assert the English texts.
 pub(crate) fn load_str(src: &str) -> Result<Loaded, Report> {
+    crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
     from_source(src, Path::new("test.yaml"), &Env::default())
 }
 
