@@ -45,7 +45,9 @@ pub(super) fn diff(
     let tz = new.schedule.timezone;
     let now = now_or(at, tz)?;
     let report = compare(&old, &new, office, now, days);
-    render::to_stdout("the differences", |w| w.write_all(report.as_bytes()))?;
+    render::to_stdout(crate::t!("các khác biệt", "the differences"), |w| {
+        w.write_all(report.as_bytes())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -391,7 +391,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+        .map_err(|e| {
+            anyhow::anyhow!(crate::tr!(
+                "không khởi động được bộ chạy bất đồng bộ: {e}",
+                "cannot start the async runtime: {e}"
+            ))
+        })
 }
 
 /// Loads the config; on errors prints them all and returns `None`.
@@ -410,11 +415,17 @@ fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
         }
         Err(report) => {
             eprint!("{}", report.render());
-            eprintln!(
-                "{}: {} error(s), {} warning(s)",
+            let (path, errors, warnings) = (
                 report.path.display(),
                 report.error_count(),
-                report.warning_count()
+                report.warning_count(),
+            );
+            eprintln!(
+                "{}",
+                crate::tr!(
+                    "{path}: {errors} lỗi, {warnings} cảnh báo",
+                    "{path}: {errors} error(s), {warnings} warning(s)"
+                )
             );
             Ok(None)
         }
