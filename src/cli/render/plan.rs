@@ -193,10 +193,14 @@ impl PlanRow {
             days_left.push_str(&days_left_text(n));
         }
         recipients.clear();
-        recipients.push_str(match (n.add_head, n.add_leadership) {
-            (true, true) => t!("trưởng đơn vị, lãnh đạo", "head, leadership"),
-            (true, false) => t!("trưởng đơn vị", "head"),
-            (false, true) => t!("lãnh đạo", "leadership"),
+        // JSON and CSV carry the stable codes, in either language.
+        recipients.push_str(match (n.add_head, n.add_leadership, machine) {
+            (true, true, true) => "head, leadership",
+            (true, false, true) => "head",
+            (false, true, true) => "leadership",
+            (true, true, false) => t!("trưởng đơn vị, lãnh đạo", "head, leadership"),
+            (true, false, false) => t!("trưởng đơn vị", "head"),
+            (false, true, false) => t!("lãnh đạo", "leadership"),
             _ => "",
         });
     }
