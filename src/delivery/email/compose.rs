@@ -1,0 +1,243 @@
+//! Rendering: the [`Composer`] turns a batch into a multipart email through the templates;
+//! [`admin_message`] is the plain note to the admin.
+
+use super::Batch;
+use super::context::{Context, context, sample_contexts};
+use super::text::{html_escape, one_line};
+use crate::calendar::workdays::WorkCalendar;
+use crate::plan::config::Config;
+use chrono::DateTime;
+use chrono_tz::Tz;
+use lettre::Message;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Why an email could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("cannot read the template {}: {source}", path.display())]
+    ReadTemplate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A template that does not compile or render; `name` is the file (an override's path,
+    /// or the built-in name).
+    #[error("the template {name}{} is broken: {message}", line.map(|l| format!(", line {l},")).unwrap_or_default())]
+    Template {
+        name: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("task `{0}` is not in the config")]
+    UnknownTask(String),
+    #[error("office `{0}` is not in the config")]
+    UnknownOffice(String),
+    #[error("the email has no recipient")]
+    NoRecipient,
+    #[error("`{0}` is not a valid email address")]
+    Address(String),
+    #[error("`{0}` is not a valid Message-ID")]
+    MessageId(String),
+    #[error("cannot build the email: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+const SUBJECT: &str = "subject.txt";
+const TEXT: &str = "body.txt";
+const HTML: &str = "body.html";
+const BUILTIN: [(&str, &str); 3] = [
+    (SUBJECT, include_str!("../templates/subject.txt")),
+    (TEXT, include_str!("../templates/body.txt")),
+    (HTML, include_str!("../templates/body.html")),
+];
+
+/// Renders emails. Built once per config: the templates are compiled and checked then.
+pub struct Composer {
+    env: Environment<'static>,
+    /// Template name → what to call it in errors (the override's path, or the name).
+    origin: Vec<(&'static str, String)>,
+}
+
+impl std::fmt::Debug for Composer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composer")
+            .field("templates", &self.origin)
+            .finish()
+    }
+}
+
+impl Composer {
+    /// Loads the built-in templates, then the overrides in `mail.templates` (same file
+    /// names: `subject.txt`, `body.txt`, `body.html`), and renders each once with sample
+    /// data so that a broken override stops the program at start, not at the first sweep.
+    pub fn new(cfg: &Config) -> Result<Composer, ComposeError> {
+        let mut env = Environment::new();
+        // Blocks on lines of their own leave no blank lines behind: templates stay readable.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        // A misspelt variable is an error, not an empty string; `{% if x %}` still works.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        // minijinja's HTML escaping also turns `/` into `&#x2f;`, which makes dates unreadable
+        // in the source and unsearchable; escaping `& < > " '` is what HTML needs.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+                out.write_str(&html_escape(s))?;
+                Ok(())
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
+        let mut origin = Vec::new();
+        for (name, builtin) in BUILTIN {
+            let (source, shown) = match cfg.mail.templates.as_ref().map(|d| d.join(name)) {
+                Some(path) if path.exists() => {
+                    let s = std::fs::read_to_string(&path).map_err(|source| {
+                        ComposeError::ReadTemplate {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    (s, path.display().to_string())
+                }
+                _ => (builtin.to_string(), name.to_string()),
+            };
+            env.add_template_owned(name, source)
+                .map_err(|e| template_error(&shown, &e))?;
+            origin.push((name, shown));
+        }
+        let composer = Composer { env, origin };
+        for ctx in sample_contexts() {
+            for (name, _) in BUILTIN {
+                composer.render(name, &ctx)?;
+            }
+        }
+        Ok(composer)
+    }
+
+    fn render(&self, name: &str, ctx: &Context) -> Result<String, ComposeError> {
+        let shown = self
+            .origin
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.as_str())
+            .unwrap_or(name);
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| template_error(shown, &e))
+    }
+
+    /// The email for `batch`: multipart/alternative, plain text and HTML, in Vietnamese.
+    ///
+    /// `message_id` is used as given; the bracketed form of [`new_message_id`] is expected,
+    /// and brackets are added when missing. `now` is the Date header and the day the days
+    /// left are counted from.
+    pub fn compose(
+        &self,
+        cfg: &Config,
+        cal: &WorkCalendar,
+        batch: &Batch,
+        message_id: &str,
+        now: DateTime<Tz>,
+    ) -> Result<Message, ComposeError> {
+        let ctx = context(cfg, cal, batch, now)?;
+        let subject = one_line(&self.render(SUBJECT, &ctx)?);
+        let text = self.render(TEXT, &ctx)?;
+        let html = self.render(HTML, &ctx)?;
+
+        let id = message_id.trim();
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ComposeError::MessageId(message_id.to_string()));
+        }
+        let id = if id.starts_with('<') && id.ends_with('>') {
+            id.to_string()
+        } else {
+            format!("<{id}>")
+        };
+        let mailbox =
+            |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
+        let mut b = Message::builder()
+            .from(mailbox(&cfg.mail.from)?)
+            .subject(subject)
+            .date(now.into())
+            .message_id(Some(id));
+        if let Some(r) = &cfg.mail.reply_to {
+            b = b.reply_to(mailbox(r)?);
+        }
+        if batch.to.is_empty() {
+            return Err(ComposeError::NoRecipient);
+        }
+        for t in &batch.to {
+            b = b.to(mailbox(t)?);
+        }
+        for c in &batch.cc {
+            b = b.cc(mailbox(c)?);
+        }
+        // RFC 3834: an automatic message; well-behaved vacation responders stay quiet.
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Content-Language"),
+            "vi".into(),
+        ));
+        let body = MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html),
+            );
+        Ok(b.multipart(body)?)
+    }
+}
+
+/// A plain-text message to the admin address (a delivery that failed for good). Not a
+/// reminder: no templates, no ledger row.
+pub fn admin_message(
+    cfg: &Config,
+    to: &str,
+    subject: &str,
+    body: &str,
+    now: DateTime<Tz>,
+) -> Result<Message, ComposeError> {
+    let mailbox =
+        |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
+    Ok(Message::builder()
+        .from(mailbox(&cfg.mail.from)?)
+        .to(mailbox(to)?)
+        .subject(one_line(subject))
+        .date(now.into())
+        .message_id(Some(new_message_id(&cfg.mail.message_id_domain)))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_string())?)
+}
+
+fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
+    ComposeError::Template {
+        name: name.to_string(),
+        line: e.line(),
+        message: match e.detail() {
+            Some(d) => format!("{}: {d}", e.kind()),
+            None => e.kind().to_string(),
+        },
+    }
+}
+
+/// A fresh Message-ID in the bracketed form lettre and RFC 5322 want:
+/// `<32 hex digits@domain>`.
+pub fn new_message_id(domain: &str) -> String {
+    format!("<{:032x}@{}>", rand::random::<u128>(), domain)
+}
