@@ -159,7 +159,10 @@ fn the_table_is_in_vietnamese_and_csv_has_stable_keys() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = seed_in(dir.path());
     let c = cfg.to_str().unwrap();
+    // Vietnamese by `--lang`, over the English the helper asks for.
     let (code, out, err) = nhacviec(&[
+        "--lang",
+        "vi",
         "simulate",
         "-c",
         c,
