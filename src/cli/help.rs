@@ -112,6 +112,23 @@ pub fn localized() -> clap::Command {
         ),
     ];
     let mut cmd = cmd;
+    // The options' help in Vietnamese; in English, the doc comments say it (per command).
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for name in names {
+            cmd = cmd.mut_subcommand(&name, |mut s| {
+                for (id, help) in ARG_HELP_VI {
+                    if s.get_arguments().any(|a| a.get_id() == *id) {
+                        s = s.mut_arg(*id, |a| a.help(*help));
+                    }
+                }
+                s
+            });
+        }
+    }
     for (name, about) in abouts {
         if cmd.find_subcommand(name).is_some() {
             cmd = cmd.mut_subcommand(name, |s| {
@@ -128,6 +145,51 @@ pub fn localized() -> clap::Command {
     }
     cmd
 }
+
+/// The options' help in Vietnamese, by argument id.
+const ARG_HELP_VI: &[(&str, &str)] = &[
+    (
+        "at",
+        "Tính như thể lúc này là thời điểm đó: 2024-09-30, 30/09/2024, hôm nay, -7d, 2024-09-30T08:00 hoặc RFC 3339.",
+    ),
+    ("days", "Xem trước bao nhiêu ngày."),
+    ("until", "Đến ngày này (tính cả ngày đó)."),
+    (
+        "since",
+        "Từ ngày hoặc thời điểm này: 2024-09-30, 30/09/2024, hôm nay, hôm qua, -7d.",
+    ),
+    ("office", "Chỉ của đơn vị này."),
+    ("task", "Chỉ của nhiệm vụ này."),
+    (
+        "status",
+        "Chỉ các lần gửi ở trạng thái này: pending, sent, retrying, failed hoặc skipped.",
+    ),
+    (
+        "lines",
+        "N mục mới nhất (mặc định: 50 trong bảng, tất cả trong JSON và CSV).",
+    ),
+    ("all", "Mọi mục."),
+    (
+        "format",
+        "table (cho người đọc), json hoặc csv (mọi trường, cho chương trình).",
+    ),
+    ("wide", "Mọi cột, không xuống dòng hay cắt bớt."),
+    (
+        "width",
+        "Độ rộng của bảng, theo số cột (mặc định: của terminal, hoặc 100; `COLUMNS` cũng đặt được).",
+    ),
+    ("bom", "Thêm BOM vào đầu CSV để Excel đọc đúng tiếng Việt."),
+    (
+        "once",
+        "Quét một lần (kèm các lần thử lại) rồi thoát: 0 nếu mọi thư đã đi, 1 nếu không.",
+    ),
+    ("dry_run", "Dựng thư sẽ gửi; không gửi, không ghi gì."),
+    ("to", "Gửi tới địa chỉ này."),
+    ("old", "Kế hoạch trước khi sửa."),
+    ("new", "Kế hoạch sau khi sửa."),
+    ("year", "Năm (mặc định: năm nay)."),
+    ("month", "Một tháng của năm đó (1–12)."),
+];
 
 #[cfg(test)]
 mod tests {
@@ -155,5 +217,9 @@ mod tests {
         );
         let vi = help(Lang::Vi, &["nhacviec", "check", "--help"]);
         assert!(vi.contains("Tệp YAML của kế hoạch."), "{vi}");
+        let vi = help(Lang::Vi, &["nhacviec", "log", "--help"]);
+        assert!(vi.contains("Chỉ của đơn vị này."), "{vi}");
+        let en = help(Lang::En, &["nhacviec", "log", "--help"]);
+        assert!(en.contains("Only this office's deliveries"), "{en}");
     }
 }
