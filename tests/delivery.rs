@@ -953,3 +953,174 @@ fn the_seed_plan_writes_the_centres_nudges_into_the_outbox() {
     );
     assert_eq!(files(), written);
 }
+
+/// The message sent to `addr` among `msgs` (in its RCPT TO).
+fn sent_to<'a>(msgs: &'a [Received], addr: &str) -> Vec<&'a Received> {
+    msgs.iter()
+        .filter(|r| r.to.iter().any(|a| a == addr))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_recipient_fails_only_its_own_rows_and_the_others_still_get_the_email() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    // hctc is copied on ttth's email (it cooperates on IV.1): its only address is refused.
+    server.reject_recipient("hctc@vpubnd.example");
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let got = server.received();
+    // ttth still got its email, without hctc in the envelope.
+    let to_ttth = sent_to(&got, "ttth@vpubnd.example");
+    assert_eq!(to_ttth.len(), 1, "{got:#?}");
+    assert_eq!(to_ttth[0].to, ["ttth@vpubnd.example"]);
+    let ttth_id = message_id(to_ttth[0]);
+
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for r in &rows {
+        match (field(r, "office"), bare(field(r, "message_id")) == ttth_id) {
+            ("hctc", true) => {
+                assert_eq!(field(r, "status"), "failed", "{r}");
+                assert!(field(r, "reply").contains("hctc@vpubnd.example"), "{r}");
+                assert!(field(r, "reply").contains("550"), "{r}");
+            }
+            ("ttth", true) => {
+                assert_eq!(field(r, "status"), "sent", "{r}");
+                // The refused copy is noted on the rows that were sent.
+                assert!(field(r, "reply").starts_with("250"), "{r}");
+                assert!(
+                    field(r, "reply").contains("<hctc@vpubnd.example> refused"),
+                    "{r}"
+                );
+            }
+            _ => assert_eq!(field(r, "status"), "sent", "{r}"),
+        }
+    }
+    // The admin report names the refused address and the office that got nothing.
+    let reports: Vec<&Received> = got.iter().filter(|r| r.to == [ADMIN]).collect();
+    assert_eq!(reports.len(), 1, "{got:#?}");
+    let m = MessageParser::default()
+        .parse(&reports[0].data)
+        .expect("parseable");
+    let body = m.body_text(0).expect("text");
+    assert!(body.contains("hctc@vpubnd.example"), "{body}");
+    assert!(body.contains("550"), "{body}");
+    assert!(body.contains(&ttth_id), "{body}");
+    assert!(body.contains("Đơn vị không nhận được thư: hctc"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_recipients_splits_the_envelope_under_one_message_id() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    server.too_many_after(1);
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = server.received();
+    // Two emails of two recipients each, every one sent as two transactions of one
+    // recipient, each pair under one Message-ID.
+    assert_eq!(got.len(), 4, "{got:#?}");
+    let mut per_id: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &got {
+        assert_eq!(r.to.len(), 1, "{r:?}");
+        per_id
+            .entry(message_id(r))
+            .or_default()
+            .extend(r.to.iter().cloned());
+    }
+    let want: BTreeSet<BTreeSet<String>> = [
+        ["ttth@vpubnd.example", "hctc@vpubnd.example"],
+        ["kt@vpubnd.example", "pp.kt@vpubnd.example"],
+    ]
+    .iter()
+    .map(|p| p.iter().map(|a| a.to_string()).collect())
+    .collect();
+    assert_eq!(
+        per_id.values().cloned().collect::<BTreeSet<_>>(),
+        want,
+        "{per_id:?}"
+    );
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_eq!(field(r, "status"), "sent", "{r}");
+        assert_eq!(attempts(r), 1, "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_keeps_the_reminders_for_later_and_alerts_the_admin() {
+    let server = SmtpServer::start().await;
+    let extra = format!("{QUICK}, username: nhacviec, password_file: smtp-password");
+    let mut yaml = config_yaml(server.port(), SMALL, "digest", &extra);
+    // Retries far enough apart that the test sees them waiting.
+    yaml = yaml.replace(
+        "retry: { attempts: 4, initial: 1s, max: 2s }",
+        "retry: { attempts: 4, initial: 3s, max: 3s }",
+    );
+    let s = Setup::new(&yaml);
+    std::fs::write(s.dir.path().join("smtp-password"), "rotated-away\n").unwrap();
+    server.refuse_login(true);
+
+    let mut daemon = s.daemon("daemon", THURSDAY);
+    daemon.wait_log("refused nhacviec's login", 1, WAIT).await;
+    let rows = wait_until("every nudge waiting to retry", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "retrying")).then_some(rows)
+    });
+    for r in &rows {
+        assert!(field(r, "reply").contains("refused the login: 535"), "{r}");
+    }
+    assert!(server.logins() >= 1);
+    // The password is fixed (the server accepts it again): the reminders go out.
+    server.refuse_login(false);
+    let rows = wait_until("every nudge sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    let status = terminate(&mut daemon);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(rows.iter().all(|r| attempts(r) >= 2), "{rows:#?}");
+    // One alert per sweep in the log, not one per reminder.
+    let log = daemon.log_text();
+    let alerts = log.matches("refused nhacviec's login").count();
+    assert!(alerts >= 1 && alerts < 4 * rows.len(), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reply_after_the_data_is_an_unknown_outcome_resent_under_the_same_message_id() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));
+    // The first message's content is answered by a closed connection; the next one's by
+    // silence longer than the client waits (2 s per step, 4 s in all), then a late 250.
+    server.close_after_data(1);
+    server.stall_data(Duration::from_secs(6));
+
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("cannot connect"), "{err}");
+
+    // Each email was tried twice under its one Message-ID, the first time recorded as an
+    // unknown outcome.
+    let tried = count_ids(&server.attempts());
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert!(tried.values().all(|n| *n == 2), "{tried:?}");
+    for id in tried.keys() {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(id.as_str()) && l.contains("outcome unknown")),
+            "{id}: {err}"
+        );
+    }
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_eq!(field(r, "status"), "sent", "{r}");
+        assert_eq!(attempts(r), 2, "{r}");
+        assert!(tried.contains_key(&bare(field(r, "message_id"))), "{r}");
+    }
+}

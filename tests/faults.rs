@@ -364,9 +364,10 @@ async fn temporary_refusals_at_every_stage_then_acceptance() {
     }
 }
 
-/// One office has two addresses and the server refuses one of them with 550. The email to
-/// that office is recorded `failed` with the server's words (naming the address), the admin
-/// is told, the other offices' emails go out, and a second run does not try it again.
+/// One office has two addresses and the server refuses one of them with 550. The email
+/// still goes to the other address: the office's rows are `sent`, with the refused address
+/// and the server's words in their reply; the admin is told which address was refused; the
+/// other offices' emails go out; a second run sends nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_refused_recipient_among_several() {
     let s = setup();
@@ -379,37 +380,40 @@ async fn one_refused_recipient_among_several() {
     plan.write(&s.config);
 
     let mut d = start(&s.config, true, &s.log);
-    // 1: not everything went out.
+    // 0: every reminder reached its office (at one of its addresses).
     assert_eq!(
         d.exit_code(Duration::from_secs(60)).await,
-        1,
+        0,
         "{}",
         tail(&s.log)
     );
     let rows = ledger_rows(&s.ledger);
-    let (failed, ok): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.status == "failed");
+    assert!(rows.iter().all(|r| r.status == "sent"), "{rows:?}");
     // dv-000 leads T.0 and T.5.
-    let failed_tasks: BTreeSet<&str> = failed.iter().map(|r| r.task.as_str()).collect();
-    assert_eq!(failed_tasks, BTreeSet::from(["T.0", "T.5"]));
-    for r in &failed {
-        assert!(r.reply.contains("550"), "{r:?}");
-        assert!(r.reply.contains("phu.dv-000@vpubnd.example"), "{r:?}");
-        assert_eq!(r.attempts, 1, "a permanent refusal was retried: {r:?}");
-    }
-    assert!(ok.iter().all(|r| r.status == "sent"));
+    let noted: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.reply.contains("<phu.dv-000@vpubnd.example> refused: 550"))
+        .map(|r| r.task.as_str())
+        .collect();
+    assert_eq!(noted, BTreeSet::from(["T.0", "T.5"]), "{rows:?}");
     let got = server.received();
     let to_admin: Vec<&Received> = got
         .iter()
         .filter(|m| m.to == ["quantri@vpubnd.example"])
         .collect();
-    assert_eq!(to_admin.len(), 2, "the admin hears once per failed email");
-    for r in &failed {
+    assert_eq!(
+        to_admin.len(),
+        2,
+        "the admin hears once per email with a refusal"
+    );
+    for r in rows.iter().filter(|r| r.task == "T.0" || r.task == "T.5") {
         let id = bare(&r.message_id);
         assert!(
-            to_admin
-                .iter()
-                .any(|m| String::from_utf8_lossy(&m.data).contains(&id)),
-            "no admin report names {id}"
+            to_admin.iter().any(|m| {
+                let text = String::from_utf8_lossy(&m.data);
+                text.contains(&id) && text.contains("phu.dv-000@vpubnd.example")
+            }),
+            "no admin report names {id} and the refused address"
         );
     }
     let reminders: Vec<Received> = got
@@ -417,15 +421,16 @@ async fn one_refused_recipient_among_several() {
         .filter(|m| m.to != ["quantri@vpubnd.example"])
         .cloned()
         .collect();
-    let copies = assert_consistent(
-        &s.ledger,
-        &reminders,
-        &tasks(1..5).union(&tasks(6..10)).cloned().collect(),
-        0,
+    assert!(
+        reminders
+            .iter()
+            .all(|m| !m.to.iter().any(|a| a == "phu.dv-000@vpubnd.example")),
+        "the refused address is in no accepted envelope"
     );
-    assert_eq!(copies.len(), 8);
+    let copies = assert_consistent(&s.ledger, &reminders, &tasks(0..10), 0);
+    assert_eq!(copies.len(), 10);
 
-    // A second run: failed is final, nothing goes out again.
+    // A second run: nothing goes out again.
     let before = server.received().len();
     let mut again = start(&s.config, true, &s.log);
     assert_eq!(again.exit_code(Duration::from_secs(60)).await, 0);
@@ -452,11 +457,14 @@ async fn a_server_stalling_in_the_middle_of_data() {
         "{}",
         tail(&s.log)
     );
+    // Recorded as an unknown outcome (the content went out), never as a connection failure.
+    let log = d.log_text();
     assert!(
-        d.log_text().contains("did not answer within"),
+        log.contains("outcome unknown: the server did not answer after the message was sent"),
         "{}",
         tail(&s.log)
     );
+    assert!(!log.contains("cannot connect"), "{}", tail(&s.log));
     let rows = ledger_rows(&s.ledger);
     let stalled: Vec<&Row> = rows.iter().filter(|r| r.attempts > 1).collect();
     assert_eq!(stalled.len(), 1, "{rows:?}");
@@ -748,9 +756,21 @@ async fn garbage_config_on_reload_keeps_the_old_one() {
         }
         assert!(d.running());
     }
-    // Still on the old config: a sweep now sends nothing (all 5 already sent).
+    // Still on the old config: a sweep now sends nothing (all 5 already sent). Its summary
+    // line is awaited in the log, so the assertion below is about a sweep that ran.
     d.signal("USR1");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = d
+        .wait_lines(
+            &[", bỏ qua ", "trigger=\"SIGUSR1\""],
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    let line = log
+        .lines()
+        .find(|l| l.contains(", bỏ qua ") && l.contains("trigger=\"SIGUSR1\""))
+        .expect("the line waited for");
+    assert!(line.contains("sent=0"), "{line}");
     assert_eq!(server.received().len(), 5);
 
     plan.tasks = 6;

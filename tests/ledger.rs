@@ -739,3 +739,149 @@ fn batched_reservations_and_outcomes_match_the_single_calls() {
             .any(|r| r.key.task == "B" && r.status == Status::Retrying)
     );
 }
+
+/// The guard, through the real binary: a plan with one task, the outbox transport, the
+/// ledger next to the config, in `dir`.
+fn guard_setup(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("nhacviec.yaml");
+    std::fs::write(
+        &cfg,
+        "offices:\n  ttth:\n    name: Trung tâm Tin học\n    email: ttth@vpubnd.example\n\
+         tasks:\n  - id: IV.1\n    title: Xây dựng kế hoạch\n    deadline: 30/01/2024\n    lead: ttth\n\
+         reminders:\n  default:\n    before: [3wd]\n    on_day: true\n\
+         schedule:\n  timezone: Asia/Ho_Chi_Minh\n  sweeps: [\"0 8 * * *\"]\n  window: \"07:30-17:00\"\n\
+         mail:\n  from: nhacviec@vpubnd.example\n  transport:\n    outbox: outbox\n\
+         ledger:\n  path: ledger.db\n",
+    )
+    .unwrap();
+    cfg
+}
+
+fn nv(cfg: &Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+        .args(args)
+        .arg("-c")
+        .arg(cfg)
+        .env_remove("NHACVIEC_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ nhacviec {} -> {:?}\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn emls(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("outbox")).map_or(0, |d| {
+        d.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        })
+        .count()
+    })
+}
+
+#[test]
+fn a_run_as_of_a_moment_before_the_last_sweep_is_refused_and_points_to_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = guard_setup(dir.path());
+    // Thursday 25/01: three working days before the deadline.
+    let first = nv(&cfg, &["run", "--once", "--at", "2024-01-25T08:00"]);
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(emls(dir.path()), 1);
+    // The same moment again is fine (nothing more is due).
+    let again = nv(&cfg, &["run", "--once", "--at", "2024-01-25T08:00"]);
+    assert_eq!(again.status.code(), Some(0));
+    let before = Ledger::open_read_only(&dir.path().join("ledger.db"))
+        .unwrap()
+        .query(&LogFilter::default())
+        .unwrap();
+
+    let earlier = nv(&cfg, &["run", "--once", "--at", "2024-01-24T08:00"]);
+    assert_eq!(earlier.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&earlier.stderr);
+    assert!(
+        err.contains("already records a sweep as of 2024-01-25"),
+        "{err}"
+    );
+    assert!(err.contains("--dry-run"), "{err}");
+    // Nothing written, nothing sent.
+    let after = Ledger::open_read_only(&dir.path().join("ledger.db"))
+        .unwrap()
+        .query(&LogFilter::default())
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(emls(dir.path()), 1);
+    // The preview it points to works.
+    let preview = nv(&cfg, &["run", "--dry-run", "--at", "2024-01-24T08:00"]);
+    assert_eq!(preview.status.code(), Some(0));
+}
+
+#[test]
+fn a_recreated_ledger_is_refused_until_ledger_reset_confirm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = guard_setup(dir.path());
+    let first = nv(&cfg, &["run", "--once", "--at", "2024-01-25T08:00"]);
+    assert_eq!(first.status.code(), Some(0));
+    assert!(dir.path().join("nhacviec.state").is_file());
+    assert_eq!(emls(dir.path()), 1);
+
+    // The ledger is deleted (and its WAL with it): a fresh one would send it all again.
+    for name in ["ledger.db", "ledger.db-wal", "ledger.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+    let refused = nv(&cfg, &["run", "--once", "--at", "2024-01-25T09:00"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("is not the one nhacviec used before"), "{err}");
+    assert!(err.contains("nhacviec ledger reset --confirm"), "{err}");
+    assert_eq!(emls(dir.path()), 1, "nothing sent again");
+
+    // A 0-byte ledger is no better.
+    std::fs::write(dir.path().join("ledger.db"), b"").unwrap();
+    let refused = nv(&cfg, &["run", "--once", "--at", "2024-01-25T09:00"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(emls(dir.path()), 1, "nothing sent again");
+
+    // Without --confirm, reset does nothing and says why.
+    let unconfirmed = nv(&cfg, &["ledger", "reset"]);
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--confirm"));
+    let refused = nv(&cfg, &["run", "--once", "--at", "2024-01-25T09:00"]);
+    assert_eq!(refused.status.code(), Some(1));
+
+    let reset = nv(&cfg, &["ledger", "reset", "--confirm"]);
+    assert_eq!(reset.status.code(), Some(0));
+    let go = nv(&cfg, &["run", "--once", "--at", "2024-01-25T09:00"]);
+    assert_eq!(go.status.code(), Some(0));
+    assert_eq!(emls(dir.path()), 2, "the admin accepted the re-send");
+}
+
+#[test]
+fn an_empty_ledger_beside_an_outbox_already_used_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = guard_setup(dir.path());
+    let first = nv(&cfg, &["run", "--once", "--at", "2024-01-25T08:00"]);
+    assert_eq!(first.status.code(), Some(0));
+    // The ledger and the state file are both gone (the folder was "cleaned"): the outbox
+    // still shows earlier use.
+    for name in [
+        "ledger.db",
+        "ledger.db-wal",
+        "ledger.db-shm",
+        "nhacviec.state",
+    ] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+    let refused = nv(&cfg, &["run", "--once", "--at", "2024-01-25T09:00"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("the outbox already holds"), "{err}");
+    assert_eq!(emls(dir.path()), 1);
+    assert!(!dir.path().join("nhacviec.state").exists());
+}

@@ -22,6 +22,7 @@ pub mod dry_run;
 pub mod exit;
 pub mod help;
 pub mod import;
+mod ledger_cmd;
 mod log;
 mod meta;
 mod plan;
@@ -177,6 +178,9 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// Send one sample reminder through the configured transport and print the reply.
     SendTest {
         #[command(flatten)]
@@ -323,6 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             at,
             dry_run,
         } => run::run(config, once, at.as_deref(), dry_run),
+        Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::SendTest { config, to } => send_test::send_test(&config, &to),
         Command::Check { config, at } => check::check(&config, at.as_deref()),
         Command::Import(args) => import::run(&args),

@@ -14,7 +14,7 @@ use crate::delivery::ledger::{
     DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord,
 };
 use crate::delivery::reconcile::{self, Decisions, Resend};
-use crate::delivery::transport::{SecretEnv, SendError, Sender};
+use crate::delivery::transport::{Delivery, Refusal, SecretEnv, SendError, Sender};
 use crate::plan::config::Config;
 use crate::plan::planner::{Late, Nudge};
 use crate::service::clock::Clock;
@@ -67,6 +67,8 @@ pub struct SweepReport {
     pub outside_window: bool,
     /// Stopped early because of a shutdown request.
     pub interrupted: bool,
+    /// The server refused the SMTP login: the admin was alerted (once per sweep).
+    pub login_refused: bool,
 }
 
 impl SweepReport {
@@ -277,13 +279,27 @@ const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
 /// emitted once the outcome is committed.
 #[derive(Default)]
 struct Unrecorded {
-    rows: Vec<(String, Outcome)>,
+    rows: Vec<(String, Option<String>, Outcome)>,
     logs: Vec<(Outgoing, Status, String)>,
 }
 
 impl Unrecorded {
     fn push(&mut self, out: Outgoing, status: Status, text: String, outcome: Outcome) {
-        self.rows.push((out.message_id.clone(), outcome));
+        self.rows.push((out.message_id.clone(), None, outcome));
+        self.logs.push((out, status, text));
+    }
+
+    /// An outcome for `office`'s rows of the email only; `out` holds those nudges alone.
+    fn push_office(
+        &mut self,
+        office: String,
+        out: Outgoing,
+        status: Status,
+        text: String,
+        outcome: Outcome,
+    ) {
+        self.rows
+            .push((out.message_id.clone(), Some(office), outcome));
         self.logs.push((out, status, text));
     }
 
@@ -292,7 +308,7 @@ impl Unrecorded {
         if self.rows.is_empty() {
             return Ok(());
         }
-        ledger.finish_many(&self.rows)?;
+        ledger.finish_scoped(&self.rows)?;
         self.rows.clear();
         for (out, status, text) in self.logs.drain(..) {
             log_batch(&out, status, &text);
@@ -412,7 +428,7 @@ fn start(
         Ok(message) => {
             let sender = ctx.sender.clone();
             in_flight.spawn(async move {
-                let result = sender.send(&message).await;
+                let result = sender.deliver(&message).await;
                 (out, result)
             });
         }
@@ -429,7 +445,7 @@ fn start(
 }
 
 /// The emails being sent, each with its outcome once done.
-type InFlight = JoinSet<(Outgoing, Result<String, SendError>)>;
+type InFlight = JoinSet<(Outgoing, Result<Delivery, SendError>)>;
 
 /// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
 /// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
@@ -460,15 +476,25 @@ async fn record(
     ledger: &mut Ledger,
     clock: &Clock,
     out: Outgoing,
-    result: Result<String, SendError>,
+    result: Result<Delivery, SendError>,
     report: &mut SweepReport,
     unrecorded: &mut Unrecorded,
 ) -> Result<()> {
     let now = clock.now();
     let retry = &ctx.config.mail.retry;
     let n = out.batch.nudges.len();
+    if let Err(e @ SendError::Auth { .. }) = &result
+        && !report.login_refused
+    {
+        report.login_refused = true;
+        alert_login_refused(ctx, clock, e).await;
+    }
     match result {
-        Ok(reply) => {
+        Ok(delivery) if !delivery.refused.is_empty() => {
+            report.emails += 1;
+            record_partial(ctx, ledger, clock, out, &delivery, report, unrecorded).await?;
+        }
+        Ok(Delivery { reply, .. }) => {
             report.sent += n;
             report.emails += 1;
             let outcome = Outcome::Sent {
@@ -507,6 +533,188 @@ async fn record(
         }
     }
     Ok(())
+}
+
+/// The addresses that are `n`'s office's own on this email: the leadership's for its digest,
+/// the addressed office's (To) for its own nudges, a cooperating office's for a rider.
+fn own_addresses(cfg: &Config, b: &Batch, n: &Nudge) -> Vec<String> {
+    if n.kind.is_leadership() || *n.office == *b.office {
+        b.to.clone()
+    } else {
+        cfg.office(&n.office)
+            .map(|o| o.emails.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `a@b` from `Tên <a@b>`, lowercased, to compare with the envelope's addresses.
+fn address_key(s: &str) -> String {
+    s.trim()
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| s.trim().to_string())
+        .to_lowercase()
+}
+
+/// The server took the email for some recipients and refused others. Per office: if every
+/// one of its own addresses was refused, its rows are `failed` (or `retrying`, when a
+/// refusal was temporary); otherwise `sent`, with the refused copies (a head, a cooperating
+/// office) in the reply. The admin is told which addresses were refused.
+async fn record_partial(
+    ctx: &Context,
+    ledger: &mut Ledger,
+    clock: &Clock,
+    out: Outgoing,
+    delivery: &Delivery,
+    report: &mut SweepReport,
+    unrecorded: &mut Unrecorded,
+) -> Result<()> {
+    let cfg = &*ctx.config;
+    let now = clock.now();
+    let retry = &cfg.mail.retry;
+    let refused: BTreeMap<String, &Refusal> = delivery
+        .refused
+        .iter()
+        .map(|r| (address_key(&r.address), r))
+        .collect();
+    let mut offices: BTreeMap<String, Vec<Nudge>> = BTreeMap::new();
+    for n in &out.batch.nudges {
+        offices
+            .entry(n.office.to_string())
+            .or_default()
+            .push(n.clone());
+    }
+    let mut failed_offices: Vec<String> = Vec::new();
+    for (office, nudges) in offices {
+        let own = own_addresses(cfg, &out.batch, &nudges[0]);
+        let own_refused: Vec<&Refusal> = own
+            .iter()
+            .filter_map(|a| refused.get(&address_key(a)).copied())
+            .collect();
+        let part = Outgoing {
+            batch: Batch {
+                nudges,
+                ..out.batch.clone()
+            },
+            message_id: out.message_id.clone(),
+            attempts_before: out.attempts_before,
+            fresh: out.fresh,
+        };
+        let k = part.batch.nudges.len();
+        let all_refused = !own.is_empty() && own_refused.len() == own.len();
+        if !all_refused {
+            report.sent += k;
+            let text = delivery.describe();
+            let outcome = Outcome::Sent {
+                reply: text.clone(),
+                at: now,
+            };
+            unrecorded.push_office(office, part, Status::Sent, text, outcome);
+            continue;
+        }
+        let text = own_refused
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let transient = own_refused.iter().any(|r| r.is_transient());
+        if transient && out.attempts_before + 1 < retry.attempts {
+            let wait = backoff(retry.initial, retry.max, out.attempts_before);
+            let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+            report.retrying += k;
+            report.next_retry = Some(report.next_retry.map_or(next, |r| r.min(next)));
+            let outcome = Outcome::Retrying {
+                error: text.clone(),
+                next_attempt_at: next,
+                at: now,
+            };
+            unrecorded.push_office(office, part, Status::Retrying, text, outcome);
+        } else {
+            report.failed += k;
+            failed_offices.push(office.clone());
+            let outcome = Outcome::Failed {
+                error: text.clone(),
+                at: now,
+            };
+            unrecorded.push_office(office, part, Status::Failed, text, outcome);
+        }
+    }
+    // Reporting sends an email: what is waiting is recorded before that wait.
+    unrecorded.flush(ledger)?;
+    report_refusals(ctx, clock, &out, delivery, &failed_offices).await;
+    Ok(())
+}
+
+/// Tells the admin which recipients of an email the server refused, and which offices
+/// therefore got nothing. Best effort, like [`report_failure`].
+async fn report_refusals(
+    ctx: &Context,
+    clock: &Clock,
+    out: &Outgoing,
+    delivery: &Delivery,
+    failed_offices: &[String],
+) {
+    let refused: Vec<String> = delivery.refused.iter().map(|r| format!("- {r}")).collect();
+    for r in &delivery.refused {
+        tracing::error!(
+            recipient = %r.address, code = r.code, reply = %r.text,
+            email_message_id = %out.message_id, "the mail server refused a recipient"
+        );
+    }
+    let lost = if failed_offices.is_empty() {
+        "Các đơn vị khác trên thư vẫn nhận được thư.".to_string()
+    } else {
+        format!("Đơn vị không nhận được thư: {}.", failed_offices.join(", "))
+    };
+    let body = format!(
+        "Máy chủ thư từ chối một số người nhận của thư nhắc việc (Message-ID {}):\n{}\n\n{}\nTrả lời của máy chủ: {}\n\nXem chi tiết: nhacviec log\n",
+        out.message_id,
+        refused.join("\n"),
+        lost,
+        delivery.reply
+    );
+    send_admin(
+        ctx,
+        clock,
+        "[nhacviec] Máy chủ thư từ chối người nhận",
+        &body,
+    )
+    .await;
+}
+
+/// The SMTP login was refused: every reminder waits (retrying) until the password is fixed.
+/// Logged as an error and, best effort, emailed to the admin (the same login may well fail
+/// for that email too: the log line is the alert that always reaches someone).
+async fn alert_login_refused(ctx: &Context, clock: &Clock, e: &SendError) {
+    tracing::error!(
+        error = %e,
+        "the mail server refused nhacviec's login: check mail.transport.smtp's username and password; reminders are kept and retried"
+    );
+    let body = format!(
+        "Máy chủ thư từ chối đăng nhập của nhacviec:\n{e}\n\nCác thư nhắc việc được giữ lại và gửi lại sau. Hãy kiểm tra tên đăng nhập và mật khẩu (mail.transport.smtp).\n"
+    );
+    send_admin(
+        ctx,
+        clock,
+        "[nhacviec] Máy chủ thư từ chối đăng nhập",
+        &body,
+    )
+    .await;
+}
+
+/// Sends `body` to `mail.admin`, if configured. Failures are logged, never retried.
+async fn send_admin(ctx: &Context, clock: &Clock, subject: &str, body: &str) {
+    let cfg = &*ctx.config;
+    let Some(admin) = &cfg.mail.admin else { return };
+    let now = clock.now().with_timezone(&cfg.schedule.timezone);
+    match email::admin_message(cfg, admin, subject, body, now) {
+        Ok(msg) => {
+            if let Err(e) = ctx.sender.send(&msg).await {
+                tracing::error!(error = %e, admin = %admin, "could not send a report to the admin address");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not compose the admin report"),
+    }
 }
 
 /// `initial · 2^attempts`, capped at `max`, with ±20 % jitter so that many offices that

@@ -11,11 +11,11 @@ use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::response::Response;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -88,6 +88,19 @@ pub enum SendError {
     /// The email cannot go as it is (e.g. the server lacks a needed extension).
     #[error("the email cannot be sent to {server}: {detail}")]
     Refused { server: String, detail: String },
+    /// The server refused the login (AUTH, e.g. `535`): the password is wrong or was
+    /// rotated. Transient: the reminders wait for a fixed password; the admin is alerted.
+    #[error("the mail server {server} refused the login: {code} {text}")]
+    Auth {
+        server: String,
+        code: u16,
+        text: String,
+    },
+    /// The content went out but the server did not confirm it (a timeout or a lost
+    /// connection after the final `.`): it may have been delivered. Sent again under the
+    /// same Message-ID so the receiver can recognise a duplicate.
+    #[error("{UNKNOWN} ({server}: {detail})")]
+    Unknown { server: String, detail: String },
     #[error("cannot write to the outbox {}: {source}", path.display())]
     Outbox {
         path: PathBuf,
@@ -105,7 +118,9 @@ impl SendError {
             SendError::Connection { .. }
             | SendError::Tls { .. }
             | SendError::Timeout { .. }
-            | SendError::Outbox { .. } => true,
+            | SendError::Outbox { .. }
+            | SendError::Auth { .. }
+            | SendError::Unknown { .. } => true,
             SendError::Refused { .. } => false,
         }
     }
@@ -113,7 +128,7 @@ impl SendError {
     /// The server's reply code, when it answered.
     pub fn code(&self) -> Option<u16> {
         match self {
-            SendError::Rejected { code, .. } => Some(*code),
+            SendError::Rejected { code, .. } | SendError::Auth { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -242,6 +257,20 @@ enum PoolError {
     Connect(std::io::Error),
     ConnectTimeout,
     Tls(String),
+    /// The email cannot go as it is (a needed extension is missing).
+    Client(String),
+    /// The connection failed after the final `.` of DATA, before the server's reply.
+    Unknown(lettre::transport::smtp::Error),
+    /// Every recipient was refused; the code is a transient one if any refusal was.
+    AllRefused {
+        code: u16,
+        text: String,
+    },
+    /// The server refused the login.
+    Auth {
+        code: u16,
+        text: String,
+    },
 }
 
 /// A rustls client stream, given to lettre as its transport for implicit TLS.
@@ -434,26 +463,225 @@ impl Pool {
                 .await
             {
                 conn.abort().await;
-                return Err(PoolError::Smtp(e));
+                return Err(match reply_of(&e) {
+                    Some((code, text)) => PoolError::Auth { code, text },
+                    None => PoolError::Smtp(e),
+                });
             }
         }
         Ok(conn)
     }
 
-    /// One email over a pooled connection; a connection that failed is not kept.
-    async fn send(&self, msg: &Message) -> Result<Response, PoolError> {
+    /// One email over a pooled connection; a connection that failed is not kept. Drives the
+    /// envelope itself, so that one refused recipient does not lose the email for the others
+    /// and a `452` (too many recipients) sends the rest in a further transaction of the same
+    /// message. `data_sent` is set once content starts going out (after the server's `354`,
+    /// and stays set after a first transaction of a split envelope): from then on, a lost
+    /// connection or a timeout leaves the outcome unknown.
+    async fn send(&self, msg: &Message, data_sent: &AtomicBool) -> Result<Delivery, PoolError> {
         let mut conn = self.checkout().await?;
-        let result = conn.send(msg.envelope(), &msg.formatted()).await;
+        let result = transact(&mut conn, msg, data_sent).await;
         match result {
-            Ok(reply) => {
+            Ok(delivery) => {
                 self.checkin(conn);
-                Ok(reply)
+                Ok(delivery)
             }
             Err(e) => {
                 conn.abort().await;
-                Err(PoolError::Smtp(e))
+                Err(e)
             }
         }
+    }
+}
+
+/// A negative reply, as code and sanitised text.
+fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
+    let code = e.status()?.to_string().parse().ok()?;
+    let text = std::error::Error::source(e)
+        .map(|s| sanitize_reply(&s.to_string()))
+        .unwrap_or_default();
+    Some((code, text))
+}
+
+/// MAIL, RCPT for each recipient, DATA, the content; again for those a `452` put off.
+async fn transact(
+    conn: &mut AsyncSmtpConnection,
+    msg: &Message,
+    data_sent: &AtomicBool,
+) -> Result<Delivery, PoolError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let envelope = msg.envelope();
+    let body = msg.formatted();
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(PoolError::Client(
+                "the envelope has non-ASCII addresses but the server does not offer SMTPUTF8"
+                    .into(),
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !body.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(PoolError::Client(
+                "the email is not ASCII but the server does not offer 8BITMIME".into(),
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let mut pending: Vec<lettre::Address> = envelope.to().to_vec();
+    let mut refused: Vec<Refusal> = Vec::new();
+    let mut replies: Vec<String> = Vec::new();
+    while !pending.is_empty() {
+        conn.command(Mail::new(envelope.from().cloned(), options.clone()))
+            .await
+            .map_err(PoolError::Smtp)?;
+        let mut accepted = Vec::new();
+        let mut later = Vec::new();
+        let mut too_many: Option<(u16, String)> = None;
+        for addr in pending.drain(..) {
+            if too_many.is_some() {
+                later.push(addr);
+                continue;
+            }
+            match conn.command(Rcpt::new(addr.clone(), vec![])).await {
+                Ok(_) => accepted.push(addr),
+                Err(e) => match reply_of(&e) {
+                    Some((452, text)) if !accepted.is_empty() => {
+                        too_many = Some((452, text));
+                        later.push(addr);
+                    }
+                    Some((code, text)) => refused.push(Refusal {
+                        address: addr.to_string(),
+                        code,
+                        text,
+                    }),
+                    None => return Err(PoolError::Smtp(e)),
+                },
+            }
+        }
+        if accepted.is_empty() {
+            // Nobody left to send this transaction to; RSET so the connection can be reused.
+            conn.command(lettre::transport::smtp::commands::Rset)
+                .await
+                .map_err(PoolError::Smtp)?;
+            break;
+        }
+        conn.command(Data).await.map_err(PoolError::Smtp)?;
+        data_sent.store(true, Ordering::SeqCst);
+        match conn.message(&body).await {
+            Ok(reply) => {
+                let text = reply.message().collect::<Vec<_>>().join(" ");
+                replies.push(
+                    format!("{} {}", reply.code(), sanitize_reply(&text))
+                        .trim_end()
+                        .to_string(),
+                );
+            }
+            Err(e) => match reply_of(&e) {
+                // The content itself was refused: for these recipients, as for all.
+                Some(_) if replies.is_empty() && later.is_empty() => {
+                    return Err(PoolError::Smtp(e));
+                }
+                Some((code, text)) => refused.extend(accepted.iter().map(|a| Refusal {
+                    address: a.to_string(),
+                    code,
+                    text: text.clone(),
+                })),
+                // No reply after the final dot: for the first transaction this is the
+                // email's outcome; for a later one, its recipients' only.
+                None if replies.is_empty() => return Err(PoolError::Unknown(e)),
+                None => {
+                    refused.extend(accepted.iter().map(|a| Refusal {
+                        address: a.to_string(),
+                        code: 451,
+                        text: format!("{UNKNOWN}: {}", sanitize_reply(&e.to_string())),
+                    }));
+                    return Ok(Delivery {
+                        reply: replies.join("; "),
+                        refused,
+                    });
+                }
+            },
+        }
+        if let Some((code, text)) = too_many {
+            tracing::info!(
+                code,
+                reply = %text,
+                remaining = later.len(),
+                "the mail server takes fewer recipients per email; sending the rest in another transaction"
+            );
+        }
+        pending = later;
+    }
+    if replies.is_empty() {
+        // Every recipient was refused.
+        let transient = refused.iter().find(|r| (400..500).contains(&r.code));
+        let first = transient.or(refused.first());
+        let code = first.map_or(550, |r| r.code);
+        let text = refused
+            .iter()
+            .map(|r| format!("<{}>: {} {}", r.address, r.code, r.text))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(PoolError::AllRefused { code, text });
+    }
+    Ok(Delivery {
+        reply: replies.join("; "),
+        refused,
+    })
+}
+
+/// How a server answered a DATA that it did not confirm: the email may or may not have gone.
+pub const UNKNOWN: &str = "outcome unknown: the server did not answer after the message was sent";
+
+/// One recipient the server refused at RCPT TO (or whose part of a split envelope failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub address: String,
+    pub code: u16,
+    pub text: String,
+}
+
+impl Refusal {
+    /// A 4xx refusal: this recipient may take the email later.
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}> refused: {} {}", self.address, self.code, self.text)
+    }
+}
+
+/// An email the server accepted for at least one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The server's reply to the content (`250 …`; several, `; `-separated, for a split
+    /// envelope), or the outbox file's path.
+    pub reply: String,
+    /// The recipients that did not get it, with the server's reply for each.
+    pub refused: Vec<Refusal>,
+}
+
+impl Delivery {
+    /// The reply, followed by each refused recipient.
+    pub fn describe(&self) -> String {
+        let mut s = self.reply.clone();
+        for r in &self.refused {
+            s.push_str("; ");
+            s.push_str(&r.to_string());
+        }
+        s
     }
 }
 
@@ -499,11 +727,23 @@ impl Sender {
         }
     }
 
-    /// Delivers one email. Returns the server's reply (`250 …`), or the outbox file's path.
+    /// Delivers one email. Returns the server's reply (`250 …`) followed by any refused
+    /// recipient, or the outbox file's path.
     pub async fn send(&self, msg: &Message) -> Result<String, SendError> {
+        self.deliver(msg).await.map(|d| d.describe())
+    }
+
+    /// Delivers one email to every recipient the server takes: see [`Delivery`].
+    pub async fn deliver(&self, msg: &Message) -> Result<Delivery, SendError> {
         match &*self.inner {
-            Inner::Outbox { dir, tz } => write_outbox(dir, *tz, msg).await,
-            Inner::Discard => Ok(DISCARDED.to_string()),
+            Inner::Outbox { dir, tz } => Ok(Delivery {
+                reply: write_outbox(dir, *tz, msg).await?,
+                refused: Vec::new(),
+            }),
+            Inner::Discard => Ok(Delivery {
+                reply: DISCARDED.to_string(),
+                refused: Vec::new(),
+            }),
             Inner::Smtp(pool) => {
                 let cfg = &pool.cfg;
                 let server = format!("{}:{}", cfg.host, cfg.port);
@@ -512,12 +752,10 @@ impl Sender {
                 // future that held it: it never goes back to the pool.
                 let step = step_timeout(cfg.timeout);
                 let bound = step.saturating_mul(2);
-                match tokio::time::timeout(bound, pool.send(msg)).await {
-                    Ok(Ok(reply)) => {
-                        let text = reply.message().collect::<Vec<_>>().join(" ");
-                        let text = sanitize_reply(&text);
-                        Ok(format!("{} {}", reply.code(), text).trim_end().to_string())
-                    }
+                let data_sent = AtomicBool::new(false);
+                let result = tokio::time::timeout(bound, pool.send(msg, &data_sent)).await;
+                match result {
+                    Ok(Ok(delivery)) => Ok(delivery),
                     Ok(Err(PoolError::Smtp(e))) => Err(classify(&server, step, &e)),
                     Ok(Err(PoolError::Connect(e))) => Err(SendError::Connection {
                         server,
@@ -530,6 +768,23 @@ impl Sender {
                     Ok(Err(PoolError::Tls(detail))) => Err(SendError::Tls {
                         server,
                         detail: sanitize_reply(&detail),
+                    }),
+                    Ok(Err(PoolError::Client(detail))) => {
+                        Err(SendError::Refused { server, detail })
+                    }
+                    Ok(Err(PoolError::Unknown(e))) => Err(SendError::Unknown {
+                        server,
+                        detail: sanitize_reply(&e.to_string()),
+                    }),
+                    Ok(Err(PoolError::Auth { code, text })) => {
+                        Err(SendError::Auth { server, code, text })
+                    }
+                    Ok(Err(PoolError::AllRefused { code, text })) => {
+                        Err(SendError::Rejected { code, text })
+                    }
+                    Err(_) if data_sent.load(Ordering::SeqCst) => Err(SendError::Unknown {
+                        server,
+                        detail: format!("no reply within {} s", bound.as_secs()),
                     }),
                     Err(_) => Err(SendError::Timeout {
                         server,

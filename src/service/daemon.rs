@@ -74,6 +74,11 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     let secrets = SecretEnv::from_process();
     let ctx = Context::new(config, &secrets, clock.now())?;
     let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
+    let outbox = match &ctx.config.mail.transport {
+        config::Transport::Outbox(dir) => Some(dir.as_path()),
+        config::Transport::Smtp(_) => None,
+    };
+    crate::delivery::ledger::guard::check_start(&ledger, opts.at, outbox)?;
     let shutdown = Shutdown::new();
 
     if opts.once {

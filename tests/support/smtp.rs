@@ -8,6 +8,11 @@
 //! - [`SmtpServer::stall_data`]: for the next message, wait a while after the content
 //!   before answering (the client sees a server hanging in the middle of DATA);
 //!   [`SmtpServer::stall_data_after`] lets some messages through first;
+//! - [`SmtpServer::too_many_after`]: answer `452 too many recipients` to every RCPT TO
+//!   after the first N of a transaction;
+//! - [`SmtpServer::close_after_data`]: for the next message, close the connection after
+//!   its content, before any reply (the client cannot know whether it was taken);
+//! - [`SmtpServer::refuse_login`]: answer `535` to AUTH (it is offered, PLAIN and LOGIN);
 //! - [`SmtpServer::behave`]: forget all of the above;
 //! - [`SmtpServer::stop`] and [`SmtpServer::restart`]: go away (connections refused) and
 //!   come back on the same port.
@@ -60,6 +65,13 @@ struct State {
     /// Stalls begun so far.
     stalls: usize,
     connections: usize,
+    /// Recipients per transaction before `452`.
+    rcpt_limit: Option<usize>,
+    /// Messages whose content is answered by closing the connection.
+    close_after_data: usize,
+    refuse_login: bool,
+    /// AUTH commands seen.
+    logins: usize,
 }
 
 pub struct SmtpServer {
@@ -158,9 +170,33 @@ impl SmtpServer {
         s.stall_after = messages;
     }
 
+    /// Answers `452 4.5.3 too many recipients` to RCPT TO once a transaction has `n`.
+    pub fn too_many_after(&self, n: usize) {
+        self.state.lock().unwrap().rcpt_limit = Some(n);
+    }
+
+    /// For the next `messages` messages, closes the connection once the content has
+    /// arrived, without a reply. The message counts in [`SmtpServer::attempts`] only.
+    pub fn close_after_data(&self, messages: usize) {
+        self.state.lock().unwrap().close_after_data = messages;
+    }
+
+    /// Answers `535 5.7.8 authentication failed` to AUTH while `refuse` holds.
+    pub fn refuse_login(&self, refuse: bool) {
+        self.state.lock().unwrap().refuse_login = refuse;
+    }
+
+    /// How many AUTH commands arrived.
+    pub fn logins(&self) -> usize {
+        self.state.lock().unwrap().logins
+    }
+
     /// Forgets planned failures, rejected recipients and stalls (received messages stay).
     pub fn behave(&self) {
         let mut s = self.state.lock().unwrap();
+        s.rcpt_limit = None;
+        s.close_after_data = 0;
+        s.refuse_login = false;
         s.failures.clear();
         s.rejected.clear();
         s.stall = None;
@@ -249,9 +285,18 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             .to_ascii_uppercase();
         let reply: String = match verb.as_str() {
             "EHLO" => {
-                "250-test.smtp.example\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760".into()
+                "250-test.smtp.example\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760".into()
             }
             "HELO" => "250 test.smtp.example".into(),
+            "AUTH" => {
+                let mut s = state.lock().unwrap();
+                s.logins += 1;
+                if s.refuse_login {
+                    "535 5.7.8 authentication failed".into()
+                } else {
+                    "235 2.7.0 authenticated".into()
+                }
+            }
             "NOOP" => "250 2.0.0 OK".into(),
             "RSET" => {
                 from = None;
@@ -278,8 +323,11 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                 let failure = rcpt_failure
                     .get_or_insert_with(|| planned(&state, Stage::Rcpt))
                     .clone();
+                let limit = state.lock().unwrap().rcpt_limit;
                 if let Some(f) = failure {
                     f
+                } else if limit.is_some_and(|n| to.len() >= n) {
+                    "452 4.5.3 too many recipients".into()
                 } else if state
                     .lock()
                     .unwrap()
@@ -319,6 +367,10 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                 let stall = {
                     let mut s = state.lock().unwrap();
                     s.attempts.push(message.clone());
+                    if s.close_after_data > 0 {
+                        s.close_after_data -= 1;
+                        return Ok(());
+                    }
                     if s.stall.is_some() && s.stall_after > 0 {
                         s.stall_after -= 1;
                         None

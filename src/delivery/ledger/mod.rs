@@ -26,6 +26,7 @@
 //! database they are unix seconds, UTC.
 
 mod error;
+pub mod guard;
 mod memory;
 mod open;
 mod read;

@@ -59,7 +59,18 @@ const MIGRATIONS: &[&str] = &[
         SELECT MIN(due_at), MIN(created_at), MIN(created_at), 1, 1 FROM deliveries
         HAVING COUNT(*) > 0;
     "#,
+    IDENTITY_MIGRATION,
 ];
+
+/// 3: the ledger's identity, a random id made when it is created (or first migrated), so
+/// that a deleted or replaced ledger is told from the one used before (see
+/// [`guard`](super::guard)).
+const IDENTITY_MIGRATION: &str = r#"
+    CREATE TABLE identity (
+        id TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO identity (id) VALUES (lower(hex(randomblob(16))));
+"#;
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -10,15 +10,15 @@ use std::path::Path;
 
 const SQL_SENT: &str = "UPDATE deliveries SET status = 'sent', reply = ?2, attempts = attempts + 1, \
      sent_at = ?3, next_attempt_at = NULL, updated_at = ?3 \
-     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying') AND (?4 IS NULL OR office = ?4)";
 
 const SQL_RETRYING: &str = "UPDATE deliveries SET status = 'retrying', reply = ?2, attempts = attempts + 1, \
      next_attempt_at = ?3, updated_at = ?4 \
-     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying') AND (?5 IS NULL OR office = ?5)";
 
 const SQL_FAILED: &str = "UPDATE deliveries SET status = 'failed', reply = ?2, attempts = attempts + 1, \
      next_attempt_at = NULL, updated_at = ?3 \
-     WHERE message_id = ?1 AND status IN ('pending', 'retrying')";
+     WHERE message_id = ?1 AND status IN ('pending', 'retrying') AND (?4 IS NULL OR office = ?4)";
 
 impl Ledger {
     /// Records, in one transaction, that the email `message_id` is about to go out to
@@ -107,6 +107,20 @@ impl Ledger {
     /// [`mark_failed`](Ledger::mark_failed) would: all of them, or, on an error, none.
     /// Returns how many rows changed.
     pub fn finish_many(&mut self, results: &[(String, Outcome)]) -> Result<usize, LedgerError> {
+        let scoped: Vec<(String, Option<String>, Outcome)> = results
+            .iter()
+            .map(|(id, o)| (id.clone(), None, o.clone()))
+            .collect();
+        self.finish_scoped(&scoped)
+    }
+
+    /// [`finish_many`](Ledger::finish_many) where an outcome may apply to one office's rows
+    /// of a message only (`Some(office)`): the server refused some recipients of an email
+    /// and took the others, so its rows end differently. `None` applies to every row.
+    pub fn finish_scoped(
+        &mut self,
+        results: &[(String, Option<String>, Outcome)],
+    ) -> Result<usize, LedgerError> {
         if results.is_empty() {
             return Ok(0);
         }
@@ -115,7 +129,7 @@ impl Ledger {
             "committing outcomes",
             |tx, path| {
                 let mut changed = 0;
-                for (message_id, outcome) in results {
+                for (message_id, office, outcome) in results {
                     changed += match outcome {
                         Outcome::Sent { reply, at } => finish_in(
                             tx,
@@ -123,7 +137,7 @@ impl Ledger {
                             message_id,
                             "recording a sent message",
                             SQL_SENT,
-                            &[message_id, reply, &ts(*at)],
+                            &[message_id, reply, &ts(*at), office],
                         )?,
                         Outcome::Retrying {
                             error,
@@ -135,7 +149,7 @@ impl Ledger {
                             message_id,
                             "recording a retry",
                             SQL_RETRYING,
-                            &[message_id, error, &ts(*next_attempt_at), &ts(*at)],
+                            &[message_id, error, &ts(*next_attempt_at), &ts(*at), office],
                         )?,
                         Outcome::Failed { error, at } => finish_in(
                             tx,
@@ -143,7 +157,7 @@ impl Ledger {
                             message_id,
                             "recording a failure",
                             SQL_FAILED,
-                            &[message_id, error, &ts(*at)],
+                            &[message_id, error, &ts(*at), office],
                         )?,
                     };
                 }
