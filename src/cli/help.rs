@@ -25,7 +25,14 @@ pub fn localized() -> clap::Command {
                 "The language of messages: vi (Vietnamese, the default) or en (English); else NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`."
             ))
         });
-    let abouts: [(&str, &str); 12] = [
+    let abouts: [(&str, &str); 13] = [
+        (
+            "ledger",
+            t!(
+                "Quản lý sổ gửi: `ledger reset --confirm` chấp nhận một sổ mới hoặc đã làm trống.",
+                "Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one."
+            ),
+        ),
         (
             "check",
             t!(
