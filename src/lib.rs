@@ -3,6 +3,7 @@
 //! Codemap, one folder per domain, lower layers first (a folder may use the ones above it in
 //! this list, never one below):
 //!
+//! - [`i18n`]: the two languages (Vietnamese first) every human-facing message is written in.
 //! - [`calendar`]: the Vietnamese lunar calendar, the days off and the working-day arithmetic.
 //! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner.
 //! - [`import`]: a plan's document (.docx, or text from a PDF) → a config for review.
@@ -14,6 +15,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod delivery;
+pub mod i18n;
 pub mod import;
 pub mod plan;
 pub mod service;

@@ -466,6 +466,7 @@ fn check(path: &Path) -> (i32, String) {
         .args(["check", "-c"])
         .arg(path)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .output()
         .expect("run nhacviec");
     (

@@ -20,6 +20,7 @@ fn check(cfg: &Path, at: &str) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
         .args(["check", "-c", cfg.to_str().unwrap(), "--at", at])
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .output()
         .expect("run nhacviec");

@@ -41,6 +41,7 @@ impl Seed {
             .arg(self.config())
             .current_dir(self.dir.path())
             .env_remove("NHACVIEC_CONFIG")
+            .env("NHACVIEC_LANG", "en")
             .env_remove("STATE_DIRECTORY")
             .env_remove("COLUMNS")
             .env_remove("NO_COLOR")
@@ -88,6 +89,92 @@ fn golden(name: &str, got: &str) {
     assert_eq!(got, want, "{name} differs from tests/golden/{name}");
 }
 
+/// The two languages every golden text is kept in.
+const LANGS: [&str; 2] = ["vi", "en"];
+
+/// Five configs a clerk might break, each `check`ed in both languages against a golden
+/// text: an unknown key, an impossible date, an unknown office, a tab, a missing section.
+#[test]
+fn broken_config_diagnostics_golden_in_both_languages() {
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml"),
+    )
+    .unwrap();
+    let edit = |from: &str, to: &str| {
+        assert_eq!(seed.matches(from).count(), 1, "{from}");
+        seed.replacen(from, to, 1)
+    };
+    let cases = [
+        (
+            "unknown-key",
+            edit(
+                "    deadline: Quý III/2024\n    lead: hctc\n",
+                "    deadline: Quý III/2024\n    lead: hctc\n    lead_office: hctc\n",
+            ),
+        ),
+        (
+            "bad-date",
+            edit("deadline: Quý III/2024\n", "deadline: 31/09/2024\n"),
+        ),
+        (
+            "unknown-office",
+            edit(
+                "    deadline: Quý III/2024\n    lead: hctc\n",
+                "    deadline: Quý III/2024\n    lead: hctcc\n",
+            ),
+        ),
+        (
+            "tab",
+            edit("    deadline: Quý III/2024\n", "\tdeadline: Quý III/2024\n"),
+        ),
+        (
+            "no-tasks",
+            "offices:\n  hctc:\n    name: Phòng Hành chính\n    email: hctc@vpubnd.example\n"
+                .to_string(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, yaml) in cases {
+        std::fs::write(dir.path().join("plan.yaml"), yaml).unwrap();
+        for lang in LANGS {
+            let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+                .args(["check", "-c", "plan.yaml", "--at", "2024-01-15"])
+                .current_dir(dir.path())
+                .env_remove("NHACVIEC_CONFIG")
+                .env_remove("STATE_DIRECTORY")
+                .env("NHACVIEC_LANG", lang)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+            golden(&format!("check-{name}.{lang}.txt"), &text(&out.stderr));
+        }
+    }
+    // The config's `language:` speaks when the environment is silent, not over it.
+    let en = "language: en\noffices:\n  hctc:\n    name: X\n";
+    std::fs::write(dir.path().join("plan.yaml"), en).unwrap();
+    let check = |vars: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
+        c.args(["check", "-c", "plan.yaml"])
+            .current_dir(dir.path())
+            .env_remove("NHACVIEC_CONFIG")
+            .env_remove("NHACVIEC_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "C.UTF-8");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        text(&c.output().unwrap().stderr)
+    };
+    assert!(
+        check(&[]).contains("the config has no `tasks:` section"),
+        "{}",
+        check(&[])
+    );
+    let vi = check(&[("LANG", "vi_VN.UTF-8")]);
+    assert!(vi.contains("cấu hình thiếu mục `tasks:`"), "{vi}");
+}
+
 const PLAN: &[&str] = &["plan", "--at", "2024-01-15T08:00", "--days", "120"];
 const LOG: &[&str] = &["log", "--all"];
 
@@ -125,9 +212,25 @@ fn tables_fit_80_100_and_120_columns_by_display_width() {
 #[test]
 fn plan_golden_table_and_json() {
     let s = Seed::new(false);
-    golden(
-        "plan-100.txt",
-        &s.ok(&[PLAN, &["--width", "100"]].concat(), &[]),
+    for lang in LANGS {
+        golden(
+            &format!("plan-100.{lang}.txt"),
+            &s.ok(
+                &[PLAN, &["--width", "100"]].concat(),
+                &[("NHACVIEC_LANG", lang)],
+            ),
+        );
+    }
+    // `--lang` wins over the environment.
+    assert_eq!(
+        s.ok(
+            &[PLAN, &["--width", "100", "--lang", "vi"]].concat(),
+            &[("NHACVIEC_LANG", "en")]
+        ),
+        s.ok(
+            &[PLAN, &["--width", "100"]].concat(),
+            &[("NHACVIEC_LANG", "vi")]
+        )
     );
     let json = s.ok(&[PLAN, &["--format", "json"]].concat(), &[]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -140,24 +243,29 @@ fn log_golden_table_and_json() {
     let s = Seed::new(true);
     // The reply (the outbox file) and the Message-ID are new on every run: the golden
     // table stops before the reply column, the JSON leaves those fields out.
-    let table = s.ok(&[LOG, &["--width", "100"]].concat(), &[]);
-    let header = table.lines().next().unwrap();
-    let at = header.find("Phản hồi").expect("reply column");
-    let cut = header[..at].width();
-    let stable: String = table
-        .lines()
-        .map(|l| {
-            let mut kept = String::new();
-            for c in l.chars() {
-                if (kept.clone() + &c.to_string()).width() > cut {
-                    break;
+    for (lang, reply) in [("vi", "Phản hồi"), ("en", "Reply")] {
+        let table = s.ok(
+            &[LOG, &["--width", "100"]].concat(),
+            &[("NHACVIEC_LANG", lang)],
+        );
+        let header = table.lines().next().unwrap();
+        let at = header.find(reply).expect("reply column");
+        let cut = header[..at].width();
+        let stable: String = table
+            .lines()
+            .map(|l| {
+                let mut kept = String::new();
+                for c in l.chars() {
+                    if (kept.clone() + &c.to_string()).width() > cut {
+                        break;
+                    }
+                    kept.push(c);
                 }
-                kept.push(c);
-            }
-            format!("{}\n", kept.trim_end())
-        })
-        .collect();
-    golden("log-100.txt", &stable);
+                format!("{}\n", kept.trim_end())
+            })
+            .collect();
+        golden(&format!("log-100.{lang}.txt"), &stable);
+    }
     let json = s.ok(&["log", "--format", "json"], &[]);
     let mut rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     for r in &mut rows {
@@ -192,21 +300,24 @@ fn diff_tells_a_reassignment_in_words() {
     assert_eq!(old.matches(marker).count(), 1);
     let new = old.replace(marker, "    deadline: Quý III/2024\n    lead: kinh-te\n");
     std::fs::write(s.dir.path().join("new.yaml"), new).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
-        .args([
-            "diff",
-            "plan.yaml",
-            "new.yaml",
-            "--at",
-            "2024-08-20",
-            "--days",
-            "60",
-        ])
-        .current_dir(s.dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    golden("diff-vii3.txt", &text(&out.stdout));
+    for lang in LANGS {
+        let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+            .args([
+                "diff",
+                "plan.yaml",
+                "new.yaml",
+                "--at",
+                "2024-08-20",
+                "--days",
+                "60",
+            ])
+            .current_dir(s.dir.path())
+            .env("NHACVIEC_LANG", lang)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        golden(&format!("diff-vii3.{lang}.txt"), &text(&out.stdout));
+    }
     let only = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
         .args([
             "diff",
@@ -218,6 +329,7 @@ fn diff_tells_a_reassignment_in_words() {
             "qttv",
         ])
         .current_dir(s.dir.path())
+        .env("NHACVIEC_LANG", "vi")
         .output()
         .unwrap();
     assert!(text(&only.stdout).contains("Kế hoạch không đổi nhiệm vụ nào"));
@@ -310,6 +422,7 @@ fn an_unreadable_ledger_says_so_and_exits_1() {
             .arg("-c")
             .arg(s.config())
             .env_remove("NHACVIEC_CONFIG")
+            .env("NHACVIEC_LANG", "en")
             .output()
             .expect("setpriv");
         let err = text(&out.stderr);

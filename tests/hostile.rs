@@ -99,6 +99,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
         .args(args)
         .current_dir(dir)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("JOURNAL_STREAM")

@@ -79,6 +79,7 @@ fn nhacviec(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
     c.args(args)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("JOURNAL_STREAM");

@@ -16,6 +16,7 @@ fn nhacviec(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
         .args(args)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .output()
         .expect("run nhacviec");

@@ -45,6 +45,7 @@ fn nhacviec(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
         .args(args)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .output()
         .expect("run nhacviec");
@@ -306,6 +307,7 @@ fn the_readme_main_job_first_leaves_the_plan_tests_green() {
         ])
         .current_dir(clone.path())
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .env_remove("STATE_DIRECTORY")
         .output()
         .expect("run nhacviec");

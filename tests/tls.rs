@@ -267,6 +267,7 @@ async fn nhacviec(dir: &Path, args: &[&str]) -> Output {
             .current_dir(&dir)
             .env("CREDENTIALS_DIRECTORY", dir.join("credentials"))
             .env_remove("NHACVIEC_CONFIG")
+            .env("NHACVIEC_LANG", "en")
             .env_remove("STATE_DIRECTORY")
             .output()
             .unwrap()

@@ -14,7 +14,7 @@ pub fn ledger_readable(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
             return Err(denied(path, nearest_group(path)));
         }
-        Err(e) => return Err(anyhow!("cannot read the ledger {}: {e}", path.display())),
+        Err(e) => return Err(cannot_read(path, e)),
     };
     match std::fs::File::open(path) {
         Ok(_) => Ok(true),
@@ -22,20 +22,35 @@ pub fn ledger_readable(path: &Path) -> Result<bool> {
             let group = (meta.mode() & 0o040 != 0).then(|| meta.gid());
             Err(denied(path, group.and_then(group_name)))
         }
-        Err(e) => Err(anyhow!("cannot read the ledger {}: {e}", path.display())),
+        Err(e) => Err(cannot_read(path, e)),
     }
+}
+
+fn cannot_read(path: &Path, e: std::io::Error) -> anyhow::Error {
+    let path = path.display();
+    anyhow!(crate::tr!(
+        "không đọc được sổ gửi {path}: {e}",
+        "cannot read the ledger {path}: {e}"
+    ))
 }
 
 /// The message, in one place for the message catalogue.
 fn denied(path: &Path, group: Option<String>) -> anyhow::Error {
     let who = match group {
-        Some(g) => format!("run as root (sudo) or as a member of the group `{g}`"),
-        None => "run as root (sudo nhacviec …)".to_string(),
+        Some(g) => crate::tr!(
+            "hãy chạy với quyền root (sudo) hoặc bằng một thành viên của nhóm `{g}`",
+            "run as root (sudo) or as a member of the group `{g}`"
+        ),
+        None => crate::tr!(
+            "hãy chạy với quyền root (sudo nhacviec …)",
+            "run as root (sudo nhacviec …)"
+        ),
     };
-    anyhow!(
-        "cannot read the ledger {}: permission denied — {who}",
-        path.display()
-    )
+    let path = path.display();
+    anyhow!(crate::tr!(
+        "không đọc được sổ gửi {path}: không có quyền — {who}",
+        "cannot read the ledger {path}: permission denied — {who}"
+    ))
 }
 
 /// The group that may read the nearest folder above `path` this user can see, if any.
@@ -78,6 +93,14 @@ mod tests {
 
     #[test]
     fn the_message_says_what_to_do() {
+        let vi = crate::i18n::scoped(crate::i18n::Lang::Vi, || {
+            denied(Path::new("/var/lib/nhacviec/nhacviec.db"), None).to_string()
+        });
+        assert_eq!(
+            vi,
+            "không đọc được sổ gửi /var/lib/nhacviec/nhacviec.db: không có quyền — hãy chạy với quyền root (sudo nhacviec …)"
+        );
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let e = denied(Path::new("/var/lib/nhacviec/nhacviec.db"), None).to_string();
         assert_eq!(
             e,

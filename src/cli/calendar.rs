@@ -35,7 +35,7 @@ pub(super) fn calendar(
         Some(c) => c.work_calendar(year),
         None => crate::calendar::holidays::vietnam_calendar(year - 1..=year + 1),
     };
-    render::to_stdout("the calendar", |w| {
+    render::to_stdout(crate::t!("lịch", "the calendar"), |w| {
         render::calendar::write_calendar(w, &cal, year, month, format)
     })?;
     Ok(ExitCode::SUCCESS)

@@ -54,7 +54,9 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
             .find(|n| n.send_at > now),
         warnings: report.warning_count() + usize::from(stale),
     };
-    render::to_stdout("the summary", |w| render::check::write_check(w, &summary))?;
+    render::to_stdout(crate::t!("bản tóm tắt", "the summary"), |w| {
+        render::check::write_check(w, &summary)
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -82,13 +84,14 @@ fn stale_plan(config: &Config, today: chrono::NaiveDate) -> bool {
     r.push(
         Diagnostic::warning(
             Some(first.pos),
-            format!(
+            crate::tr!(
+                "mọi hạn của kế hoạch này đã qua (hạn cuối là {}; hôm nay là {}): không còn lần nhắc trước hạn nào, chỉ còn nhắc quá hạn",
                 "every deadline of this plan is already past (the last is {}; today is {}): no reminder before a deadline is left, only overdue ones",
                 last.format("%d/%m/%Y"),
                 today.format("%d/%m/%Y")
             ),
         )
-        .with_hint("is this last year's plan? Load this year's (`nhacviec import`), or mark the finished tasks `done:`"),
+        .with_hint(crate::tr!("đây là kế hoạch của năm trước? Nạp kế hoạch năm nay (`nhacviec import`), hoặc ghi `done:` cho các nhiệm vụ đã xong", "is this last year's plan? Load this year's (`nhacviec import`), or mark the finished tasks `done:`")),
     );
     eprint!("{}", r.render());
     true

@@ -10,8 +10,14 @@ use chrono_tz::Tz;
 use unicode_normalization::UnicodeNormalization;
 
 /// What the options accept, for error messages.
-pub const ACCEPTED: &str = "write a date (2024-09-30 or 30/09/2024), hôm nay/today, \
-     hôm qua/yesterday, -7d, a local time (2024-09-30T08:00) or RFC 3339 (2024-09-30T08:00:00+07:00)";
+pub fn accepted() -> &'static str {
+    crate::t!(
+        "viết một ngày (2024-09-30 hoặc 30/09/2024), hôm nay/today, hôm qua/yesterday, -7d, \
+         một giờ địa phương (2024-09-30T08:00) hoặc RFC 3339 (2024-09-30T08:00:00+07:00)",
+        "write a date (2024-09-30 or 30/09/2024), hôm nay/today, hôm qua/yesterday, -7d, \
+         a local time (2024-09-30T08:00) or RFC 3339 (2024-09-30T08:00:00+07:00)"
+    )
+}
 
 /// A date: absolute or relative to `today`.
 pub fn parse_date(s: &str, today: NaiveDate) -> Option<NaiveDate> {
@@ -36,7 +42,13 @@ pub fn parse_date(s: &str, today: NaiveDate) -> Option<NaiveDate> {
 
 /// A date as [`parse_date`] reads it, or a usage error naming the option.
 pub fn date_arg(option: &str, s: &str, today: NaiveDate) -> Result<NaiveDate> {
-    parse_date(s, today).ok_or_else(|| usage(format!("{option}: cannot read `{s}`: {ACCEPTED}")))
+    parse_date(s, today).ok_or_else(|| {
+        let accepted = accepted();
+        usage(crate::tr!(
+            "{option}: không đọc được `{s}`: {accepted}",
+            "{option}: cannot read `{s}`: {accepted}"
+        ))
+    })
 }
 
 /// A moment: RFC 3339, a local date-time, or a date (the start of that day), in `tz`.
@@ -60,7 +72,13 @@ pub fn parse_moment(s: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>
     let today = now.with_timezone(&tz).date_naive();
     match parse_date(t, today) {
         Some(d) => local(d.and_time(NaiveTime::MIN), tz),
-        None => Err(usage(format!("cannot read `{t}` as a moment: {ACCEPTED}"))),
+        None => {
+            let accepted = accepted();
+            Err(usage(crate::tr!(
+                "không đọc được `{t}` thành một thời điểm: {accepted}",
+                "cannot read `{t}` as a moment: {accepted}"
+            )))
+        }
     }
 }
 
@@ -68,7 +86,10 @@ fn local(ndt: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>> {
     tz.from_local_datetime(&ndt)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .context("that local time does not exist")
+        .context(crate::t!(
+            "giờ địa phương đó không tồn tại",
+            "that local time does not exist"
+        ))
 }
 
 #[cfg(test)]

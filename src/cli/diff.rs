@@ -40,12 +40,17 @@ pub(super) fn diff(
         && old.office(id).is_none()
         && new.office(id).is_none()
     {
-        return Err(usage(format!("there is no office `{id}` in either plan")));
+        return Err(usage(crate::tr!(
+            "không có đơn vị `{id}` trong cả hai kế hoạch",
+            "there is no office `{id}` in either plan"
+        )));
     }
     let tz = new.schedule.timezone;
     let now = now_or(at, tz)?;
     let report = compare(&old, &new, office, now, days);
-    render::to_stdout("the differences", |w| w.write_all(report.as_bytes()))?;
+    render::to_stdout(crate::t!("các khác biệt", "the differences"), |w| {
+        w.write_all(report.as_bytes())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -69,10 +74,10 @@ pub fn compare(
         Vec::new()
     };
     if tasks.is_empty() && others.is_empty() {
-        out.push_str(text::NO_TASK_CHANGES);
+        out.push_str(text::no_task_changes());
         out.push('\n');
     } else {
-        out.push_str(text::TASKS_HEADING);
+        out.push_str(text::tasks_heading());
         out.push('\n');
         for l in tasks.iter().chain(&others) {
             out.push_str("  • ");
@@ -87,7 +92,7 @@ pub fn compare(
     out.push('\n');
     let moves = reminder_moves(old, new, office, now, days);
     if moves.is_empty() {
-        out.push_str(text::NO_REMINDER_CHANGES);
+        out.push_str(text::no_reminder_changes());
         out.push('\n');
     }
     for l in moves {
@@ -100,7 +105,7 @@ pub fn compare(
 
 fn office_names(cfg: &Config, ids: &[String]) -> String {
     if ids.is_empty() {
-        return text::NOBODY.into();
+        return text::nobody().into();
     }
     ids.iter()
         .map(|id| name(cfg, id))
@@ -172,13 +177,9 @@ fn task_changes(old: &Config, new: &Config, office: Option<&str>) -> Vec<String>
                     &entries
                         .iter()
                         .map(|e| {
-                            let who = e.office.as_deref().unwrap_or("mọi đơn vị");
+                            let who = e.office.as_deref().unwrap_or(text::every_office());
                             match e.occurrence {
-                                Some((_, occ)) => format!(
-                                    "{who}, hạn {} ({})",
-                                    occ.format("%d/%m/%Y"),
-                                    e.on.format("%d/%m/%Y")
-                                ),
+                                Some((_, occ)) => text::done_for(who, occ, e.on),
                                 None => format!("{who} ({})", e.on.format("%d/%m/%Y")),
                             }
                         })
@@ -263,57 +264,121 @@ fn reminder_moves(
 
 /// The words of `diff`, in one place for the message catalogue.
 mod text {
+    use crate::{t, tr};
     use chrono::NaiveDate;
 
-    pub const TASKS_HEADING: &str = "Thay đổi trong kế hoạch:";
-    pub const NO_TASK_CHANGES: &str = "Kế hoạch không đổi nhiệm vụ nào.";
-    pub const NO_REMINDER_CHANGES: &str = "  Không có lời nhắc nào đổi đơn vị nhận.";
-    pub const NOBODY: &str = "không đơn vị nào";
+    pub fn tasks_heading() -> &'static str {
+        t!("Thay đổi trong kế hoạch:", "Changes in the plan:")
+    }
+    pub fn no_task_changes() -> &'static str {
+        t!(
+            "Kế hoạch không đổi nhiệm vụ nào.",
+            "The plan changes no task."
+        )
+    }
+    pub fn no_reminder_changes() -> &'static str {
+        t!(
+            "  Không có lời nhắc nào đổi đơn vị nhận.",
+            "  No reminder changes its recipients."
+        )
+    }
+    pub fn nobody() -> &'static str {
+        t!("không đơn vị nào", "no office")
+    }
+    pub fn every_office() -> &'static str {
+        t!("mọi đơn vị", "every office")
+    }
+    pub fn done_for(who: &str, occ: NaiveDate, on: NaiveDate) -> String {
+        let (occ, on) = (occ.format("%d/%m/%Y"), on.format("%d/%m/%Y"));
+        tr!("{who}, hạn {occ} ({on})", "{who}, deadline {occ} ({on})")
+    }
 
     pub fn reassigned(task: &str, from: &str, to: &str) -> String {
-        format!("Nhiệm vụ {task} giao lại: chủ trì từ {from} sang {to}")
+        tr!(
+            "Nhiệm vụ {task} giao lại: chủ trì từ {from} sang {to}",
+            "Task {task} reassigned: lead from {from} to {to}"
+        )
     }
     pub fn added(task: &str, title: &str, phrase: &str, lead: &str) -> String {
-        format!("Thêm nhiệm vụ {task} \"{title}\", hạn {phrase}, chủ trì {lead}")
+        tr!(
+            "Thêm nhiệm vụ {task} \"{title}\", hạn {phrase}, chủ trì {lead}",
+            "Added task {task} \"{title}\", deadline {phrase}, lead {lead}"
+        )
     }
     pub fn removed(task: &str, title: &str) -> String {
-        format!("Bỏ nhiệm vụ {task} \"{title}\"")
+        tr!(
+            "Bỏ nhiệm vụ {task} \"{title}\"",
+            "Removed task {task} \"{title}\""
+        )
     }
     pub fn cooperating(task: &str, now: &str, was: &str) -> String {
-        format!("Nhiệm vụ {task}: đơn vị phối hợp nay là {now} (trước là {was})")
+        tr!(
+            "Nhiệm vụ {task}: đơn vị phối hợp nay là {now} (trước là {was})",
+            "Task {task}: cooperating offices now {now} (were {was})"
+        )
     }
     pub fn deadline(task: &str, was: &str, now: &str) -> String {
         if was == now {
-            format!("Nhiệm vụ {task}: đổi ngày của hạn \"{now}\"")
+            tr!(
+                "Nhiệm vụ {task}: đổi ngày của hạn \"{now}\"",
+                "Task {task}: the dates of the deadline \"{now}\" changed"
+            )
         } else {
-            format!("Nhiệm vụ {task}: dời hạn từ \"{was}\" sang \"{now}\"")
+            tr!(
+                "Nhiệm vụ {task}: dời hạn từ \"{was}\" sang \"{now}\"",
+                "Task {task}: deadline moved from \"{was}\" to \"{now}\""
+            )
         }
     }
     pub fn reopened(task: &str) -> String {
-        format!("Nhiệm vụ {task} mở lại (bỏ đánh dấu đã xong)")
+        tr!(
+            "Nhiệm vụ {task} mở lại (bỏ đánh dấu đã xong)",
+            "Task {task} reopened (no longer marked done)"
+        )
     }
     pub fn done(task: &str, d: NaiveDate) -> String {
-        format!("Nhiệm vụ {task} đã xong ngày {}", d.format("%d/%m/%Y"))
+        let d = d.format("%d/%m/%Y");
+        tr!(
+            "Nhiệm vụ {task} đã xong ngày {d}",
+            "Task {task} done on {d}"
+        )
     }
     pub fn done_by(task: &str, who: &str) -> String {
-        format!("Nhiệm vụ {task} đã xong ở: {who}")
+        tr!(
+            "Nhiệm vụ {task} đã xong ở: {who}",
+            "Task {task} done by: {who}"
+        )
     }
     pub fn reminders_heading(days: u32, from: NaiveDate) -> String {
-        format!(
-            "Lời nhắc trong {days} ngày tới (từ {}):",
-            from.format("%d/%m/%Y")
+        let from = from.format("%d/%m/%Y");
+        tr!(
+            "Lời nhắc trong {days} ngày tới (từ {from}):",
+            "Reminders in the next {days} days (from {from}):"
         )
     }
     pub fn reminder(task: &str, kind: &str, deadline: NaiveDate) -> String {
-        format!("{task} ({kind}, hạn {})", deadline.format("%d/%m/%Y"))
+        let deadline = deadline.format("%d/%m/%Y");
+        tr!(
+            "{task} ({kind}, hạn {deadline})",
+            "{task} ({kind}, deadline {deadline})"
+        )
     }
     pub fn moved(when: &str, what: &str, from: &str, to: &str) -> String {
-        format!("{when}  {what}: chuyển từ {from} sang {to}")
+        tr!(
+            "{when}  {what}: chuyển từ {from} sang {to}",
+            "{when}  {what}: moves from {from} to {to}"
+        )
     }
     pub fn dropped(when: &str, what: &str, who: &str) -> String {
-        format!("{when}  {what}: thôi gửi cho {who}")
+        tr!(
+            "{when}  {what}: thôi gửi cho {who}",
+            "{when}  {what}: no longer to {who}"
+        )
     }
     pub fn new_reminder(when: &str, what: &str, who: &str) -> String {
-        format!("{when}  {what}: gửi thêm cho {who}")
+        tr!(
+            "{when}  {what}: gửi thêm cho {who}",
+            "{when}  {what}: now also to {who}"
+        )
     }
 }

@@ -51,8 +51,12 @@ pub fn print(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
         let b = &e.batch;
         writeln!(
             out,
-            "would send {} to {}{}: {} [{}]",
-            if e.again { "again" } else { "an email" },
+            "{} {}{}: {} [{}]",
+            if e.again {
+                crate::t!("sẽ gửi lại tới", "would send again to")
+            } else {
+                crate::t!("sẽ gửi một email tới", "would send an email to")
+            },
             b.to.join(", "),
             if b.cc.is_empty() {
                 String::new()
@@ -70,16 +74,20 @@ pub fn print(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
     for n in &p.skip {
         writeln!(
             out,
-            "would record as skipped: {} {} {}",
+            "{} {} {} {}",
+            crate::t!("sẽ ghi là bỏ qua:", "would record as skipped:"),
             n.task,
             n.office,
             n.kind.code()
         )?;
     }
+    let (reminders, emails) = (p.reminders(), p.emails.len());
     writeln!(
         out,
-        "dry run: would send {} reminder(s) in {} email(s); nothing was sent or recorded",
-        p.reminders(),
-        p.emails.len()
+        "{}",
+        crate::tr!(
+            "chạy thử: sẽ gửi {reminders} lời nhắc trong {emails} email; chưa gửi, chưa ghi gì",
+            "dry run: would send {reminders} reminder(s) in {emails} email(s); nothing was sent or recorded"
+        )
     )
 }

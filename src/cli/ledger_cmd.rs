@@ -26,26 +26,37 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
     match cmd {
         LedgerCommand::Reset { config, confirm } => {
             if !confirm {
-                return Err(super::exit::usage(
+                return Err(super::exit::usage(crate::t!(
+                    "`ledger reset` chấp nhận sổ gửi đang có; các lời nhắc còn trong khoảng \
+                     gửi bù có thể được gửi lại. Chạy kèm --confirm để tiếp tục",
                     "`ledger reset` accepts the ledger now in place; reminders still in the \
-                     catch-up window may go out again. Run it with --confirm to go ahead",
-                ));
+                     catch-up window may go out again. Run it with --confirm to go ahead"
+                )));
             }
             let loaded = config::load(&config.path, &Env::from_process()).map_err(|r| {
-                anyhow::anyhow!(
+                anyhow::anyhow!(crate::tr!(
+                    "cấu hình có lỗi; hãy chạy `nhacviec check -c {}`:\n{}",
                     "the config has errors; run `nhacviec check -c {}`:\n{}",
                     config.path.display(),
                     r.render_short().join("\n")
-                )
+                ))
             })?;
             let path = &loaded.config.ledger.path;
-            let ledger = Ledger::open(path)
-                .with_context(|| format!("cannot open the ledger {}", path.display()))?;
+            let ledger = Ledger::open(path).with_context(|| {
+                let path = path.display();
+                crate::tr!(
+                    "không mở được sổ gửi {path}",
+                    "cannot open the ledger {path}"
+                )
+            })?;
             let state = guard::confirm(&ledger)?;
+            let (path, state) = (path.display(), state.display());
             println!(
-                "the ledger {} is the one in use from now on (recorded in {})",
-                path.display(),
-                state.display()
+                "{}",
+                crate::tr!(
+                    "từ nay sổ gửi {path} là sổ được dùng (đã ghi vào {state})",
+                    "the ledger {path} is the one in use from now on (recorded in {state})"
+                )
             );
             Ok(ExitCode::SUCCESS)
         }

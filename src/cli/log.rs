@@ -29,9 +29,10 @@ pub(super) struct Filter {
 
 pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<ExitCode> {
     if view.format == Format::Ics {
-        return Err(super::exit::usage(
-            "`--format ics` is for `plan` only; `log` writes table, json or csv",
-        ));
+        return Err(super::exit::usage(crate::tr!(
+            "`--format ics` chỉ dùng cho `plan`; `log` viết table, json hoặc csv",
+            "`--format ics` is for `plan` only; `log` writes table, json or csv"
+        )));
     }
     let Some(Loaded { config, .. }) = load_or_print(config)? else {
         return Ok(Exit::Failure.into());
@@ -99,7 +100,7 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
     let mut rows = ledger.query(&filter)?;
     rows.reverse();
     let name = |id: &str| config.office(id).map(|o| o.name.clone());
-    render::to_stdout("the log", |w| {
+    render::to_stdout(crate::t!("nhật ký gửi", "the log"), |w| {
         render::log::write_log(w, &rows, tz, &name, view)
     })?;
     Ok(ExitCode::SUCCESS)

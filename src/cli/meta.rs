@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 /// nhacviec(1) in roff: the synopsis, every option and a section per subcommand.
 pub(super) fn man() -> Result<ExitCode> {
-    super::render::to_stdout("the manual page", |w| write_man(w))?;
+    super::render::to_stdout(crate::t!("trang hướng dẫn", "the manual page"), |w| {
+        write_man(w)
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -74,10 +76,13 @@ fn write_exit_status(w: &mut dyn Write) -> std::io::Result<()> {
 
 /// A completion script for `shell`.
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    super::render::to_stdout("the completion script", |w| {
-        clap_complete::generate(shell, &mut Cli::command(), "nhacviec", &mut *w);
-        Ok(())
-    })?;
+    super::render::to_stdout(
+        crate::t!("script gợi ý lệnh", "the completion script"),
+        |w| {
+            clap_complete::generate(shell, &mut Cli::command(), "nhacviec", &mut *w);
+            Ok(())
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

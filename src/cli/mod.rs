@@ -21,6 +21,7 @@ mod diff;
 mod done;
 pub mod dry_run;
 pub mod exit;
+pub mod help;
 pub mod import;
 mod ledger_cmd;
 mod log;
@@ -53,6 +54,25 @@ pub struct Cli {
     /// How to write log events to stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The language of messages: vi (Vietnamese, the default) or en (English); else
+    /// NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`.
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<LangArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    Vi,
+    En,
+}
+
+impl From<LangArg> for crate::i18n::Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::Vi => Self::Vi,
+            LangArg::En => Self::En,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -257,7 +277,13 @@ pub enum Command {
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The language is needed before parsing: the help and the usage errors speak it.
+    crate::i18n::init(lang_flag(&args));
+    let cli = match help::localized()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version go to stdout and exit 0; a usage error exits 2.
@@ -279,6 +305,23 @@ pub fn main() -> ExitCode {
             exit::code_of(&e).into()
         }
     }
+}
+
+/// `--lang vi|en` or `--lang=vi|en` anywhere on the command line (clap checks it again).
+fn lang_flag(args: &[std::ffi::OsString]) -> Option<crate::i18n::Lang> {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        let value = match a.strip_prefix("--lang") {
+            Some("") => args.get(i + 1).copied(),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        }?;
+        match value {
+            "vi" => Some(crate::i18n::Lang::Vi),
+            "en" => Some(crate::i18n::Lang::En),
+            _ => None,
+        }
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -366,7 +409,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+        .map_err(|e| {
+            anyhow::anyhow!(crate::tr!(
+                "không khởi động được bộ chạy bất đồng bộ: {e}",
+                "cannot start the async runtime: {e}"
+            ))
+        })
 }
 
 /// Loads the config; on errors prints them all and returns `None`.
@@ -385,11 +433,17 @@ fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
         }
         Err(report) => {
             eprint!("{}", report.render());
-            eprintln!(
-                "{}: {} error(s), {} warning(s)",
+            let (path, errors, warnings) = (
                 report.path.display(),
                 report.error_count(),
-                report.warning_count()
+                report.warning_count(),
+            );
+            eprintln!(
+                "{}",
+                crate::tr!(
+                    "{path}: {errors} lỗi, {warnings} cảnh báo",
+                    "{path}: {errors} error(s), {warnings} warning(s)"
+                )
             );
             Ok(None)
         }

@@ -35,7 +35,8 @@ pub(super) fn plan(
     if let Some(id) = &office
         && config.office(id).is_none()
     {
-        return Err(usage(format!(
+        return Err(usage(crate::tr!(
+            "không có đơn vị `{id}` trong {}",
             "there is no office `{id}` in {}",
             config.path.display()
         )));
@@ -43,7 +44,8 @@ pub(super) fn plan(
     if let Some(id) = &task
         && config.task(id).is_none()
     {
-        return Err(usage(format!(
+        return Err(usage(crate::tr!(
+            "không có nhiệm vụ `{id}` trong {}",
             "there is no task `{id}` in {}",
             config.path.display()
         )));
@@ -67,7 +69,7 @@ pub(super) fn plan(
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     let plan = planner::plan_settled(&config, &cal, now, until, &known, &settled);
-    render::to_stdout("the plan", |w| {
+    render::to_stdout(crate::t!("kế hoạch", "the plan"), |w| {
         render::plan::write_plan(w, &config, &plan, office.as_deref(), task.as_deref(), view)
     })?;
     Ok(ExitCode::SUCCESS)

@@ -19,20 +19,38 @@ async fn send(config: Config, to: &str) -> Result<ExitCode> {
     let now = now_or(None, tz)?;
     let ctx = sweep::Context::new(config, &SecretEnv::from_process(), now)?;
     let cfg = &*ctx.config;
-    let batch = email::sample_batch(cfg, &ctx.calendar, now.with_timezone(&tz), to)
-        .context("the config has no task to build a sample reminder from")?;
+    let batch =
+        email::sample_batch(cfg, &ctx.calendar, now.with_timezone(&tz), to).context(crate::tr!(
+            "cấu hình không có nhiệm vụ nào để dựng email nhắc mẫu",
+            "the config has no task to build a sample reminder from"
+        ))?;
     let id = email::new_message_id(&cfg.mail.message_id_domain);
     let msg = ctx
         .composer
         .compose(cfg, &ctx.calendar, &batch, &id, now.with_timezone(&tz))?;
     match ctx.sender.send(&msg).await {
         Ok(reply) => {
-            println!("sent a sample reminder to {to} (Message-ID {id})");
-            println!("server reply: {reply}");
+            println!(
+                "{}",
+                crate::tr!(
+                    "đã gửi một email nhắc mẫu tới {to} (Message-ID {id})",
+                    "sent a sample reminder to {to} (Message-ID {id})"
+                )
+            );
+            println!(
+                "{}",
+                crate::tr!("máy chủ trả lời: {reply}", "server reply: {reply}")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("nhacviec: the sample reminder to {to} was not sent: {e}");
+            eprintln!(
+                "nhacviec: {}",
+                crate::tr!(
+                    "email nhắc mẫu tới {to} chưa được gửi: {e}",
+                    "the sample reminder to {to} was not sent: {e}"
+                )
+            );
             Ok(super::exit::Exit::Failure.into())
         }
     }

@@ -30,14 +30,17 @@ pub struct SimulateArgs {
 
 pub(super) fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     if args.format == Format::Ics {
-        return Err(usage(
-            "`--format ics` is for `plan` only: write table, json or csv",
-        ));
+        return Err(usage(crate::tr!(
+            "`--format ics` chỉ dùng cho `plan`: viết table, json hoặc csv",
+            "`--format ics` is for `plan` only: write table, json or csv"
+        )));
     }
     if args.from > args.until {
-        return Err(usage(format!(
+        return Err(usage(crate::tr!(
+            "khoảng thời gian trống: --from {} sau --until {}",
             "the period is empty: --from {} is after --until {}",
-            args.from, args.until
+            args.from,
+            args.until
         )));
     }
     let Some(Loaded { config, .. }) = load_or_print(&args.config)? else {
@@ -62,7 +65,7 @@ pub(super) fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         ))?
     };
     rt.shutdown_background();
-    render::to_stdout("the simulation", |w| {
+    render::to_stdout(crate::t!("bản mô phỏng", "the simulation"), |w| {
         render::simulate::write(w, &config, &sim, args.format)
     })?;
     Ok(ExitCode::SUCCESS)

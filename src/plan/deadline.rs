@@ -58,13 +58,22 @@ impl Unscheduled {
     pub fn explain(self) -> &'static str {
         match self {
             Unscheduled::Ongoing => {
-                "ongoing work with no deadline of its own (add `date:` to set one)"
+                crate::t!(
+                    "việc thường xuyên, không có hạn riêng (thêm `date:` để đặt hạn)",
+                    "ongoing work with no deadline of its own (add `date:` to set one)"
+                )
             }
             Unscheduled::SetByOthers => {
-                "the date is set by someone else; write it as `date:` once it is known"
+                crate::t!(
+                    "ngày do nơi khác quyết định; viết nó vào `date:` khi đã biết",
+                    "the date is set by someone else; write it as `date:` once it is known"
+                )
             }
             Unscheduled::ByRegulation => {
-                "set by regulation; write `date:`, `dates:` or `every:` to schedule it"
+                crate::t!(
+                    "theo quy định; viết `date:`, `dates:` hoặc `every:` để lên lịch",
+                    "set by regulation; write `date:`, `dates:` or `every:` to schedule it"
+                )
             }
         }
     }
@@ -196,8 +205,8 @@ pub fn fold(s: &str) -> String {
 }
 
 /// The accepted forms, listed in errors.
-pub const ACCEPTED_FORMS: &str = "a date (`trước ngày 30/01/2024`, `30/01/2024`, `2024-01-30`), \
-`Tháng 01/2024`, `Quý II/2024` (I–IV), `Năm 2024` or `Trong năm 2024`, `02 lần/năm 2024`, \
+pub const ACCEPTED_FORMS: &str = "`trước ngày 30/01/2024`, `30/01/2024`, `2024-01-30`), \
+`Tháng 01/2024`, `Quý II/2024` (I–IV), `Năm 2024`, `Trong năm 2024`, `02 lần/năm 2024`, \
 `Thường xuyên`, `Theo hướng dẫn…`, `Theo tiến độ…`, `Theo lịch`, `Theo Quyết định…`, \
 `Theo quy định`, `Sau khi …`";
 
@@ -226,15 +235,27 @@ static TIMES: LazyLock<Regex> = LazyLock::new(|| {
 fn date_or_error(y: i32, m: u32, d: u32, written: &str) -> Result<NaiveDate, PhraseError> {
     if !(1..=12).contains(&m) {
         return Err(PhraseError {
-            message: format!("`{written}` has month {m}, which does not exist"),
-            hint: "write the date as day/month/year, e.g. `30/01/2024`".into(),
+            message: crate::tr!(
+                "`{written}` có tháng {m}, tháng này không có",
+                "`{written}` has month {m}, which does not exist"
+            ),
+            hint: crate::tr!(
+                "viết ngày dạng ngày/tháng/năm, ví dụ `30/01/2024`",
+                "write the date as day/month/year, e.g. `30/01/2024`"
+            ),
         });
     }
     NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| {
         let last = last_day_of_month(y, m).day();
         PhraseError {
-            message: format!("`{written}` is not a real date: month {m:02}/{y} has {last} days"),
-            hint: format!("the last day of that month is {last:02}/{m:02}/{y}"),
+            message: crate::tr!(
+                "`{written}` không phải là ngày có thật: tháng {m:02}/{y} có {last} ngày",
+                "`{written}` is not a real date: month {m:02}/{y} has {last} days"
+            ),
+            hint: crate::tr!(
+                "ngày cuối của tháng đó là {last:02}/{m:02}/{y}",
+                "the last day of that month is {last:02}/{m:02}/{y}"
+            ),
         }
     })
 }
@@ -263,8 +284,15 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
         let (m, y) = (num(&c[1]), num(&c[2]) as i32);
         if !(1..=12).contains(&m) {
             return Err(PhraseError {
-                message: format!("`{}` names month {m}, which does not exist", phrase.trim()),
-                hint: "months are 01 to 12, e.g. `Tháng 12/2024`".into(),
+                message: crate::tr!(
+                    "`{}` ghi tháng {m}, tháng này không có",
+                    "`{}` names month {m}, which does not exist",
+                    phrase.trim()
+                ),
+                hint: crate::tr!(
+                    "tháng từ 01 đến 12, ví dụ `Tháng 12/2024`",
+                    "months are 01 to 12, e.g. `Tháng 12/2024`"
+                ),
             });
         }
         return Ok(Phrase::Date(last_day_of_month(y, m)));
@@ -294,12 +322,15 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
         let times = num(&c[1]);
         if times == 0 || !12u32.is_multiple_of(times) {
             return Err(PhraseError {
-                message: format!(
+                message: crate::tr!(
+                    "`{}`: {times} mốc không chia đều được cho 12 tháng",
                     "`{}`: {times} checkpoints cannot be spread evenly over 12 months",
                     phrase.trim()
                 ),
-                hint: "use 1, 2, 3, 4, 6 or 12 times a year, or list the dates with `dates:`"
-                    .into(),
+                hint: crate::tr!(
+                    "dùng 1, 2, 3, 4, 6 hoặc 12 lần một năm, hoặc liệt kê các ngày bằng `dates:`",
+                    "use 1, 2, 3, 4, 6 or 12 times a year, or list the dates with `dates:`"
+                ),
             });
         }
         let year = c.get(2).map(|y| num(y.as_str()) as i32);
@@ -328,8 +359,15 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
         return Ok(Phrase::AfterOther);
     }
     Err(PhraseError {
-        message: format!("cannot read the deadline `{}`", phrase.trim()),
-        hint: format!("write one of: {ACCEPTED_FORMS}"),
+        message: crate::tr!(
+            "không đọc được hạn `{}`",
+            "cannot read the deadline `{}`",
+            phrase.trim()
+        ),
+        hint: crate::tr!(
+            "viết một trong các dạng: một ngày ({ACCEPTED_FORMS}",
+            "write one of: a date ({ACCEPTED_FORMS}"
+        ),
     })
 }
 
@@ -370,6 +408,7 @@ mod tests {
 
     #[test]
     fn impossible_dates_say_the_month_length() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let e = parse_phrase("30/02/2024").unwrap_err();
         assert!(e.message.contains("has 29 days"), "{e:?}");
         let e = parse_phrase("29/02/2023").unwrap_err();

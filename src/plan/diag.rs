@@ -10,6 +10,16 @@ pub enum Severity {
     Warning,
 }
 
+impl Severity {
+    /// `lỗi`/`error`, `cảnh báo`/`warning`: how a diagnostic starts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => crate::t!("lỗi", "error"),
+            Severity::Warning => crate::t!("cảnh báo", "warning"),
+        }
+    }
+}
+
 /// A place in the YAML source. Lines and columns count from 1, in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {
@@ -106,12 +116,12 @@ impl Report {
     /// Renders every diagnostic like a compiler does:
     ///
     /// ```text
-    /// lỗi: unknown office `hctc2`
+    /// lỗi: không có đơn vị `hctc2`
     ///   --> config/plan.yaml:120:11
     ///     |
     /// 120 |     lead: hctc2
     ///     |           ^^^^^
-    ///     = did you mean `hctc`?
+    ///     = có phải ý bạn là `hctc`?
     /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -134,10 +144,7 @@ impl Report {
                     Some(p) => format!("{}:{}:{}", self.path.display(), p.line, p.column),
                     None => self.path.display().to_string(),
                 };
-                let sev = match d.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                };
+                let sev = d.severity.label();
                 let message = escape_controls(&d.message);
                 match &d.hint {
                     Some(h) => format!("{loc}: {sev}: {message} ({})", escape_controls(h)),
@@ -150,10 +157,7 @@ impl Report {
 
 fn render_one(path: &Path, lines: &[&str], d: &Diagnostic) -> String {
     let mut out = String::new();
-    let sev = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
+    let sev = d.severity.label();
     let _ = writeln!(out, "{sev}: {}", escape_controls(&d.message));
     match d.pos {
         Some(p) if p.line > 0 => {
@@ -260,15 +264,20 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// "did you mean `x`?" or the list of valid names when nothing is close.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
     match closest(word, candidates.clone()) {
-        Some(c) => format!("did you mean `{c}`?"),
+        Some(c) => crate::tr!("có phải ý bạn là `{c}`?", "did you mean `{c}`?"),
         None => {
             let all: Vec<&str> = candidates.into_iter().collect();
             if all.is_empty() {
-                "none are defined yet".to_string()
+                crate::tr!("chưa có tên nào được khai báo", "none are defined yet")
             } else if all.len() <= 12 {
-                format!("valid names: {}", all.join(", "))
+                let names = all.join(", ");
+                crate::tr!("các tên hợp lệ: {names}", "valid names: {names}")
             } else {
-                format!("valid names include: {} …", all[..12].join(", "))
+                let names = all[..12].join(", ");
+                crate::tr!(
+                    "các tên hợp lệ gồm: {names} …",
+                    "valid names include: {names} …"
+                )
             }
         }
     }
@@ -277,9 +286,25 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{Lang, scoped};
+
+    #[test]
+    fn renders_in_vietnamese_by_default() {
+        let mut r = Report::new(Path::new("plan.yaml"), "a: 1\n");
+        r.push(
+            Diagnostic::warning(Some(Pos::new(1, 1, 1)), "x").with_hint(suggest("hctc2", ["hctc"])),
+        );
+        let text = scoped(Lang::Vi, || r.render());
+        assert!(text.starts_with("cảnh báo: x\n"), "{text}");
+        assert!(text.contains("= có phải ý bạn là `hctc`?"), "{text}");
+    }
 
     #[test]
     fn renders_location_caret_and_hint() {
+        scoped(Lang::En, renders_location_caret_and_hint_en);
+    }
+
+    fn renders_location_caret_and_hint_en() {
         let src = "offices:\n  hctc:\n    name: X\ntasks:\n  - lead: hctc2\n";
         let mut r = Report::new(Path::new("plan.yaml"), src);
         r.push(
@@ -298,6 +323,10 @@ mod tests {
 
     #[test]
     fn a_secret_is_masked_and_control_characters_escaped_in_the_snippet() {
+        scoped(Lang::En, secret_masked_en);
+    }
+
+    fn secret_masked_en() {
         let src = "mail:\n  password: hunter2 # old\n  from: \"\u{1b}[31mA\" <a@vpubnd.example>\n";
         let mut r = Report::new(Path::new("plan.yaml"), src);
         r.push(Diagnostic::error(

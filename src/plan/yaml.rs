@@ -120,8 +120,14 @@ impl<'de> Deserialize<'de> for Value {
 /// be read past it, so it is the only error reported for the file.
 pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     if source.trim().is_empty() {
-        return Err(Diagnostic::error(None, "the file is empty")
-            .with_hint("start from the example config: it has `offices:` and `tasks:` sections"));
+        return Err(
+            Diagnostic::error(None, crate::tr!("tệp trống", "the file is empty")).with_hint(
+                crate::tr!(
+                    "hãy bắt đầu từ cấu hình mẫu: nó có các mục `offices:` và `tasks:`",
+                    "start from the example config: it has `offices:` and `tasks:` sections"
+                ),
+            ),
+        );
     }
     // serde-saphyr's default budget (250,000 nodes, 1,000,000 events) rejects a plan past
     // about 15,000 tasks. The file is the clerk's own, not input from the network: allow
@@ -154,11 +160,20 @@ fn syntax_error(_source: &str, e: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or(first);
     if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or(key).trim();
-        return Diagnostic::error(pos, format!("`{key}` is written twice in the same block"))
-            .with_hint("keep one of them; for a task or office with the same id, rename one");
+        return Diagnostic::error(
+            pos,
+            crate::tr!(
+                "`{key}` được viết hai lần trong cùng một khối",
+                "`{key}` is written twice in the same block"
+            ),
+        )
+        .with_hint(crate::tr!(
+            "giữ lại một; nếu là nhiệm vụ hoặc đơn vị trùng mã, hãy đổi tên một cái",
+            "keep one of them; for a task or office with the same id, rename one"
+        ));
     }
-    Diagnostic::error(pos, format!("the YAML cannot be read here: {msg}")).with_hint(
-        "check the indentation (spaces, not tabs), the `key: value` colons, and that quotes and brackets are closed",
+    Diagnostic::error(pos, crate::tr!("không đọc được YAML ở đây: {msg}", "the YAML cannot be read here: {msg}")).with_hint(
+        crate::tr!("kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu hai chấm của `khóa: giá trị`, và các dấu nháy, dấu ngoặc đã đóng", "check the indentation (spaces, not tabs), the `key: value` colons, and that quotes and brackets are closed"),
     )
 }
 
@@ -196,10 +211,13 @@ fn restore_scalars(mut node: Node, source: &str) -> Node {
 impl Node {
     pub fn kind_name(&self) -> &'static str {
         match self.value {
-            Value::Scalar(_) => "a single value",
-            Value::Seq(_) => "a list",
-            Value::Map(_) => "a block of `key: value` lines",
-            Value::Null => "nothing",
+            Value::Scalar(_) => crate::t!("một giá trị đơn", "a single value"),
+            Value::Seq(_) => crate::t!("một danh sách", "a list"),
+            Value::Map(_) => crate::t!(
+                "một khối các dòng `khóa: giá trị`",
+                "a block of `key: value` lines"
+            ),
+            Value::Null => crate::t!("không có gì", "nothing"),
         }
     }
 
@@ -218,11 +236,16 @@ impl Node {
                 errs.push(
                     Diagnostic::error(
                         Some(self.pos),
-                        format!("{what} must be a single value, not {}", self.kind_name()),
+                        crate::tr!(
+                            "{what} phải là một giá trị đơn, không phải {}",
+                            "{what} must be a single value, not {}",
+                            self.kind_name()
+                        ),
                     )
-                    .with_hint(
-                        "write it on the same line after the colon, e.g. `name: Phòng Kinh tế`",
-                    ),
+                    .with_hint(crate::tr!(
+                        "viết nó trên cùng dòng, sau dấu hai chấm, ví dụ `name: Phòng Kinh tế`",
+                        "write it on the same line after the colon, e.g. `name: Phòng Kinh tế`"
+                    )),
                 );
                 None
             }
@@ -242,9 +265,16 @@ impl Node {
                 errs.push(
                     Diagnostic::error(
                         Some(self.pos),
-                        format!("{what} must be a value or a list, not {}", self.kind_name()),
+                        crate::tr!(
+                            "{what} phải là một giá trị hoặc một danh sách, không phải {}",
+                            "{what} must be a value or a list, not {}",
+                            self.kind_name()
+                        ),
                     )
-                    .with_hint("write `[a, b]` or one `- a` per line"),
+                    .with_hint(crate::tr!(
+                        "viết `[a, b]` hoặc mỗi dòng một `- a`",
+                        "write `[a, b]` or one `- a` per line"
+                    )),
                 );
                 vec![]
             }
@@ -274,12 +304,17 @@ impl Node {
                 errs.push(
                     Diagnostic::error(
                         Some(self.pos),
-                        format!(
+                        crate::tr!(
+                            "{what} phải là một khối các dòng `khóa: giá trị`, không phải {}",
                             "{what} must be a block of `key: value` lines, not {}",
                             self.kind_name()
                         ),
                     )
-                    .with_hint(format!("allowed keys: {}", known.join(", "))),
+                    .with_hint(crate::tr!(
+                        "các khóa được phép: {}",
+                        "allowed keys: {}",
+                        known.join(", ")
+                    )),
                 );
                 None
             }
@@ -320,8 +355,14 @@ impl<'a> MapReader<'a> {
             Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
             _ => {
                 errs.push(
-                    Diagnostic::error(Some(self.pos), format!("{} has no `{key}`", self.what))
-                        .with_hint(format!("add a line `{key}: …`")),
+                    Diagnostic::error(
+                        Some(self.pos),
+                        crate::tr!("{} thiếu `{key}`", "{} has no `{key}`", self.what),
+                    )
+                    .with_hint(crate::tr!(
+                        "thêm một dòng `{key}: …`",
+                        "add a line `{key}: …`"
+                    )),
                 );
                 None
             }
@@ -342,7 +383,12 @@ impl<'a> MapReader<'a> {
                 errs.push(
                     Diagnostic::error(
                         Some(k.pos),
-                        format!("unknown key `{}` in {}", k.name, self.what),
+                        crate::tr!(
+                            "khóa lạ `{}` trong {}",
+                            "unknown key `{}` in {}",
+                            k.name,
+                            self.what
+                        ),
                     )
                     .with_hint(suggest(&k.name, self.known.iter().copied())),
                 );
@@ -372,6 +418,7 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_located() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(e.pos.map(|p| p.line), Some(3));
         assert!(e.message.contains("`a` is written twice"), "{}", e.message);
@@ -379,6 +426,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_located() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let e = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert!(e.pos.is_some());
         assert!(
@@ -390,6 +438,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_get_a_suggestion() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let n = parse("name: X\nemial: a@b.example\n").unwrap();
         let mut errs = vec![];
         let m = n.map("office `x`", &["name", "email"], &mut errs).unwrap();

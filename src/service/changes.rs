@@ -128,13 +128,19 @@ fn done_line(id: &str, done: &Done) -> String {
 fn describe_offices(out: &mut Vec<String>, old: &Config, new: &Config) {
     for o in &new.offices {
         match old.office(&o.id) {
-            None => out.push(format!("office {} added: {}", o.id, o.name)),
-            Some(prev) if prev != o => out.push(format!(
+            None => out.push(crate::tr!(
+                "thêm đơn vị {}: {}",
+                "office {} added: {}",
+                o.id,
+                o.name
+            )),
+            Some(prev) if prev != o => out.push(crate::tr!(
+                "đơn vị {} ({}) thay đổi: địa chỉ {}",
                 "office {} ({}) changed: addresses {}",
                 o.id,
                 o.name,
                 if o.emails.is_empty() {
-                    "none".to_string()
+                    crate::t!("không có", "none").to_string()
                 } else {
                     o.emails.join(", ")
                 }
@@ -144,7 +150,12 @@ fn describe_offices(out: &mut Vec<String>, old: &Config, new: &Config) {
     }
     for o in &old.offices {
         if new.office(&o.id).is_none() {
-            out.push(format!("office {} removed: {}", o.id, o.name));
+            out.push(crate::tr!(
+                "bỏ đơn vị {}: {}",
+                "office {} removed: {}",
+                o.id,
+                o.name
+            ));
         }
     }
 }
@@ -152,7 +163,10 @@ fn describe_offices(out: &mut Vec<String>, old: &Config, new: &Config) {
 /// The settings outside the plan: policies, schedule, mail, calendar and ledger.
 fn describe_settings(out: &mut Vec<String>, old: &Config, new: &Config) {
     if old.policies != new.policies {
-        out.push("reminder policies changed".into());
+        out.push(crate::tr!(
+            "chính sách nhắc thay đổi",
+            "reminder policies changed"
+        ));
     }
     let sweeps = |c: &Config| {
         c.schedule
@@ -162,25 +176,37 @@ fn describe_settings(out: &mut Vec<String>, old: &Config, new: &Config) {
             .collect::<Vec<_>>()
     };
     if sweeps(old) != sweeps(new) || old.schedule.timezone != new.schedule.timezone {
-        out.push(format!("sweep times are now {}", sweeps(new).join(", ")));
+        out.push(crate::tr!(
+            "giờ quét nay là {}",
+            "sweep times are now {}",
+            sweeps(new).join(", ")
+        ));
     }
     if (old.schedule.window_start, old.schedule.window_end)
         != (new.schedule.window_start, new.schedule.window_end)
     {
-        out.push(format!(
+        out.push(crate::tr!(
+            "khung giờ gửi nay là {}–{}",
             "sending window is now {}–{}",
             new.schedule.window_start.format("%H:%M"),
             new.schedule.window_end.format("%H:%M")
         ));
     }
     if old.mail != new.mail {
-        out.push("mail settings changed".into());
+        out.push(crate::tr!(
+            "cấu hình gửi thư thay đổi",
+            "mail settings changed"
+        ));
     }
     if old.calendar != new.calendar {
-        out.push("days off or working days changed".into());
+        out.push(crate::tr!(
+            "ngày nghỉ hoặc ngày làm bù thay đổi",
+            "days off or working days changed"
+        ));
     }
     if old.ledger != new.ledger {
-        out.push(format!(
+        out.push(crate::tr!(
+            "đường dẫn sổ gửi đổi thành {}: chỉ có hiệu lực sau khi khởi động lại",
             "the ledger path changed to {}: this takes effect only after a restart",
             new.ledger.path.display()
         ));
@@ -194,6 +220,7 @@ mod tests {
     use std::path::Path;
 
     fn cfg(extra: &str, lead: &str) -> Config {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let src = format!(
             "offices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example\n  kinh-te:\n    name: Phòng Kinh tế\n    email: kt@vpubnd.example\ntasks:\n  - id: VII.3\n    title: Khảo sát\n    deadline: Quý III/2024\n    lead: {lead}\n{extra}"
         );

@@ -42,6 +42,8 @@ pub fn nhacviec() -> Command {
     ] {
         c.env_remove(var);
     }
+    // The tests assert the English messages, whatever the developer's locale says.
+    c.env("NHACVIEC_LANG", "en");
     c.stdin(Stdio::null());
     c
 }

@@ -31,8 +31,9 @@ impl FromStr for CalendarFormat {
             "table" => Ok(CalendarFormat::Table),
             "json" => Ok(CalendarFormat::Json),
             "ics" | "ical" => Ok(CalendarFormat::Ics),
-            other => Err(format!(
-                "định dạng không hợp lệ: {other} (chọn table, json hoặc ics)"
+            other => Err(crate::tr!(
+                "định dạng không hợp lệ: {other} (chọn table, json hoặc ics)",
+                "invalid format: {other} (choose table, json or ics)"
             )),
         }
     }
@@ -44,7 +45,7 @@ pub enum EntryKind {
     /// A day off ("nghỉ").
     #[serde(rename = "nghỉ")]
     Off,
-    /// A weekend day worked ("làm bù").
+    /// A weekend day worked (crate::t!("làm bù", "worked")).
     #[serde(rename = "làm bù")]
     Worked,
 }
@@ -53,7 +54,7 @@ impl EntryKind {
     pub fn label(self) -> &'static str {
         match self {
             EntryKind::Off => "nghỉ",
-            EntryKind::Worked => "làm bù",
+            EntryKind::Worked => crate::t!("làm bù", "worked"),
         }
     }
 }
@@ -141,18 +142,20 @@ pub fn render(cal: &WorkCalendar, year: i32, month: Option<u32>, format: Calenda
 
 fn period_name(year: i32, month: Option<u32>) -> String {
     match month {
-        Some(m) => format!("tháng {m}/{year}"),
-        None => format!("năm {year}"),
+        Some(m) => crate::tr!("tháng {m}/{year}", "month {m}/{year}"),
+        None => crate::tr!("năm {year}", "{year}"),
     }
 }
 
-const TABLE_COLUMNS: [(&str, &str); 5] = [
-    ("date", "Ngày"),
-    ("weekday", "Thứ"),
-    ("kind", "Loại"),
-    ("lunar", "Âm lịch"),
-    ("reason", "Lý do"),
-];
+fn table_columns() -> [(&'static str, &'static str); 5] {
+    [
+        ("date", crate::t!("Ngày", "Date")),
+        ("weekday", crate::t!("Thứ", "Weekday")),
+        ("kind", crate::t!("Loại", "Kind")),
+        ("lunar", crate::t!("Âm lịch", "Lunar date")),
+        ("reason", crate::t!("Lý do", "Reason")),
+    ]
+}
 
 fn write_table(
     w: &mut dyn Write,
@@ -162,16 +165,34 @@ fn write_table(
 ) -> io::Result<()> {
     let name = period_name(year, month);
     if period(year, month).is_none() {
-        return writeln!(w, "Không có {name}: tháng phải từ 1 đến 12.");
+        return writeln!(
+            w,
+            "{}",
+            crate::tr!(
+                "Không có {name}: tháng phải từ 1 đến 12.",
+                "There is no {name}: the month is 1 to 12."
+            )
+        );
     }
-    writeln!(w, "Ngày nghỉ và ngày làm bù {name}")?;
+    writeln!(
+        w,
+        "{}",
+        crate::tr!(
+            "Ngày nghỉ và ngày làm bù {name}",
+            "Days off and Saturdays worked, {name}"
+        )
+    )?;
     if list.is_empty() {
         return writeln!(
             w,
-            "Không có ngày nghỉ lễ hay ngày làm bù nào ngoài thứ Bảy, Chủ nhật."
+            "{}",
+            crate::t!(
+                "Không có ngày nghỉ lễ hay ngày làm bù nào ngoài thứ Bảy, Chủ nhật.",
+                "No holiday or Saturday worked besides the weekends."
+            )
         );
     }
-    let mut table = Table::new(&TABLE_COLUMNS);
+    let mut table = Table::new(&table_columns());
     for e in list {
         table.push(vec![
             e.date.format("%d/%m/%Y").to_string(),
@@ -184,7 +205,14 @@ fn write_table(
     table.write(w, &super::View::unlimited(Format::Table))?;
     let off = list.iter().filter(|e| e.kind == EntryKind::Off).count();
     let worked = list.len() - off;
-    writeln!(w, "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.")
+    writeln!(
+        w,
+        "{}",
+        crate::tr!(
+            "Tổng: {off} ngày nghỉ, {worked} ngày làm bù.",
+            "Total: {off} days off, {worked} Saturdays worked."
+        )
+    )
 }
 
 use super::ics::{ics_escape, ics_fold};

@@ -3,6 +3,7 @@
 use super::format_local;
 use crate::plan::config::Config;
 use crate::plan::planner::Nudge;
+use crate::{t, tr};
 use std::io::{self, Write};
 
 /// What `check` found, once the config loaded.
@@ -24,37 +25,63 @@ pub fn write_check(w: &mut dyn Write, s: &Summary<'_>) -> io::Result<()> {
         .iter()
         .filter(|o| !o.emails.is_empty())
         .count();
-    writeln!(w, "{}: OK", config.path.display())?;
+    let path = config.path.display();
+    writeln!(w, "{}", tr!("{path}: hợp lệ", "{path}: OK"))?;
     if !config.plan.title.is_empty() {
-        writeln!(w, "  plan:      {}", config.plan.title)?;
+        let title = &config.plan.title;
+        writeln!(w, "{}", tr!("  kế hoạch:  {title}", "  plan:      {title}"))?;
     }
+    let (offices, groups) = (config.offices.len(), config.groups.len());
     writeln!(
         w,
-        "  offices:   {} ({} with an email address), {} groups",
-        config.offices.len(),
-        reachable,
-        config.groups.len()
+        "{}",
+        tr!(
+            "  đơn vị:    {offices} ({reachable} có địa chỉ email), {groups} nhóm",
+            "  offices:   {offices} ({reachable} with an email address), {groups} groups"
+        )
     )?;
+    let (tasks, unscheduled) = (config.tasks.len(), s.unscheduled);
+    let scheduled = tasks - unscheduled;
     writeln!(
         w,
-        "  tasks:     {} ({} scheduled, {} with no date yet)",
-        config.tasks.len(),
-        config.tasks.len() - s.unscheduled,
-        s.unscheduled
+        "{}",
+        tr!(
+            "  nhiệm vụ:  {tasks} ({scheduled} đã có lịch, {unscheduled} chưa có ngày)",
+            "  tasks:     {tasks} ({scheduled} scheduled, {unscheduled} with no date yet)"
+        )
     )?;
     match s.next {
-        Some(n) => writeln!(
+        Some(n) => {
+            let (at, task, office) = (format_local(&n.send_at), &n.task, &n.office);
+            let kind = super::plan::kind_label(&n.kind);
+            writeln!(
+                w,
+                "{}",
+                tr!(
+                    "  lần nhắc tới: {at} — {task} gửi {office} ({kind})",
+                    "  next nudge: {at} — {task} to {office} ({kind})"
+                )
+            )?
+        }
+        None => writeln!(
             w,
-            "  next nudge: {} — {} to {} ({})",
-            format_local(&n.send_at),
-            n.task,
-            n.office,
-            super::plan::kind_label(&n.kind)
+            "{}",
+            t!(
+                "  lần nhắc tới: chưa có lần nào",
+                "  next nudge: none planned"
+            )
         )?,
-        None => writeln!(w, "  next nudge: none planned")?,
     }
     if s.warnings > 0 {
-        writeln!(w, "  {} warning(s), shown above", s.warnings)?;
+        let n = s.warnings;
+        writeln!(
+            w,
+            "{}",
+            tr!(
+                "  {n} cảnh báo, xem ở trên",
+                "  {n} warning(s), shown above"
+            )
+        )?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 
 use super::table::display_width;
 use super::{Format, Kind, Table, View, to_string};
-use crate::delivery::ledger::DeliveryRow;
+use crate::delivery::ledger::{DeliveryRow, Status};
+use crate::t;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use std::io::{self, Write};
@@ -10,22 +11,45 @@ use std::io::{self, Write};
 /// In the text table only, replies wider than this many columns are cut with `…`.
 const REPLY_WIDTH: usize = 48;
 
-const COLUMNS: &[(&str, &str)] = &[
-    ("due_at", "Dự kiến gửi"),
-    ("sent_at", "Đã gửi lúc"),
-    ("task", "Nhiệm vụ"),
-    ("occurrence", "Hạn"),
-    ("office", "Mã đơn vị"),
-    ("office_name", "Đơn vị"),
-    ("kind", "Loại nhắc"),
-    ("role", "Vai trò"),
-    ("status", "Trạng thái"),
-    ("recipients", "Người nhận"),
-    ("message_id", "Message-ID"),
-    ("attempts", "Số lần gửi"),
-    ("reply", "Phản hồi / lỗi"),
-    ("late", "Gửi muộn"),
-];
+fn columns() -> [(&'static str, &'static str); 14] {
+    [
+        ("due_at", t!("Dự kiến gửi", "Due at")),
+        ("sent_at", t!("Đã gửi lúc", "Sent at")),
+        ("task", t!("Nhiệm vụ", "Task")),
+        ("occurrence", t!("Hạn", "Deadline")),
+        ("office", t!("Mã đơn vị", "Office")),
+        ("office_name", t!("Đơn vị", "Office name")),
+        ("kind", t!("Loại nhắc", "Kind")),
+        ("role", t!("Vai trò", "Role")),
+        ("status", t!("Trạng thái", "Status")),
+        ("recipients", t!("Người nhận", "Recipients")),
+        ("message_id", "Message-ID"),
+        ("attempts", t!("Số lần gửi", "Attempts")),
+        ("reply", t!("Phản hồi / lỗi", "Reply / error")),
+        ("late", t!("Gửi muộn", "Late")),
+    ]
+}
+
+/// A delivery's status in words, for the text table (JSON and CSV keep the codes).
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Pending => t!("đang gửi", "pending"),
+        Status::Sent => t!("đã gửi", "sent"),
+        Status::Retrying => t!("sẽ thử lại", "retrying"),
+        Status::Failed => t!("thất bại", "failed"),
+        Status::Skipped => t!("bỏ qua", "skipped"),
+    }
+}
+
+/// A role code in words, for the text table.
+fn role_word(code: &str) -> String {
+    match code {
+        "lead" => t!("chủ trì", "lead").to_string(),
+        "cooperating" => t!("phối hợp", "cooperating").to_string(),
+        "escalation" => t!("chủ trì (báo cáo cấp trên)", "lead (escalated)").to_string(),
+        other => other.to_string(),
+    }
+}
 
 /// The columns the text table shows without `--wide`.
 const NARROW: &[&str] = &["due_at", "task", "office", "kind", "status", "reply"];
@@ -53,7 +77,7 @@ pub fn write_log(
             (false, _) => local.to_rfc3339_opts(SecondsFormat::Secs, false),
         }
     };
-    let mut table = Table::new(COLUMNS)
+    let mut table = Table::new(&columns())
         .typed(&["attempts"], Kind::Number)
         .typed(&["late"], Kind::Bool)
         .narrow(NARROW)
@@ -68,7 +92,7 @@ pub fn write_log(
             reply.to_string()
         };
         let late = match (table_view, row.late) {
-            (true, true) => "muộn".to_string(),
+            (true, true) => t!("muộn", "late").to_string(),
             (true, false) => String::new(),
             (false, late) => late.to_string(),
         };
@@ -80,8 +104,16 @@ pub fn write_log(
             row.key.office.clone(),
             office_name(&row.key.office).unwrap_or_default(),
             row.key.kind.clone(),
-            row.role.clone(),
-            row.status.to_string(),
+            if table_view {
+                role_word(&row.role)
+            } else {
+                row.role.clone()
+            },
+            if table_view {
+                status_word(row.status).to_string()
+            } else {
+                row.status.to_string()
+            },
             row.recipients.join(", "),
             row.message_id.clone(),
             row.attempts.to_string(),
@@ -170,6 +202,7 @@ mod tests {
 
     #[test]
     fn table_shows_local_times_names_and_short_replies() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::Vi));
         let mut skipped = row();
         skipped.key.office = "sxd".into();
         skipped.status = Status::Skipped;
@@ -195,7 +228,10 @@ mod tests {
         assert!(first.trim_end().ends_with("muộn"));
         // The unknown office has no name; the row still lines up.
         assert!(lines[3].contains("sxd"));
-        assert!(lines[3].contains("skipped"));
+        assert!(
+            lines[3].contains("bỏ qua"),
+            "the table shows words, not codes"
+        );
 
         // Without --wide: the columns a person needs, the reply cut to fit.
         let narrow = render_log(

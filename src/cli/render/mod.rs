@@ -35,7 +35,7 @@ pub fn to_stdout(
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     render(&mut out)
         .and_then(|()| out.flush())
-        .with_context(|| format!("cannot write {what}"))
+        .with_context(|| crate::tr!("không ghi được {what}", "cannot write {what}"))
 }
 
 /// What `render` writes, as a string (for tests and callers that want the text).
@@ -127,23 +127,30 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// A moment as people read it: `Thứ Hai 22/01/2024 08:00`.
 pub fn format_local(t: &DateTime<Tz>) -> String {
-    format!(
-        "{} {}",
-        weekday_vi(t.date_naive()),
-        t.format("%d/%m/%Y %H:%M")
-    )
+    format!("{} {}", weekday(t.date_naive()), t.format("%d/%m/%Y %H:%M"))
+}
+
+/// The day of the week: `Thứ Hai` in Vietnamese, `Mon` in English.
+pub fn weekday(d: chrono::NaiveDate) -> String {
+    match crate::i18n::lang() {
+        crate::i18n::Lang::Vi => weekday_vi(d).to_string(),
+        crate::i18n::Lang::En => d.format("%a").to_string(),
+    }
 }
 
 /// How far the deadline is, in the nudge's unit: `còn 3 ngày làm việc`, `hôm nay`, `quá 2 ngày`.
 pub fn days_left_text(n: &Nudge) -> String {
     let unit = match n.unit {
-        config::Unit::Days => "ngày",
-        config::Unit::WorkingDays => "ngày làm việc",
+        config::Unit::Days => crate::t!("ngày", "day(s)"),
+        config::Unit::WorkingDays => crate::t!("ngày làm việc", "working day(s)"),
     };
     match n.days_left {
-        0 => "hôm nay".to_string(),
-        d if d > 0 => format!("còn {d} {unit}"),
-        d => format!("quá {} {unit}", -d),
+        0 => crate::t!("hôm nay", "today").to_string(),
+        d if d > 0 => crate::tr!("còn {d} {unit}", "{d} {unit} left"),
+        d => {
+            let d = -d;
+            crate::tr!("quá {d} {unit}", "{d} {unit} late")
+        }
     }
 }
 

@@ -6,26 +6,31 @@ use super::{
     Format, Kind, Table, View, days_left_text, end_json_array, format_local, sorted_order,
     to_string, write_csv_row, write_json_object,
 };
-use crate::calendar::workdays::weekday_vi;
 use crate::plan::config::Config;
 use crate::plan::planner::{self, Nudge, Plan};
+use crate::t;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use std::io::Write;
 
 /// The columns of `plan`: (key for JSON and CSV, title for the text table).
-const PLAN_COLUMNS: [(&str, &str); 10] = [
-    ("send_at", "Gửi lúc"),
-    ("status", "Trạng thái"),
-    ("task", "Nhiệm vụ"),
-    ("office", "Đơn vị"),
-    ("role", "Vai trò"),
-    ("kind", "Loại"),
-    ("deadline", "Hạn"),
-    ("deadline_phrase", "Tiến độ (kế hoạch)"),
-    ("days_left", "Còn"),
-    ("recipients", "Gửi thêm"),
-];
+fn plan_columns() -> [(&'static str, &'static str); 10] {
+    [
+        ("send_at", t!("Gửi lúc", "Send at")),
+        ("status", t!("Trạng thái", "Status")),
+        ("task", t!("Nhiệm vụ", "Task")),
+        ("office", t!("Đơn vị", "Office")),
+        ("role", t!("Vai trò", "Role")),
+        ("kind", t!("Loại", "Kind")),
+        ("deadline", t!("Hạn", "Deadline")),
+        (
+            "deadline_phrase",
+            t!("Tiến độ (kế hoạch)", "Deadline (plan)"),
+        ),
+        ("days_left", t!("Còn", "Left")),
+        ("recipients", t!("Gửi thêm", "Also to")),
+    ]
+}
 
 /// The columns the text table shows without `--wide`.
 const NARROW: &[&str] = &[
@@ -41,20 +46,45 @@ const NARROW: &[&str] = &[
 /// The CLI's words for a kind of nudge. The planner's label says "đúng hạn" for the
 /// reminder sent on the due day, which reads as "on time"; a clerk reads "đến hạn hôm nay".
 pub fn kind_label(kind: &planner::Kind) -> String {
+    use crate::plan::config::{Offset, Unit};
+    use planner::Kind;
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        return match kind {
+            Kind::OnDay => "đến hạn hôm nay".to_string(),
+            k => k.label(),
+        };
+    }
+    let span = |o: &Offset| match o.unit {
+        Unit::Days => format!("{} day(s)", o.n),
+        Unit::WorkingDays => format!("{} working day(s)", o.n),
+    };
     match kind {
-        planner::Kind::OnDay => "đến hạn hôm nay".to_string(),
-        k => k.label(),
+        Kind::Before(o) => format!("{} before", span(o)),
+        Kind::OnDay => "due today".to_string(),
+        Kind::Overdue(o) => format!("{} overdue", span(o)),
+        Kind::EscalateHead => "to the head".to_string(),
+        Kind::EscalateLeadership => "to the leadership".to_string(),
+        Kind::LeadershipAgain(o) => format!("to the leadership ({} overdue)", span(o)),
+    }
+}
+
+/// The CLI's words for a role (the planner's are Vietnamese, for the emails and the journal).
+fn role_label(role: planner::Role) -> &'static str {
+    match role {
+        planner::Role::Lead => t!("chủ trì", "lead"),
+        planner::Role::Cooperating => t!("phối hợp", "cooperating"),
+        planner::Role::Escalation => t!("chủ trì (báo cáo cấp trên)", "lead (escalated)"),
     }
 }
 
 /// The statuses of a planned nudge, in the text table; JSON and CSV keep the English codes.
 fn status_label(code: &str) -> &'static str {
     match code {
-        "due now" => "gửi ngay",
-        "late, due now" => "muộn, gửi ngay",
-        "at next sweep" => "lượt quét tới",
-        "late, at next sweep" => "muộn, lượt quét tới",
-        _ => "đã lên lịch",
+        "due now" => t!("gửi ngay", "due now"),
+        "late, due now" => t!("muộn, gửi ngay", "late, due now"),
+        "at next sweep" => t!("lượt quét tới", "at next sweep"),
+        "late, at next sweep" => t!("muộn, lượt quét tới", "late, at next sweep"),
+        _ => t!("đã lên lịch", "planned"),
     }
 }
 
@@ -132,7 +162,7 @@ impl PlanRow {
         role.push_str(if machine {
             n.role.code()
         } else {
-            n.role.label()
+            role_label(n.role)
         });
         kind.clear();
         if machine {
@@ -150,7 +180,7 @@ impl PlanRow {
                 let _ = write!(
                     deadline,
                     "{} {}",
-                    weekday_vi(n.occurrence),
+                    super::weekday(n.occurrence),
                     n.occurrence.format("%d/%m/%Y")
                 );
             }
@@ -163,21 +193,30 @@ impl PlanRow {
             days_left.push_str(&days_left_text(n));
         }
         recipients.clear();
-        recipients.push_str(match (n.add_head, n.add_leadership) {
-            (true, true) => "trưởng đơn vị, lãnh đạo",
-            (true, false) => "trưởng đơn vị",
-            (false, true) => "lãnh đạo",
+        // JSON and CSV carry the stable codes, in either language.
+        recipients.push_str(match (n.add_head, n.add_leadership, machine) {
+            (true, true, true) => "head, leadership",
+            (true, false, true) => "head",
+            (false, true, true) => "leadership",
+            (true, true, false) => t!("trưởng đơn vị, lãnh đạo", "head, leadership"),
+            (true, false, false) => t!("trưởng đơn vị", "head"),
+            (false, true, false) => t!("lãnh đạo", "leadership"),
             _ => "",
         });
     }
 }
 
 /// The columns of the tasks with no date yet.
-const UNSCHEDULED_COLUMNS: [(&str, &str); 3] = [
-    ("task", "Nhiệm vụ"),
-    ("deadline_phrase", "Tiến độ (kế hoạch)"),
-    ("reason", "Chưa có hạn vì"),
-];
+fn unscheduled_columns() -> [(&'static str, &'static str); 3] {
+    [
+        ("task", t!("Nhiệm vụ", "Task")),
+        (
+            "deadline_phrase",
+            t!("Tiến độ (kế hoạch)", "Deadline (plan)"),
+        ),
+        ("reason", t!("Chưa có hạn vì", "No date because")),
+    ]
+}
 
 /// Writes the plan: due now first, then upcoming, then the tasks with no date. CSV and
 /// JSON go out row by row as the nudges are read; the text table is collected first, to
@@ -251,7 +290,7 @@ impl Rows<'_> {
         if view.bom {
             write_bom(w)?;
         }
-        write_csv_row(w, PLAN_COLUMNS.iter().map(|(k, _)| *k))?;
+        write_csv_row(w, plan_columns().iter().map(|(k, _)| *k))?;
         for (n, status) in rows {
             self.row.fill(self.cfg, n, status);
             write_csv_row(w, self.row.cells.iter().map(String::as_str))?;
@@ -265,14 +304,14 @@ impl Rows<'_> {
         rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
-        let kinds: Vec<Kind> = PLAN_COLUMNS
+        let kinds: Vec<Kind> = plan_columns()
             .iter()
             .map(|(k, _)| match *k {
                 "days_left" => Kind::Number,
                 _ => Kind::Text,
             })
             .collect();
-        let keys: Vec<&str> = PLAN_COLUMNS.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<&str> = plan_columns().iter().map(|(k, _)| *k).collect();
         let order = sorted_order(&keys);
         w.write_all(b"{\n  \"nudges\": [")?;
         let mut first = true;
@@ -283,7 +322,7 @@ impl Rows<'_> {
         }
         end_json_array(w, first, 4)?;
         w.write_all(b",\n")?;
-        let keys: Vec<&str> = UNSCHEDULED_COLUMNS.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<&str> = unscheduled_columns().iter().map(|(k, _)| *k).collect();
         let order = sorted_order(&keys);
         w.write_all(b"  \"unscheduled\": [")?;
         let mut first = true;
@@ -302,19 +341,19 @@ impl Rows<'_> {
         rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
-        let mut t = Table::new(&PLAN_COLUMNS)
+        let mut t = Table::new(&plan_columns())
             .narrow(NARROW)
             .whole(&["send_at", "task", "office", "deadline"]);
         for (n, status) in rows {
             self.row.fill(self.cfg, n, status);
             t.push(self.row.cells.to_vec());
         }
-        let mut u = Table::new(&UNSCHEDULED_COLUMNS).whole(&["task"]);
+        let mut u = Table::new(&unscheduled_columns()).whole(&["task"]);
         for cells in unscheduled {
             u.push(cells.to_vec());
         }
         if t.is_empty() {
-            writeln!(w, "{}", text::NO_NUDGES)?;
+            writeln!(w, "{}", text::no_nudges())?;
         } else {
             t.write(w, view)?;
         }
@@ -339,8 +378,17 @@ pub fn render_plan(
 
 /// The words of `plan`'s text table, in one place for the message catalogue.
 mod text {
-    pub const NO_NUDGES: &str = "Không có lời nhắc nào trong khoảng thời gian này.";
+    use crate::{t, tr};
+    pub fn no_nudges() -> &'static str {
+        t!(
+            "Không có lời nhắc nào trong khoảng thời gian này.",
+            "No reminders in this period."
+        )
+    }
     pub fn unscheduled(n: usize) -> String {
-        format!("Nhiệm vụ chưa có hạn ({n}):")
+        tr!(
+            "Nhiệm vụ chưa có hạn ({n}):",
+            "Tasks with no date yet ({n}):"
+        )
     }
 }

@@ -45,9 +45,9 @@ pub fn write(w: &mut dyn Write, cfg: &Config, sim: &Simulation, format: Format) 
 
 fn kind_vi(r: &Recipient) -> &'static str {
     match r {
-        Recipient::Office(_) => "đơn vị",
-        Recipient::Head(_) => "trưởng đơn vị",
-        Recipient::Leadership => "lãnh đạo",
+        Recipient::Office(_) => crate::t!("đơn vị", "office"),
+        Recipient::Head(_) => crate::t!("trưởng đơn vị", "head"),
+        Recipient::Leadership => crate::t!("lãnh đạo", "leadership"),
         Recipient::Other(_) => "khác",
     }
 }
@@ -55,45 +55,70 @@ fn kind_vi(r: &Recipient) -> &'static str {
 fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<()> {
     writeln!(
         w,
-        "Mô phỏng từ {} đến {}, giả định: {}",
-        sim.from.format("%d/%m/%Y"),
-        sim.until.format("%d/%m/%Y"),
-        sim.assume.label()
+        "{}",
+        crate::tr!(
+            "Mô phỏng từ {} đến {}, giả định: {}",
+            "Simulation from {} to {}, assuming: {}",
+            sim.from.format("%d/%m/%Y"),
+            sim.until.format("%d/%m/%Y"),
+            sim.assume.label()
+        )
     )?;
     writeln!(
         w,
-        "{} lần quét theo lịch, {} lần rơi vào ngày nghỉ hoặc ngoài giờ gửi (không gửi gì); không thư nào được gửi thật.",
-        sim.sweeps, sim.idle_sweeps
+        "{}",
+        crate::tr!(
+            "{} lần quét theo lịch, {} lần rơi vào ngày nghỉ hoặc ngoài giờ gửi (không gửi gì); không thư nào được gửi thật.",
+            "{} scheduled sweeps, {} on days off or outside the sending window (sending nothing); no email was really sent.",
+            sim.sweeps,
+            sim.idle_sweeps
+        )
     )?;
     let busiest = match sim.busiest_day() {
-        Some((d, n)) => format!("ngày nhiều thư nhất: {} ({n} thư)", date_vi(d)),
-        None => "không có ngày nào có thư".to_string(),
+        Some((d, n)) => crate::tr!(
+            "ngày nhiều thư nhất: {} ({n} thư)",
+            "busiest day: {} ({n} emails)",
+            date_vi(d)
+        ),
+        None => crate::t!("không có ngày nào có thư", "no day has an email").to_string(),
     };
     writeln!(
         w,
-        "Tổng cộng: {} thư ({} lời nhắc); {busiest}.",
-        sim.emails.len(),
-        sim.reminders()
+        "{}",
+        crate::tr!(
+            "Tổng cộng: {} thư ({} lời nhắc); {busiest}.",
+            "Total: {} emails ({} reminders); {busiest}.",
+            sim.emails.len(),
+            sim.reminders()
+        )
     )?;
     if sim.failed > 0 {
         writeln!(
             w,
-            "{} lời nhắc không soạn được thư (xem lỗi mẫu thư hoặc địa chỉ).",
-            sim.failed
+            "{}",
+            crate::tr!(
+                "{} lời nhắc không soạn được thư (xem lỗi mẫu thư hoặc địa chỉ).",
+                "{} reminders could not be composed (see the template or address errors).",
+                sim.failed
+            )
         )?;
     }
 
     let per_week = sim.per_week();
     writeln!(
         w,
-        "\nTheo người nhận (mỗi thư đếm một lần, To và Cc như nhau):"
+        "{}",
+        crate::t!(
+            "\nTheo người nhận (mỗi thư đếm một lần, To và Cc như nhau):",
+            "\nBy recipient (each email counted once, To and Cc alike):"
+        )
     )?;
     let mut t = Table::new(&[
-        ("recipient", "Người nhận"),
-        ("kind", "Vai trò"),
-        ("emails", "Cả kỳ"),
-        ("week", "Tuần nhiều nhất"),
-        ("week_emails", "Thư tuần đó"),
+        ("recipient", crate::t!("Người nhận", "Recipient")),
+        ("kind", crate::t!("Vai trò", "Role")),
+        ("emails", crate::t!("Cả kỳ", "Whole period")),
+        ("week", crate::t!("Tuần nhiều nhất", "Busiest week")),
+        ("week_emails", crate::t!("Thư tuần đó", "Emails that week")),
     ]);
     for r in rows(&per_week) {
         let (week, n) = r.busiest.map_or((String::new(), String::new()), |(wk, n)| {
@@ -108,19 +133,29 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
         ]);
     }
     if t.is_empty() {
-        writeln!(w, "(không ai nhận thư nào)")?;
+        writeln!(
+            w,
+            "{}",
+            crate::t!("(không ai nhận thư nào)", "(nobody receives an email)")
+        )?;
     } else {
         t.write(w, &View::unlimited(Format::Table))?;
     }
 
-    writeln!(w, "\nTheo tuần (ISO):")?;
+    writeln!(w, "{}", crate::t!("\nTheo tuần (ISO):", "\nBy week (ISO):"))?;
     let mut t = Table::new(&[
         ("week", "Tuần"),
-        ("monday", "Từ Thứ Hai"),
-        ("emails", "Tổng thư"),
-        ("leadership", "Lãnh đạo"),
-        ("office_max", "Một đơn vị, nhiều nhất"),
-        ("head_max", "Một trưởng đơn vị, nhiều nhất"),
+        ("monday", crate::t!("Từ Thứ Hai", "From Monday")),
+        ("emails", crate::t!("Tổng thư", "Emails")),
+        ("leadership", crate::t!("Lãnh đạo", "Leadership")),
+        (
+            "office_max",
+            crate::t!("Một đơn vị, nhiều nhất", "One office, at most"),
+        ),
+        (
+            "head_max",
+            crate::t!("Một trưởng đơn vị, nhiều nhất", "One head, at most"),
+        ),
     ]);
     let max_of = |wk: IsoWeek, f: &dyn Fn(&Recipient) -> bool| {
         per_week
@@ -149,19 +184,30 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
         t.write(w, &View::unlimited(Format::Table))?;
     }
     if quiet > 0 {
-        writeln!(w, "{quiet} tuần khác: không thư nào.")?;
+        writeln!(
+            w,
+            "{}",
+            crate::tr!(
+                "{quiet} tuần khác: không thư nào.",
+                "{quiet} other weeks: no email."
+            )
+        )?;
     }
 
     writeln!(
         w,
-        "\nBỏ qua (ghi vào sổ, không gửi): {} lời nhắc",
-        sim.skipped.len()
+        "{}",
+        crate::tr!(
+            "\nBỏ qua (ghi vào sổ, không gửi): {} lời nhắc",
+            "\nSkipped (recorded, not sent): {} reminders",
+            sim.skipped.len()
+        )
     )?;
     if !sim.skipped.is_empty() {
         let mut t = Table::new(&[
-            ("due", "Lẽ ra gửi"),
-            ("task", "Nhiệm vụ"),
-            ("office", "Đơn vị"),
+            ("due", crate::t!("Lẽ ra gửi", "Was due")),
+            ("task", crate::t!("Nhiệm vụ", "Task")),
+            ("office", crate::t!("Đơn vị", "Office")),
             ("kind", "Loại"),
             ("occurrence", "Hạn"),
         ]);

@@ -165,7 +165,10 @@ impl Table {
             // Refused before a command gets here: only `plan` has an iCalendar form.
             Format::Ics => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "`--format ics` is for `plan` only",
+                crate::t!(
+                    "`--format ics` chỉ dùng cho `plan`",
+                    "`--format ics` is for `plan` only"
+                ),
             )),
             Format::Csv => {
                 if view.bom {

@@ -60,43 +60,57 @@ pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads and validates the file. On any error, the report holds every problem found.
 pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
-    let refuse = |message: String, hint: &str| {
+    let refuse = |message: String, hint: String| {
         let mut r = Report::new(path, "");
         r.push(Diagnostic::error(None, message).with_hint(hint));
         r
     };
     let bytes = read_capped(path).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => "create it (the example is config/khanh-hoa-2024.yaml in the source), or point to another file with `-c FILE` or NHACVIEC_CONFIG",
+            std::io::ErrorKind::NotFound => crate::tr!("hãy tạo nó (bản mẫu là config/khanh-hoa-2024.yaml trong mã nguồn), hoặc chỉ tới tệp khác bằng `-c TỆP` hay NHACVIEC_CONFIG", "create it (the example is config/khanh-hoa-2024.yaml in the source), or point to another file with `-c FILE` or NHACVIEC_CONFIG"),
             std::io::ErrorKind::PermissionDenied => {
-                "make the file readable by the user running nhacviec"
+                crate::tr!("cho người dùng chạy nhacviec quyền đọc tệp", "make the file readable by the user running nhacviec")
             }
-            _ => "check the path",
+            _ => crate::tr!("kiểm tra đường dẫn", "check the path"),
         };
-        refuse(format!("cannot read the config file: {e}"), hint)
+        refuse(crate::tr!("không đọc được tệp cấu hình: {e}", "cannot read the config file: {e}"), hint)
     })?;
     let Some(bytes) = bytes else {
         return Err(refuse(
-            format!(
+            crate::tr!(
+                "tệp cấu hình lớn hơn {} MiB",
                 "the config file is larger than {} MiB",
                 MAX_CONFIG_BYTES / 1024 / 1024
             ),
-            "a plan's config is a few hundred KiB; check that `-c` names the YAML file",
+            crate::tr!(
+                "cấu hình của một kế hoạch chỉ vài trăm KiB; kiểm tra rằng `-c` chỉ đúng tệp YAML",
+                "a plan's config is a few hundred KiB; check that `-c` names the YAML file"
+            ),
         ));
     };
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(refuse(
-            "the file is UTF-16; save it as UTF-8".into(),
-            "in Notepad: File → Save As → Encoding: UTF-8",
+            crate::tr!(
+                "tệp ở dạng UTF-16; hãy lưu lại dạng UTF-8",
+                "the file is UTF-16; save it as UTF-8"
+            ),
+            crate::tr!(
+                "trong Notepad: File → Save As → Encoding: UTF-8",
+                "in Notepad: File → Save As → Encoding: UTF-8"
+            ),
         ));
     }
     let source = String::from_utf8(bytes).map_err(|e| {
         refuse(
-            format!(
+            crate::tr!(
+                "tệp cấu hình không phải văn bản UTF-8 (không đọc được byte {})",
                 "the config file is not UTF-8 text (byte {} cannot be read)",
                 e.utf8_error().valid_up_to() + 1
             ),
-            "save it as UTF-8 (in Notepad: File → Save As → Encoding: UTF-8)",
+            crate::tr!(
+                "hãy lưu lại dạng UTF-8 (trong Notepad: File → Save As → Encoding: UTF-8)",
+                "save it as UTF-8 (in Notepad: File → Save As → Encoding: UTF-8)"
+            ),
         )
     })?;
     from_source(&source, path, env)
@@ -129,6 +143,8 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
             return Err(report);
         }
     };
+    // The config's `language:` settles the messages' language before any is written.
+    crate::i18n::settle(config_language(&root));
     let reader = Reader::new(path, env);
     let config = reader.config(&root);
     drop(root);
@@ -143,6 +159,22 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),
         _ => Err(report),
     }
+}
+
+/// The root's `language:` when it names one (the reader reports a wrong one).
+fn config_language(root: &yaml::Node) -> Option<crate::i18n::Lang> {
+    let yaml::Value::Map(entries) = &root.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.name == "language")
+        .and_then(|(_, v)| v.as_str())
+        .and_then(|s| match s.trim() {
+            "vi" => Some(crate::i18n::Lang::Vi),
+            "en" => Some(crate::i18n::Lang::En),
+            _ => None,
+        })
 }
 
 mod read;

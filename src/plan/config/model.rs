@@ -36,6 +36,8 @@ pub struct Config {
     pub calendar: CalendarConfig,
     /// The status pages and the confirmation links.
     pub web: WebConfig,
+    /// `language:`: the messages' language when `--lang` and the environment are silent.
+    pub language: Option<crate::i18n::Lang>,
 }
 
 #[derive(Debug, Clone, Default)]

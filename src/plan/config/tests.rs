@@ -1,7 +1,9 @@
 use super::*;
 use crate::plan::deadline::Rule;
 
+/// Loads `src`; these tests assert the English texts.
 pub(crate) fn load_str(src: &str) -> Result<Loaded, Report> {
+    crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
     from_source(src, Path::new("test.yaml"), &Env::default())
 }
 
@@ -164,4 +166,19 @@ fn plaintext_smtp_needs_consent() {
     );
     let l = load_str(&src).unwrap_or_else(|r| panic!("{}", r.render()));
     assert_eq!(l.report.warning_count(), 0, "{}", l.report.render());
+}
+
+#[test]
+fn language_is_vi_or_en() {
+    let l =
+        load_str(&format!("language: en\n{MINIMAL}")).unwrap_or_else(|r| panic!("{}", r.render()));
+    assert_eq!(l.config.language, Some(crate::i18n::Lang::En));
+    assert_eq!(load_str(MINIMAL).unwrap().config.language, None);
+    let r = load_str(&format!("language: fr\n{MINIMAL}")).unwrap_err();
+    assert!(
+        r.render().contains("there is no language `fr`"),
+        "{}",
+        r.render()
+    );
+    assert_eq!(r.items[0].pos.map(|p| p.line), Some(1));
 }

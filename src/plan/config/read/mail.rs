@@ -57,12 +57,22 @@ impl Reader<'_> {
         });
         if !message_id_domain.is_ascii() {
             let ascii = idna::domain_to_ascii(&message_id_domain)
-                .map(|a| format!("write its punycode form `{a}`"))
-                .unwrap_or_else(|_| "write an ASCII domain such as `vpubnd.example`".into());
+                .map(|a| {
+                    crate::tr!(
+                        "viết dạng punycode của nó `{a}`",
+                        "write its punycode form `{a}`"
+                    )
+                })
+                .unwrap_or_else(|_| {
+                    crate::tr!(
+                        "viết một tên miền ASCII, ví dụ `vpubnd.example`",
+                        "write an ASCII domain such as `vpubnd.example`"
+                    )
+                });
             self.error(
                 m.get("message_id_domain").map_or(m.pos, |n| n.pos),
-                format!("`message_id_domain` `{message_id_domain}` is not ASCII"),
-                format!("a Message-ID must be ASCII to be recognised when an email is sent again; {ascii}"),
+                crate::tr!("`message_id_domain` `{message_id_domain}` không phải ASCII", "`message_id_domain` `{message_id_domain}` is not ASCII"),
+                crate::tr!("Message-ID phải là ASCII để được nhận ra khi một email được gửi lại; {ascii}", "a Message-ID must be ASCII to be recognised when an email is sent again; {ascii}"),
             );
         } else if message_id_domain.is_empty()
             || message_id_domain
@@ -70,8 +80,14 @@ impl Reader<'_> {
         {
             self.error(
                 m.key_pos("message_id_domain").unwrap_or(m.pos),
-                format!("`{message_id_domain}` is not a domain name"),
-                "write a domain such as `vpubnd.example`",
+                crate::tr!(
+                    "`{message_id_domain}` không phải là tên miền",
+                    "`{message_id_domain}` is not a domain name"
+                ),
+                crate::tr!(
+                    "viết một tên miền, ví dụ `vpubnd.example`",
+                    "write a domain such as `vpubnd.example`"
+                ),
             );
         }
         let grouping = self.opt_choice(&m, "grouping").unwrap_or(Grouping::Digest);
@@ -103,8 +119,14 @@ impl Reader<'_> {
             (Some(_), Some(_)) => {
                 self.error(
                     m.pos,
-                    "`transport` has both `outbox` and `smtp`",
-                    "keep one: `smtp:` to send, `outbox:` to write .eml files",
+                    crate::tr!(
+                        "`transport` có cả `outbox` lẫn `smtp`",
+                        "`transport` has both `outbox` and `smtp`"
+                    ),
+                    crate::tr!(
+                        "giữ một: `smtp:` để gửi, `outbox:` để ghi tệp .eml",
+                        "keep one: `smtp:` to send, `outbox:` to write .eml files"
+                    ),
                 );
                 None
             }
@@ -126,11 +148,11 @@ impl Reader<'_> {
             if !allow_plain {
                 self.error(
                     p,
-                    "`security: none` sends the password and emails unencrypted",
-                    "use `starttls` or `tls`; if you really mean it, add `allow_plaintext: true`",
+                    crate::tr!("`security: none` gửi mật khẩu và email không mã hóa", "`security: none` sends the password and emails unencrypted"),
+                    crate::tr!("dùng `starttls` hoặc `tls`; nếu thật sự muốn vậy, thêm `allow_plaintext: true`", "use `starttls` or `tls`; if you really mean it, add `allow_plaintext: true`"),
                 );
             } else if !is_loopback(&host) {
-                self.warn(p, format!("emails to `{host}` go unencrypted"), "plaintext is only safe to a server on this machine (127.0.0.1); prefer `starttls`");
+                self.warn(p, crate::tr!("email tới `{host}` đi không mã hóa", "emails to `{host}` go unencrypted"), crate::tr!("không mã hóa chỉ an toàn với máy chủ trên chính máy này (127.0.0.1); nên dùng `starttls`", "plaintext is only safe to a server on this machine (127.0.0.1); prefer `starttls`"));
             }
         }
         let port = match m.get("port") {
@@ -139,8 +161,11 @@ impl Reader<'_> {
                 if p == 0 || p > 65535 {
                     self.error(
                         n.pos,
-                        format!("port {p} does not exist"),
-                        "587 for starttls, 465 for tls",
+                        crate::tr!("không có cổng {p}", "port {p} does not exist"),
+                        crate::tr!(
+                            "587 cho starttls, 465 cho tls",
+                            "587 for starttls, 465 for tls"
+                        ),
                     );
                 }
                 p as u16
@@ -165,7 +190,8 @@ impl Reader<'_> {
         if sources.len() > 1 {
             self.error(
                 m.pos,
-                format!(
+                crate::tr!(
+                    "mật khẩu được cho theo {} cách: {}",
                     "the password is given {} ways: {}",
                     sources.len(),
                     sources
@@ -174,12 +200,12 @@ impl Reader<'_> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                "keep one of them",
+                crate::tr!("giữ lại một cách", "keep one of them"),
             );
         }
         let username = self.opt_text(&m, "username");
         if username.is_some() && sources.is_empty() {
-            self.warn(m.key_pos("username").unwrap_or(m.pos), "a username but no password source", "add `password_credential: smtp-password` (systemd LoadCredential), `password_file:` or `password_env:`");
+            self.warn(m.key_pos("username").unwrap_or(m.pos), crate::tr!("có tên đăng nhập nhưng không có nguồn mật khẩu", "a username but no password source"), crate::tr!("thêm `password_credential: smtp-password` (systemd LoadCredential), `password_file:` hoặc `password_env:`", "add `password_credential: smtp-password` (systemd LoadCredential), `password_file:` or `password_env:`"));
         }
         let timeout = self
             .opt_checked(&m, "timeout", |d| {
@@ -193,8 +219,8 @@ impl Reader<'_> {
         {
             self.error(
                 m.key_pos("ca_file").unwrap_or(m.pos),
-                format!("the certificate file {} does not exist", p.display()),
-                "give the path of the mail server's CA certificate in PEM form, or remove `ca_file` to trust the public CAs only",
+                crate::tr!("không có tệp chứng chỉ {}", "the certificate file {} does not exist", p.display()),
+                crate::tr!("cho đường dẫn chứng chỉ CA của máy chủ thư ở dạng PEM, hoặc bỏ `ca_file` để chỉ tin các CA công cộng", "give the path of the mail server's CA certificate in PEM form, or remove `ca_file` to trust the public CAs only"),
             );
         }
         Some(Smtp {
@@ -223,8 +249,11 @@ impl Reader<'_> {
             if let Some(a) = self.opt_checked(&r, "attempts", |a: u32| match a {
                 1..=50 => Ok(a),
                 _ => Err(Problem::new(
-                    format!("`attempts` {a} is out of range"),
-                    "write a number from 1 to 50",
+                    crate::tr!(
+                        "`attempts` {a} nằm ngoài khoảng cho phép",
+                        "`attempts` {a} is out of range"
+                    ),
+                    crate::tr!("viết một số từ 1 đến 50", "write a number from 1 to 50"),
                 )),
             }) {
                 retry.attempts = a;

@@ -11,6 +11,7 @@ mod warnings;
 mod web;
 
 use super::*;
+use crate::i18n::Lang;
 use crate::plan::deadline;
 use crate::plan::diag::{Diagnostic, Pos, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
@@ -45,6 +46,7 @@ const ROOT_KEYS: &[&str] = &[
     "ledger",
     "calendar",
     "web",
+    "language",
 ];
 const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
 const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note", "placeholder"];
@@ -201,7 +203,11 @@ impl Reader<'_> {
 
     pub(super) fn config(&self, root: &Node) -> Option<Config> {
         self.find_secrets(root);
-        let m = self.map(root, "the config file", ROOT_KEYS)?;
+        let m = self.map(
+            root,
+            crate::t!("tệp cấu hình", "the config file"),
+            ROOT_KEYS,
+        )?;
 
         let plan = m.get("plan").map(|n| self.plan(n)).unwrap_or_default();
         let sections = self.sections(m.get("sections"));
@@ -218,8 +224,14 @@ impl Reader<'_> {
                 Some(o) if o.emails.is_empty() => {
                     self.warn(
                         n.pos,
-                        format!("the leadership office `{id}` has no email address"),
-                        "give it an `email:` so that escalations reach the leadership",
+                        crate::tr!(
+                            "đơn vị lãnh đạo `{id}` không có địa chỉ email",
+                            "the leadership office `{id}` has no email address"
+                        ),
+                        crate::tr!(
+                            "thêm `email:` cho nó để việc báo lên lãnh đạo đến được nơi",
+                            "give it an `email:` so that escalations reach the leadership"
+                        ),
                     );
                     Some(id)
                 }
@@ -227,7 +239,10 @@ impl Reader<'_> {
                 None => {
                     self.error(
                         n.pos,
-                        format!("unknown office `{id}` as `leadership`"),
+                        crate::tr!(
+                            "không có đơn vị `{id}` (ở `leadership`)",
+                            "unknown office `{id}` as `leadership`"
+                        ),
                         suggest(&id, offices.iter().map(|o| o.id.as_str())),
                     );
                     None
@@ -240,6 +255,7 @@ impl Reader<'_> {
         let mail = self.mail(m.get("mail"));
         let ledger = self.ledger(m.get("ledger"));
         let web = self.web(m.get("web"));
+        let language = m.get("language").and_then(|n| self.language(n));
 
         let names = Names {
             offices: &office_index,
@@ -274,7 +290,30 @@ impl Reader<'_> {
             ledger,
             calendar,
             web,
+            language,
         })
+    }
+
+    /// `language: vi|en`: the language of messages and the journal when neither `--lang` nor
+    /// the environment chooses one.
+    fn language(&self, node: &Node) -> Option<Lang> {
+        let s = self.text(node, "`language`")?;
+        let lang = match s.trim() {
+            "vi" => Some(Lang::Vi),
+            "en" => Some(Lang::En),
+            _ => None,
+        };
+        if lang.is_none() {
+            self.error(
+                node.pos,
+                crate::tr!("ngôn ngữ `{s}` không có", "there is no language `{s}`"),
+                crate::tr!(
+                    "viết `vi` (tiếng Việt) hoặc `en` (tiếng Anh)",
+                    "write `vi` (Vietnamese) or `en` (English)"
+                ),
+            );
+        }
+        lang
     }
 
     fn plan(&self, node: &Node) -> PlanInfo {
@@ -284,8 +323,14 @@ impl Reader<'_> {
         let year = self.opt_checked(&m, "year", |y: u32| match y {
             1900..=2100 => Ok(y as i32),
             _ => Err(Problem::new(
-                format!("year {y} is out of range"),
-                "write a year between 1900 and 2100",
+                crate::tr!(
+                    "năm {y} nằm ngoài khoảng cho phép",
+                    "year {y} is out of range"
+                ),
+                crate::tr!(
+                    "viết một năm từ 1900 đến 2100",
+                    "write a year between 1900 and 2100"
+                ),
             )),
         });
         PlanInfo {
@@ -301,13 +346,19 @@ impl Reader<'_> {
         let Value::Map(entries) = &node.value else {
             self.error(
                 node.pos,
-                "`sections` must be a block of `ID: name` lines",
-                "e.g. `II: Cải cách thủ tục hành chính`",
+                crate::tr!(
+                    "`sections` phải là một khối các dòng `MÃ: tên`",
+                    "`sections` must be a block of `ID: name` lines"
+                ),
+                crate::tr!(
+                    "ví dụ `II: Cải cách thủ tục hành chính`",
+                    "e.g. `II: Cải cách thủ tục hành chính`"
+                ),
             );
             return out;
         };
         for (k, v) in entries {
-            if let Some(name) = self.text(v, &format!("section `{}`", k.name)) {
+            if let Some(name) = self.text(v, &crate::tr!("phần `{}`", "section `{}`", k.name)) {
                 out.insert(k.name.clone(), name);
             }
         }
@@ -319,19 +370,27 @@ impl Reader<'_> {
         let mut pos = HashMap::new();
         let Some(node) = node else {
             self.report(
-                Diagnostic::error(Some(root), "the config has no `offices:` section").with_hint(
-                    "add `offices:` with one block per office: id, then `name:` and `email:`",
-                ),
+                Diagnostic::error(
+                    Some(root),
+                    crate::tr!(
+                        "cấu hình thiếu mục `offices:`",
+                        "the config has no `offices:` section"
+                    ),
+                )
+                .with_hint(crate::tr!(
+                    "thêm `offices:`, mỗi đơn vị một khối: mã, rồi `name:` và `email:`",
+                    "add `offices:` with one block per office: id, then `name:` and `email:`"
+                )),
             );
             return (out, pos);
         };
         let Value::Map(entries) = &node.value else {
-            self.error(node.pos, "`offices` must be a block of offices, one id per line", "e.g.\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example");
+            self.error(node.pos, crate::tr!("`offices` phải là một khối các đơn vị, mỗi dòng một mã", "`offices` must be a block of offices, one id per line"), crate::tr!("ví dụ:\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example", "e.g.\noffices:\n  hctc:\n    name: Phòng Hành chính – Tổ chức\n    email: hctc@vpubnd.example"));
             return (out, pos);
         };
         for (k, v) in entries {
-            self.check_id(&k.name, k.pos, "office");
-            let what = format!("office `{}`", k.name);
+            self.check_id(&k.name, k.pos, crate::t!("đơn vị", "office"));
+            let what = crate::tr!("đơn vị `{}`", "office `{}`", k.name);
             let Some(m) = self.map(v, &what, OFFICE_KEYS) else {
                 continue;
             };
@@ -370,22 +429,35 @@ impl Reader<'_> {
         let Value::Map(entries) = &node.value else {
             self.error(
                 node.pos,
-                "`groups` must be a block of `group-id: [office, office]` lines",
-                "e.g. `cac-phong: [hctc, kstthc, kinh-te]`",
+                crate::tr!(
+                    "`groups` phải là một khối các dòng `mã-nhóm: [đơn-vị, đơn-vị]`",
+                    "`groups` must be a block of `group-id: [office, office]` lines"
+                ),
+                crate::tr!(
+                    "ví dụ `cac-phong: [hctc, kstthc, kinh-te]`",
+                    "e.g. `cac-phong: [hctc, kstthc, kinh-te]`"
+                ),
             );
             return out;
         };
         for (k, v) in entries {
-            self.check_id(&k.name, k.pos, "group");
+            self.check_id(&k.name, k.pos, crate::t!("nhóm", "group"));
             if offices.contains_key(&k.name) {
                 self.error(
                     k.pos,
-                    format!("`{}` is both an office and a group", k.name),
-                    "rename the group, e.g. `cac-…`",
+                    crate::tr!(
+                        "`{}` vừa là đơn vị vừa là nhóm",
+                        "`{}` is both an office and a group",
+                        k.name
+                    ),
+                    crate::tr!(
+                        "đổi tên nhóm, ví dụ `cac-…`",
+                        "rename the group, e.g. `cac-…`"
+                    ),
                 );
             }
             let mut members = Vec::new();
-            for (id, p) in self.texts(v, &format!("group `{}`", k.name)) {
+            for (id, p) in self.texts(v, &crate::tr!("nhóm `{}`", "group `{}`", k.name)) {
                 if offices.contains_key(&id) {
                     if !members.contains(&id) {
                         members.push(id);
@@ -393,7 +465,11 @@ impl Reader<'_> {
                 } else {
                     self.error(
                         p,
-                        format!("unknown office `{id}` in group `{}`", k.name),
+                        crate::tr!(
+                            "không có đơn vị `{id}` (trong nhóm `{}`)",
+                            "unknown office `{id}` in group `{}`",
+                            k.name
+                        ),
                         suggest(&id, offices.keys().map(String::as_str)),
                     );
                 }
@@ -401,8 +477,15 @@ impl Reader<'_> {
             if members.is_empty() {
                 self.warn(
                     k.pos,
-                    format!("group `{}` has no offices", k.name),
-                    "list its offices, e.g. `[hctc, kinh-te]`",
+                    crate::tr!(
+                        "nhóm `{}` không có đơn vị nào",
+                        "group `{}` has no offices",
+                        k.name
+                    ),
+                    crate::tr!(
+                        "liệt kê các đơn vị của nhóm, ví dụ `[hctc, kinh-te]`",
+                        "list its offices, e.g. `[hctc, kinh-te]`"
+                    ),
                 );
             }
             out.insert(k.name.clone(), members);
@@ -421,8 +504,14 @@ impl Reader<'_> {
             let Value::Map(entries) = &n.value else {
                 self.error(
                     n.pos,
-                    format!("`{key}` must be a block of `date: reason` lines"),
-                    "e.g. `2027-02-05: Tết Nguyên đán (theo Thông báo số …)`",
+                    crate::tr!(
+                        "`{key}` phải là một khối các dòng `ngày: lý do`",
+                        "`{key}` must be a block of `date: reason` lines"
+                    ),
+                    crate::tr!(
+                        "ví dụ `2027-02-05: Tết Nguyên đán (theo Thông báo số …)`",
+                        "e.g. `2027-02-05: Tết Nguyên đán (theo Thông báo số …)`"
+                    ),
                 );
                 return;
             };
@@ -431,7 +520,9 @@ impl Reader<'_> {
                     value: Value::Scalar(k.name.clone()),
                     pos: k.pos,
                 };
-                if let Some(d) = self.value::<NaiveDate>(&key_node, "a calendar day") {
+                if let Some(d) =
+                    self.value::<NaiveDate>(&key_node, crate::t!("một ngày lịch", "a calendar day"))
+                {
                     let why = v.as_str().unwrap_or("").to_string();
                     target.push((d, why));
                 }
@@ -484,8 +575,8 @@ impl Reader<'_> {
                     if is_secret_key(&k.name) {
                         self.error(
                             k.pos,
-                            format!("`{}` puts a secret in the config file", k.name),
-                            "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`",
+                            crate::tr!("`{}` đưa một bí mật vào tệp cấu hình", "`{}` puts a secret in the config file", k.name),
+                            crate::tr!("đừng bao giờ viết mật khẩu ở đây: xóa dòng này và dùng `password_file:`, `password_credential:` (systemd LoadCredential) hoặc `password_env:`", "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`"),
                         );
                     }
                     self.find_secrets(v);
@@ -504,8 +595,8 @@ impl Reader<'_> {
         {
             self.error(
                 pos,
-                format!("the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
-                "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`",
+                crate::tr!("mã {what} `{id}` chỉ được dùng chữ a–z, chữ số, `-`, `_` và `.`", "the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
+                crate::tr!("mã là chuỗi ngắn không dấu, không dấu cách, ví dụ `hctc`, `kinh-te`; tên tiếng Việt đầy đủ viết ở `name:`", "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`"),
             );
         }
     }

@@ -29,8 +29,14 @@ impl Reader<'_> {
             } else {
                 self.error(
                     node.pos,
-                    "`reminders` must be a block of named policies",
-                    "e.g.\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]",
+                    crate::tr!(
+                        "`reminders` phải là một khối các chính sách có tên",
+                        "`reminders` must be a block of named policies"
+                    ),
+                    crate::tr!(
+                        "ví dụ:\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]",
+                        "e.g.\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]"
+                    ),
                 );
             }
         }
@@ -40,7 +46,11 @@ impl Reader<'_> {
     }
 
     pub(super) fn policy(&self, name: &str, node: &Node) -> Option<Policy> {
-        let m = self.map(node, &format!("reminder policy `{name}`"), POLICY_KEYS)?;
+        let m = self.map(
+            node,
+            &crate::tr!("chính sách nhắc `{name}`", "reminder policy `{name}`"),
+            POLICY_KEYS,
+        )?;
         let builtin = Policy::builtin();
         let mut before: Vec<Offset> = match m.get("before") {
             Some(n) => self
@@ -57,8 +67,14 @@ impl Reader<'_> {
             Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
             Some(n) => self.checked(n, "`overdue_every`", |o: Offset| match o.n {
                 0 => Err(Problem::new(
-                    "`overdue_every` cannot be 0",
-                    "write e.g. `3wd`, or `never` for no overdue reminders",
+                    crate::tr!(
+                        "`overdue_every` không thể là 0",
+                        "`overdue_every` cannot be 0"
+                    ),
+                    crate::tr!(
+                        "viết ví dụ `3wd`, hoặc `never` để không nhắc khi quá hạn",
+                        "write e.g. `3wd`, or `never` for no overdue reminders"
+                    ),
                 )),
                 _ => offset_in_range(o, "`overdue_every`"),
             }),
@@ -76,8 +92,14 @@ impl Reader<'_> {
             Some(_) => self.opt_checked(&m, "overdue_limit", |v: u32| match v {
                 0..=MAX_OVERDUE_LIMIT => Ok(v),
                 _ => Err(Problem::new(
-                    format!("`overdue_limit` {v} is out of range"),
-                    format!("write a number from 0 to {MAX_OVERDUE_LIMIT}, or `unlimited`"),
+                    crate::tr!(
+                        "`overdue_limit` {v} nằm ngoài khoảng cho phép",
+                        "`overdue_limit` {v} is out of range"
+                    ),
+                    crate::tr!(
+                        "viết một số từ 0 đến {MAX_OVERDUE_LIMIT}, hoặc `unlimited`",
+                        "write a number from 0 to {MAX_OVERDUE_LIMIT}, or `unlimited`"
+                    ),
                 )),
             }),
             None => builtin.overdue_limit,
@@ -115,8 +137,14 @@ impl Reader<'_> {
         {
             self.warn(
                 n.pos,
-                "the leadership is added before the head",
-                "usually `head_after` is shorter than `leadership_after`",
+                crate::tr!(
+                    "lãnh đạo được báo trước cả trưởng đơn vị",
+                    "the leadership is added before the head"
+                ),
+                crate::tr!(
+                    "thường thì `head_after` ngắn hơn `leadership_after`",
+                    "usually `head_after` is shorter than `leadership_after`"
+                ),
             );
         }
         (head_after, leadership_after)
@@ -139,8 +167,12 @@ impl Reader<'_> {
                 "none" => {}
                 other => self.error(
                     p,
-                    format!("unknown choice `{other}` for `cooperating`"),
-                    format!(
+                    crate::tr!(
+                        "không có lựa chọn `{other}` cho `cooperating`",
+                        "unknown choice `{other}` for `cooperating`"
+                    ),
+                    crate::tr!(
+                        "{}; các lựa chọn là first, last, before, on_day, overdue, all, none",
                         "{}; the choices are first, last, before, on_day, overdue, all, none",
                         suggest(
                             other,
@@ -168,12 +200,21 @@ impl FromNode for Before {
         match s.parse::<Offset>() {
             Ok(o) if o.n > 0 => offset_in_range(o, what).map(Before),
             Ok(_) => Err(Problem::new(
-                "`0d` before the deadline is the deadline itself",
-                "use `on_day: true` for a nudge on the day",
+                crate::tr!(
+                    "`0d` trước hạn chính là ngày hạn",
+                    "`0d` before the deadline is the deadline itself"
+                ),
+                crate::tr!(
+                    "dùng `on_day: true` để nhắc vào đúng ngày hạn",
+                    "use `on_day: true` for a nudge on the day"
+                ),
             )),
             Err(e) => Err(Problem::new(
                 e,
-                "write calendar days as `7d` and working days as `3wd`",
+                crate::tr!(
+                    "viết ngày lịch dạng `7d` và ngày làm việc dạng `3wd`",
+                    "write calendar days as `7d` and working days as `3wd`"
+                ),
             )),
         }
     }

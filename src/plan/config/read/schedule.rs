@@ -24,13 +24,19 @@ impl Reader<'_> {
         };
         let sweeps: Vec<Sweep> = written
             .iter()
-            .filter_map(|(expr, p)| self.parse(expr, *p, "a sweep time"))
+            .filter_map(|(expr, p)| self.parse(expr, *p, crate::t!("một giờ quét", "a sweep time")))
             .collect();
         if m.get("sweeps").is_some() && sweeps.is_empty() && !self.has_errors() {
             self.error(
                 m.pos,
-                "`sweeps` is empty: nothing would ever be sent",
-                "write at least one time, e.g. `sweeps: [\"0 8 * * *\"]`",
+                crate::tr!(
+                    "`sweeps` trống: sẽ không bao giờ gửi gì",
+                    "`sweeps` is empty: nothing would ever be sent"
+                ),
+                crate::tr!(
+                    "viết ít nhất một giờ, ví dụ `sweeps: [\"0 8 * * *\"]`",
+                    "write at least one time, e.g. `sweeps: [\"0 8 * * *\"]`"
+                ),
             );
         }
         let Window(window_start, window_end) = self.opt(&m, "window").unwrap_or(Window(
@@ -41,13 +47,17 @@ impl Reader<'_> {
             if !sweep_hits_window(&sw.cron, window_start, window_end) {
                 self.warn(
                     m.key_pos("sweeps").unwrap_or(m.pos),
-                    format!(
+                    crate::tr!(
+                        "lần quét `{}` không bao giờ rơi vào khung giờ gửi {}–{}",
                         "the sweep `{}` never falls inside the sending window {}–{}",
                         sw.expr,
                         window_start.format("%H:%M"),
                         window_end.format("%H:%M")
                     ),
-                    "such sweeps send nothing; move them into the window",
+                    crate::tr!(
+                        "những lần quét như vậy không gửi gì; hãy dời chúng vào trong khung giờ",
+                        "such sweeps send nothing; move them into the window"
+                    ),
                 );
             }
         }

@@ -50,16 +50,31 @@ impl Reader<'_> {
         let mut out: Vec<Task> = Vec::new();
         let Some(node) = node else {
             self.report(
-                Diagnostic::error(Some(root), "the config has no `tasks:` section")
-                    .with_hint("add `tasks:` with one `- id: …` block per task"),
+                Diagnostic::error(
+                    Some(root),
+                    crate::tr!(
+                        "cấu hình thiếu mục `tasks:`",
+                        "the config has no `tasks:` section"
+                    ),
+                )
+                .with_hint(crate::tr!(
+                    "thêm `tasks:`, mỗi nhiệm vụ một khối `- id: …`",
+                    "add `tasks:` with one `- id: …` block per task"
+                )),
             );
             return out;
         };
         let Value::Seq(items) = &node.value else {
             self.error(
                 node.pos,
-                "`tasks` must be a list: each task starts with `- id:`",
-                "e.g.\ntasks:\n  - id: II.3\n    title: …",
+                crate::tr!(
+                    "`tasks` phải là một danh sách: mỗi nhiệm vụ bắt đầu bằng `- id:`",
+                    "`tasks` must be a list: each task starts with `- id:`"
+                ),
+                crate::tr!(
+                    "ví dụ:\ntasks:\n  - id: II.3\n    title: …",
+                    "e.g.\ntasks:\n  - id: II.3\n    title: …"
+                ),
             );
             return out;
         };
@@ -83,11 +98,16 @@ impl Reader<'_> {
             if let Some(first) = seen.get(&t.id) {
                 self.error(
                     t.pos,
-                    format!(
+                    crate::tr!(
+                        "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
                         "task id `{}` is used twice (first on line {})",
-                        t.id, first.line
+                        t.id,
+                        first.line
                     ),
-                    "give each task its own id, e.g. `II.3` and `II.4`",
+                    crate::tr!(
+                        "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
+                        "give each task its own id, e.g. `II.3` and `II.4`"
+                    ),
                 );
                 continue;
             }
@@ -104,7 +124,11 @@ impl Reader<'_> {
             {
                 self.error(
                     t.pos,
-                    format!("task {} waits for unknown task `{task}`", t.id),
+                    crate::tr!(
+                        "nhiệm vụ {} chờ một nhiệm vụ không có: `{task}`",
+                        "task {} waits for unknown task `{task}`",
+                        t.id
+                    ),
                     suggest(task, ids.iter().copied()),
                 );
             }
@@ -113,17 +137,20 @@ impl Reader<'_> {
     }
 
     pub(super) fn task(&self, node: &Node, names: &Names, plan: &PlanInfo) -> Option<Task> {
-        let m = self.map(node, "a task", TASK_KEYS)?;
+        let m = self.map(node, crate::t!("một nhiệm vụ", "a task"), TASK_KEYS)?;
         let id = self.req_text(&m, "id")?;
         let id_pos = m.get("id").map(|n| n.pos).unwrap_or(node.pos);
         if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == ',') {
             self.error(
                 id_pos,
-                format!("task id `{id}` has spaces or commas"),
-                "write ids like `II.3`",
+                crate::tr!(
+                    "mã nhiệm vụ `{id}` có dấu cách hoặc dấu phẩy",
+                    "task id `{id}` has spaces or commas"
+                ),
+                crate::tr!("viết mã dạng `II.3`", "write ids like `II.3`"),
             );
         }
-        let what = format!("task {id}");
+        let what = crate::tr!("nhiệm vụ {id}", "task {id}");
         let section = match self.opt_text(&m, "section") {
             Some(s) => s,
             None => id.split('.').next().unwrap_or(&id).to_string(),
@@ -131,8 +158,12 @@ impl Reader<'_> {
         if !names.sections.is_empty() && !names.sections.contains_key(&section) {
             self.error(
                 m.key_pos("section").unwrap_or(id_pos),
-                format!("{what}: unknown section `{section}`"),
-                format!(
+                crate::tr!(
+                    "{what}: không có phần `{section}`",
+                    "{what}: unknown section `{section}`"
+                ),
+                crate::tr!(
+                    "{}; các phần được liệt kê ở `sections:`",
                     "{}; sections are listed under `sections:`",
                     suggest(&section, names.sections.keys().map(String::as_str))
                 ),
@@ -155,7 +186,7 @@ impl Reader<'_> {
                 d
             }
             None => {
-                self.error(id_pos, format!("{what} has no `deadline`"), "add `deadline:` with the phrase from the plan's Tiến độ column, e.g. `deadline: Quý II/2024`");
+                self.error(id_pos, crate::tr!("{what} thiếu `deadline`", "{what} has no `deadline`"), "add `deadline:` with the phrase from the plan's Tiến độ column, e.g. `deadline: Quý II/2024`");
                 None
             }
         };
@@ -164,8 +195,14 @@ impl Reader<'_> {
             None => {
                 self.error(
                     id_pos,
-                    format!("{what} has no `lead` office"),
-                    "add `lead:` with the office that chairs it (chủ trì), e.g. `lead: hctc`",
+                    crate::tr!(
+                        "{what} thiếu đơn vị chủ trì `lead`",
+                        "{what} has no `lead` office"
+                    ),
+                    crate::tr!(
+                        "thêm `lead:` với đơn vị chủ trì, ví dụ `lead: hctc`",
+                        "add `lead:` with the office that chairs it (chủ trì), e.g. `lead: hctc`"
+                    ),
                 );
                 vec![]
             }
@@ -196,7 +233,10 @@ impl Reader<'_> {
                 if !names.policies.contains_key(&p) {
                     self.error(
                         n.pos,
-                        format!("unknown reminder policy `{p}`"),
+                        crate::tr!(
+                            "không có chính sách nhắc `{p}`",
+                            "unknown reminder policy `{p}`"
+                        ),
                         suggest(&p, names.policies.keys().map(String::as_str)),
                     );
                 }
@@ -236,9 +276,11 @@ impl Reader<'_> {
             Value::Seq(items) => {
                 let mut entries = Vec::new();
                 for item in items {
-                    let Some(m) =
-                        self.map(item, "a `done` entry", &["occurrence", "office", "date"])
-                    else {
+                    let Some(m) = self.map(
+                        item,
+                        crate::t!("một mục `done`", "a `done` entry"),
+                        &["occurrence", "office", "date"],
+                    ) else {
                         continue;
                     };
                     let occurrence = m.get("occurrence").and_then(|o| {
@@ -248,8 +290,8 @@ impl Reader<'_> {
                             None => {
                                 self.error(
                                     o.pos,
-                                    format!("{what}: cannot read the occurrence `{s}`"),
-                                    "write its deadline date (`2024-03-18`) or its period (`Quý I/2024`, `Tháng 06/2024`)",
+                                    crate::tr!("{what}: không đọc được kỳ `{s}`", "{what}: cannot read the occurrence `{s}`"),
+                                    crate::tr!("viết ngày hạn của kỳ (`2024-03-18`) hoặc kỳ của nó (`Quý I/2024`, `Tháng 06/2024`)", "write its deadline date (`2024-03-18`) or its period (`Quý I/2024`, `Tháng 06/2024`)"),
                                 );
                                 None
                             }
@@ -262,7 +304,10 @@ impl Reader<'_> {
                     {
                         self.error(
                             m.key_pos("office").unwrap_or(m.pos),
-                            format!("{what}: `{o}` is not one of its offices"),
+                            crate::tr!(
+                                "{what}: `{o}` không phải là đơn vị của nhiệm vụ",
+                                "{what}: `{o}` is not one of its offices"
+                            ),
                             suggest(o, lead.iter().map(String::as_str)),
                         );
                     }
@@ -273,8 +318,8 @@ impl Reader<'_> {
                         None => {
                             self.error(
                                 m.pos,
-                                format!("{what}: a `done` entry needs `date:`, the day it was done"),
-                                "e.g. `- { occurrence: Quý I/2024, date: 2024-03-15 }` (not `on:`, which YAML reads as `true`)",
+                                crate::tr!("{what}: một mục `done` cần `date:`, ngày hoàn thành", "{what}: a `done` entry needs `date:`, the day it was done"),
+                                crate::t!("ví dụ `- { occurrence: Quý I/2024, date: 2024-03-15 }` (không dùng `on:`, YAML đọc nó là `true`)", "e.g. `- { occurrence: Quý I/2024, date: 2024-03-15 }` (not `on:`, which YAML reads as `true`)"),
                             );
                             None
                         }
@@ -295,7 +340,11 @@ impl Reader<'_> {
                     if !lead.contains(&k.name) && !cooperating.contains(&k.name) {
                         self.error(
                             k.pos,
-                            format!("{what}: `{}` is not one of its offices", k.name),
+                            crate::tr!(
+                                "{what}: `{}` không phải là đơn vị của nhiệm vụ",
+                                "{what}: `{}` is not one of its offices",
+                                k.name
+                            ),
                             suggest(&k.name, lead.iter().map(String::as_str)),
                         );
                     }
@@ -331,7 +380,11 @@ impl Reader<'_> {
                 rule,
             });
         }
-        let m = self.map(node, &format!("the deadline of {what}"), DEADLINE_KEYS)?;
+        let m = self.map(
+            node,
+            &crate::tr!("hạn của {what}", "the deadline of {what}"),
+            DEADLINE_KEYS,
+        )?;
         let phrase_node = m.get("phrase");
         let phrase = self.req_text(&m, "phrase")?;
         let parsed = match deadline::parse_phrase(&phrase) {
@@ -352,11 +405,13 @@ impl Reader<'_> {
         if explicit.len() > 1 {
             self.error(
                 m.pos,
-                format!(
+                crate::tr!(
+                    "{what}: hạn có cả `{}` lẫn `{}`",
                     "{what}: the deadline has both `{}` and `{}`",
-                    explicit[0], explicit[1]
+                    explicit[0],
+                    explicit[1]
                 ),
-                "keep one way of giving the date",
+                crate::tr!("giữ một cách ghi ngày", "keep one way of giving the date"),
             );
             return None;
         }
@@ -382,8 +437,14 @@ impl Reader<'_> {
                 if let Some(p) = m.key_pos(k) {
                     self.error(
                         p,
-                        format!("`{k}` has no effect without `after:` or `every:`"),
-                        "add the missing key or remove this one",
+                        crate::tr!(
+                            "`{k}` không có tác dụng nếu không có `after:` hoặc `every:`",
+                            "`{k}` has no effect without `after:` or `every:`"
+                        ),
+                        crate::tr!(
+                            "thêm khóa còn thiếu hoặc bỏ khóa này",
+                            "add the missing key or remove this one"
+                        ),
                     );
                 }
             }
@@ -406,13 +467,18 @@ impl Reader<'_> {
         let mut ds: Vec<NaiveDate> = match &n.value {
             Value::Seq(items) => items
                 .iter()
-                .filter_map(|i| self.value(i, "a date in `dates`"))
+                .filter_map(|i| {
+                    self.value(i, crate::t!("một ngày trong `dates`", "a date in `dates`"))
+                })
                 .collect(),
             _ => {
                 self.error(
                     n.pos,
-                    "`dates` must be a list",
-                    "write `dates: [2024-06-30, 2024-12-31]`",
+                    crate::tr!("`dates` phải là một danh sách", "`dates` must be a list"),
+                    crate::tr!(
+                        "viết `dates: [2024-06-30, 2024-12-31]`",
+                        "write `dates: [2024-06-30, 2024-12-31]`"
+                    ),
                 );
                 return None;
             }
@@ -439,15 +505,27 @@ impl Reader<'_> {
         if m.get("days").is_none() {
             self.warn(
                 n.pos,
-                format!("{what} is due the same day `{task}` is done"),
-                "add `days: 30` (or another number) to give the office time after it",
+                crate::tr!(
+                    "{what} đến hạn ngay ngày `{task}` hoàn thành",
+                    "{what} is due the same day `{task}` is done"
+                ),
+                crate::tr!(
+                    "thêm `days: 30` (hoặc số khác) để đơn vị có thời gian sau đó",
+                    "add `days: 30` (or another number) to give the office time after it"
+                ),
             );
         }
         if !matches!(parsed, Some(Phrase::AfterOther)) {
             self.warn(
                 n.pos,
-                format!("{what} waits for `{task}` but its phrase `{phrase}` does not say so"),
-                "the plan usually writes `Sau khi …` for such tasks",
+                crate::tr!(
+                    "{what} chờ `{task}` nhưng câu `{phrase}` của nó không nói vậy",
+                    "{what} waits for `{task}` but its phrase `{phrase}` does not say so"
+                ),
+                crate::tr!(
+                    "kế hoạch thường viết `Sau khi …` cho những nhiệm vụ như vậy",
+                    "the plan usually writes `Sau khi …` for such tasks"
+                ),
             );
         }
         Some(Rule::After { task, days })
@@ -462,8 +540,11 @@ impl Reader<'_> {
             Some(d) => DayOfMonth::Day(self.checked(d, "`day`", |v: u32| match v {
                 1..=31 => Ok(v),
                 _ => Err(Problem::new(
-                    format!("day {v} is not a day of a month"),
-                    "write 1 to 31, or `last`",
+                    crate::tr!(
+                        "ngày {v} không phải là một ngày trong tháng",
+                        "day {v} is not a day of a month"
+                    ),
+                    crate::tr!("viết từ 1 đến 31, hoặc `last`", "write 1 to 31, or `last`"),
                 )),
             })?),
         };
@@ -471,8 +552,11 @@ impl Reader<'_> {
             .opt_checked(m, "month_of_quarter", |v: u32| match v {
                 1..=3 => Ok(v),
                 _ => Err(Problem::new(
-                    "`month_of_quarter` must be 1, 2 or 3",
-                    "3 is the quarter's last month",
+                    crate::tr!(
+                        "`month_of_quarter` phải là 1, 2 hoặc 3",
+                        "`month_of_quarter` must be 1, 2 or 3"
+                    ),
+                    crate::tr!("3 là tháng cuối quý", "3 is the quarter's last month"),
                 )),
             })
             .unwrap_or(3);
@@ -485,7 +569,7 @@ impl Reader<'_> {
                 match plan.year {
                     Some(y) => NaiveDate::from_ymd_opt(y, 1, 1)?,
                     None => {
-                        self.error(n.pos, format!("{what}: a periodic deadline needs `from:` and `until:`, or `plan.year`"), "add `year: 2024` under `plan:`");
+                        self.error(n.pos, crate::tr!("{what}: hạn định kỳ cần `from:` và `until:`, hoặc `plan.year`", "{what}: a periodic deadline needs `from:` and `until:`, or `plan.year`"), crate::tr!("thêm `year: 2024` dưới `plan:`", "add `year: 2024` under `plan:`"));
                         return None;
                     }
                 }
@@ -500,8 +584,11 @@ impl Reader<'_> {
         if until < from {
             self.error(
                 m.pos,
-                format!("{what}: `until` is before `from`"),
-                "swap them",
+                crate::tr!(
+                    "{what}: `until` trước `from`",
+                    "{what}: `until` is before `from`"
+                ),
+                crate::tr!("đổi chỗ hai giá trị", "swap them"),
             );
             return None;
         }
@@ -532,8 +619,14 @@ impl Reader<'_> {
                 None => {
                     self.error(
                         n.pos,
-                        format!("{what}: checkpoints need a year"),
-                        "add `year: 2024` under `plan:`",
+                        crate::tr!(
+                            "{what}: các mốc kiểm tra cần một năm",
+                            "{what}: checkpoints need a year"
+                        ),
+                        crate::tr!(
+                            "thêm `year: 2024` dưới `plan:`",
+                            "add `year: 2024` under `plan:`"
+                        ),
                     );
                     return None;
                 }
@@ -544,8 +637,14 @@ impl Reader<'_> {
             None => {
                 self.error(
                     n.pos,
-                    format!("{times} checkpoints cannot be spread evenly over 12 months"),
-                    "use 1, 2, 3, 4, 6 or 12, or list them with `dates:`",
+                    crate::tr!(
+                        "{times} mốc không chia đều được cho 12 tháng",
+                        "{times} checkpoints cannot be spread evenly over 12 months"
+                    ),
+                    crate::tr!(
+                        "dùng 1, 2, 3, 4, 6 hoặc 12, hoặc liệt kê chúng bằng `dates:`",
+                        "use 1, 2, 3, 4, 6 or 12, or list them with `dates:`"
+                    ),
                 );
                 None
             }
@@ -565,8 +664,14 @@ impl Reader<'_> {
                 let Some(y) = year.or(plan.year) else {
                     self.error(
                         pos,
-                        format!("{what}: `N lần/năm` needs a year"),
-                        "write `02 lần/năm 2024`, or add `year: 2024` under `plan:`",
+                        crate::tr!(
+                            "{what}: `N lần/năm` cần một năm",
+                            "{what}: `N lần/năm` needs a year"
+                        ),
+                        crate::tr!(
+                            "viết `02 lần/năm 2024`, hoặc thêm `year: 2024` dưới `plan:`",
+                            "write `02 lần/năm 2024`, or add `year: 2024` under `plan:`"
+                        ),
                     );
                     return None;
                 };
@@ -576,7 +681,7 @@ impl Reader<'_> {
             Phrase::SetByOthers => Rule::Unscheduled(Unscheduled::SetByOthers),
             Phrase::ByRegulation => Rule::Unscheduled(Unscheduled::ByRegulation),
             Phrase::AfterOther => {
-                self.error(pos, format!("{what}: the deadline waits for another task, but which one?"), "write the deadline as a block:\n      deadline:\n        phrase: Sau khi Đề án được phê duyệt\n        after: III.3\n        days: 30");
+                self.error(pos, crate::tr!("{what}: hạn chờ một nhiệm vụ khác, nhưng là nhiệm vụ nào?", "{what}: the deadline waits for another task, but which one?"), crate::tr!("viết hạn thành một khối:\n      deadline:\n        phrase: Sau khi Đề án được phê duyệt\n        after: III.3\n        days: 30", "write the deadline as a block:\n      deadline:\n        phrase: Sau khi Đề án được phê duyệt\n        after: III.3\n        days: 30"));
                 return None;
             }
         })
@@ -604,7 +709,10 @@ impl Reader<'_> {
                     .chain(names.groups.keys().map(String::as_str));
                 self.error(
                     p,
-                    format!("unknown office or group `{id}` in `{key}`"),
+                    crate::tr!(
+                        "không có đơn vị hay nhóm `{id}` (ở `{key}`)",
+                        "unknown office or group `{id}` in `{key}`"
+                    ),
                     suggest(&id, all),
                 );
             }
@@ -631,12 +739,16 @@ impl Reader<'_> {
                             cycle.iter().map(|c| tasks[*c].id.as_str()).collect();
                         self.error(
                             tasks[cycle[0]].pos,
-                            format!(
+                            crate::tr!(
+                                "các nhiệm vụ chờ nhau thành vòng: {} → {}",
                                 "tasks wait for each other in a circle: {} → {}",
                                 names.join(" → "),
                                 names[0]
                             ),
-                            "one of them must have a date of its own: remove one `after:`",
+                            crate::tr!(
+                                "một trong số đó phải có ngày riêng: bỏ một `after:`",
+                                "one of them must have a date of its own: remove one `after:`"
+                            ),
                         );
                         reported.extend(cycle);
                     }
@@ -659,10 +771,12 @@ impl Reader<'_> {
         }
         self.error(
             pos,
-            format!(
+            crate::tr!(
+                "{what}: năm {y} cách năm của kế hoạch {py} hơn {YEAR_SPAN} năm",
                 "{what}: the year {y} is more than {YEAR_SPAN} years from the plan's year {py}"
             ),
-            format!(
+            crate::tr!(
+                "có phải ý bạn là {py}? viết ví dụ `{:02}/{:02}/{py}`",
                 "did you mean {py}? write e.g. `{:02}/{:02}/{py}`",
                 chrono::Datelike::day(&d),
                 chrono::Datelike::month(&d)
@@ -687,11 +801,11 @@ impl Reader<'_> {
                 {
                     self.warn(
                         t.pos,
-                        format!(
-                            "task {} is led by `{}` ({}), which has no email address: it will not be reminded",
+                        crate::tr!(
+                            "nhiệm vụ {} do `{}` ({}) chủ trì, mà đơn vị này không có địa chỉ email: sẽ không ai được nhắc", "task {} is led by `{}` ({}), which has no email address: it will not be reminded",
                             t.id, o, office.name
                         ),
-                        format!("add `email:` to office `{o}` (line {}), or make another office lead", office_pos.get(o).map(|p| p.line).unwrap_or(0)),
+                        crate::tr!("thêm `email:` cho đơn vị `{o}` (dòng {}), hoặc giao đơn vị khác chủ trì", "add `email:` to office `{o}` (line {}), or make another office lead", office_pos.get(o).map(|p| p.line).unwrap_or(0)),
                     );
                 }
             }
@@ -704,8 +818,12 @@ impl Reader<'_> {
             {
                 self.warn(
                     t.pos,
-                    format!("task {} has a deadline outside the plan's year {y}", t.id),
-                    "check the year in the deadline",
+                    crate::tr!(
+                        "nhiệm vụ {} có hạn ngoài năm {y} của kế hoạch",
+                        "task {} has a deadline outside the plan's year {y}",
+                        t.id
+                    ),
+                    crate::tr!("kiểm tra năm trong hạn", "check the year in the deadline"),
                 );
             }
         }
@@ -735,8 +853,8 @@ impl Reader<'_> {
             if !official.contains(&y) && !clerk_entered {
                 self.report(Diagnostic::warning(
                     m.key_pos("tasks").or(Some(m.pos)),
-                    format!("nhacviec has no official days-off notice for {y}: it uses the statutory holidays, with Tết and 2/9 guessed"),
-                ).with_hint(format!("when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
+                    crate::tr!("nhacviec chưa có thông báo nghỉ chính thức của năm {y}: dùng các ngày lễ theo luật, Tết và 2/9 là ước đoán", "nhacviec has no official days-off notice for {y}: it uses the statutory holidays, with Tết and 2/9 guessed"),
+                ).with_hint(crate::tr!("khi thông báo của năm được ban hành, thêm các ngày đó vào `calendar:` → `days_off:` và `working_days:` (ví dụ `{y}-02-05: Tết Nguyên đán`)", "when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
             }
         }
     }

@@ -41,8 +41,14 @@ impl FromNode for NaiveDate {
                 Err(Problem::new(format!("{what}: {}", e.message), e.hint))
             }
             _ => Err(Problem::new(
-                format!("{what} `{s}` is not a date"),
-                "write a date as `30/01/2024` or `2024-01-30`",
+                crate::tr!(
+                    "{what} `{s}` không phải là một ngày",
+                    "{what} `{s}` is not a date"
+                ),
+                crate::tr!(
+                    "viết ngày dạng `30/01/2024` hoặc `2024-01-30`",
+                    "write a date as `30/01/2024` or `2024-01-30`"
+                ),
             )),
         }
     }
@@ -66,8 +72,11 @@ impl FromNode for bool {
             "true" | "yes" | "co" | "có" => Ok(true),
             "false" | "no" | "khong" | "không" => Ok(false),
             _ => Err(Problem::new(
-                format!("{what} must be `true` or `false`, not `{s}`"),
-                "write `true` or `false`",
+                crate::tr!(
+                    "{what} phải là `true` hoặc `false`, không phải `{s}`",
+                    "{what} must be `true` or `false`, not `{s}`"
+                ),
+                crate::tr!("viết `true` hoặc `false`", "write `true` or `false`"),
             )),
         }
     }
@@ -77,8 +86,11 @@ impl FromNode for u32 {
     fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         s.parse::<u32>().map_err(|_| {
             Problem::new(
-                format!("{what} must be a whole number, not `{s}`"),
-                "write a number such as `5`",
+                crate::tr!(
+                    "{what} phải là một số nguyên, không phải `{s}`",
+                    "{what} must be a whole number, not `{s}`"
+                ),
+                crate::tr!("viết một số, ví dụ `5`", "write a number such as `5`"),
             )
         })
     }
@@ -111,8 +123,13 @@ pub(in crate::plan::config) fn duration_in(
         Ok(d)
     } else {
         Err(Problem::new(
-            format!("{what} is out of range"),
-            format!("write a duration from {} to {}", human(lo), human(hi)),
+            crate::tr!("{what} nằm ngoài khoảng cho phép", "{what} is out of range"),
+            crate::tr!(
+                "viết một khoảng thời gian từ {} đến {}",
+                "write a duration from {} to {}",
+                human(lo),
+                human(hi)
+            ),
         ))
     }
 }
@@ -142,8 +159,12 @@ pub(in crate::plan::config) fn offset_in_range(o: Offset, what: &str) -> Result<
         Ok(o)
     } else {
         Err(Problem::new(
-            format!("{what} `{o}` is out of range"),
-            format!(
+            crate::tr!(
+                "{what} `{o}` nằm ngoài khoảng cho phép",
+                "{what} `{o}` is out of range"
+            ),
+            crate::tr!(
+                "viết từ `1d` đến `{MAX_OFFSET_DAYS}d`, hoặc từ `1wd` đến `{MAX_OFFSET_WORKING_DAYS}wd`",
                 "write from `1d` to `{MAX_OFFSET_DAYS}d`, or from `1wd` to `{MAX_OFFSET_WORKING_DAYS}wd`"
             ),
         ))
@@ -163,8 +184,14 @@ impl FromNode for Duration {
     fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         parse_duration_text(s).ok_or_else(|| {
             Problem::new(
-                format!("{what} `{s}` is not a duration"),
-                "write a number and a unit: `30s`, `5m`, `2h` or `1d`",
+                crate::tr!(
+                    "{what} `{s}` không phải là một khoảng thời gian",
+                    "{what} `{s}` is not a duration"
+                ),
+                crate::tr!(
+                    "viết một số và một đơn vị: `30s`, `5m`, `2h` hoặc `1d`",
+                    "write a number and a unit: `30s`, `5m`, `2h` or `1d`"
+                ),
             )
         })
     }
@@ -182,20 +209,33 @@ impl FromNode for Address {
             Ok(mb) if !mb.email.domain().is_ascii() => {
                 let domain = mb.email.domain();
                 Err(Problem::new(
-                    format!("{what} `{s}` has a non-ASCII domain `{domain}`"),
+                    crate::tr!(
+                        "{what} `{s}` có tên miền không phải ASCII `{domain}`",
+                        "{what} `{s}` has a non-ASCII domain `{domain}`"
+                    ),
                     match idna::domain_to_ascii(domain) {
-                        Ok(ascii) => format!(
+                        Ok(ascii) => crate::tr!(
+                            "viết tên miền ở dạng ASCII (punycode): `{}@{ascii}`",
                             "write the domain in its ASCII (punycode) form: `{}@{ascii}`",
                             mb.email.user()
                         ),
-                        Err(_) => "write the domain in its ASCII (punycode) form, `xn--…`".into(),
+                        Err(_) => crate::tr!(
+                            "viết tên miền ở dạng ASCII (punycode), `xn--…`",
+                            "write the domain in its ASCII (punycode) form, `xn--…`"
+                        ),
                     },
                 ))
             }
             Ok(_) => Ok(Address(s.trim().to_string())),
             Err(_) => Err(Problem::new(
-                format!("{what} `{s}` is not a valid email address"),
-                "write it as `name@domain.example`, or `Tên <name@domain.example>`",
+                crate::tr!(
+                    "{what} `{s}` không phải là địa chỉ email hợp lệ",
+                    "{what} `{s}` is not a valid email address"
+                ),
+                crate::tr!(
+                    "viết dạng `ten@tenmien.example`, hoặc `Tên <ten@tenmien.example>`",
+                    "write it as `name@domain.example`, or `Tên <name@domain.example>`"
+                ),
             )),
         }
     }
@@ -205,8 +245,8 @@ impl FromNode for Tz {
     fn from_text(s: &str, _what: &str) -> Result<Self, Problem> {
         s.parse::<Tz>().map_err(|_| {
             Problem::new(
-                format!("unknown time zone `{s}`"),
-                "write `Asia/Ho_Chi_Minh`",
+                crate::tr!("không có múi giờ `{s}`", "unknown time zone `{s}`"),
+                crate::tr!("viết `Asia/Ho_Chi_Minh`", "write `Asia/Ho_Chi_Minh`"),
             )
         })
     }
@@ -226,8 +266,14 @@ impl FromNode for Window {
         match parsed {
             Some((a, b)) if a < b => Ok(Window(a, b)),
             _ => Err(Problem::new(
-                format!("the sending window `{s}` cannot be read"),
-                "write it as `07:30-17:00` (start before end, 24-hour clock)",
+                crate::tr!(
+                    "không đọc được khung giờ gửi `{s}`",
+                    "the sending window `{s}` cannot be read"
+                ),
+                crate::tr!(
+                    "viết dạng `07:30-17:00` (giờ bắt đầu trước giờ kết thúc, đồng hồ 24 giờ)",
+                    "write it as `07:30-17:00` (start before end, 24-hour clock)"
+                ),
             )),
         }
     }
@@ -242,8 +288,14 @@ impl FromNode for Sweep {
                 cron,
             }),
             Err(e) => Err(Problem::new(
-                format!("the sweep time `{s}` cannot be read: {e}"),
-                "write five fields, minute hour day month weekday, in local time: `0 8 * * *` is every day at 08:00, `30 13 * * 1-5` is 13:30 Monday to Friday",
+                crate::tr!(
+                    "không đọc được giờ quét `{s}`: {e}",
+                    "the sweep time `{s}` cannot be read: {e}"
+                ),
+                crate::tr!(
+                    "viết năm trường, phút giờ ngày tháng thứ, theo giờ địa phương: `0 8 * * *` là 08:00 mỗi ngày, `30 13 * * 1-5` là 13:30 từ thứ Hai đến thứ Sáu",
+                    "write five fields, minute hour day month weekday, in local time: `0 8 * * *` is every day at 08:00, `30 13 * * 1-5` is 13:30 Monday to Friday"
+                ),
             )),
         }
     }
@@ -252,7 +304,10 @@ impl FromNode for Sweep {
 fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
-        return Err(format!("it has {fields} fields, not 5"));
+        return Err(crate::tr!(
+            "có {fields} trường, không phải 5",
+            "it has {fields} fields, not 5"
+        ));
     }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
@@ -268,8 +323,11 @@ impl FromNode for Grouping {
             "digest" => Ok(Grouping::Digest),
             "per-nudge" | "per_nudge" => Ok(Grouping::PerNudge),
             other => Err(Problem::new(
-                format!("unknown grouping `{other}`"),
-                "write `digest` (one email per office per sweep) or `per-nudge`",
+                crate::tr!("không có cách gộp `{other}`", "unknown grouping `{other}`"),
+                crate::tr!(
+                    "viết `digest` (mỗi đơn vị một email mỗi lần quét) hoặc `per-nudge`",
+                    "write `digest` (one email per office per sweep) or `per-nudge`"
+                ),
             )),
         }
     }
@@ -281,8 +339,14 @@ impl FromNode for CoopDelivery {
             "separate" => Ok(CoopDelivery::Separate),
             "cc" => Ok(CoopDelivery::Cc),
             other => Err(Problem::new(
-                format!("unknown choice `{other}` for mail.cooperating"),
-                "write `separate` (their own email) or `cc`",
+                crate::tr!(
+                    "không có lựa chọn `{other}` cho mail.cooperating",
+                    "unknown choice `{other}` for mail.cooperating"
+                ),
+                crate::tr!(
+                    "viết `separate` (email riêng) hoặc `cc`",
+                    "write `separate` (their own email) or `cc`"
+                ),
             )),
         }
     }
@@ -295,8 +359,14 @@ impl FromNode for Security {
             "tls" => Ok(Security::Tls),
             "none" => Ok(Security::None),
             other => Err(Problem::new(
-                format!("unknown security `{other}`"),
-                "write `starttls` (port 587), `tls` (port 465) or `none` (with `allow_plaintext: true`)",
+                crate::tr!(
+                    "không có kiểu bảo mật `{other}`",
+                    "unknown security `{other}`"
+                ),
+                crate::tr!(
+                    "viết `starttls` (cổng 587), `tls` (cổng 465) hoặc `none` (kèm `allow_plaintext: true`)",
+                    "write `starttls` (port 587), `tls` (port 465) or `none` (with `allow_plaintext: true`)"
+                ),
             )),
         }
     }
@@ -309,8 +379,8 @@ impl FromNode for Period {
             "quarter" | "quy" | "quý" => Ok(Period::Quarter),
             "month" | "thang" | "tháng" => Ok(Period::Month),
             other => Err(Problem::new(
-                format!("unknown period `{other}`"),
-                "write `quarter` or `month`",
+                crate::tr!("không có chu kỳ `{other}`", "unknown period `{other}`"),
+                crate::tr!("viết `quarter` hoặc `month`", "write `quarter` or `month`"),
             )),
         }
     }
@@ -329,6 +399,7 @@ mod tests {
 
     #[test]
     fn each_key_is_read_once_and_its_problem_placed_where_it_was_written() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         let root = yaml::parse("catch_up: 3 tuần\ngrouping: weekly\nday: 40\ntimeout: 2h\n")
             .expect("valid YAML");
         let env = Env::default();
@@ -363,6 +434,7 @@ mod tests {
 
     #[test]
     fn value_parsers_read_what_the_clerk_writes() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
         assert_eq!(Offset::from_text("3wd", "`x`"), Ok(Offset::working(3)));
         assert_eq!(bool::from_text("không", "`x`"), Ok(false));
         assert_eq!(

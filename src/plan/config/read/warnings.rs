@@ -50,14 +50,14 @@ impl Reader<'_> {
             };
             self.warn(
                 *pos,
-                format!(
-                    "office `{}` ({}) is a placeholder (`placeholder: true`), and {} task(s) still lead to it: {}",
+                crate::tr!(
+                    "đơn vị `{}` ({}) là đơn vị tạm (`placeholder: true`), mà vẫn có {} nhiệm vụ do nó chủ trì: {}", "office `{}` ({}) is a placeholder (`placeholder: true`), and {} task(s) still lead to it: {}",
                     o.id,
                     o.name,
                     ids.len(),
                     list(&ids)
                 ),
-                "write the real office's name and address and remove `placeholder: true`, or give these tasks to another office",
+                crate::tr!("viết tên và địa chỉ thật của đơn vị rồi bỏ `placeholder: true`, hoặc giao các nhiệm vụ này cho đơn vị khác", "write the real office's name and address and remove `placeholder: true`, or give these tasks to another office"),
             );
         }
     }
@@ -99,8 +99,8 @@ impl Reader<'_> {
             let names: Vec<&str> = names.into_iter().collect();
             self.warn(
                 *pos,
-                format!(
-                    "office `{id}` has no `head:`, but the reminder policy {} escalates overdue reminders of the tasks it leads ({}) to the head: that step reaches nobody",
+                crate::tr!(
+                    "đơn vị `{id}` không có `head:`, nhưng chính sách nhắc {} báo việc quá hạn của các nhiệm vụ nó chủ trì ({}) lên trưởng đơn vị: bước đó không đến được ai", "office `{id}` has no `head:`, but the reminder policy {} escalates overdue reminders of the tasks it leads ({}) to the head: that step reaches nobody",
                     names
                         .iter()
                         .map(|n| format!("`{n}`"))
@@ -108,8 +108,8 @@ impl Reader<'_> {
                         .join(", "),
                     list(&ids)
                 ),
-                format!(
-                    "add `head: address` to office `{id}`, or give these tasks a policy whose `escalate:` has no `head_after`"
+                crate::tr!(
+                    "thêm `head: địa-chỉ` cho đơn vị `{id}`, hoặc cho các nhiệm vụ này một chính sách có `escalate:` không có `head_after`", "add `head: address` to office `{id}`, or give these tasks a policy whose `escalate:` has no `head_after`"
                 ),
             );
         }
@@ -161,22 +161,22 @@ impl Reader<'_> {
                 if d > today {
                     self.warn(
                         pos,
-                        format!(
-                            "task {id} is marked done on {}, which is after today ({})",
+                        crate::tr!(
+                            "nhiệm vụ {id} được ghi là xong ngày {}, sau hôm nay ({})", "task {id} is marked done on {}, which is after today ({})",
                             d.format("%d/%m/%Y"),
                             today.format("%d/%m/%Y")
                         ),
-                        "a task is done on the day it was finished: check the date (its reminders stop already)",
+                        crate::tr!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
                     );
                 } else if d.year() < first || d.year() > last {
                     self.warn(
                         pos,
-                        format!(
-                            "task {id} is marked done on {}, outside the plan's years ({first}–{})",
+                        crate::tr!(
+                            "nhiệm vụ {id} được ghi là xong ngày {}, ngoài các năm của kế hoạch ({first}–{})", "task {id} is marked done on {}, outside the plan's years ({first}–{})",
                             d.format("%d/%m/%Y"),
                             last - 1
                         ),
-                        "check the year of the date",
+                        crate::tr!("kiểm tra năm của ngày đó", "check the year of the date"),
                     );
                 }
             }
@@ -208,7 +208,11 @@ fn list(ids: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     if ids.len() > SHOWN {
-        s.push_str(&format!(" and {} more", ids.len() - SHOWN));
+        s.push_str(&crate::tr!(
+            " và {} nhiệm vụ nữa",
+            " and {} more",
+            ids.len() - SHOWN
+        ));
     }
     s
 }

@@ -1,0 +1,232 @@
+//! `--help` in the chosen language: the command definitions (English, in the doc comments)
+//! with their descriptions replaced at run time by the catalogue's, before parsing.
+
+use super::Cli;
+use crate::t;
+use clap::CommandFactory;
+
+/// The command line as clap parses it, its `about` lines and common options' help in the
+/// language of [`crate::i18n::lang`].
+pub fn localized() -> clap::Command {
+    let cmd = Cli::command()
+        .about(t!(
+            "Nhắc việc: gửi email nhắc các nhiệm vụ của một kế hoạch hành chính, vào ngày làm việc",
+            "Nhắc việc: email reminders for the tasks of an administrative plan, on working days"
+        ))
+        .mut_arg("log_format", |a| {
+            a.help(t!(
+                "Cách ghi sự kiện nhật ký ra stderr.",
+                "How to write log events to stderr."
+            ))
+        })
+        .mut_arg("lang", |a| {
+            a.help(t!(
+                "Ngôn ngữ của thông báo: vi (tiếng Việt, mặc định) hoặc en (tiếng Anh); nếu không có thì theo NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, rồi khóa `language:` của cấu hình.",
+                "The language of messages: vi (Vietnamese, the default) or en (English); else NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`."
+            ))
+        });
+    let abouts: [(&str, &str); 13] = [
+        (
+            "ledger",
+            t!(
+                "Quản lý sổ gửi: `ledger reset --confirm` chấp nhận một sổ mới hoặc đã làm trống.",
+                "Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one."
+            ),
+        ),
+        (
+            "check",
+            t!(
+                "Kiểm tra cấu hình: mọi lỗi cùng lúc, kèm dòng, cột và cách sửa.",
+                "Validate the config: every error at once, with line, column and a fix."
+            ),
+        ),
+        (
+            "plan",
+            t!(
+                "Liệt kê các lần nhắc sẽ gửi theo thứ tự thời gian, và các nhiệm vụ chưa có hạn.",
+                "List the nudges that will be sent, in time order, and the tasks with no date yet."
+            ),
+        ),
+        (
+            "run",
+            t!(
+                "Tiến trình nền: quét vào các giờ đã cấu hình và gửi những gì đến hạn.",
+                "The daemon: sweep at the configured times and send what is due."
+            ),
+        ),
+        (
+            "send-test",
+            t!(
+                "Gửi một email nhắc mẫu qua kênh gửi đã cấu hình và in câu trả lời.",
+                "Send one sample reminder through the configured transport and print the reply."
+            ),
+        ),
+        (
+            "log",
+            t!(
+                "Xem những gì đã gửi: các mục mới nhất của sổ gửi, từ cũ đến mới.",
+                "Read what was sent: the delivery ledger's latest entries, oldest to newest."
+            ),
+        ),
+        (
+            "diff",
+            t!(
+                "Một lần sửa kế hoạch thay đổi gì: nhiệm vụ chuyển đơn vị, thêm, bớt, hạn dời, và các lần nhắc chuyển giữa các đơn vị trong những ngày tới.",
+                "What an edit of the plan changes: tasks reassigned, added, removed, deadlines moved, and the reminders that move between offices in the next days."
+            ),
+        ),
+        (
+            "man",
+            t!(
+                "In trang hướng dẫn nhacviec(1) dạng roff: `nhacviec man | man -l -`.",
+                "Print the manual page nhacviec(1), in roff: `nhacviec man | man -l -`."
+            ),
+        ),
+        (
+            "completions",
+            t!(
+                "In script gợi ý lệnh cho shell: `nhacviec completions bash > /etc/bash_completion.d/nhacviec`.",
+                "Print a shell completion script: `nhacviec completions bash > /etc/bash_completion.d/nhacviec`."
+            ),
+        ),
+        (
+            "calendar",
+            t!(
+                "Các ngày nghỉ và các thứ Bảy làm bù, kèm lý do và ngày âm lịch.",
+                "The days off and the Saturdays worked, with their reason and lunar date."
+            ),
+        ),
+        (
+            "import",
+            t!(
+                "Đọc bảng phụ lục của kế hoạch (.docx hoặc văn bản từ PDF) và in ra YAML.",
+                "Read a plan's appendix table (.docx or text from a PDF) and print it as YAML."
+            ),
+        ),
+        (
+            "simulate",
+            t!(
+                "Chạy lại các lần quét của một khoảng thời gian, không gửi gì: mỗi đơn vị nhận bao nhiêu email.",
+                "Replay a period's scheduled sweeps, sending nothing: how many emails each gets."
+            ),
+        ),
+        (
+            "help",
+            t!(
+                "In trợ giúp của lệnh này hoặc của lệnh con đã cho.",
+                "Print this message or the help of the given subcommand(s)"
+            ),
+        ),
+    ];
+    let mut cmd = cmd;
+    // The options' help in Vietnamese; in English, the doc comments say it (per command).
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for name in names {
+            cmd = cmd.mut_subcommand(&name, |mut s| {
+                for (id, help) in ARG_HELP_VI {
+                    if s.get_arguments().any(|a| a.get_id() == *id) {
+                        s = s.mut_arg(*id, |a| a.help(*help));
+                    }
+                }
+                s
+            });
+        }
+    }
+    for (name, about) in abouts {
+        if cmd.find_subcommand(name).is_some() {
+            cmd = cmd.mut_subcommand(name, |s| {
+                let s = s.about(about);
+                if s.get_arguments().any(|a| a.get_id() == "path") {
+                    s.mut_arg("path", |a| {
+                        a.help(t!("Tệp YAML của kế hoạch.", "The plan's YAML file."))
+                    })
+                } else {
+                    s
+                }
+            });
+        }
+    }
+    cmd
+}
+
+/// The options' help in Vietnamese, by argument id.
+const ARG_HELP_VI: &[(&str, &str)] = &[
+    (
+        "at",
+        "Tính như thể lúc này là thời điểm đó: 2024-09-30, 30/09/2024, hôm nay, -7d, 2024-09-30T08:00 hoặc RFC 3339.",
+    ),
+    ("days", "Xem trước bao nhiêu ngày."),
+    ("until", "Đến ngày này (tính cả ngày đó)."),
+    (
+        "since",
+        "Từ ngày hoặc thời điểm này: 2024-09-30, 30/09/2024, hôm nay, hôm qua, -7d.",
+    ),
+    ("office", "Chỉ của đơn vị này."),
+    ("task", "Chỉ của nhiệm vụ này."),
+    (
+        "status",
+        "Chỉ các lần gửi ở trạng thái này: pending, sent, retrying, failed hoặc skipped.",
+    ),
+    (
+        "lines",
+        "N mục mới nhất (mặc định: 50 trong bảng, tất cả trong JSON và CSV).",
+    ),
+    ("all", "Mọi mục."),
+    (
+        "format",
+        "table (cho người đọc), json hoặc csv (mọi trường, cho chương trình).",
+    ),
+    ("wide", "Mọi cột, không xuống dòng hay cắt bớt."),
+    (
+        "width",
+        "Độ rộng của bảng, theo số cột (mặc định: của terminal, hoặc 100; `COLUMNS` cũng đặt được).",
+    ),
+    ("bom", "Thêm BOM vào đầu CSV để Excel đọc đúng tiếng Việt."),
+    (
+        "once",
+        "Quét một lần (kèm các lần thử lại) rồi thoát: 0 nếu mọi thư đã đi, 1 nếu không.",
+    ),
+    ("dry_run", "Dựng thư sẽ gửi; không gửi, không ghi gì."),
+    ("to", "Gửi tới địa chỉ này."),
+    ("old", "Kế hoạch trước khi sửa."),
+    ("new", "Kế hoạch sau khi sửa."),
+    ("year", "Năm (mặc định: năm nay)."),
+    ("month", "Một tháng của năm đó (1–12)."),
+];
+
+#[cfg(test)]
+mod tests {
+    use crate::i18n::{Lang, scoped};
+
+    fn help(lang: Lang, args: &[&str]) -> String {
+        scoped(lang, || {
+            super::localized()
+                .try_get_matches_from(args)
+                .expect_err("--help stops")
+                .render()
+                .to_string()
+        })
+    }
+
+    #[test]
+    fn the_help_speaks_the_chosen_language() {
+        let vi = help(Lang::Vi, &["nhacviec", "--help"]);
+        assert!(vi.contains("Kiểm tra cấu hình: mọi lỗi cùng lúc"), "{vi}");
+        assert!(vi.contains("Ngôn ngữ của thông báo"), "{vi}");
+        let en = help(Lang::En, &["nhacviec", "--help"]);
+        assert!(
+            en.contains("Validate the config: every error at once"),
+            "{en}"
+        );
+        let vi = help(Lang::Vi, &["nhacviec", "check", "--help"]);
+        assert!(vi.contains("Tệp YAML của kế hoạch."), "{vi}");
+        let vi = help(Lang::Vi, &["nhacviec", "log", "--help"]);
+        assert!(vi.contains("Chỉ của đơn vị này."), "{vi}");
+        let en = help(Lang::En, &["nhacviec", "log", "--help"]);
+        assert!(en.contains("Only this office's deliveries"), "{en}");
+    }
+}
