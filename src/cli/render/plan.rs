@@ -43,16 +43,12 @@ const NARROW: &[&str] = &[
     "days_left",
 ];
 
-/// The CLI's words for a kind of nudge. The planner's label says "đúng hạn" for the
-/// reminder sent on the due day, which reads as "on time"; a clerk reads "đến hạn hôm nay".
+/// The CLI's words for a kind of nudge: the planner's Vietnamese label, or English.
 pub fn kind_label(kind: &planner::Kind) -> String {
     use crate::plan::config::{Offset, Unit};
     use planner::Kind;
     if crate::i18n::lang() == crate::i18n::Lang::Vi {
-        return match kind {
-            Kind::OnDay => "đến hạn hôm nay".to_string(),
-            k => k.label(),
-        };
+        return kind.label();
     }
     let span = |o: &Offset| match o.unit {
         Unit::Days => format!("{} day(s)", o.n),

@@ -72,7 +72,8 @@ impl Kind {
         }
         match self {
             Kind::Before(o) => format!("trước {}", span(o)),
-            Kind::OnDay => "đúng hạn".into(),
+            // Not "đúng hạn", which reads as "on time".
+            Kind::OnDay => "đến hạn hôm nay".into(),
             Kind::Overdue(o) => format!("quá hạn {}", span(o)),
             Kind::EscalateHead => "báo trưởng đơn vị".into(),
             Kind::EscalateLeadership => "báo Lãnh đạo Văn phòng".into(),
