@@ -146,8 +146,42 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     Ok(restore_scalars(node, source))
 }
 
-fn syntax_error(_source: &str, e: &serde_saphyr::Error) -> Diagnostic {
+/// The first tab at or after `from` (1-based line and column), where the YAML scanner
+/// complains about a tab: it reports where the scalar before it began, often a line early.
+fn tab_at_or_after(source: &str, from: Pos) -> Option<Pos> {
+    let start_line = from.line.max(1);
+    for (i, line) in source.lines().enumerate().skip(start_line as usize - 1) {
+        let skip = if i + 1 == start_line as usize {
+            from.column.saturating_sub(1) as usize
+        } else {
+            0
+        };
+        if let Some(col) = line.chars().skip(skip).position(|c| c == '\t') {
+            let line_no = u32::try_from(i + 1).ok()?;
+            let col = u32::try_from(col + skip + 1).ok()?;
+            return Some(Pos::new(line_no, col, 1));
+        }
+    }
+    None
+}
+
+fn syntax_error(source: &str, e: &serde_saphyr::Error) -> Diagnostic {
     let pos = e.location().map(|l| pos_of(&l));
+    if e.to_string().contains("tab")
+        && let Some(tab) = pos.and_then(|p| tab_at_or_after(source, p))
+    {
+        return Diagnostic::error(
+            Some(tab),
+            crate::tr!(
+                "dấu tab ở đây: YAML thụt lề bằng dấu cách, không dùng tab",
+                "a tab here: YAML indents with spaces, not tabs"
+            ),
+        )
+        .with_hint(crate::tr!(
+            "thay dấu tab bằng dấu cách, thẳng hàng với các khóa cùng khối (thường là 4 dấu cách trong một nhiệm vụ)",
+            "replace the tab with spaces, aligned with the keys of the same block (usually 4 spaces inside a task)"
+        ));
+    }
     // The library's text carries its own location and snippet; keep only the message.
     let full = e.to_string();
     let first = full.lines().next().unwrap_or("").trim();
@@ -422,6 +456,14 @@ mod tests {
         let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(e.pos.map(|p| p.line), Some(3));
         assert!(e.message.contains("`a` is written twice"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_tab_is_pointed_at_where_it_is_not_where_the_scalar_before_it_began() {
+        let src = "tasks:\n  - id: A\n    product: Báo cáo\n\tdeadline: Quý III/2024\n";
+        let e = parse(src).expect_err("a tab in the indentation");
+        let pos = e.pos.expect("located");
+        assert_eq!((pos.line, pos.column), (4, 1), "{e:?}");
     }
 
     #[test]
