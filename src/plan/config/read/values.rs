@@ -37,7 +37,10 @@ impl FromNode for NaiveDate {
     fn from_text(s: &str, what: &str) -> Result<Self, Problem> {
         match deadline::parse_phrase(s) {
             Ok(Phrase::Date(d)) if !s.contains(['q', 'Q', 't', 'T', 'n', 'N']) => Ok(d),
-            Err(e) if s.contains('/') || s.contains('-') => {
+            // A date in one of the two shapes that is still wrong (31/02/2024): the phrase
+            // parser says why. Anything else (`30-01-2024`) is not a date at all, and is not
+            // a deadline either: `done:` and its kin take only a date.
+            Err(e) if looks_like_a_date(s) => {
                 Err(Problem::new(format!("{what}: {}", e.message), e.hint))
             }
             _ => Err(Problem::new(
@@ -52,6 +55,24 @@ impl FromNode for NaiveDate {
             )),
         }
     }
+}
+
+/// `dd/mm/yyyy` or `yyyy-mm-dd` by shape, whatever the numbers.
+fn looks_like_a_date(s: &str) -> bool {
+    let digits = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit())
+    };
+    let s = s.trim();
+    let slash: Vec<&str> = s.split('/').collect();
+    let dash: Vec<&str> = s.split('-').collect();
+    (slash.len() == 3
+        && digits(slash[0], 1..=2)
+        && digits(slash[1], 1..=2)
+        && digits(slash[2], 4..=4))
+        || (dash.len() == 3
+            && digits(dash[0], 4..=4)
+            && digits(dash[1], 1..=2)
+            && digits(dash[2], 1..=2))
 }
 
 /// `14d` (calendar days) or `3wd` (working days).
@@ -396,6 +417,20 @@ mod tests {
     use std::path::Path;
 
     const KEYS: &[&str] = &["catch_up", "grouping", "day", "timeout", "window"];
+
+    #[test]
+    fn a_done_date_in_another_shape_is_called_a_date_not_a_deadline() {
+        crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
+        let e = NaiveDate::from_text("30-01-2024", "`done`").unwrap_err();
+        assert!(e.message.contains("is not a date"), "{}", e.message);
+        assert!(!e.message.contains("deadline"), "{}", e.message);
+        let e = NaiveDate::from_text("31/02/2024", "`done`").unwrap_err();
+        assert!(
+            e.message.contains("29"),
+            "the phrase parser says why: {}",
+            e.message
+        );
+    }
 
     #[test]
     fn each_key_is_read_once_and_its_problem_placed_where_it_was_written() {
