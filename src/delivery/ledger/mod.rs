@@ -34,6 +34,31 @@ mod read;
 mod stats;
 mod write;
 
+/// Keys and deliveries the ledger's unit tests share.
+#[cfg(test)]
+mod fixtures {
+    use super::{DeliveryKey, NewDelivery};
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    pub fn key(task: &str, office: &str, kind: &str) -> DeliveryKey {
+        DeliveryKey {
+            task: task.into(),
+            occurrence: NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
+            office: office.into(),
+            kind: kind.into(),
+        }
+    }
+
+    pub fn item(task: &str, office: &str, kind: &str, due_day: u32) -> NewDelivery {
+        NewDelivery {
+            key: key(task, office, kind),
+            role: "lead".into(),
+            due_at: Utc.with_ymd_and_hms(2024, 1, due_day, 1, 0, 0).unwrap(),
+            late: false,
+        }
+    }
+}
+
 pub use completions::{Completion, NewCompletion, Source};
 use error::sqlerr;
 pub use error::{LedgerError, ParseStatusError};

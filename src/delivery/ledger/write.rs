@@ -504,27 +504,9 @@ fn finish_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::ledger::DeliveryKey;
-    use chrono::NaiveDate;
     use chrono::TimeZone;
 
-    fn key(task: &str, office: &str, kind: &str) -> DeliveryKey {
-        DeliveryKey {
-            task: task.into(),
-            occurrence: NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
-            office: office.into(),
-            kind: kind.into(),
-        }
-    }
-
-    fn item(task: &str, office: &str, kind: &str, due_day: u32) -> NewDelivery {
-        NewDelivery {
-            key: key(task, office, kind),
-            role: "lead".into(),
-            due_at: Utc.with_ymd_and_hms(2024, 1, due_day, 1, 0, 0).unwrap(),
-            late: false,
-        }
-    }
+    use crate::delivery::ledger::fixtures::item;
 
     #[test]
     fn disk_full_is_an_actionable_error_not_a_panic() {
