@@ -289,8 +289,15 @@ fn a_link_from_an_email_confirms_completion_and_the_pages_show_it() {
     assert!(page.contains("id=\"already\""), "{page}");
 
     // The pages show it done, and escape the title everywhere.
-    let (code, index, _) = s.get("/");
+    let (code, index, index_headers) = s.get("/");
     assert_eq!(code, 200);
+    // The server's own time over the page, for `scripts/bench` and developer tools.
+    let timing = index_headers["server-timing"].to_str().unwrap();
+    let ms = timing
+        .strip_prefix("render;dur=")
+        .and_then(|d| d.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("Server-Timing: {timing}"));
+    assert!(ms.is_finite() && ms >= 0.0, "Server-Timing: {timing}");
     let row = index
         .split("<tr>")
         .find(|r| r.contains(">TCTH.1<"))

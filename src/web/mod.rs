@@ -340,8 +340,19 @@ fn nonempty(m: &HashMap<String, String>, k: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `Server-Timing: render;dur=<ms>`: how long the server took over a page (ledger reads,
+/// planning, rendering), for browsers' developer tools and `scripts/bench`.
+fn server_timing(mut resp: Response, started: std::time::Instant) -> Response {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("render;dur={ms:.1}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
+}
+
 async fn index(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    blocking(&s, move |s| {
+    let started = std::time::Instant::now();
+    let resp = blocking(&s, move |s| {
         let v = view(s)?;
         let (office, section) = (nonempty(&q, "office"), nonempty(&q, "section"));
         let page_no = nonempty(&q, "page")
@@ -358,7 +369,8 @@ async fn index(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Str
         );
         Ok(page(s, &v, "index.html", p))
     })
-    .await
+    .await;
+    server_timing(resp, started)
 }
 
 async fn office(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
