@@ -506,3 +506,47 @@ fn man_and_completions_are_printed() {
         assert!(text(&out.stdout).contains("nhacviec"), "{shell}");
     }
 }
+
+/// `--help` speaks the chosen language down to clap's own words: no "Usage:" in Vietnamese.
+#[test]
+fn help_has_no_english_words_in_vietnamese() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["ledger", "reset", "--help"],
+    ] {
+        let help = |lang: &str| {
+            let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+                .args(args)
+                .env("NHACVIEC_LANG", lang)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0));
+            text(&out.stdout)
+        };
+        let vi = help("vi");
+        for english in ["Usage:", "Options:", "Commands:", "Print help"] {
+            assert!(!vi.contains(english), "{args:?}: {english} in\n{vi}");
+        }
+        assert!(
+            vi.contains("Cách dùng:") && vi.contains("In trợ giúp."),
+            "{vi}"
+        );
+        let en = help("en");
+        assert!(en.contains("Usage:") && en.contains("Print help"), "{en}");
+    }
+    // `man` follows the language too.
+    let man = |lang: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+            .arg("man")
+            .env("NHACVIEC_LANG", lang)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        text(&out.stdout)
+    };
+    let vi = man("vi");
+    assert!(vi.contains("Kiểm tra cấu hình") && !vi.contains("Validate the config"));
+    assert!(!vi.contains("Print help"));
+    assert!(man("en").contains("Validate the config"));
+}

@@ -136,6 +136,9 @@ pub fn localized() -> clap::Command {
             });
         }
     }
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        cmd = clap_words_vi(cmd);
+    }
     for (name, about) in abouts {
         if cmd.find_subcommand(name).is_some() {
             cmd = cmd.mut_subcommand(name, |s| {
@@ -149,6 +152,58 @@ pub fn localized() -> clap::Command {
                 }
             });
         }
+    }
+    cmd
+}
+
+/// clap's own words in Vietnamese, for `cmd` and its subcommands: the usage line and section
+/// headings (through a help template and help headings), and its `-h`/`-V` flags' help (by
+/// replacing the built-in flags with the same ones described in Vietnamese).
+fn clap_words_vi(cmd: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let has_version = cmd.get_version().is_some();
+    let mut cmd = cmd
+        .help_template(
+            "{before-help}{about-with-newline}\nCách dùng: {usage}\n\n{all-args}{after-help}",
+        )
+        .subcommand_help_heading("Lệnh")
+        .subcommand_value_name("LỆNH")
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("In trợ giúp."),
+        );
+    if has_version {
+        cmd = cmd.disable_version_flag(true).arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::Version)
+                .help("In phiên bản."),
+        );
+    }
+    let args: Vec<(clap::Id, bool)> = cmd
+        .get_arguments()
+        .filter(|a| a.get_help_heading().is_none())
+        .map(|a| (a.get_id().clone(), a.is_positional()))
+        .collect();
+    for (id, positional) in args {
+        let heading = if positional {
+            "Đối số"
+        } else {
+            "Tùy chọn"
+        };
+        cmd = cmd.mut_arg(id, |a| a.help_heading(heading));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, clap_words_vi);
     }
     cmd
 }
@@ -228,5 +283,38 @@ mod tests {
         assert!(vi.contains("Chỉ của đơn vị này."), "{vi}");
         let en = help(Lang::En, &["nhacviec", "log", "--help"]);
         assert!(en.contains("Only this office's deliveries"), "{en}");
+    }
+
+    #[test]
+    fn clap_own_words_speak_the_chosen_language() {
+        for args in [
+            &["nhacviec", "--help"][..],
+            &["nhacviec", "log", "--help"],
+            &["nhacviec", "ledger", "reset", "--help"],
+        ] {
+            let vi = help(Lang::Vi, args);
+            for english in [
+                "Usage:",
+                "Options:",
+                "Commands:",
+                "Arguments:",
+                "Print help",
+            ] {
+                assert!(!vi.contains(english), "{english} in {vi}");
+            }
+            assert!(vi.contains("Cách dùng: nhacviec"), "{vi}");
+            assert!(vi.contains("Tùy chọn"), "{vi}");
+            assert!(
+                vi.contains("-h, --help") && vi.contains("In trợ giúp."),
+                "{vi}"
+            );
+            let en = help(Lang::En, args);
+            assert!(en.contains("Usage: nhacviec"), "{en}");
+            assert!(en.contains("Options:") && en.contains("Print help"), "{en}");
+        }
+        let vi = help(Lang::Vi, &["nhacviec", "--help"]);
+        assert!(vi.contains("Lệnh:") && vi.contains("-V, --version"), "{vi}");
+        let vi = help(Lang::Vi, &["nhacviec", "check", "--help"]);
+        assert!(vi.contains("Đối số:") || vi.contains("Tùy chọn:"), "{vi}");
     }
 }

@@ -18,7 +18,8 @@ pub(super) fn man() -> Result<ExitCode> {
 
 /// The manual page, into any writer.
 pub fn write_man(w: &mut dyn Write) -> std::io::Result<()> {
-    let cmd = Cli::command();
+    // In the chosen language, like `--help` (clap_mangen's own section titles stay English).
+    let cmd = super::help::localized();
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(w)?;
     man.render_name_section(w)?;
