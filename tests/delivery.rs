@@ -1124,3 +1124,49 @@ async fn no_reply_after_the_data_is_an_unknown_outcome_resent_under_the_same_mes
         assert!(tried.contains_key(&bare(field(r, "message_id"))), "{r}");
     }
 }
+
+/// `run --once` against a closed port says why in the chosen language: Vietnamese unless
+/// told otherwise, English with `NHACVIEC_LANG=en`; its closing summary too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_explained_in_the_chosen_language() {
+    let mut server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK)
+        .replace("attempts: 4, initial: 1s", "attempts: 1, initial: 1s");
+    server.stop().await;
+    for (lang, connect, summary) in [
+        (
+            None,
+            "không kết nối được",
+            "đã gửi 0 lần nhắc trong 0 email",
+        ),
+        (
+            Some("en"),
+            "cannot connect",
+            "sent 0 reminder(s) in 0 email(s)",
+        ),
+    ] {
+        let s = Setup::new(&yaml);
+        let mut cmd = nhacviec();
+        cmd.env_remove("NHACVIEC_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG");
+        if let Some(l) = lang {
+            cmd.env("NHACVIEC_LANG", l);
+        }
+        let out = cmd
+            .args(["run", "--once", "--at", THURSDAY, "-c", s.cfg()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nhacviec");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(connect), "{lang:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains(summary), "{lang:?}: {}", stdout(&out));
+        let other = if lang.is_none() {
+            "cannot connect"
+        } else {
+            "không kết nối được"
+        };
+        assert!(!stderr(&out).contains(other), "{lang:?}: {}", stderr(&out));
+    }
+}

@@ -394,6 +394,8 @@ async fn server_replies_are_classified() {
 
 #[tokio::test]
 async fn a_server_stalling_in_data_is_an_unknown_outcome_and_the_next_send_works() {
+    // Asserts the English text.
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En));
     let server = SmtpServer::start().await;
     let cfg = config(server.port(), "grouping: digest", TITLE71);
     let b = first_batch(&cfg);
@@ -467,6 +469,8 @@ async fn the_outbox_holds_whole_parseable_emails() {
 
 #[tokio::test]
 async fn a_broken_template_override_names_its_file_and_line() {
+    // Asserts the English text.
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("body.txt"),

@@ -604,6 +604,7 @@ async fn ledger_on_a_read_only_filesystem() {
     plan.write(&s.config);
     // Create the ledger (and its schema) with a first run at a moment when nothing is due.
     let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+        .env("NHACVIEC_LANG", "en")
         .args([
             "run",
             "--once",

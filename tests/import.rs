@@ -372,3 +372,46 @@ fn a_docx_made_by_libreoffice_imports_to_the_same_tasks_as_the_text() {
         assert_eq!(d, t);
     }
 }
+
+/// A file that is not there is said so in Vietnamese by default, in English on request.
+#[test]
+fn a_missing_file_is_explained_in_the_chosen_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("khong-co.docx");
+    let run = |lang: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nhacviec"));
+        c.args(["import", missing.to_str().unwrap()])
+            .env_remove("NHACVIEC_CONFIG")
+            .env_remove("NHACVIEC_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG");
+        if let Some(l) = lang {
+            c.env("NHACVIEC_LANG", l);
+        }
+        let out = c.output().expect("run nhacviec");
+        assert_ne!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let vi = run(None);
+    assert!(
+        vi.contains("không mở được") && vi.contains("khong-co.docx"),
+        "{vi}"
+    );
+    assert!(!vi.contains("cannot open"), "{vi}");
+    let en = run(Some("en"));
+    assert!(
+        en.contains("cannot open") && en.contains("khong-co.docx"),
+        "{en}"
+    );
+    // A text file with no appendix table.
+    let empty = dir.path().join("trong.txt");
+    std::fs::write(&empty, "Không có bảng nào ở đây.\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+        .args(["import", empty.to_str().unwrap()])
+        .env("NHACVIEC_LANG", "vi")
+        .output()
+        .unwrap();
+    let vi = String::from_utf8_lossy(&out.stderr);
+    assert!(vi.contains("không tìm thấy bảng phụ lục"), "{vi}");
+}

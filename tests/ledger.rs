@@ -70,6 +70,7 @@ fn creates_the_folder_and_reopens_without_migrating_twice() {
 
 #[test]
 fn a_ledger_from_a_newer_nhacviec_is_refused_clearly() {
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     drop(Ledger::open(&path).unwrap());
@@ -470,6 +471,7 @@ fn query_filters_and_orders_newest_first() {
 
 #[test]
 fn read_only_open_of_a_missing_ledger_says_what_to_do() {
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nowhere").join("ledger.db");
     let err = Ledger::open_read_only(&path).unwrap_err();
@@ -483,6 +485,7 @@ fn read_only_open_of_a_missing_ledger_says_what_to_do() {
 
 #[test]
 fn read_only_open_reads_and_refuses_to_write() {
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     let mut w = Ledger::open(&path).unwrap();
@@ -507,6 +510,7 @@ fn read_only_open_reads_and_refuses_to_write() {
 
 #[test]
 fn a_file_that_is_not_a_ledger_is_reported_not_panicked_on() {
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     std::fs::write(&path, "đây không phải là cơ sở dữ liệu ".repeat(200)).unwrap();
@@ -518,6 +522,7 @@ fn a_file_that_is_not_a_ledger_is_reported_not_panicked_on() {
 
 #[test]
 fn a_ledger_path_under_a_regular_file_is_an_actionable_error() {
+    nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
     // Fails the same way for root, unlike permission bits.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.yaml");
@@ -593,6 +598,7 @@ mod read_only_filesystem {
 
     #[test]
     fn opening_in_a_read_only_folder_is_an_actionable_error() {
+        nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("data");
         std::fs::create_dir(&folder).unwrap();
@@ -610,6 +616,7 @@ mod read_only_filesystem {
 
     #[test]
     fn opening_a_read_only_ledger_file_is_an_actionable_error() {
+        nhacviec::i18n::set_for_thread(Some(nhacviec::i18n::Lang::En)); // asserts English
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.db");
         {
@@ -763,6 +770,7 @@ fn nv(cfg: &Path, args: &[&str]) -> std::process::Output {
         .arg("-c")
         .arg(cfg)
         .env_remove("NHACVIEC_CONFIG")
+        .env("NHACVIEC_LANG", "en")
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -73,7 +73,10 @@ pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Pre
                 &email::new_message_id(&cfg.mail.message_id_domain),
                 now.with_timezone(&tz),
             )
-            .context("an email could not be composed")?;
+            .context(crate::t!(
+                "không dựng được một email",
+                "an email could not be composed"
+            ))?;
         let subject = msg
             .headers()
             .get_raw("Subject")

@@ -196,7 +196,10 @@ pub async fn simulate(
 /// What a sweep needs, for `cfg` in `year`, with a transport that delivers nothing.
 fn context(cfg: Config, year: i32) -> Result<Context> {
     let calendar = cfg.work_calendar(year);
-    let composer = Composer::new(&cfg).context("cannot load the email templates")?;
+    let composer = Composer::new(&cfg).context(crate::t!(
+        "không nạp được các mẫu email",
+        "cannot load the email templates"
+    ))?;
     Ok(Context {
         config: Arc::new(cfg),
         calendar: Arc::new(calendar),

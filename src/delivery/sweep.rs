@@ -38,8 +38,14 @@ impl Context {
     pub fn new(config: Config, secrets: &SecretEnv, now: DateTime<Utc>) -> Result<Self> {
         let year = now.with_timezone(&config.schedule.timezone).year();
         let calendar = config.work_calendar(year);
-        let composer = Composer::new(&config).context("cannot load the email templates")?;
-        let sender = Sender::new(&config, secrets).context("cannot set up the mail transport")?;
+        let composer = Composer::new(&config).context(crate::t!(
+            "không nạp được các mẫu email",
+            "cannot load the email templates"
+        ))?;
+        let sender = Sender::new(&config, secrets).context(crate::t!(
+            "không thiết lập được kênh gửi thư",
+            "cannot set up the mail transport"
+        ))?;
         Ok(Self {
             config: Arc::new(config),
             calendar: Arc::new(calendar),
@@ -156,7 +162,10 @@ async fn decide(
     let cal = ctx.calendar.clone();
     tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
         .await
-        .context("planning the sweep failed")
+        .context(crate::t!(
+            "lập kế hoạch cho lần quét thất bại",
+            "planning the sweep failed"
+        ))
 }
 
 fn record_skipped(
@@ -386,7 +395,8 @@ async fn send_loop(
             }
         };
         let Some(done) = done else { break };
-        let (out, result) = done.context("a send task panicked")?;
+        let (out, result) =
+            done.context(crate::t!("một tác vụ gửi bị sập", "a send task panicked"))?;
         record(ctx, ledger, clock, out, result, report, unrecorded).await?;
         if unrecorded.rows.len() >= FINISH_BATCH {
             unrecorded.flush(ledger)?;

@@ -62,13 +62,13 @@ impl std::fmt::Debug for SecretEnv {
 /// Why a [`Sender`] could not be built. Never contains the password.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("cannot read the SMTP password from {what}: {detail}")]
+    #[error("{}", crate::tr!("không đọc được mật khẩu SMTP từ {}: {}", "cannot read the SMTP password from {}: {}", what, detail))]
     Secret { what: String, detail: String },
-    #[error("the SMTP password from {0} is empty")]
+    #[error("{}", crate::tr!("mật khẩu SMTP từ {} trống", "the SMTP password from {} is empty", .0))]
     EmptySecret(String),
-    #[error("an SMTP password is configured but no `username`")]
+    #[error("{}", crate::t!("đã cấu hình mật khẩu SMTP nhưng không có `username`", "an SMTP password is configured but no `username`"))]
     PasswordWithoutUsername,
-    #[error("cannot set up TLS for {host}: {detail}")]
+    #[error("{}", crate::tr!("không thiết lập được TLS cho {}: {}", "cannot set up TLS for {}: {}", host, detail))]
     Tls { host: String, detail: String },
 }
 
@@ -77,20 +77,20 @@ pub enum TransportError {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The server answered with a negative reply; code and text as it sent them.
-    #[error("the mail server refused the email: {code} {text}")]
+    #[error("{}", crate::tr!("máy chủ thư từ chối email: {} {}", "the mail server refused the email: {} {}", code, text))]
     Rejected { code: u16, text: String },
-    #[error("cannot connect to the mail server {server}: {detail}")]
+    #[error("{}", crate::tr!("không kết nối được tới máy chủ thư {}: {}", "cannot connect to the mail server {}: {}", server, detail))]
     Connection { server: String, detail: String },
-    #[error("TLS with the mail server {server} failed: {detail}")]
+    #[error("{}", crate::tr!("TLS với máy chủ thư {} thất bại: {}", "TLS with the mail server {} failed: {}", server, detail))]
     Tls { server: String, detail: String },
-    #[error("the mail server {server} did not answer within {} s", .after.as_secs())]
+    #[error("{}", crate::tr!("máy chủ thư {} không trả lời trong {} giây", "the mail server {} did not answer within {} s", server, .after.as_secs()))]
     Timeout { server: String, after: Duration },
     /// The email cannot go as it is (e.g. the server lacks a needed extension).
-    #[error("the email cannot be sent to {server}: {detail}")]
+    #[error("{}", crate::tr!("không gửi được email tới {}: {}", "the email cannot be sent to {}: {}", server, detail))]
     Refused { server: String, detail: String },
     /// The server refused the login (AUTH, e.g. `535`): the password is wrong or was
     /// rotated. Transient: the reminders wait for a fixed password; the admin is alerted.
-    #[error("the mail server {server} refused the login: {code} {text}")]
+    #[error("{}", crate::tr!("máy chủ thư {} từ chối đăng nhập: {} {}", "the mail server {} refused the login: {} {}", server, code, text))]
     Auth {
         server: String,
         code: u16,
@@ -99,9 +99,9 @@ pub enum SendError {
     /// The content went out but the server did not confirm it (a timeout or a lost
     /// connection after the final `.`): it may have been delivered. Sent again under the
     /// same Message-ID so the receiver can recognise a duplicate.
-    #[error("{UNKNOWN} ({server}: {detail})")]
+    #[error("{} ({}: {})", unknown(), server, detail)]
     Unknown { server: String, detail: String },
-    #[error("cannot write to the outbox {}: {source}", path.display())]
+    #[error("{}", crate::tr!("không ghi được vào hộp thư đi {}: {}", "cannot write to the outbox {}: {}", path.display(), source))]
     Outbox {
         path: PathBuf,
         source: std::io::Error,
@@ -185,21 +185,28 @@ pub fn read_secret(source: &SecretSource, env: &SecretEnv) -> Result<String, Tra
     };
     let (mut s, what) = match source {
         SecretSource::File(p) => {
-            let what = format!("the file {}", p.display());
+            let what = crate::tr!("tệp {}", "the file {}", p.display());
             (from_file(p, what.clone())?, what)
         }
         SecretSource::Credential(name) => {
-            let what = format!("the systemd credential `{name}`");
+            let what = crate::tr!(
+                "thông tin xác thực systemd `{name}`",
+                "the systemd credential `{name}`"
+            );
             let Some(dir) = &env.credentials_directory else {
                 return Err(TransportError::Secret {
                     what,
-                    detail: "$CREDENTIALS_DIRECTORY is not set: add `LoadCredential=` to the service unit".into(),
+                    detail: crate::t!(
+                        "$CREDENTIALS_DIRECTORY chưa được đặt: thêm `LoadCredential=` vào unit của dịch vụ",
+                        "$CREDENTIALS_DIRECTORY is not set: add `LoadCredential=` to the service unit"
+                    )
+                    .into(),
                 });
             };
             (from_file(&dir.join(name), what.clone())?, what)
         }
         SecretSource::Env(var) => {
-            let what = format!("the environment variable {var}");
+            let what = crate::tr!("biến môi trường {var}", "the environment variable {var}");
             match env.vars.get(var) {
                 Some(v) => (v.clone(), what),
                 None => {
@@ -602,7 +609,7 @@ async fn transact(
                     refused.extend(accepted.iter().map(|a| Refusal {
                         address: a.to_string(),
                         code: 451,
-                        text: format!("{UNKNOWN}: {}", sanitize_reply(&e.to_string())),
+                        text: format!("{}: {}", unknown(), sanitize_reply(&e.to_string())),
                     }));
                     return Ok(Delivery {
                         reply: replies.join("; "),
@@ -640,7 +647,12 @@ async fn transact(
 }
 
 /// How a server answered a DATA that it did not confirm: the email may or may not have gone.
-pub const UNKNOWN: &str = "outcome unknown: the server did not answer after the message was sent";
+pub fn unknown() -> &'static str {
+    crate::t!(
+        "không rõ kết quả: máy chủ không trả lời sau khi thư đã được gửi",
+        "outcome unknown: the server did not answer after the message was sent"
+    )
+}
 
 /// One recipient the server refused at RCPT TO (or whose part of a split envelope failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -659,7 +671,12 @@ impl Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{}> refused: {} {}", self.address, self.code, self.text)
+        let (address, code, text) = (&self.address, self.code, &self.text);
+        let s = crate::tr!(
+            "<{address}> bị từ chối: {code} {text}",
+            "<{address}> refused: {code} {text}"
+        );
+        f.write_str(&s)
     }
 }
 

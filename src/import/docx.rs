@@ -11,15 +11,32 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use super::{Cell, Document};
 
 pub fn read(path: &Path) -> Result<Document> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .with_context(|| format!("{} is not a .docx (not a zip archive)", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| crate::tr!("không mở được {}", "cannot open {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file).with_context(|| {
+        crate::tr!(
+            "{} không phải tệp .docx (không phải tệp nén zip)",
+            "{} is not a .docx (not a zip archive)",
+            path.display()
+        )
+    })?;
     let mut xml = String::new();
     zip.by_name("word/document.xml")
-        .with_context(|| format!("{} has no word/document.xml", path.display()))?
+        .with_context(|| {
+            crate::tr!(
+                "{} không có word/document.xml",
+                "{} has no word/document.xml",
+                path.display()
+            )
+        })?
         .read_to_string(&mut xml)
-        .with_context(|| format!("cannot read word/document.xml in {}", path.display()))?;
+        .with_context(|| {
+            crate::tr!(
+                "không đọc được word/document.xml trong {}",
+                "cannot read word/document.xml in {}",
+                path.display()
+            )
+        })?;
     parse_document_xml(&xml).with_context(|| format!("{}: word/document.xml", path.display()))
 }
 
@@ -62,7 +79,9 @@ pub fn parse_document_xml(xml: &str) -> Result<Document> {
     let mut reader = Reader::from_str(xml);
     let mut p = Parser::default();
     loop {
-        let ev = reader.read_event().context("malformed XML")?;
+        let ev = reader
+            .read_event()
+            .context(crate::t!("XML sai cấu trúc", "malformed XML"))?;
         match ev {
             Event::Start(ref e) => p.start(e, false),
             Event::Empty(ref e) => p.start(e, true),
@@ -74,7 +93,10 @@ pub fn parse_document_xml(xml: &str) -> Result<Document> {
         }
     }
     if p.doc.rows.is_empty() && !p.seen_table {
-        bail!("the document has no table");
+        bail!(crate::t!(
+            "tài liệu không có bảng nào",
+            "the document has no table"
+        ));
     }
     Ok(p.doc)
 }

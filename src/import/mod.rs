@@ -68,7 +68,7 @@ pub fn import_file(path: &Path, offices: Option<&Path>, year: Option<i32>) -> Re
         docx::read(path)?
     } else {
         let s = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+            .with_context(|| crate::tr!("không đọc được {}", "cannot read {}", path.display()))?;
         text::read(&s)
     };
     let mut appendix = appendix(&doc);
@@ -76,10 +76,11 @@ pub fn import_file(path: &Path, offices: Option<&Path>, year: Option<i32>) -> Re
         appendix.year = year;
     }
     if appendix.tasks.is_empty() {
-        anyhow::bail!(
+        anyhow::bail!(crate::tr!(
+            "{}: không tìm thấy bảng phụ lục (bảng có hàng tiêu đề bắt đầu bằng STT, Nhiệm vụ)",
             "{}: no appendix table found (a table whose header starts with STT, Nhiệm vụ)",
             path.display()
-        );
+        ));
     }
     let base = match offices {
         Some(p) => Some(yaml_out::Base::read(p)?),

@@ -51,8 +51,14 @@ struct LiteOffice {
 impl Base {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        Self::from_text(&text).with_context(|| format!("{}: not a nhacviec config", path.display()))
+            .with_context(|| crate::tr!("không đọc được {}", "cannot read {}", path.display()))?;
+        Self::from_text(&text).with_context(|| {
+            crate::tr!(
+                "{}: không phải tệp cấu hình nhacviec",
+                "{}: not a nhacviec config",
+                path.display()
+            )
+        })
     }
 
     pub fn from_text(text: &str) -> Result<Self> {

@@ -17,14 +17,15 @@ pub struct Cron {
 impl Cron {
     /// Schedules `cfg`'s sweep times and starts the scheduler.
     pub async fn start(cfg: &Config, events: mpsc::Sender<Event>) -> Result<Cron> {
-        let scheduler = JobScheduler::new()
-            .await
-            .context("cannot start the sweep scheduler")?;
+        let scheduler = JobScheduler::new().await.context(crate::t!(
+            "không khởi động được bộ lập lịch quét",
+            "cannot start the sweep scheduler"
+        ))?;
         let jobs = schedule(&scheduler, cfg, &events).await?;
-        scheduler
-            .start()
-            .await
-            .context("cannot start the sweep scheduler")?;
+        scheduler.start().await.context(crate::t!(
+            "không khởi động được bộ lập lịch quét",
+            "cannot start the sweep scheduler"
+        ))?;
         Ok(Cron {
             scheduler,
             jobs,
@@ -76,12 +77,10 @@ async fn schedule(
             })
         })
         .with_context(|| format!("the sweep time `{}` cannot be scheduled", sw.expr))?;
-        ids.push(
-            scheduler
-                .add(job)
-                .await
-                .context("cannot schedule a sweep")?,
-        );
+        ids.push(scheduler.add(job).await.context(crate::t!(
+            "không lên lịch được một lần quét",
+            "cannot schedule a sweep"
+        ))?);
     }
     Ok(ids)
 }

@@ -45,11 +45,12 @@ pub fn load_or_explain(path: &Path) -> Result<Config> {
             for e in &errors {
                 tracing::error!("{e}");
             }
-            anyhow::bail!(
+            anyhow::bail!(crate::tr!(
+                "cấu hình có {} lỗi; chạy `nhacviec check -c {}` để xem chúng kèm cách sửa",
                 "the config has {} error(s); run `nhacviec check -c {}` to see them with their fix",
                 errors.len(),
                 path.display()
-            );
+            ));
         }
     }
 }
@@ -241,8 +242,16 @@ async fn once(
         tracing::warn!("not a working day inside the sending window: nothing was sent");
     }
     println!(
-        "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
-        total.sent, total.emails, total.failed, total.retrying, total.skipped
+        "{}",
+        crate::tr!(
+            "đã gửi {} lần nhắc trong {} email; {} thất bại, {} chờ thử lại, {} bỏ qua",
+            "sent {} reminder(s) in {} email(s); {} failed, {} left to retry, {} skipped",
+            total.sent,
+            total.emails,
+            total.failed,
+            total.retrying,
+            total.skipped
+        )
     );
     Ok(total)
 }

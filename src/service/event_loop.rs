@@ -93,12 +93,24 @@ async fn sleep_until(at: Option<Instant>) {
 /// at once. SIGHUP and SIGUSR1 become [`Event::Reload`] and [`Event::SweepNow`] when
 /// `events` is given, and keep their default action otherwise.
 pub fn spawn_signals(shutdown: Shutdown, events: Option<mpsc::Sender<Event>>) -> Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context(crate::t!(
+        "không nghe được tín hiệu SIGTERM",
+        "cannot listen for SIGTERM"
+    ))?;
+    let mut int = signal(SignalKind::interrupt()).context(crate::t!(
+        "không nghe được tín hiệu SIGINT",
+        "cannot listen for SIGINT"
+    ))?;
     let (mut hup, mut usr1) = match events {
         Some(_) => (
-            Some(signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?),
-            Some(signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?),
+            Some(signal(SignalKind::hangup()).context(crate::t!(
+                "không nghe được tín hiệu SIGHUP",
+                "cannot listen for SIGHUP"
+            ))?),
+            Some(signal(SignalKind::user_defined1()).context(crate::t!(
+                "không nghe được tín hiệu SIGUSR1",
+                "cannot listen for SIGUSR1"
+            ))?),
         ),
         None => (None, None),
     };

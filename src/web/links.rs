@@ -76,15 +76,21 @@ impl LinkKey {
 }
 
 fn read_key(p: &Path) -> Result<LinkKey> {
-    let bytes =
-        std::fs::read(p).with_context(|| format!("cannot read the link key {}", p.display()))?;
+    let bytes = std::fs::read(p).with_context(|| {
+        crate::tr!(
+            "không đọc được khóa liên kết {}",
+            "cannot read the link key {}",
+            p.display()
+        )
+    })?;
     let trimmed = bytes.trim_ascii().to_vec();
     if trimmed.len() < MIN_KEY {
-        bail!(
+        bail!(crate::tr!(
+            "khóa liên kết {} ngắn hơn {MIN_KEY} byte: hãy ghi một khóa ngẫu nhiên, ví dụ `head -c 32 /dev/urandom | base64 > {}`",
             "the link key {} is shorter than {MIN_KEY} bytes: write a random one, e.g. `head -c 32 /dev/urandom | base64 > {}`",
             p.display(),
             p.display()
-        );
+        ));
     }
     Ok(LinkKey(trimmed))
 }
@@ -243,6 +249,18 @@ impl ConfirmLinks for Links {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_link_key_is_explained_in_the_chosen_language() {
+        use crate::i18n::{Lang, scoped};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("link.key");
+        std::fs::write(&p, "ngan").unwrap();
+        let vi = scoped(Lang::Vi, || format!("{:#}", read_key(&p).err().unwrap()));
+        assert!(vi.contains("ngắn hơn") && vi.contains("link.key"), "{vi}");
+        let en = scoped(Lang::En, || format!("{:#}", read_key(&p).err().unwrap()));
+        assert!(en.contains("is shorter than"), "{en}");
+    }
 
     fn claim() -> Claim {
         Claim {

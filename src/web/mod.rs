@@ -150,7 +150,10 @@ async fn bind(shared: &Arc<Shared>, config: &Config, addr: SocketAddr) -> Result
         *shared.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
     }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} (web.listen): is another program using it?")
+        crate::tr!(
+            "không nghe được trên {addr} (web.listen): có chương trình khác đang dùng địa chỉ này không?",
+            "cannot listen on {addr} (web.listen): is another program using it?"
+        )
     })?;
     let addr = listener.local_addr().unwrap_or(addr);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -18,30 +18,33 @@ use std::str::FromStr;
 /// Why an email could not be composed.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    #[error("cannot read the template {}: {source}", path.display())]
+    #[error("{}", crate::tr!("không đọc được mẫu {}: {}", "cannot read the template {}: {}", path.display(), source))]
     ReadTemplate {
         path: PathBuf,
         source: std::io::Error,
     },
     /// A template that does not compile or render; `name` is the file (an override's path,
     /// or the built-in name).
-    #[error("the template {name}{} is broken: {message}", line.map(|l| format!(", line {l},")).unwrap_or_default())]
+    #[error("{}", match line {
+        Some(l) => crate::tr!("mẫu {}, dòng {}, bị lỗi: {}", "the template {}, line {}, is broken: {}", name, l, message),
+        None => crate::tr!("mẫu {} bị lỗi: {}", "the template {} is broken: {}", name, message),
+    })]
     Template {
         name: String,
         line: Option<usize>,
         message: String,
     },
-    #[error("task `{0}` is not in the config")]
+    #[error("{}", crate::tr!("nhiệm vụ `{}` không có trong cấu hình", "task `{}` is not in the config", .0))]
     UnknownTask(String),
-    #[error("office `{0}` is not in the config")]
+    #[error("{}", crate::tr!("đơn vị `{}` không có trong cấu hình", "office `{}` is not in the config", .0))]
     UnknownOffice(String),
-    #[error("the email has no recipient")]
+    #[error("{}", crate::t!("email không có người nhận", "the email has no recipient"))]
     NoRecipient,
-    #[error("`{0}` is not a valid email address")]
+    #[error("{}", crate::tr!("`{}` không phải địa chỉ email hợp lệ", "`{}` is not a valid email address", .0))]
     Address(String),
-    #[error("`{0}` is not a valid Message-ID")]
+    #[error("{}", crate::tr!("`{}` không phải Message-ID hợp lệ", "`{}` is not a valid Message-ID", .0))]
     MessageId(String),
-    #[error("cannot build the email: {0}")]
+    #[error("{}", crate::tr!("không dựng được email: {}", "cannot build the email: {}", .0))]
     Build(#[from] lettre::error::Error),
 }
 

@@ -23,35 +23,53 @@ pub const STATE_FILE: &str = "nhacviec.state";
 /// A run a start refuses; the text says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
-    #[error(
-        "the ledger {} already records a sweep as of {last}, later than this run's time {at}: \
+    #[error("{}", crate::tr!(
+        "sổ gửi {} đã ghi một lần quét lúc {}, muộn hơn thời điểm của lần chạy này {}: \
+         chạy như thể ở một thời điểm sớm hơn sẽ xét các lần nhắc theo một lịch sử muộn hơn \
+         (và một lần chạy thật ở thời điểm muộn hơn sẽ ghi các lần nhắc ở giữa là đã lỡ). Để \
+         xem trước, hãy dùng `nhacviec run --dry-run --at …`, lệnh này không ghi gì",
+        "the ledger {} already records a sweep as of {}, later than this run's time {}: \
          a run as of an earlier moment would judge reminders against a later history (and a \
          real run at a later moment records the reminders in between as missed). For a \
          preview use `nhacviec run --dry-run --at …`, which writes nothing",
-        ledger.display()
-    )]
+        ledger.display(), last, at
+    ))]
     EarlierThanLastSweep {
         ledger: PathBuf,
         at: DateTime<Utc>,
         last: DateTime<Utc>,
     },
-    #[error(
+    #[error("{}", crate::tr!(
+        "sổ gửi {} không phải sổ nhacviec đã dùng trước đây ({}): nó đã bị xóa, làm trống hoặc \
+         thay thế, và chạy với nó sẽ gửi lại mọi lần nhắc còn trong khoảng gửi bù. Hãy đặt \
+         lại sổ cũ, hoặc, để bắt đầu lại với sổ này, chạy \
+         `nhacviec ledger reset --confirm -c <cấu hình>`",
         "the ledger {} is not the one nhacviec used before ({}): it was deleted, emptied or \
          replaced, and starting with it would send again every reminder still in the catch-up \
          window. Put the old ledger back, or, to start afresh with this one, run \
          `nhacviec ledger reset --confirm -c <config>`",
         ledger.display(),
         why
-    )]
+    ))]
     NotTheSameLedger { ledger: PathBuf, why: String },
     #[error(transparent)]
     Ledger(#[from] super::LedgerError),
-    #[error("cannot {what} {}: {source}", path.display())]
+    #[error("{}", match what {
+        StateOp::Read => crate::tr!("không đọc được {}: {}", "cannot read {}: {}", path.display(), source),
+        StateOp::Write => crate::tr!("không ghi được {}: {}", "cannot write {}: {}", path.display(), source),
+    })]
     State {
-        what: &'static str,
+        what: StateOp,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// What was being done with the state file when it failed.
+#[derive(Debug, Clone, Copy)]
+pub enum StateOp {
+    Read,
+    Write,
 }
 
 /// Where the state file of the ledger at `ledger` is.
@@ -120,7 +138,8 @@ pub fn check_start(
         Some(recorded) if recorded == id => Ok(()),
         Some(recorded) => Err(GuardError::NotTheSameLedger {
             ledger: ledger.path.clone(),
-            why: format!(
+            why: crate::tr!(
+                "{} ghi tên sổ gửi {recorded}; sổ này là {id}",
                 "{} names the ledger {recorded}; this one is {id}",
                 state.display()
             ),
@@ -132,7 +151,8 @@ pub fn check_start(
             {
                 return Err(GuardError::NotTheSameLedger {
                     ledger: ledger.path.clone(),
-                    why: format!(
+                    why: crate::tr!(
+                        "nó trống, nhưng hộp thư đi đã có {} và không có {}",
                         "it is empty, but the outbox already holds {} and there is no {}",
                         eml.display(),
                         state.display()
@@ -162,7 +182,7 @@ fn read_state(path: &Path) -> Result<Option<String>, GuardError> {
             .or(Some(String::new()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(GuardError::State {
-            what: "read",
+            what: StateOp::Read,
             path: path.to_path_buf(),
             source,
         }),
@@ -191,7 +211,7 @@ fn write_state(path: &Path, id: &str) -> Result<(), GuardError> {
     write().map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         GuardError::State {
-            what: "write",
+            what: StateOp::Write,
             path: path.to_path_buf(),
             source,
         }
