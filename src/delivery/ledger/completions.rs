@@ -138,8 +138,11 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         self.in_tx(
-            "starting to record a completion",
-            "recording a completion",
+            crate::t!(
+                "bắt đầu ghi một lần hoàn thành",
+                "starting to record a completion"
+            ),
+            crate::t!("ghi một lần hoàn thành", "recording a completion"),
             |tx, path| {
                 tx.execute(
                     "INSERT INTO completions (task, occ_from, occ_until, office, done_on, \
@@ -158,7 +161,10 @@ impl Ledger {
                         c.undone as i64,
                     ],
                 )
-                .map_err(sqlerr(path, "recording a completion"))?;
+                .map_err(sqlerr(
+                    path,
+                    crate::t!("ghi một lần hoàn thành", "recording a completion"),
+                ))?;
                 Ok(tx.last_insert_rowid())
             },
         )
@@ -167,13 +173,16 @@ impl Ledger {
     /// Every completion row, oldest first: the audit trail.
     pub fn completion_history(&self) -> Result<Vec<Completion>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM completions ORDER BY id");
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sqlerr(&self.path, "reading completions"))?;
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlerr(
+            &self.path,
+            crate::t!("đọc các lần hoàn thành", "reading completions"),
+        ))?;
         stmt.query_map([], map_row)
             .and_then(|rows| rows.collect())
-            .map_err(sqlerr(&self.path, "reading completions"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc các lần hoàn thành", "reading completions"),
+            ))
     }
 
     /// The completions that stand: the newest row of each (task, occurrence, office), unless
@@ -185,13 +194,16 @@ impl Ledger {
                GROUP BY task, IFNULL(occ_from, ''), IFNULL(occ_until, ''), IFNULL(office, '')\
              ) AND undone = 0 ORDER BY id"
         );
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sqlerr(&self.path, "reading completions"))?;
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlerr(
+            &self.path,
+            crate::t!("đọc các lần hoàn thành", "reading completions"),
+        ))?;
         stmt.query_map([], map_row)
             .and_then(|rows| rows.collect())
-            .map_err(sqlerr(&self.path, "reading completions"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc các lần hoàn thành", "reading completions"),
+            ))
     }
 }
 

@@ -85,7 +85,10 @@ impl Ledger {
     pub fn identity(&self) -> Result<String, super::LedgerError> {
         self.conn
             .query_row("SELECT id FROM identity LIMIT 1", [], |r| r.get(0))
-            .map_err(sqlerr(&self.path, "reading the ledger's identity"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc định danh của sổ gửi", "reading the ledger's identity"),
+            ))
     }
 
     /// The as-of time of the latest sweep recorded.
@@ -93,7 +96,10 @@ impl Ledger {
         let t: Option<i64> = self
             .conn
             .query_row("SELECT MAX(as_of) FROM sweeps", [], |r| r.get(0))
-            .map_err(sqlerr(&self.path, "reading the last sweep"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc lần quét gần nhất", "reading the last sweep"),
+            ))?;
         Ok(t.and_then(|t| DateTime::from_timestamp(t, 0)))
     }
 
@@ -105,7 +111,10 @@ impl Ledger {
                 [],
                 |r| r.get(0),
             )
-            .map_err(sqlerr(&self.path, "reading the ledger's history"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc lịch sử của sổ gửi", "reading the ledger's history"),
+            ))
     }
 }
 

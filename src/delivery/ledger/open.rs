@@ -88,8 +88,10 @@ impl Ledger {
     /// An in-memory ledger holding a copy of what `path` holds (nothing if it does not exist
     /// yet): a dry run plans against the real history and writes nothing anywhere.
     pub fn scratch_copy(path: &Path) -> Result<Ledger, LedgerError> {
-        let conn =
-            Connection::open_in_memory().map_err(sqlerr(path, "opening a scratch copy of"))?;
+        let conn = Connection::open_in_memory().map_err(sqlerr(
+            path,
+            crate::t!("mở bản sao tạm của", "opening a scratch copy of"),
+        ))?;
         let mut ledger = Ledger {
             conn,
             path: path.to_path_buf(),
@@ -101,14 +103,14 @@ impl Ledger {
             let rows = real.query(&LogFilter::default())?;
             let sweeps = real.sweeps()?;
             let completions = real.completion_history()?;
-            ledger.in_tx("copying", "copying", |tx, path| {
+            ledger.in_tx("copying", crate::t!("sao chép", "copying"), |tx, path| {
                 for (id, as_of, started, finished, sendable, complete) in sweeps {
                     tx.execute(
                         "INSERT INTO sweeps (id, as_of, started, finished, sendable, complete) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         rusqlite::params![id, as_of, started, finished, sendable, complete],
                     )
-                    .map_err(sqlerr(path, "copying"))?;
+                    .map_err(sqlerr(path, crate::t!("sao chép", "copying")))?;
                 }
                 for r in rows {
                     tx.execute(
@@ -135,7 +137,7 @@ impl Ledger {
                             r.next_attempt_at.map(|t| t.timestamp()),
                         ],
                     )
-                    .map_err(sqlerr(path, "copying"))?;
+                    .map_err(sqlerr(path, crate::t!("sao chép", "copying")))?;
                 }
                 Ok(())
             })?;
@@ -159,7 +161,8 @@ impl Ledger {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(sqlerr(path, "opening"))?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(sqlerr(path, crate::t!("mở", "opening")))?;
         let mut ledger = Ledger {
             conn,
             path: path.to_path_buf(),
@@ -185,8 +188,8 @@ impl Ledger {
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(sqlerr(path, "opening read-only"))?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(sqlerr(path, crate::t!("mở chỉ đọc", "opening read-only")))?;
         let ledger = Ledger {
             conn,
             path: path.to_path_buf(),
@@ -216,14 +219,21 @@ impl Ledger {
     }
 
     fn configure(&self, read_only: bool) -> Result<(), LedgerError> {
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(sqlerr(&self.path, "setting the busy timeout"))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlerr(
+            &self.path,
+            crate::t!("đặt thời gian chờ khi bận", "setting the busy timeout"),
+        ))?;
         if !read_only {
             let mode: String = self
                 .conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(sqlerr(&self.path, "switching to WAL journal mode"))?;
+                .map_err(sqlerr(
+                    &self.path,
+                    crate::t!(
+                        "chuyển sang chế độ nhật ký WAL",
+                        "switching to WAL journal mode"
+                    ),
+                ))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(ledger = %self.path.display(), mode, "ledger is not in WAL mode");
             }
@@ -236,17 +246,26 @@ impl Ledger {
         // nothing that matters.
         self.conn
             .pragma_update(None, "synchronous", "FULL")
-            .map_err(sqlerr(&self.path, "setting synchronous = FULL"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đặt synchronous = FULL", "setting synchronous = FULL"),
+            ))?;
         self.conn
             .pragma_update(None, "foreign_keys", true)
-            .map_err(sqlerr(&self.path, "enabling foreign keys"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("bật khóa ngoại", "enabling foreign keys"),
+            ))?;
         Ok(())
     }
 
     fn user_version(&self) -> Result<i64, LedgerError> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sqlerr(&self.path, "reading the schema version"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc phiên bản lược đồ", "reading the schema version"),
+            ))
     }
 
     fn migrate(&mut self) -> Result<(), LedgerError> {
@@ -260,15 +279,21 @@ impl Ledger {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
             let version = i as i64 + 1;
-            let step = format!("migrating the schema to version {version}");
+            let step = crate::tr!(
+                "nâng lược đồ lên phiên bản {version}",
+                "migrating the schema to version {version}"
+            );
             let migrated = self.in_tx(
-                &format!("starting migration {version}"),
+                &crate::tr!("bắt đầu nâng cấp {version}", "starting migration {version}"),
                 &step,
                 |tx, path| {
                     // Another process may have migrated while we waited for the lock.
                     let now_at: i64 = tx
                         .query_row("PRAGMA user_version", [], |r| r.get(0))
-                        .map_err(sqlerr(path, "reading the schema version"))?;
+                        .map_err(sqlerr(
+                            path,
+                            crate::t!("đọc phiên bản lược đồ", "reading the schema version"),
+                        ))?;
                     if now_at >= version {
                         return Ok(false);
                     }

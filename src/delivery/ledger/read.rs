@@ -124,10 +124,10 @@ impl Ledger {
         keys: impl IntoIterator<Item = &'k DeliveryKey>,
     ) -> Result<HashMap<DeliveryKey, KeyState>, LedgerError> {
         // One read transaction (a consistent snapshot) and one prepared statement.
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(sqlerr(&self.path, "starting a read"))?;
+        let tx = self.conn.unchecked_transaction().map_err(sqlerr(
+            &self.path,
+            crate::t!("bắt đầu một lần đọc", "starting a read"),
+        ))?;
         let mut out = HashMap::new();
         {
             let mut stmt = tx
@@ -135,7 +135,10 @@ impl Ledger {
                     "SELECT status, message_id, next_attempt_at FROM deliveries \
                      WHERE task = ?1 AND occurrence = ?2 AND office = ?3 AND kind = ?4",
                 )
-                .map_err(sqlerr(&self.path, "preparing the state lookup"))?;
+                .map_err(sqlerr(
+                    &self.path,
+                    crate::t!("chuẩn bị tra trạng thái", "preparing the state lookup"),
+                ))?;
             for key in keys {
                 let found = stmt
                     .query_row(
@@ -157,13 +160,19 @@ impl Ledger {
                         },
                     )
                     .optional()
-                    .map_err(sqlerr(&self.path, &format!("looking up {key}")))?;
+                    .map_err(sqlerr(
+                        &self.path,
+                        &crate::tr!("tra {key}", "looking up {key}"),
+                    ))?;
                 if let Some(state) = found {
                     out.insert(key.clone(), state);
                 }
             }
         }
-        tx.finish().map_err(sqlerr(&self.path, "ending a read"))?;
+        tx.finish().map_err(sqlerr(
+            &self.path,
+            crate::t!("kết thúc một lần đọc", "ending a read"),
+        ))?;
         Ok(out)
     }
 
@@ -179,10 +188,14 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sqlerr(&self.path, "reading the first sweep"))?;
-        secs.map(|s| from_ts(0, s))
-            .transpose()
-            .map_err(sqlerr(&self.path, "reading the first sweep"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc lần quét đầu tiên", "reading the first sweep"),
+            ))?;
+        secs.map(|s| from_ts(0, s)).transpose().map_err(sqlerr(
+            &self.path,
+            crate::t!("đọc lần quét đầu tiên", "reading the first sweep"),
+        ))
     }
 
     /// Every sweep, raw: (id, as_of, started, finished, sendable, complete).
@@ -193,7 +206,13 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare("SELECT id, as_of, started, finished, sendable, complete FROM sweeps")
-            .map_err(sqlerr(&self.path, "preparing the sweep listing"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!(
+                    "chuẩn bị liệt kê các lần quét",
+                    "preparing the sweep listing"
+                ),
+            ))?;
         stmt.query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -205,7 +224,10 @@ impl Ledger {
             ))
         })
         .and_then(|rows| rows.collect())
-        .map_err(sqlerr(&self.path, "listing sweeps"))
+        .map_err(sqlerr(
+            &self.path,
+            crate::t!("liệt kê các lần quét", "listing sweeps"),
+        ))
     }
 
     /// What the ledger knows about every key it holds.
@@ -216,10 +238,16 @@ impl Ledger {
                 "SELECT task, occurrence, office, kind, status, message_id, next_attempt_at \
                  FROM deliveries",
             )
-            .map_err(sqlerr(&self.path, "preparing the state listing"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("chuẩn bị liệt kê trạng thái", "preparing the state listing"),
+            ))?;
         stmt.query_map([], map_state)
             .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
-            .map_err(sqlerr(&self.path, "listing all states"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("liệt kê mọi trạng thái", "listing all states"),
+            ))
     }
     /// The rows still in flight (`pending`, or `retrying`), oldest first: what to re-send after
     /// a restart. Rows of one message share its `message_id`.
@@ -230,34 +258,55 @@ impl Ledger {
                 "SELECT {COLUMNS} FROM deliveries WHERE status IN ('pending', 'retrying') \
                  ORDER BY id"
             ))
-            .map_err(sqlerr(&self.path, "preparing the unfinished listing"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!(
+                    "chuẩn bị liệt kê các lần gửi chưa xong",
+                    "preparing the unfinished listing"
+                ),
+            ))?;
         stmt.query_map([], map_row)
             .and_then(|rows| rows.collect())
-            .map_err(sqlerr(&self.path, "listing unfinished deliveries"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!(
+                    "liệt kê các lần gửi chưa xong",
+                    "listing unfinished deliveries"
+                ),
+            ))
     }
 
     /// The rows matching `filter`, newest first (by `due_at`, then `id`).
     pub fn query(&self, filter: &LogFilter) -> Result<Vec<DeliveryRow>, LedgerError> {
         let (sql, params) = log_query(filter);
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sqlerr(&self.path, "preparing the log query"))?;
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlerr(
+            &self.path,
+            crate::t!("chuẩn bị truy vấn nhật ký", "preparing the log query"),
+        ))?;
         stmt.query_map(rusqlite::params_from_iter(params), map_row)
             .and_then(|rows| rows.collect())
-            .map_err(sqlerr(&self.path, "reading the log"))
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc nhật ký", "reading the log"),
+            ))
     }
 
     /// `PRAGMA integrity_check`: `"ok"`, or SQLite's list of problems.
     pub fn integrity_check(&self) -> Result<String, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(sqlerr(&self.path, "preparing the integrity check"))?;
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(sqlerr(
+            &self.path,
+            crate::t!(
+                "chuẩn bị kiểm tra toàn vẹn",
+                "preparing the integrity check"
+            ),
+        ))?;
         let lines = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(sqlerr(&self.path, "checking integrity"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("kiểm tra toàn vẹn", "checking integrity"),
+            ))?;
         Ok(lines.join("\n"))
     }
 }

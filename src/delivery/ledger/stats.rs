@@ -15,12 +15,18 @@ impl Ledger {
                 "SELECT status, office, COUNT(*) FROM deliveries GROUP BY status, office \
                  ORDER BY status, office",
             )
-            .map_err(sqlerr(&self.path, "counting deliveries"))?;
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đếm các lần gửi", "counting deliveries"),
+            ))?;
         stmt.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
         })
         .and_then(|rows| rows.collect())
-        .map_err(sqlerr(&self.path, "counting deliveries"))
+        .map_err(sqlerr(
+            &self.path,
+            crate::t!("đếm các lần gửi", "counting deliveries"),
+        ))
     }
 
     /// When the last sweep that ran to its end finished.
@@ -33,11 +39,15 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sqlerr(&self.path, "reading the last sweep"))?
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("đọc lần quét gần nhất", "reading the last sweep"),
+            ))?
             .flatten();
-        secs.map(|s| from_ts(0, s))
-            .transpose()
-            .map_err(sqlerr(&self.path, "reading the last sweep"))
+        secs.map(|s| from_ts(0, s)).transpose().map_err(sqlerr(
+            &self.path,
+            crate::t!("đọc lần quét gần nhất", "reading the last sweep"),
+        ))
     }
 
     /// Rows per table: (`deliveries`, `sweeps`, `completions`).
@@ -48,7 +58,10 @@ impl Ledger {
                     r.get::<_, i64>(0)
                 })
                 .map(|n| n as u64)
-                .map_err(sqlerr(&self.path, "counting rows"))
+                .map_err(sqlerr(
+                    &self.path,
+                    crate::t!("đếm các dòng", "counting rows"),
+                ))
         };
         Ok([
             ("deliveries", count("deliveries")?),

@@ -42,8 +42,8 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<String, LedgerError> {
         self.in_tx(
-            "starting a reservation",
-            "committing the reservation",
+            crate::t!("bắt đầu giữ chỗ", "starting a reservation"),
+            crate::t!("lưu chỗ đã giữ", "committing the reservation"),
             |tx, path| reserve_in(tx, path, items, recipients, message_id, now),
         )
     }
@@ -60,8 +60,8 @@ impl Ledger {
             return Ok(Vec::new());
         }
         self.in_tx(
-            "starting a reservation",
-            "committing the reservations",
+            crate::t!("bắt đầu giữ chỗ", "starting a reservation"),
+            crate::t!("lưu các chỗ đã giữ", "committing the reservations"),
             |tx, path| {
                 reservations
                     .iter()
@@ -82,20 +82,24 @@ impl Ledger {
             return Ok(0);
         }
         self.in_tx(
-            "starting to release reservations",
-            "committing released reservations",
+            crate::t!("bắt đầu bỏ giữ chỗ", "starting to release reservations"),
+            crate::t!("lưu các chỗ đã bỏ giữ", "committing released reservations"),
             |tx, path| {
                 let mut delete = tx
                     .prepare_cached(
                         "DELETE FROM deliveries WHERE message_id = ?1 AND status = 'pending' \
                          AND attempts = 0",
                     )
-                    .map_err(sqlerr(path, "preparing to release reservations"))?;
+                    .map_err(sqlerr(
+                        path,
+                        crate::t!("chuẩn bị bỏ giữ chỗ", "preparing to release reservations"),
+                    ))?;
                 let mut deleted = 0;
                 for id in message_ids {
-                    deleted += delete
-                        .execute([id])
-                        .map_err(sqlerr(path, "releasing a reservation"))?;
+                    deleted += delete.execute([id]).map_err(sqlerr(
+                        path,
+                        crate::t!("bỏ một chỗ đã giữ", "releasing a reservation"),
+                    ))?;
                 }
                 Ok(deleted)
             },
@@ -125,8 +129,8 @@ impl Ledger {
             return Ok(0);
         }
         self.in_tx(
-            "starting to record outcomes",
-            "committing outcomes",
+            crate::t!("bắt đầu ghi các kết quả", "starting to record outcomes"),
+            crate::t!("lưu các kết quả", "committing outcomes"),
             |tx, path| {
                 let mut changed = 0;
                 for (message_id, office, outcome) in results {
@@ -135,7 +139,7 @@ impl Ledger {
                             tx,
                             path,
                             message_id,
-                            "recording a sent message",
+                            crate::t!("ghi một thư đã gửi", "recording a sent message"),
                             SQL_SENT,
                             &[message_id, reply, &ts(*at), office],
                         )?,
@@ -147,7 +151,7 @@ impl Ledger {
                             tx,
                             path,
                             message_id,
-                            "recording a retry",
+                            crate::t!("ghi một lần thử lại", "recording a retry"),
                             SQL_RETRYING,
                             &[message_id, error, &ts(*next_attempt_at), &ts(*at), office],
                         )?,
@@ -155,7 +159,7 @@ impl Ledger {
                             tx,
                             path,
                             message_id,
-                            "recording a failure",
+                            crate::t!("ghi một lần thất bại", "recording a failure"),
                             SQL_FAILED,
                             &[message_id, error, &ts(*at), office],
                         )?,
@@ -226,14 +230,17 @@ impl Ledger {
         started: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         self.in_tx(
-            "starting to record a sweep",
-            "recording a sweep",
+            crate::t!("bắt đầu ghi một lần quét", "starting to record a sweep"),
+            crate::t!("ghi một lần quét", "recording a sweep"),
             |tx, path| {
                 tx.execute(
                     "INSERT INTO sweeps (as_of, started) VALUES (?1, ?2)",
                     (ts(as_of), ts(started)),
                 )
-                .map_err(sqlerr(path, "recording a sweep"))?;
+                .map_err(sqlerr(
+                    path,
+                    crate::t!("ghi một lần quét", "recording a sweep"),
+                ))?;
                 Ok(tx.last_insert_rowid())
             },
         )
@@ -248,8 +255,11 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         self.in_tx(
-            "starting to record a sweep's end",
-            "recording a sweep's end",
+            crate::t!(
+                "bắt đầu ghi kết thúc một lần quét",
+                "starting to record a sweep's end"
+            ),
+            crate::t!("ghi kết thúc một lần quét", "recording a sweep's end"),
             |tx, path| {
                 tx.execute(
                     "UPDATE sweeps SET finished = ?2, sendable = ?3, complete = ?4, sent = ?5, \
@@ -264,7 +274,10 @@ impl Ledger {
                         n(what.settled),
                     ),
                 )
-                .map_err(sqlerr(path, "recording a sweep's end"))?;
+                .map_err(sqlerr(
+                    path,
+                    crate::t!("ghi kết thúc một lần quét", "recording a sweep's end"),
+                ))?;
                 Ok(())
             },
         )
@@ -280,8 +293,11 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
         self.in_tx(
-            "starting to record skipped nudges",
-            "committing skipped nudges",
+            crate::t!(
+                "bắt đầu ghi các lần nhắc bỏ qua",
+                "starting to record skipped nudges"
+            ),
+            crate::t!("lưu các lần nhắc bỏ qua", "committing skipped nudges"),
             |tx, path| {
                 let mut insert = tx
                     .prepare_cached(
@@ -290,7 +306,10 @@ impl Ledger {
                          created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'skipped', ?8, 0, ?9, ?9)",
                     )
-                    .map_err(sqlerr(path, "recording skipped nudges"))?;
+                    .map_err(sqlerr(
+                        path,
+                        crate::t!("ghi các lần nhắc bỏ qua", "recording skipped nudges"),
+                    ))?;
                 let mut inserted = 0;
                 for item in items {
                     let k = &item.key;
@@ -306,7 +325,10 @@ impl Ledger {
                             reason,
                             ts(now),
                         ))
-                        .map_err(sqlerr(path, "recording skipped nudges"))?;
+                        .map_err(sqlerr(
+                            path,
+                            crate::t!("ghi các lần nhắc bỏ qua", "recording skipped nudges"),
+                        ))?;
                 }
                 Ok(inserted)
             },
@@ -326,7 +348,11 @@ fn reserve_in(
     if message_id.trim().is_empty() {
         return Err(LedgerError::InvalidInput {
             path: path.to_path_buf(),
-            what: "reserve needs a non-empty Message-ID".into(),
+            what: crate::t!(
+                "giữ chỗ cần một Message-ID không rỗng",
+                "reserve needs a non-empty Message-ID"
+            )
+            .into(),
         });
     }
     if items.is_empty() {
@@ -357,7 +383,10 @@ fn reserve_in(
                      recipients, message_id, status, attempts, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
             )
-            .map_err(on_err("preparing the reservation"))?;
+            .map_err(on_err(crate::t!(
+                "chuẩn bị giữ chỗ",
+                "preparing the reservation"
+            )))?;
         for item in fresh {
             let k = &item.key;
             insert
@@ -373,18 +402,27 @@ fn reserve_in(
                     &effective,
                     ts(now),
                 ))
-                .map_err(on_err("reserving a delivery"))?;
+                .map_err(on_err(crate::t!(
+                    "giữ chỗ cho một lần gửi",
+                    "reserving a delivery"
+                )))?;
         }
         let mut update = tx
             .prepare_cached(
                 "UPDATE deliveries SET status = 'pending', recipients = ?2, \
                      next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1",
             )
-            .map_err(on_err("preparing the re-reservation"))?;
+            .map_err(on_err(crate::t!(
+                "chuẩn bị giữ chỗ lại",
+                "preparing the re-reservation"
+            )))?;
         for id in existing_ids {
             update
                 .execute((id, &recipients, ts(now)))
-                .map_err(on_err("re-reserving a delivery"))?;
+                .map_err(on_err(crate::t!(
+                    "giữ chỗ lại cho một lần gửi",
+                    "re-reserving a delivery"
+                )))?;
         }
     }
     Ok(effective)
@@ -416,7 +454,10 @@ fn existing<'a>(
                 "SELECT id, status, message_id FROM deliveries \
                      WHERE task = ?1 AND occurrence = ?2 AND office = ?3 AND kind = ?4",
             )
-            .map_err(on_err("preparing the reservation lookup"))?;
+            .map_err(on_err(crate::t!(
+                "chuẩn bị tra chỗ đã giữ",
+                "preparing the reservation lookup"
+            )))?;
         for item in items {
             let k = &item.key;
             let found = lookup
@@ -428,16 +469,17 @@ fn existing<'a>(
                     ))
                 })
                 .optional()
-                .map_err(on_err("looking up a reservation"))?;
+                .map_err(on_err(crate::t!(
+                    "tìm một chỗ đã giữ",
+                    "looking up a reservation"
+                )))?;
             match found {
                 None => fresh.push(item),
                 Some((id, status, mid)) => {
                     let status = status.parse::<Status>().map_err(|e| {
-                        on_err("reading a reservation")(rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            Type::Text,
-                            Box::new(e),
-                        ))
+                        on_err(crate::t!("đọc một chỗ đã giữ", "reading a reservation"))(
+                            rusqlite::Error::FromSqlConversionFailure(1, Type::Text, Box::new(e)),
+                        )
                     })?;
                     if status.is_final() {
                         return Err(LedgerError::AlreadyFinal {
@@ -485,7 +527,10 @@ fn finish_in(
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sqlerr(path, "looking up a message"))?;
+            .map_err(sqlerr(
+                path,
+                crate::t!("tìm một thư", "looking up a message"),
+            ))?;
         return Err(match status {
             None => LedgerError::UnknownMessage {
                 path: path.to_path_buf(),
