@@ -61,6 +61,24 @@ pub enum LedgerError {
         known: i64,
     },
 
+    #[error(
+        "cannot write the backup {}: {source}. A backup never overwrites: choose a path that \
+         does not exist yet, in a folder the user running this can write",
+        path.display()
+    )]
+    BackupTarget {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "the backup {} failed SQLite's integrity check: {report}. It was removed; check the \
+         disk, then run the backup again",
+        path.display()
+    )]
+    BackupCorrupt { path: PathBuf, report: String },
+
     #[error("ledger {}: {action} failed: {source}. {hint}", path.display())]
     Sqlite {
         path: PathBuf,
