@@ -5,7 +5,8 @@
 //!
 //! - [`i18n`]: the two languages (Vietnamese first) every human-facing message is written in.
 //! - [`calendar`]: the Vietnamese lunar calendar, the days off and the working-day arithmetic.
-//! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner.
+//! - [`plan`]: the YAML plan → a validated `Config`; deadline phrases; the pure planner; the
+//!   iCalendar feed of its deadlines.
 //! - [`import`]: a plan's document (.docx, or text from a PDF) → a config for review.
 //! - [`delivery`]: emails from nudges, transports, the delivery ledger, one sweep.
 //! - [`web`]: the status pages, `/metrics` and the emails' confirmation links (axum).

@@ -408,3 +408,81 @@ fn the_installed_config_finds_the_services_ledger_outside_the_service() {
     let c = load("/srv/plan/nhacviec.yaml", &Env::default());
     assert_eq!(c.ledger.path, Path::new("/srv/plan/nhacviec.db"));
 }
+
+/// A plan heavy enough that reading it takes a while, even in a release build: thousands of
+/// tasks, all due at the end of the year so that the sweep after the reload sends nothing.
+fn heavy_tasks(n: usize) -> String {
+    let mut s = String::with_capacity(n * 90);
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - id: H.{i}\n    title: Việc thứ {i}\n    deadline: 31/12/2024\n    lead: phong-a\n"
+        ));
+    }
+    s
+}
+
+#[tokio::test]
+async fn signals_and_the_watchdog_are_answered_while_a_heavy_config_loads() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(server.port());
+    s.write(&s.yaml("phong-a", ""));
+    let sock_path = s.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    // A watchdog of 200 ms: the daemon pings every 100 ms while it is well.
+    let mut d = Spawn::new(&s.dir.path().join("stderr.log"))
+        .args([
+            "run".as_ref(),
+            "-c".as_ref(),
+            s.config_path().as_os_str(),
+            "--at".as_ref(),
+            AT.as_ref(),
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .start();
+    let sock = tokio::task::spawn_blocking(move || {
+        wait_notification(&sock, "READY=1", &mut Vec::new());
+        sock
+    })
+    .await
+    .expect("reader");
+    server.wait_for(1, PATIENCE).await;
+
+    s.write(&s.yaml("phong-a", &heavy_tasks(12_000)));
+    d.signal("HUP");
+    // While the new plan is read, the watchdog keeps being pinged...
+    let (sock, during) = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        wait_notification(&sock, "RELOADING=1", &mut seen);
+        let mut pings = 0;
+        let mut during = Vec::new();
+        while pings < 2 {
+            let msg = next_notification(&sock);
+            pings += usize::from(msg.lines().any(|l| l == "WATCHDOG=1"));
+            during.push(msg);
+        }
+        (sock, during)
+    })
+    .await
+    .expect("reader");
+    assert!(
+        !during.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "the reload ended before two watchdog pings: either reading the plan blocks the \
+         pings, or the plan is too light to prove anything ({during:?})"
+    );
+    // ...and a stop request is answered before the reading is done.
+    d.signal("TERM");
+    let after = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        wait_notification(&sock, "STOPPING=1", &mut seen);
+        seen
+    })
+    .await
+    .expect("reader");
+    assert!(
+        !after.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "STOPPING=1 came only after the reload was done: {after:?}"
+    );
+    assert!(d.wait_exit(PATIENCE).await.success(), "{}", d.log_text());
+}

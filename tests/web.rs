@@ -2,7 +2,8 @@
 //! a link from a real email in the outbox → GET shows the form and changes nothing → POST
 //! records the completion → the next sweep sends nothing more for that office and
 //! occurrence; forged, tampered and expired tokens get 4xx and record nothing; a task title
-//! with `<script>` is escaped on every page; `promtool check metrics` accepts `/metrics`.
+//! with `<script>` is escaped on every page; `promtool check metrics` accepts `/metrics`; an
+//! office's calendar feed is `plan --format ics` and dies with the key.
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -577,6 +578,165 @@ fn a_real_browser_shows_the_progress_page_and_the_confirmation_form() {
         s.completions().iter().all(|c| c.2 == "cli"),
         "the browser's GET recorded nothing"
     );
+    d.signal("TERM");
+    assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
+}
+
+/// `office-id<TAB>URL` of `nhacviec web feeds`.
+fn feeds(s: &Site) -> Vec<(String, String)> {
+    s.ok(&["web", "feeds"])
+        .lines()
+        .map(|l| {
+            let (id, url) = l.split_once('\t').expect("office-id<TAB>URL");
+            (id.to_string(), url.to_string())
+        })
+        .collect()
+}
+
+/// The feed without its DTSTAMP lines (when it was made).
+fn undated(ics: &str) -> String {
+    ics.split("\r\n")
+        .filter(|l| !l.starts_with("DTSTAMP:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// How many events Python's `icalendar` reads in `ics`; `None`: it is missing (skipped).
+fn icalendar_events(dir: &Path, ics: &str) -> Option<usize> {
+    let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import icalendar"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = python else {
+        skip::skip_or_fail("python3-icalendar is missing (apt-get install python3-icalendar)");
+        return None;
+    };
+    let path = dir.join("feed.ics");
+    std::fs::write(&path, ics).unwrap();
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, icalendar\nc = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())\nprint(len(c.walk('VEVENT')))",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "icalendar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn an_office_subscribes_to_its_feed_and_a_new_key_revokes_it() {
+    let s = Site::new();
+    // A completion in the ledger: the feed shows it as the CLI does.
+    s.ok(&[
+        "done",
+        "TCTH.1",
+        "--office",
+        "trung-tam-a",
+        "--on",
+        "2024-01-25",
+    ]);
+    let start = |log: &str| {
+        let d = daemon::Spawn::new(&s.dir.path().join(log))
+            .args(["run", "--at", "2024-01-22T08:00", "-c"])
+            .args([s.config()])
+            .start();
+        wait_for("the web server", || {
+            s.agent.get(format!("{}/healthz", s.base)).call().ok()
+        });
+        d
+    };
+    let mut d = start("daemon.log");
+    let urls = feeds(&s);
+    assert!(urls.len() > 1, "{urls:?}");
+    let (_, url) = urls.iter().find(|(id, _)| id == "trung-tam-a").unwrap();
+    assert!(
+        url.starts_with(&format!("{}/ics/office/trung-tam-a.ics?token=", s.base)),
+        "{url}"
+    );
+
+    // The feed is the CLI's, but for the moment it was made.
+    let (code, body, headers) = s.get(url);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(headers["content-type"], "text/calendar; charset=utf-8");
+    let cli = s.ok(&["plan", "--format", "ics", "--office", "trung-tam-a"]);
+    assert!(
+        cli.replace("\r\n ", "")
+            .contains("Đã hoàn thành ngày 25/01/2024"),
+        "{cli}"
+    );
+    assert_eq!(undated(&body), undated(&cli));
+    if let Some(n) = icalendar_events(s.dir.path(), &body) {
+        assert!(n > 0);
+        assert_eq!(n, body.matches("BEGIN:VEVENT").count());
+    }
+
+    // A forged token, another office's, none: 403 and nothing of the plan.
+    let (path, _) = url.split_once("?token=").unwrap();
+    let (_, other) = urls.iter().find(|(id, _)| id != "trung-tam-a").unwrap();
+    let other_token = other.split_once("?token=").unwrap().1;
+    for bad in [
+        format!("{path}?token={}", B64.encode([7u8; 32])),
+        format!("{path}?token={other_token}"),
+        format!("{path}?token=not-a-token!"),
+        path.to_string(),
+    ] {
+        let (code, body, _) = s.get(&bad);
+        assert_eq!(code, 403, "{bad}: {body}");
+        assert!(
+            !body.contains("VCALENDAR") && !body.contains("TCTH"),
+            "{body}"
+        );
+    }
+    // A well-signed token for an office the plan does not have: 404.
+    let key = std::fs::read(s.dir.path().join("link-key")).expect("the generated key");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.trim_ascii()).unwrap();
+    mac.update(b"ics\nno-such-office");
+    let ghost = format!(
+        "{}/ics/office/no-such-office.ics?token={}",
+        s.base,
+        B64.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(s.get(&ghost).0, 404);
+
+    // A new key and a restart: the old address is refused, the new one works.
+    d.signal("TERM");
+    assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
+    std::fs::write(
+        s.dir.path().join("rotated-key"),
+        "a new random key, rotated by the clerk\n",
+    )
+    .unwrap();
+    let yaml = std::fs::read_to_string(s.config()).unwrap();
+    std::fs::write(
+        s.config(),
+        yaml.trim_end().to_string() + "\n  link_key_file: rotated-key\n",
+    )
+    .unwrap();
+    let mut d = start("daemon2.log");
+    let (code, body, _) = s.get(url);
+    assert_eq!(code, 403, "{body}");
+    let (_, new_url) = feeds(&s)
+        .into_iter()
+        .find(|(id, _)| id == "trung-tam-a")
+        .unwrap();
+    assert_ne!(&new_url, url);
+    let (code, body, _) = s.get(&new_url);
+    assert_eq!(code, 200);
+    assert_eq!(undated(&body), undated(&cli));
     d.signal("TERM");
     assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
 }

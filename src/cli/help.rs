@@ -25,7 +25,7 @@ pub fn localized() -> clap::Command {
                 "The language of messages: vi (Vietnamese, the default) or en (English); else NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`."
             ))
         });
-    let abouts: [(&str, &str); 13] = [
+    let abouts: [(&str, &str); 14] = [
         (
             "ledger",
             t!(
@@ -108,6 +108,13 @@ pub fn localized() -> clap::Command {
             t!(
                 "Chạy lại các lần quét của một khoảng thời gian, không gửi gì: mỗi đơn vị nhận bao nhiêu email.",
                 "Replay a period's scheduled sweeps, sending nothing: how many emails each gets."
+            ),
+        ),
+        (
+            "web",
+            t!(
+                "Các địa chỉ của máy chủ web: `web feeds` in địa chỉ lịch của từng đơn vị.",
+                "The web server's addresses: `web feeds` prints each office's calendar feed."
             ),
         ),
         (

@@ -31,6 +31,7 @@ pub mod render;
 mod run;
 mod send_test;
 mod simulate;
+mod web_cmd;
 
 pub use plan::known_keys;
 pub use render::plan::{render_plan, write_plan};
@@ -274,6 +275,9 @@ pub enum Command {
     Undone(done::DoneArgs),
     /// Replay a period's scheduled sweeps, sending nothing: how many emails each gets.
     Simulate(simulate::SimulateArgs),
+    /// The web server's addresses: `web feeds` prints each office's calendar feed.
+    #[command(subcommand)]
+    Web(web_cmd::WebCommand),
 }
 
 /// Runs the command line; the exit code is one of [`Exit`]'s, for every command.
@@ -344,6 +348,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Done(args) => done::done(&args, false),
         Command::Undone(args) => done::done(&args, true),
         Command::Simulate(args) => simulate::simulate(&args),
+        Command::Web(cmd) => web_cmd::run(cmd),
         Command::Plan {
             config,
             at,

@@ -6,5 +6,6 @@
 pub mod config;
 pub mod deadline;
 pub mod diag;
+pub mod ics;
 pub mod planner;
 pub mod yaml;

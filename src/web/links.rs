@@ -1,5 +1,7 @@
 //! Confirmation links: a token is an HMAC-SHA256, under the link key, over (office, task,
-//! occurrence, expiry). The key comes from the systemd credential `link-key`, else
+//! occurrence, expiry). Calendar feed links (`/ics/office/ID.ics?token=…`): an HMAC over
+//! ("ics", office) with the same key, without expiry (a subscription must keep working);
+//! rotating the key revokes them all. The key comes from the systemd credential `link-key`, else
 //! `web.link_key_file`, else a random key created once (mode 0600) in the state
 //! directory. It is never in the YAML and never logged.
 
@@ -192,6 +194,54 @@ pub fn verify(key: &LinkKey, token: &str, now: DateTime<Utc>) -> Result<Claim, R
     Ok(claim)
 }
 
+/// The signed text of an office's feed token; it cannot be read as a confirmation
+/// token's payload (those start `v1`).
+fn feed_payload(office: &str) -> String {
+    format!("ics\n{office}")
+}
+
+/// The token of `office`'s calendar feed: `base64url(mac)`.
+pub fn feed_token(key: &LinkKey, office: &str) -> String {
+    let mut mac = key.mac();
+    mac.update(feed_payload(office).as_bytes());
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `token` is `office`'s feed token under `key` (the MAC in constant time):
+/// another office's token is `Forged`.
+pub fn verify_feed(key: &LinkKey, office: &str, token: &str) -> Result<(), Refused> {
+    if token.len() > MAX_TOKEN {
+        return Err(Refused::Malformed);
+    }
+    let tag = B64.decode(token).map_err(|_| Refused::Malformed)?;
+    let mut mac = key.mac();
+    mac.update(feed_payload(office).as_bytes());
+    mac.verify_slice(&tag).map_err(|_| Refused::Forged)
+}
+
+/// The address of `office`'s calendar feed under `base_url`.
+pub fn feed_url(key: &LinkKey, base_url: &str, office: &str) -> String {
+    let id: String = url_escape(office);
+    format!(
+        "{}/ics/office/{id}.ics?token={}",
+        base_url.trim_end_matches('/'),
+        feed_token(key, office)
+    )
+}
+
+/// Percent-encodes everything in a path segment but the unreserved characters (RFC 3986).
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The links an email carries: `base_url/confirm/TOKEN`, valid `days` after the email.
 #[derive(Debug)]
 pub struct Links {
@@ -273,6 +323,32 @@ mod tests {
         assert_eq!(verify(&key, "x.y", now), Err(Refused::Malformed));
         let late = DateTime::from_timestamp(2_000_000_001, 0).unwrap();
         assert_eq!(verify(&key, &t, late), Err(Refused::Expired));
+    }
+
+    #[test]
+    fn a_feed_token_opens_its_office_only_and_dies_with_the_key() {
+        let key = LinkKey::from_bytes(b"0123456789abcdef0123");
+        let t = feed_token(&key, "kstthc");
+        assert_eq!(verify_feed(&key, "kstthc", &t), Ok(()));
+        assert_eq!(verify_feed(&key, "hctc", &t), Err(Refused::Forged));
+        let rotated = LinkKey::from_bytes(b"another key, long enough");
+        assert_eq!(verify_feed(&rotated, "kstthc", &t), Err(Refused::Forged));
+        assert_eq!(
+            verify_feed(&key, "kstthc", "not base64!"),
+            Err(Refused::Malformed)
+        );
+        // A confirmation token is no feed token, nor the other way round.
+        let confirm = sign(&key, &claim()).unwrap();
+        assert!(verify_feed(&key, "kstthc", &confirm).is_err());
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        assert!(verify(&key, &t, now).is_err());
+        assert_eq!(
+            feed_url(&key, "https://nv.example/", "a b"),
+            format!(
+                "https://nv.example/ics/office/a%20b.ics?token={}",
+                feed_token(&key, "a b")
+            )
+        );
     }
 
     #[test]

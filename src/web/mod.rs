@@ -1,5 +1,6 @@
 //! The embedded HTTP server (axum, on the daemon's runtime): the status pages, `/metrics`,
-//! and the one-click confirmation links of the emails (`links`), rendered by `pages`.
+//! the one-click confirmation links of the emails (`links`), rendered by `pages`, and each
+//! office's calendar feed (`/ics/office/ID.ics?token=…`, signed by `links`).
 
 pub mod links;
 pub mod pages;
@@ -176,6 +177,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/style.css", get(style))
         .route("/confirm/{token}", get(confirm_page).post(confirm))
+        .route("/ics/office/{file}", get(feed))
         .fallback(|State(s): State<Arc<Shared>>| async move {
             error_page(
                 &s,
@@ -192,8 +194,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Every response gets the security headers; the pages beyond `/confirm` and `/style.css`
-/// answer only loopback and the `web.allow` networks.
+/// Every response gets the security headers; the pages beyond `/confirm`, the calendar
+/// feeds (their token is their lock) and `/style.css` answer only loopback and the
+/// `web.allow` networks.
 async fn guard(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -201,7 +204,10 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     let path = req.uri().path();
-    let open = path.starts_with("/confirm/") || path == "/style.css" || path == "/healthz";
+    let open = path.starts_with("/confirm/")
+        || path.starts_with("/ics/")
+        || path == "/style.css"
+        || path == "/healthz";
     let ip = peer.ip();
     let allowed = ip.is_loopback()
         || ip_v4_loopback(ip)
@@ -474,6 +480,58 @@ async fn style() -> Response {
         pages::STYLE,
     )
         .into_response()
+}
+
+/// An office's calendar feed, the text of `nhacviec plan --format ics --office ID` (the
+/// ledger's completions applied), for a calendar client that subscribes to it. A token
+/// that is not this office's → 403 and nothing of the plan; an office no longer in the
+/// plan → 404.
+async fn feed(
+    State(s): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    blocking(&s, move |s| {
+        let not_found = |s: &Shared| {
+            error_page(
+                s,
+                StatusCode::NOT_FOUND,
+                "Không tìm thấy",
+                "Kế hoạch không có đơn vị này.",
+            )
+        };
+        let Some(id) = file.strip_suffix(".ics") else {
+            return Ok(not_found(s));
+        };
+        let Some(key) = s.key() else {
+            return Ok(error_page(
+                s,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Lỗi",
+                "Hệ thống chưa có khóa ký đường dẫn.",
+            ));
+        };
+        let token = q.get("token").map_or("", String::as_str);
+        if links::verify_feed(&key, id, token).is_err() {
+            return Ok(error_page(
+                s,
+                StatusCode::FORBIDDEN,
+                "Không được phép",
+                "Đường dẫn lịch không hợp lệ hoặc đã bị thu hồi. Xin hỏi văn thư đường dẫn mới.",
+            ));
+        }
+        let v = view(s)?;
+        if v.cfg.office(id).is_none() {
+            return Ok(not_found(s));
+        }
+        let body = crate::plan::ics::render(&v.cfg, Some(id), None, v.now);
+        Ok((
+            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+            body,
+        )
+            .into_response())
+    })
+    .await
 }
 
 /// A verified token's claim, the task and office still in the plan, or the page that says

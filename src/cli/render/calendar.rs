@@ -215,7 +215,7 @@ fn write_table(
     )
 }
 
-use super::ics::{ics_escape, ics_fold};
+use crate::plan::ics::{ics_escape, ics_fold};
 
 fn write_ics(
     w: &mut dyn Write,

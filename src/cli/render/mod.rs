@@ -9,7 +9,6 @@
 pub mod calendar;
 pub mod check;
 pub mod completions;
-pub mod ics;
 pub mod log;
 pub mod plan;
 pub mod plan_ics;
