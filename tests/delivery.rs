@@ -1170,3 +1170,144 @@ async fn a_closed_port_is_explained_in_the_chosen_language() {
         assert!(!stderr(&out).contains(other), "{lang:?}: {}", stderr(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sweeping_process_on_one_ledger_refuses_and_nothing_goes_out_twice() {
+    let server = SmtpServer::start().await;
+    // Six nudges, one email each, one at a time; the second hangs in DATA, so the first
+    // run is mid-send when the second starts.
+    let s = Setup::new(&config_yaml(
+        server.port(),
+        &many(3, 2),
+        "per-nudge",
+        ", pool_size: 1, timeout: 10s",
+    ));
+    server.stall_data_after(1, Duration::from_secs(3));
+
+    let mut first = s.spawn("once-1", &["run", "--once", "--at", THURSDAY]);
+    wait_until("a send hanging in DATA", || {
+        (server.stalls() == 1).then_some(())
+    });
+    let second = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(err.contains("in use by another nhacviec process"), "{err}");
+    assert!(err.contains(&format!("PID {}", first.pid())), "{err}");
+    assert!(err.contains("ledger.db.lock"), "{err}");
+    // The daemon is refused the same way (systemd's restart policy then retries it).
+    let mut daemon = s.daemon("daemon-1", THURSDAY);
+    assert_eq!(daemon.exit_code(WAIT).await, 1, "{}", daemon.tail());
+    assert!(
+        daemon
+            .log_text()
+            .contains("in use by another nhacviec process")
+    );
+
+    assert_eq!(first.exit_code(WAIT).await, 0, "{}", first.tail());
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "sent"),
+        "{rows:#?}"
+    );
+    let delivered = count_ids(&server.received());
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(delivered.values().all(|n| *n == 1), "{delivered:?}");
+    // The lock went with the first process: the next run proceeds and owes nothing.
+    let third = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert_eq!(server.received().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_leaves_its_lock_file_but_not_its_lock() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(
+        server.port(),
+        &many(3, 2),
+        "per-nudge",
+        ", pool_size: 1, timeout: 10s",
+    ));
+    server.stall_data_after(1, Duration::from_secs(120));
+    let mut first = s.daemon("daemon-1", THURSDAY);
+    wait_until("a send hanging in DATA", || {
+        (server.stalls() == 1).then_some(())
+    });
+    let pid = first.pid();
+    first.kill_hard();
+    // The file still names the dead process; the kernel dropped its flock with it.
+    let lock = s.dir.path().join("ledger.db.lock");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap().trim(),
+        pid.to_string()
+    );
+    server.behave();
+    let out = s.run(&["run", "--once", "--at", THURSDAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = s.ledger();
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "sent"),
+        "{rows:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_backup_copies_what_the_running_daemon_has_in_its_wal() {
+    let server = SmtpServer::start().await;
+    let s = Setup::new(&config_yaml(server.port(), &many(3, 2), "per-nudge", QUICK));
+    let mut daemon = s.daemon("daemon-1", THURSDAY);
+    let rows = wait_until("all six sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 6 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    // The daemon holds the ledger open and its last commits are still in the WAL only.
+    let wal = s.dir.path().join("ledger.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "WAL is empty");
+
+    let copy = s.dir.path().join("backup").join("copy.db");
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    let out = s.run(&["ledger", "backup", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("6 deliveries"), "{said}");
+    assert!(said.contains("integrity check: ok"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{} bytes",
+            std::fs::metadata(&copy).unwrap().len()
+        )),
+        "{said}"
+    );
+
+    // The copy alone, with no -wal next to it, holds every row.
+    assert!(!s.dir.path().join("backup").join("copy.db-wal").exists());
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut stmt = conn
+        .prepare("SELECT message_id, status FROM deliveries")
+        .unwrap();
+    let copied: BTreeSet<(String, String)> = stmt
+        .query_map([], |r| Ok((bare(&r.get::<_, String>(0)?), r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let live: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (bare(field(r, "message_id")), field(r, "status").to_string()))
+        .collect();
+    assert_eq!(copied, live);
+
+    // Never over an existing file.
+    let again = s.run(&["ledger", "backup", copy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("never overwrites"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(terminate(&mut daemon).code(), Some(0));
+}

@@ -1,12 +1,15 @@
 //! `nhacviec ledger reset --confirm`: after the ledger was deleted, emptied or replaced,
 //! the daemon refuses to start (it would re-send every reminder in the catch-up window);
 //! this records that the ledger now in place is the one to use.
+//!
+//! `nhacviec ledger backup PATH`: a consistent copy of the ledger, safe while the daemon runs.
 
 use super::ConfigArg;
 use crate::delivery::ledger::{Ledger, guard};
 use crate::plan::config::{self, Env};
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -20,10 +23,39 @@ pub enum LedgerCommand {
         #[arg(long)]
         confirm: bool,
     },
+    /// Copy the ledger to PATH (which must not exist) through SQLite's online backup, safe
+    /// while the daemon runs. Copying the .db file alone misses what its -wal file holds.
+    Backup {
+        /// Where to write the copy.
+        #[arg(value_name = "PATH")]
+        dest: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
     match cmd {
+        LedgerCommand::Backup { dest, config } => {
+            let loaded = load(&config)?;
+            let path = &loaded.config.ledger.path;
+            // Read-only: a backup never creates, migrates or checkpoints the live ledger.
+            let ledger = Ledger::open_read_only(path)?;
+            let r = ledger.backup_to(&dest)?;
+            let (from, to) = (path.display(), r.path.display());
+            let (deliveries, sweeps, completions, bytes) =
+                (r.deliveries, r.sweeps, r.completions, r.bytes);
+            println!(
+                "{}",
+                crate::tr!(
+                    "đã sao lưu sổ gửi {from} vào {to}: {deliveries} lượt gửi, {sweeps} lượt quét, \
+                     {completions} lượt hoàn thành, {bytes} byte; kiểm tra toàn vẹn: ok",
+                    "backed up the ledger {from} to {to}: {deliveries} deliveries, {sweeps} \
+                     sweeps, {completions} completions, {bytes} bytes; integrity check: ok"
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         LedgerCommand::Reset { config, confirm } => {
             if !confirm {
                 return Err(super::exit::usage(crate::t!(
@@ -33,14 +65,7 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
                      catch-up window may go out again. Run it with --confirm to go ahead"
                 )));
             }
-            let loaded = config::load(&config.path, &Env::from_process()).map_err(|r| {
-                anyhow::anyhow!(crate::tr!(
-                    "cấu hình có lỗi; hãy chạy `nhacviec check -c {}`:\n{}",
-                    "the config has errors; run `nhacviec check -c {}`:\n{}",
-                    config.path.display(),
-                    r.render_short().join("\n")
-                ))
-            })?;
+            let loaded = load(&config)?;
             let path = &loaded.config.ledger.path;
             let ledger = Ledger::open(path).with_context(|| {
                 let path = path.display();
@@ -61,4 +86,15 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn load(config: &ConfigArg) -> Result<config::Loaded> {
+    config::load(&config.path, &Env::from_process()).map_err(|r| {
+        anyhow::anyhow!(crate::tr!(
+            "cấu hình có lỗi; hãy chạy `nhacviec check -c {}`:\n{}",
+            "the config has errors; run `nhacviec check -c {}`:\n{}",
+            config.path.display(),
+            r.render_short().join("\n")
+        ))
+    })
 }

@@ -180,7 +180,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one.
+    /// Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one;
+    /// `ledger backup PATH` copies it safely while the daemon runs.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
     /// Send one sample reminder through the configured transport and print the reply.

@@ -10,6 +10,7 @@
 //! STOPPING=1 through `$NOTIFY_SOCKET`, and watchdog pings when `WatchdogSec=` is set.
 
 use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::lock::WriterLock;
 use crate::delivery::sweep::{self, Context, SweepReport};
 use crate::delivery::transport::SecretEnv;
 use crate::plan::config::{self, Config, Env};
@@ -74,6 +75,9 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     let config = load_or_explain(&opts.config_path)?;
     let secrets = SecretEnv::from_process();
     let ctx = crate::web::with_links(Context::new(config, &secrets, clock.now())?)?;
+    // One sweeping process per ledger, for the whole life of this one: a second would send
+    // what this one is sending. Refused at once; systemd's restart policy retries the daemon.
+    let _writer = WriterLock::acquire(&ctx.config.ledger.path)?;
     let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
     let outbox = match &ctx.config.mail.transport {
         config::Transport::Outbox(dir) => Some(dir.as_path()),

@@ -77,6 +77,24 @@ pub enum LedgerError {
     },
 
     #[error("{}", crate::tr!(
+        "không ghi được bản sao lưu {}: {}. Sao lưu không bao giờ ghi đè: chọn một đường dẫn chưa có, trong thư mục người chạy lệnh ghi được",
+        "cannot write the backup {}: {}. A backup never overwrites: choose a path that does not exist yet, in a folder the user running this can write",
+        path.display(), source
+    ))]
+    BackupTarget {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}", crate::tr!(
+        "bản sao lưu {} không qua được kiểm tra toàn vẹn của SQLite: {}. Bản sao đã bị xóa; kiểm tra ổ đĩa rồi sao lưu lại",
+        "the backup {} failed SQLite's integrity check: {}. It was removed; check the disk, then run the backup again",
+        path.display(), report
+    ))]
+    BackupCorrupt { path: PathBuf, report: String },
+
+    #[error("{}", crate::tr!(
         "sổ gửi {}: {} thất bại: {}. {}",
         "ledger {}: {} failed: {}. {}",
         path.display(), action, source, hint

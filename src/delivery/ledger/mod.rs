@@ -25,9 +25,11 @@
 //! All times are passed in by the caller (`now`); the ledger never reads the clock. In the
 //! database they are unix seconds, UTC.
 
+mod backup;
 mod completions;
 mod error;
 pub mod guard;
+pub mod lock;
 mod memory;
 mod open;
 mod read;
@@ -59,6 +61,7 @@ mod fixtures {
     }
 }
 
+pub use backup::BackupReport;
 pub use completions::{Completion, NewCompletion, Source};
 use error::sqlerr;
 pub use error::{LedgerError, ParseStatusError};
