@@ -52,7 +52,18 @@ fn kind_vi(r: &Recipient) -> &'static str {
     }
 }
 
+/// The table: the summary, then the volume per recipient and per week, then what would
+/// be skipped.
 fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<()> {
+    write_summary(w, sim)?;
+    let per_week = sim.per_week();
+    write_per_recipient(w, cfg, &per_week)?;
+    write_per_week(w, sim, &per_week)?;
+    write_skipped(w, sim)
+}
+
+/// The period, the sweeps, the total and the busiest day.
+fn write_summary(w: &mut dyn Write, sim: &Simulation) -> io::Result<()> {
     writeln!(
         w,
         "{}",
@@ -103,8 +114,15 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
             )
         )?;
     }
+    Ok(())
+}
 
-    let per_week = sim.per_week();
+/// Each recipient's total and busiest week.
+fn write_per_recipient(
+    w: &mut dyn Write,
+    cfg: &Config,
+    per_week: &BTreeMap<Recipient, BTreeMap<IsoWeek, usize>>,
+) -> io::Result<()> {
     writeln!(
         w,
         "{}",
@@ -120,7 +138,7 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
         ("week", crate::t!("Tuần nhiều nhất", "Busiest week")),
         ("week_emails", crate::t!("Thư tuần đó", "Emails that week")),
     ]);
-    for r in rows(&per_week) {
+    for r in rows(per_week) {
         let (week, n) = r.busiest.map_or((String::new(), String::new()), |(wk, n)| {
             (week_code(wk), n.to_string())
         });
@@ -141,7 +159,15 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
     } else {
         t.write(w, &View::unlimited(Format::Table))?;
     }
+    Ok(())
+}
 
+/// Each ISO week with an email, and how many weeks have none.
+fn write_per_week(
+    w: &mut dyn Write,
+    sim: &Simulation,
+    per_week: &BTreeMap<Recipient, BTreeMap<IsoWeek, usize>>,
+) -> io::Result<()> {
     writeln!(w, "{}", crate::t!("\nTheo tuần (ISO):", "\nBy week (ISO):"))?;
     let mut t = Table::new(&[
         ("week", "Tuần"),
@@ -193,7 +219,11 @@ fn write_table(w: &mut dyn Write, cfg: &Config, sim: &Simulation) -> io::Result<
             )
         )?;
     }
+    Ok(())
+}
 
+/// The reminders that would be recorded but not sent.
+fn write_skipped(w: &mut dyn Write, sim: &Simulation) -> io::Result<()> {
     writeln!(
         w,
         "{}",

@@ -2,6 +2,8 @@
 //! core here: the reader, the root, `plan`, `sections`, `offices`, `groups`, `calendar`
 //! and `ledger`.
 
+mod deadlines;
+mod done;
 mod mail;
 mod reminders;
 mod schedule;
@@ -16,11 +18,11 @@ use crate::plan::deadline;
 use crate::plan::diag::{Diagnostic, Pos, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
+pub use done::occurrence_span;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tasks::Names;
-pub use tasks::occurrence_span;
 use values::*;
 
 /// What an absent section reads as, for the sections that have defaults.
