@@ -43,6 +43,13 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("{}", crate::tr!(
+        "sổ gửi {} nằm trên hệ thống tệp chỉ đọc (read-only): không ghi được tệp khóa {}, và cũng không ghi được sổ gửi. Hãy gắn lại thư mục đó ở chế độ ghi được, hoặc đặt `ledger: path:` ở nơi khác",
+        "the ledger {} is on a read-only filesystem: the lock file {} cannot be written, and neither can the ledger. Remount its folder writable, or set `ledger: path:` elsewhere",
+        ledger.display(), lock.display()
+    ))]
+    ReadOnly { ledger: PathBuf, lock: PathBuf },
 }
 
 /// The lock file of the ledger at `ledger`: the same name with `.lock` appended.
@@ -57,10 +64,17 @@ impl WriterLock {
     /// the ledger's folder if needed (as [`Ledger::open`](super::Ledger::open) would).
     pub fn acquire(ledger: &Path) -> Result<WriterLock, LockError> {
         let lock = lock_path(ledger);
-        let io = |source| LockError::Io {
-            ledger: ledger.to_path_buf(),
-            lock: lock.clone(),
-            source,
+        let io = |source: std::io::Error| {
+            let (ledger, lock) = (ledger.to_path_buf(), lock.clone());
+            if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem {
+                LockError::ReadOnly { ledger, lock }
+            } else {
+                LockError::Io {
+                    ledger,
+                    lock,
+                    source,
+                }
+            }
         };
         if let Some(parent) = lock.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
