@@ -8,7 +8,21 @@ use clap::CommandFactory;
 /// The command line as clap parses it, its `about` lines and common options' help in the
 /// language of [`crate::i18n::lang`].
 pub fn localized() -> clap::Command {
-    let cmd = Cli::command()
+    let mut cmd = root();
+    let abouts = subcommand_abouts();
+    // The options' help in Vietnamese; in English, the doc comments say it (per command).
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        cmd = options_vi(cmd);
+    }
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        cmd = clap_words_vi(cmd);
+    }
+    with_abouts(cmd, abouts)
+}
+
+/// The command line with its own `about` and the global options' help.
+fn root() -> clap::Command {
+    Cli::command()
         .about(t!(
             "Nhắc việc: gửi email nhắc các nhiệm vụ của một kế hoạch hành chính, vào ngày làm việc",
             "Nhắc việc: email reminders for the tasks of an administrative plan, on working days"
@@ -24,8 +38,12 @@ pub fn localized() -> clap::Command {
                 "Ngôn ngữ của thông báo: vi (tiếng Việt, mặc định) hoặc en (tiếng Anh); nếu không có thì theo NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, rồi khóa `language:` của cấu hình.",
                 "The language of messages: vi (Vietnamese, the default) or en (English); else NHACVIEC_LANG, LC_ALL, LC_MESSAGES, LANG, then the config's `language:`."
             ))
-        });
-    let abouts: [(&str, &str); 14] = [
+        })
+}
+
+/// Each subcommand's `about` line.
+fn subcommand_abouts() -> [(&'static str, &'static str); 14] {
+    [
         (
             "ledger",
             t!(
@@ -124,28 +142,30 @@ pub fn localized() -> clap::Command {
                 "Print this message or the help of the given subcommand(s)"
             ),
         ),
-    ];
-    let mut cmd = cmd;
-    // The options' help in Vietnamese; in English, the doc comments say it (per command).
-    if crate::i18n::lang() == crate::i18n::Lang::Vi {
-        let names: Vec<String> = cmd
-            .get_subcommands()
-            .map(|s| s.get_name().to_string())
-            .collect();
-        for name in names {
-            cmd = cmd.mut_subcommand(&name, |mut s| {
-                for (id, help) in ARG_HELP_VI {
-                    if s.get_arguments().any(|a| a.get_id() == *id) {
-                        s = s.mut_arg(*id, |a| a.help(*help));
-                    }
+    ]
+}
+
+/// Each subcommand's options described in Vietnamese, from [`ARG_HELP_VI`].
+fn options_vi(mut cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |mut s| {
+            for (id, help) in ARG_HELP_VI {
+                if s.get_arguments().any(|a| a.get_id() == *id) {
+                    s = s.mut_arg(*id, |a| a.help(*help));
                 }
-                s
-            });
-        }
+            }
+            s
+        });
     }
-    if crate::i18n::lang() == crate::i18n::Lang::Vi {
-        cmd = clap_words_vi(cmd);
-    }
+    cmd
+}
+
+/// Each subcommand's `about` line, and the help of its `path` argument if it has one.
+fn with_abouts(mut cmd: clap::Command, abouts: [(&str, &'static str); 14]) -> clap::Command {
     for (name, about) in abouts {
         if cmd.find_subcommand(name).is_some() {
             cmd = cmd.mut_subcommand(name, |s| {
