@@ -261,6 +261,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Names from a hash map in sorted order, so that a [`suggest`] hint listing them reads the
+/// same on every run.
+pub fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = names.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// "did you mean `x`?" or the list of valid names when nothing is close.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
     match closest(word, candidates.clone()) {
@@ -287,6 +296,18 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + C
 mod tests {
     use super::*;
     use crate::i18n::{Lang, scoped};
+
+    #[test]
+    fn a_hint_over_sorted_names_reads_the_same_whatever_the_map_order() {
+        let a = scoped(Lang::En, || {
+            suggest("zzzzzz", sorted(["so-tc", "hctc", "cntt"]))
+        });
+        let b = scoped(Lang::En, || {
+            suggest("zzzzzz", sorted(["cntt", "so-tc", "hctc"]))
+        });
+        assert_eq!(a, "valid names: cntt, hctc, so-tc");
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn renders_in_vietnamese_by_default() {

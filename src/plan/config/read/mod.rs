@@ -15,7 +15,7 @@ mod web;
 use super::*;
 use crate::i18n::Lang;
 use crate::plan::deadline;
-use crate::plan::diag::{Diagnostic, Pos, suggest};
+use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 pub use done::occurrence_span;
@@ -472,7 +472,7 @@ impl Reader<'_> {
                             "unknown office `{id}` in group `{}`",
                             k.name
                         ),
-                        suggest(&id, offices.keys().map(String::as_str)),
+                        suggest(&id, sorted(offices.keys().map(String::as_str))),
                     );
                 }
             }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::plan::deadline::Rule;
-use crate::plan::diag::{Diagnostic, Pos, suggest};
+use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -201,7 +201,7 @@ impl Reader<'_> {
                 crate::tr!(
                     "{}; các phần được liệt kê ở `sections:`",
                     "{}; sections are listed under `sections:`",
-                    suggest(&section, names.sections.keys().map(String::as_str))
+                    suggest(&section, sorted(names.sections.keys().map(String::as_str)))
                 ),
             );
         }
@@ -272,7 +272,7 @@ impl Reader<'_> {
                             "không có chính sách nhắc `{p}`",
                             "unknown reminder policy `{p}`"
                         ),
-                        suggest(&p, names.policies.keys().map(String::as_str)),
+                        suggest(&p, sorted(names.policies.keys().map(String::as_str))),
                     );
                 }
                 p
@@ -306,7 +306,7 @@ impl Reader<'_> {
                         "không có đơn vị hay nhóm `{id}` (ở `{key}`)",
                         "unknown office or group `{id}` in `{key}`"
                     ),
-                    suggest(&id, all),
+                    suggest(&id, sorted(all)),
                 );
             }
         }
