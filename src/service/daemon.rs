@@ -124,7 +124,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     };
     let result = event_loop::drive(&mut service, rx, &shutdown).await;
     notify(&[NotifyState::Stopping]);
-    tracing::info!("nhacviec stopping");
+    tracing::info!("nhacviec đang dừng (nhacviec stopping)");
     service.cron.shutdown().await;
     result.map(|()| ExitCode::SUCCESS)
 }
@@ -228,7 +228,10 @@ async fn once(
         match r.next_retry {
             Some(t) if !stop.is_requested() && !r.outside_window => {
                 let wait = (t - clock.now()).to_std().unwrap_or(Duration::ZERO);
-                tracing::info!(seconds = wait.as_secs_f64(), "waiting to retry");
+                tracing::info!(
+                    seconds = wait.as_secs_f64(),
+                    "chờ gửi lại (waiting to retry)"
+                );
                 // A backoff may be an hour: a stop request must not wait for it.
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -243,7 +246,9 @@ async fn once(
         }
     }
     if total.outside_window {
-        tracing::warn!("not a working day inside the sending window: nothing was sent");
+        tracing::warn!(
+            "không phải ngày làm việc trong khung giờ gửi: không gửi gì (not a working day inside the sending window: nothing was sent)"
+        );
     }
     println!(
         "{}",

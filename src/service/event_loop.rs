@@ -144,10 +144,12 @@ async fn recv(sig: &mut Option<Signal>) -> Option<()> {
 
 fn stop_requested(shutdown: &Shutdown) {
     if shutdown.request() >= 2 {
-        tracing::warn!("second stop signal: exiting now");
+        tracing::warn!("tín hiệu dừng lần hai: thoát ngay (second stop signal: exiting now)");
         std::process::exit(1);
     }
-    tracing::info!("stop requested: finishing the emails in flight");
+    tracing::info!(
+        "được yêu cầu dừng: gửi nốt các thư đang gửi (stop requested: finishing the emails in flight)"
+    );
     notify(&[NotifyState::Stopping]);
 }
 

@@ -118,7 +118,7 @@ fn create_key(p: &Path) -> Result<LinkKey> {
             f.write_all(text.as_bytes())
                 .and_then(|()| f.sync_all())
                 .with_context(|| format!("cannot write the link key {}", p.display()))?;
-            tracing::info!(path = %p.display(), "created a random link key");
+            tracing::info!(path = %p.display(), "đã tạo khóa liên kết ngẫu nhiên (created a random link key)");
             Ok(LinkKey(text.into_bytes()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(p),

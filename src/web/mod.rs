@@ -105,7 +105,7 @@ impl Server {
         let Some(addr) = want else {
             if let Some(r) = self.running.take() {
                 let _ = r.stop.send(());
-                tracing::info!(listen = %r.addr, "web server stopped: `web.listen` was removed");
+                tracing::info!(listen = %r.addr, "máy chủ web đã dừng vì `web.listen` bị bỏ (web server stopped: `web.listen` was removed)");
             }
             return;
         };
@@ -164,10 +164,10 @@ async fn bind(shared: &Arc<Shared>, config: &Config, addr: SocketAddr) -> Result
             let _ = stopped.await;
         });
         if let Err(e) = serve.await {
-            tracing::error!(error = %e, "the web server stopped");
+            tracing::error!(error = %e, "máy chủ web đã dừng (the web server stopped)");
         }
     });
-    tracing::info!(listen = %addr, "web server listening");
+    tracing::info!(listen = %addr, "máy chủ web đang nghe (web server listening)");
     Ok(Running { addr, stop })
 }
 
