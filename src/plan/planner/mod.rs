@@ -309,6 +309,72 @@ pub fn plan_settled(
     out
 }
 
+/// The first nudge after `now` up to `until` — the first of [`Plan::upcoming`] with an
+/// empty ledger — and the number of tasks with no date yet: `check`'s summary.
+///
+/// Nothing before today is made or kept: for a plan whose deadlines are long past, [`plan`]
+/// holds every missed overdue repeat since them to decide what catch-up sends.
+pub fn next_nudge(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> (Option<Nudge>, usize) {
+    let tz = cfg.schedule.timezone;
+    let now_local = now.with_timezone(&tz);
+    let today = now_local.date_naive();
+    let last_day = until.with_timezone(&tz).date_naive();
+    let (span_from, span_to) = index_span(today, last_day);
+    let idx = WorkDayIndex::new(cal, span_from, span_to);
+    let mut times = SendTimes::new(cfg, span_from, span_to);
+    let office_ids: HashMap<&str, (Arc<str>, u32)> = ranks(cfg.offices.iter().map(|o| &*o.id))
+        .into_iter()
+        .zip(&cfg.offices)
+        .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
+        .collect();
+    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
+    let mut unscheduled = 0usize;
+    let mut batch = Vec::new();
+    let mut next: Option<(SortKey, Nudge)> = None;
+    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
+        let Ok(occurrences) = occurrences(cfg, cal, task) else {
+            unscheduled = unscheduled.saturating_add(1);
+            continue;
+        };
+        let single = occurrences.len() == 1;
+        let task_id: Arc<str> = Arc::from(task.id.as_str());
+        for occ in occurrences {
+            let ctx = TaskCtx {
+                cfg,
+                cal: &idx,
+                task,
+                task_id: &task_id,
+                office_ids: &office_ids,
+                policy: cfg.policy(&task.policy),
+                today,
+                from_day: today,
+            };
+            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            for (nudge, office_rank) in batch.drain(..) {
+                if nudge.send_at <= now_local || nudge.send_at > until {
+                    continue;
+                }
+                // The order of `sort_plan`; of equal keys, the first made (a stable sort).
+                let key = (
+                    nudge.send_at.naive_utc(),
+                    task_rank,
+                    office_rank,
+                    nudge.kind,
+                );
+                if next.as_ref().is_none_or(|(k, _)| key < *k) {
+                    next = Some((key, nudge));
+                }
+            }
+        }
+    }
+    (next.map(|(_, n)| n), unscheduled)
+}
+
 /// Where a plan stands and how far it looks.
 struct Horizon {
     now_local: DateTime<Tz>,
@@ -405,6 +471,7 @@ fn collect(
                 office_ids: &office_ids,
                 policy,
                 today: horizon.today,
+                from_day: NaiveDate::MIN,
             };
             nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
@@ -682,6 +749,38 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// `next_nudge` finds the first nudge `plan` would list, without planning the past:
+    /// on the seed plan, before, during and long after its year, near and far.
+    #[test]
+    fn the_next_nudge_is_the_first_upcoming_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let c = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        let mut found = 0;
+        for now in [
+            "2023-12-20 10:00",
+            "2024-01-01 08:00",
+            "2024-01-22 07:59",
+            "2024-01-22 08:00",
+            "2024-06-14 16:30",
+            "2024-12-31 23:00",
+            "2025-03-01 08:00",
+            "2026-11-30 12:00",
+        ] {
+            let cal = c.work_calendar(at(now).year());
+            for days in [1, 31, 366, 800] {
+                let until = at(now) + chrono::Duration::days(days);
+                let p = plan(&c, &cal, at(now), until, &HashSet::new());
+                let (next, unscheduled) = next_nudge(&c, &cal, at(now), until);
+                assert_eq!(next.as_ref(), p.upcoming.first(), "{now} + {days} days");
+                assert_eq!(unscheduled, p.unscheduled.len());
+                found += usize::from(next.is_some());
+            }
+        }
+        assert!(found > 20, "{found}");
     }
 
     /// Due Tuesday 30/01/2024, that day included (a bare date).
