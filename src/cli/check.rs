@@ -3,7 +3,7 @@
 use super::exit::Exit;
 use super::render::{self, check::Summary};
 use super::{ConfigArg, load_or_print_with, now_or};
-use crate::plan::config::{Config, Env, Loaded};
+use crate::plan::config::{self, Config, Env, Loaded};
 use crate::plan::diag::{Diagnostic, Report};
 use crate::plan::planner;
 use anyhow::Result;
@@ -20,7 +20,9 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
         ..Env::from_process()
     };
     let first = now_or(at, usual)?;
-    let Some(mut loaded) = load_or_print_with(arg, &env(first, usual))? else {
+    let Ok(mut loaded) = config::load(&arg.path, &env(first, usual)) else {
+        // Printed as every command prints a broken config.
+        let _ = load_or_print_with(arg, &env(first, usual))?;
         return Ok(Exit::Failure.into());
     };
     let tz = loaded.config.schedule.timezone;
@@ -32,7 +34,11 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
                 return Ok(Exit::Failure.into());
             };
             loaded = again;
+        } else if !loaded.report.items.is_empty() {
+            eprint!("{}", loaded.report.render());
         }
+    } else if !loaded.report.items.is_empty() {
+        eprint!("{}", loaded.report.render());
     }
     let Loaded { config, report } = loaded;
     let stale = stale_plan(&config, now.with_timezone(&tz).date_naive());
