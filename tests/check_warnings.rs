@@ -185,3 +185,44 @@ fn the_seed_says_who_receives_and_appraises_and_who_shares_the_lead() {
     assert!(cfg.office("trung-tam-a").unwrap().placeholder);
     assert!(!cfg.office("hctc").unwrap().placeholder);
 }
+
+/// `check` reads the file once as of Asia/Ho_Chi_Minh's day, and again when the config's
+/// own time zone makes it another day: "today" is the config's, and each warning is
+/// printed once.
+#[test]
+fn today_is_the_config_time_zones_day_and_each_warning_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = seed_in(dir.path());
+    let yaml = fs::read_to_string(&cfg).unwrap();
+    let marked = yaml
+        .replacen(
+            "timezone: Asia/Ho_Chi_Minh",
+            "timezone: America/New_York",
+            1,
+        )
+        .replacen(
+            "    lead: cac-trung-tam ",
+            "    done: 2024-03-05\n    lead: cac-trung-tam ",
+            1,
+        );
+    assert_ne!(marked, yaml);
+    fs::write(&cfg, &marked).unwrap();
+    let warned = "task TCTH.1 is marked done on 05/03/2024, which is after today (04/03/2024)";
+    // 20:00 in New York on 04/03 is already 05/03 in Hà Nội.
+    let (code, _, err) = check(&cfg, "2024-03-05T01:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches(warned).count(), 1, "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    let distinct: std::collections::HashSet<&&str> = warnings.iter().collect();
+    assert!(warnings.len() > 2, "{err}");
+    assert_eq!(distinct.len(), warnings.len(), "each warning once: {err}");
+    // The same moment in the usual time zone: 05/03, not after today.
+    fs::write(
+        &cfg,
+        marked.replacen("America/New_York", "Asia/Ho_Chi_Minh", 1),
+    )
+    .unwrap();
+    let (code, _, err) = check(&cfg, "2024-03-05T01:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("which is after today"), "{err}");
+}

@@ -5,53 +5,58 @@ use super::render::{self, check::Summary};
 use super::{ConfigArg, load_or_print_with, now_or};
 use crate::plan::config::{self, Config, Env, Loaded};
 use crate::plan::diag::{Diagnostic, Report};
-use crate::plan::planner::{self, Plan};
+use crate::plan::planner;
 use anyhow::Result;
 use chrono::Datelike;
-use std::collections::HashSet;
 use std::process::ExitCode;
 
 pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
-    // "Today" is the config's local day (its time zone is read first): the reader warns
-    // about `done:` dates after it.
-    let tz = config::load(&arg.path, &Env::from_process())
-        .map(|l| l.config.schedule.timezone)
-        .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-    let now = now_or(at, tz)?;
-    let env = Env {
+    // "Today" is the config's local day: the reader warns about `done:` dates after it.
+    // The file is read once, as of the usual time zone, and again only when its own time
+    // zone makes it another day: reading a large plan is most of `check`'s time.
+    let usual = chrono_tz::Asia::Ho_Chi_Minh;
+    let env = |now: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz| Env {
         today: Some(now.with_timezone(&tz).date_naive()),
         ..Env::from_process()
     };
-    let Some(Loaded { config, report }) = load_or_print_with(arg, &env)? else {
+    let first = now_or(at, usual)?;
+    let Ok(mut loaded) = config::load(&arg.path, &env(first, usual)) else {
+        // Printed as every command prints a broken config.
+        let _ = load_or_print_with(arg, &env(first, usual))?;
         return Ok(Exit::Failure.into());
     };
-    let tz = config.schedule.timezone;
+    let tz = loaded.config.schedule.timezone;
+    let mut now = first;
+    if tz != usual {
+        now = now_or(at, tz)?;
+        if now.with_timezone(&tz).date_naive() != first.with_timezone(&usual).date_naive() {
+            let Some(again) = load_or_print_with(arg, &env(now, tz))? else {
+                return Ok(Exit::Failure.into());
+            };
+            loaded = again;
+        } else if !loaded.report.items.is_empty() {
+            eprint!("{}", loaded.report.render());
+        }
+    } else if !loaded.report.items.is_empty() {
+        eprint!("{}", loaded.report.render());
+    }
+    let Loaded { config, report } = loaded;
     let stale = stale_plan(&config, now.with_timezone(&tz).date_naive());
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     // Only the next nudge is shown: look a month ahead first, and further only if the
-    // month is empty, rather than planning two years of a large plan every time.
-    let mut plan = Plan::default();
+    // month is empty. Nothing before now is planned or kept (see `planner::next_nudge`).
+    let mut found = (None, 0);
     for days in [31, 366, 800] {
-        plan = planner::plan(
-            &config,
-            &cal,
-            now,
-            now + chrono::Duration::days(days),
-            &HashSet::new(),
-        );
-        if plan.upcoming.iter().any(|n| n.send_at > now) {
+        found = planner::next_nudge(&config, &cal, now, now + chrono::Duration::days(days));
+        if found.0.is_some() {
             break;
         }
     }
-    // The next nudge after now: the planner's "due" ones are missed or due this moment.
+    let (next, unscheduled) = found;
     let summary = Summary {
         config: &config,
-        unscheduled: plan.unscheduled.len(),
-        next: plan
-            .due
-            .iter()
-            .chain(&plan.upcoming)
-            .find(|n| n.send_at > now),
+        unscheduled,
+        next: next.as_ref(),
         warnings: report.warning_count() + usize::from(stale),
     };
     render::to_stdout(crate::t!("bản tóm tắt", "the summary"), |w| {

@@ -68,9 +68,12 @@ pub(super) fn plan(
         (HashSet::new(), planner::Settled::default())
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
-    let plan = planner::plan_settled(&config, &cal, now, until, &known, &settled);
+    // The upcoming nudges are handed out in order, not held as rows: a year of a large
+    // plan has millions.
+    let (plan, upcoming) = planner::plan_streamed(&config, &cal, now, until, &known, &settled);
     render::to_stdout(crate::t!("kế hoạch", "the plan"), |w| {
-        render::plan::write_plan(w, &config, &plan, office.as_deref(), task.as_deref(), view)
+        let (office, task) = (office.as_deref(), task.as_deref());
+        render::plan::write_plan_streamed(w, &config, &plan, upcoming, office, task, view)
     })?;
     Ok(ExitCode::SUCCESS)
 }

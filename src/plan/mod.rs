@@ -9,3 +9,4 @@ pub mod diag;
 pub mod ics;
 pub mod planner;
 pub mod yaml;
+mod yaml_events;

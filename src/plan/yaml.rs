@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 use std::fmt;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A scalar as written (numbers and booleans keep their source text: `01` stays `01`).
     Scalar(String),
@@ -20,13 +20,13 @@ pub enum Value {
     Null,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Key {
     pub name: String,
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
@@ -35,6 +35,16 @@ pub struct Node {
 fn pos_of(loc: &Location) -> Pos {
     let len = loc.span().len().max(1);
     Pos::new(loc.line() as u32, loc.column() as u32, len as u32)
+}
+
+/// [`pos_of`] the location serde-saphyr makes of a parser event's span.
+pub(super) fn pos_of_span(span: &granit_parser::Span) -> Pos {
+    let len = span.len().max(1);
+    Pos::new(
+        span.start.line() as u32,
+        (span.start.col() + 1) as u32,
+        len as u32,
+    )
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -133,6 +143,16 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     // about 15,000 tasks. The file is the clerk's own, not input from the network: allow
     // plans of a few hundred thousand tasks, and keep the default limits on aliases, depth
     // and documents that stop a hostile file (an alias bomb) from growing without bound.
+    // Most files are plain YAML, read straight from the parser's events; the rest (and
+    // every error) is serde-saphyr's, below.
+    if let Some(node) = super::yaml_events::parse(source) {
+        return Ok(node);
+    }
+    parse_with_serde(source)
+}
+
+/// [`parse`] through serde-saphyr: what the file's diagnostics come from.
+fn parse_with_serde(source: &str) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_nodes: 20_000_000,
@@ -476,6 +496,133 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// The tree read from the parser's events is serde-saphyr's, node for node, or it is
+    /// left to serde-saphyr.
+    fn same_tree_or_left(src: &str) -> bool {
+        let Some(fast) = crate::plan::yaml_events::parse(src) else {
+            return false;
+        };
+        let slow = parse_with_serde(src)
+            .unwrap_or_else(|e| panic!("fast read what serde-saphyr refuses ({e:?}):\n{src}"));
+        assert_eq!(fast, slow, "trees differ for:\n{src}");
+        true
+    }
+
+    #[test]
+    fn the_event_tree_is_serde_saphyrs_tree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in ["config/khanh-hoa-2024.yaml", "config/ngay-nghi-le.yaml"] {
+            let src = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert!(
+                same_tree_or_left(&src),
+                "{file} is plain YAML: read from events"
+            );
+        }
+        for sub in ["tests/corpus/yaml", "tests/corpus/check"] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let bytes = std::fs::read(e.unwrap().path()).unwrap();
+                if let Ok(src) = String::from_utf8(bytes) {
+                    same_tree_or_left(&src);
+                }
+            }
+        }
+        // Scalars YAML may read as another value, in keys and values, plain and quoted.
+        let scalars = [
+            "01",
+            "007",
+            "1",
+            "-1",
+            "+1",
+            "1.50",
+            "1_000",
+            "-0",
+            "0",
+            "1.",
+            "1-2",
+            "--1",
+            "-",
+            "_",
+            "2024-01-30",
+            "30/01/2024",
+            "14d",
+            "3wd",
+            "1e5",
+            "1E5",
+            "0x1F",
+            "0X1F",
+            "0o17",
+            "0b101",
+            ".5",
+            "-.5",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "inf",
+            "nan",
+            "NaN",
+            "Infinity",
+            "true",
+            "True",
+            "yes",
+            "Y",
+            "n",
+            "No",
+            "ON",
+            "off",
+            "null",
+            "Null",
+            "NULL",
+            "~",
+            "",
+            "08:00",
+            "1:30",
+            "18446744073709551616",
+            "99999999999999999999999",
+            "\"01\"",
+            "'1.50'",
+            "\"\\x31\"",
+            "'true'",
+            "\"null\"",
+            "''",
+            "Quý II/2024",
+            "Tháng 01",
+            "a: b",
+            "<<",
+            "12 34",
+        ];
+        let mut read = 0;
+        for v in scalars {
+            for src in [
+                format!("a: {v}\nb:\n  - {v}\n  - x\n"),
+                format!("{v}: x\nb: 1\n"),
+                format!("c: [{v}, {v}]\nd: {{e: {v}}}\n"),
+                format!("Tháng ơi: {v}\n"),
+                format!("a: |\n  {v}\nb: >\n  {v}\n"),
+            ] {
+                read += usize::from(same_tree_or_left(&src));
+            }
+        }
+        assert!(read > 100, "most of these are read from events: {read}");
+        for src in [
+            "a: 1\na: 2\n",
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "--- \na: 1\n---\nb: 2\n",
+            "- a\n- b\n",
+            "x\n",
+            "\u{feff}a: 1\n",
+            "a: [1, 2\n",
+            "a:\n\tb: 1\n",
+        ] {
+            assert!(!same_tree_or_left(src), "left to serde-saphyr: {src:?}");
+        }
+        // A large mapping finds its duplicates through a set.
+        let mut big: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        assert!(same_tree_or_left(&big));
+        big.push_str("k7: again\n");
+        assert!(!same_tree_or_left(&big));
     }
 
     #[test]

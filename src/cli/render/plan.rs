@@ -7,10 +7,11 @@ use super::{
     to_string, write_csv_row, write_json_object,
 };
 use crate::plan::config::Config;
-use crate::plan::planner::{self, Nudge, Plan};
+use crate::plan::planner::{self, Nudge, Plan, Upcoming};
 use crate::t;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
+use std::borrow::Cow;
 use std::io::Write;
 
 /// The columns of `plan`: (key for JSON and CSV, title for the text table).
@@ -111,7 +112,8 @@ impl PlanRow {
         }
     }
 
-    fn fill(&mut self, cfg: &Config, n: &Nudge, status: &str) {
+    /// `task_index`: the task's place in `cfg.tasks` when known (no lookup by id).
+    fn fill(&mut self, cfg: &Config, n: &Nudge, task_index: Option<usize>, status: &str) {
         use std::fmt::Write as _;
         let machine = self.machine;
         let [
@@ -148,7 +150,11 @@ impl PlanRow {
             task.clear();
             task.push_str(&n.task);
             phrase.clear();
-            if let Some(t) = cfg.task(&n.task) {
+            let t = match task_index {
+                Some(i) => cfg.tasks.get(i),
+                None => cfg.task(&n.task),
+            };
+            if let Some(t) = t {
                 phrase.push_str(&t.deadline.phrase);
             }
         }
@@ -225,16 +231,53 @@ pub fn write_plan(
     task: Option<&str>,
     view: &View,
 ) -> std::io::Result<()> {
+    let upcoming = plan.upcoming.iter().map(|n| (Cow::Borrowed(n), None));
+    write_rows(w, cfg, plan, upcoming, office, task, view)
+}
+
+/// [`write_plan`] of a plan whose upcoming nudges are handed out one at a time
+/// ([`planner::plan_streamed`]): the same output, without holding them all as rows.
+pub fn write_plan_streamed(
+    w: &mut dyn Write,
+    cfg: &Config,
+    plan: &Plan,
+    upcoming: Upcoming,
+    office: Option<&str>,
+    task: Option<&str>,
+    view: &View,
+) -> std::io::Result<()> {
+    let upcoming = upcoming
+        .into_nudges(cfg)
+        .map(|(n, i)| (Cow::Owned(n), Some(i)));
+    write_rows(w, cfg, plan, upcoming, office, task, view)
+}
+
+/// A row to print: the nudge, its task's place in `cfg.tasks` if known, its status.
+type Row<'n> = (Cow<'n, Nudge>, Option<usize>, &'n str);
+
+fn write_rows<'n>(
+    w: &mut dyn Write,
+    cfg: &Config,
+    plan: &'n Plan,
+    upcoming: impl Iterator<Item = (Cow<'n, Nudge>, Option<usize>)>,
+    office: Option<&str>,
+    task: Option<&str>,
+    view: &View,
+) -> std::io::Result<()> {
     let format = view.format;
     let keep =
-        |n: &&Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
+        |n: &Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
     let machine = format != Format::Table;
     let rows = plan
         .due
         .iter()
-        .filter(keep)
-        .map(|n| (n, due_status(plan.sendable_now, n)))
-        .chain(plan.upcoming.iter().filter(keep).map(|n| (n, "planned")));
+        .filter(|n| keep(n))
+        .map(|n| (Cow::Borrowed(n), None, due_status(plan.sendable_now, n)))
+        .chain(
+            upcoming
+                .filter(|(n, _)| keep(n))
+                .map(|(n, i)| (n, i, "planned")),
+        );
     let unscheduled = plan
         .unscheduled
         .iter()
@@ -281,14 +324,14 @@ impl Rows<'_> {
         &mut self,
         w: &mut dyn Write,
         view: &View,
-        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+        rows: impl Iterator<Item = Row<'n>>,
     ) -> std::io::Result<()> {
         if view.bom {
             write_bom(w)?;
         }
         write_csv_row(w, plan_columns().iter().map(|(k, _)| *k))?;
-        for (n, status) in rows {
-            self.row.fill(self.cfg, n, status);
+        for (n, i, status) in rows {
+            self.row.fill(self.cfg, &n, i, status);
             write_csv_row(w, self.row.cells.iter().map(String::as_str))?;
         }
         Ok(())
@@ -297,7 +340,7 @@ impl Rows<'_> {
     fn write_json<'n>(
         &mut self,
         w: &mut dyn Write,
-        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+        rows: impl Iterator<Item = Row<'n>>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
         let kinds: Vec<Kind> = plan_columns()
@@ -311,8 +354,8 @@ impl Rows<'_> {
         let order = sorted_order(&keys);
         w.write_all(b"{\n  \"nudges\": [")?;
         let mut first = true;
-        for (n, status) in rows {
-            self.row.fill(self.cfg, n, status);
+        for (n, i, status) in rows {
+            self.row.fill(self.cfg, &n, i, status);
             write_json_object(w, first, 4, &keys, &kinds, &order, &self.row.cells)?;
             first = false;
         }
@@ -334,14 +377,14 @@ impl Rows<'_> {
         &mut self,
         w: &mut dyn Write,
         view: &View,
-        rows: impl Iterator<Item = (&'n Nudge, &'n str)>,
+        rows: impl Iterator<Item = Row<'n>>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
         let mut t = Table::new(&plan_columns())
             .narrow(NARROW)
             .whole(&["send_at", "task", "office", "deadline"]);
-        for (n, status) in rows {
-            self.row.fill(self.cfg, n, status);
+        for (n, i, status) in rows {
+            self.row.fill(self.cfg, &n, i, status);
             t.push(self.row.cells.to_vec());
         }
         let mut u = Table::new(&unscheduled_columns()).whole(&["task"]);

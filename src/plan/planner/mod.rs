@@ -14,6 +14,7 @@
 mod nudges;
 mod schedule;
 mod send_times;
+mod upcoming;
 
 use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
 use crate::plan::config::{Config, Offset, Task, Unit};
@@ -24,6 +25,7 @@ use nudges::{TaskCtx, nudges_for};
 use send_times::SendTimes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+pub use upcoming::Upcoming;
 
 /// What kind of nudge, relative to its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -284,10 +286,68 @@ pub fn plan_settled(
     known: &HashSet<NudgeKey>,
     settled: &Settled,
 ) -> Plan {
+    let (mut out, horizon) = start(cfg, cal, now, until);
+    let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
+    let idx = WorkDayIndex::new(cal, span_from, span_to);
+    let mut times = SendTimes::new(cfg, span_from, span_to);
+    let mut listed = Listed::default();
+    let (missed, through) = collect(
+        cfg,
+        cal,
+        &idx,
+        &mut times,
+        &horizon,
+        known,
+        &mut out,
+        &mut listed,
+    );
+    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
+    out.upcoming = listed.nudges;
+    sort_plan(&mut out, &mut listed.keys);
+    out
+}
+
+/// [`plan_settled`] with the upcoming nudges held compactly and handed out one at a time
+/// ([`Upcoming`]): `out.upcoming` is left empty. For long periods of large plans.
+pub fn plan_streamed(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
+) -> (Plan, Upcoming) {
+    let (mut out, horizon) = start(cfg, cal, now, until);
+    let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
+    let idx = WorkDayIndex::new(cal, span_from, span_to);
+    let mut times = SendTimes::new(cfg, span_from, span_to);
+    let mut upcoming = Upcoming::default();
+    let (missed, through) = collect(
+        cfg,
+        cal,
+        &idx,
+        &mut times,
+        &horizon,
+        known,
+        &mut out,
+        &mut upcoming,
+    );
+    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
+    sort_plan(&mut out, &mut []);
+    (out, upcoming)
+}
+
+/// The plan's first fields and horizon.
+fn start(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> (Plan, Horizon) {
     let tz = cfg.schedule.timezone;
     let now_local = now.with_timezone(&tz);
     let today = now_local.date_naive();
-    let mut out = Plan {
+    let out = Plan {
         sendable_now: cal.is_working_day(today)
             && now_local.time() >= cfg.schedule.window_start
             && now_local.time() <= cfg.schedule.window_end,
@@ -299,14 +359,100 @@ pub fn plan_settled(
         until,
         last_day: until.with_timezone(&tz).date_naive(),
     };
-    let (span_from, span_to) = index_span(today, horizon.last_day);
+    (out, horizon)
+}
+
+/// Where the upcoming nudges go as they are planned.
+trait UpcomingSink {
+    fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32);
+}
+
+/// [`plan`]'s: every nudge, and its sort key, for [`sort_plan`].
+#[derive(Default)]
+struct Listed {
+    nudges: Vec<Nudge>,
+    keys: Vec<(SortKey, u32)>,
+}
+
+impl UpcomingSink for Listed {
+    fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32) {
+        let key = (n.send_at.naive_utc(), task_rank, office_rank, n.kind);
+        let at = u32::try_from(self.nudges.len()).unwrap_or(u32::MAX);
+        self.keys.push((key, at));
+        self.nudges.push(n);
+    }
+}
+
+impl UpcomingSink for Upcoming {
+    fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32) {
+        Upcoming::push(self, n, task_rank, office_rank);
+    }
+}
+
+/// The first nudge after `now` up to `until` — the first of [`Plan::upcoming`] with an
+/// empty ledger — and the number of tasks with no date yet: `check`'s summary.
+///
+/// Nothing before today is made or kept: for a plan whose deadlines are long past, [`plan`]
+/// holds every missed overdue repeat since them to decide what catch-up sends.
+pub fn next_nudge(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> (Option<Nudge>, usize) {
+    let tz = cfg.schedule.timezone;
+    let now_local = now.with_timezone(&tz);
+    let today = now_local.date_naive();
+    let last_day = until.with_timezone(&tz).date_naive();
+    let (span_from, span_to) = index_span(today, last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
-    let (missed, through, mut upcoming_keys) =
-        collect(cfg, cal, &idx, &mut times, &horizon, known, &mut out);
-    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
-    sort_plan(&mut out, &mut upcoming_keys);
-    out
+    let office_ids: HashMap<&str, (Arc<str>, u32)> = ranks(cfg.offices.iter().map(|o| &*o.id))
+        .into_iter()
+        .zip(&cfg.offices)
+        .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
+        .collect();
+    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
+    let mut unscheduled = 0usize;
+    let mut batch = Vec::new();
+    let mut next: Option<(SortKey, Nudge)> = None;
+    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
+        let Ok(occurrences) = occurrences(cfg, cal, task) else {
+            unscheduled = unscheduled.saturating_add(1);
+            continue;
+        };
+        let single = occurrences.len() == 1;
+        let task_id: Arc<str> = Arc::from(task.id.as_str());
+        for occ in occurrences {
+            let ctx = TaskCtx {
+                cfg,
+                cal: &idx,
+                task,
+                task_id: &task_id,
+                office_ids: &office_ids,
+                policy: cfg.policy(&task.policy),
+                today,
+                from_day: today,
+            };
+            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            for (nudge, office_rank) in batch.drain(..) {
+                if nudge.send_at <= now_local || nudge.send_at > until {
+                    continue;
+                }
+                // The order of `sort_plan`; of equal keys, the first made (a stable sort).
+                let key = (
+                    nudge.send_at.naive_utc(),
+                    task_rank,
+                    office_rank,
+                    nudge.kind,
+                );
+                if next.as_ref().is_none_or(|(k, _)| key < *k) {
+                    next = Some((key, nudge));
+                }
+            }
+        }
+    }
+    (next.map(|(_, n)| n), unscheduled)
 }
 
 /// Where a plan stands and how far it looks.
@@ -359,6 +505,7 @@ fn group_of(n: &Nudge) -> Group {
 /// (with how far the ledger's rows reach in each group), the upcoming ones (up to `until`)
 /// in `out.upcoming`, their sort keys returned in the same order; a task without deadline
 /// dates in `out.unscheduled`.
+#[allow(clippy::too_many_arguments)]
 fn collect(
     cfg: &Config,
     cal: &WorkCalendar,
@@ -367,7 +514,8 @@ fn collect(
     horizon: &Horizon,
     known: &HashSet<NudgeKey>,
     out: &mut Plan,
-) -> (Missed, Through, Vec<(SortKey, u32)>) {
+    upcoming: &mut dyn UpcomingSink,
+) -> (Missed, Through) {
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -380,7 +528,6 @@ fn collect(
     let mut batch = Vec::new();
     let mut missed = Missed::new();
     let mut through = Through::new();
-    let mut upcoming_keys: Vec<(SortKey, u32)> = Vec::new();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
@@ -405,6 +552,7 @@ fn collect(
                 office_ids: &office_ids,
                 policy,
                 today: horizon.today,
+                from_day: NaiveDate::MIN,
             };
             nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
@@ -417,20 +565,12 @@ fn collect(
                 if nudge.send_at <= horizon.now_local {
                     missed.entry(group_of(&nudge)).or_default().push(nudge);
                 } else if nudge.send_at <= horizon.until {
-                    let key = (
-                        nudge.send_at.naive_utc(),
-                        task_rank,
-                        office_rank,
-                        nudge.kind,
-                    );
-                    let at = u32::try_from(out.upcoming.len()).unwrap_or(u32::MAX);
-                    upcoming_keys.push((key, at));
-                    out.upcoming.push(nudge);
+                    upcoming.push(nudge, task_rank, office_rank);
                 }
             }
         }
     }
-    (missed, through, upcoming_keys)
+    (missed, through)
 }
 
 /// Of each group of missed nudges later than the ledger's rows of that group, the latest is
@@ -682,6 +822,72 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// `next_nudge` finds the first nudge `plan` would list, without planning the past:
+    /// on the seed plan, before, during and long after its year, near and far.
+    #[test]
+    fn the_next_nudge_is_the_first_upcoming_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let c = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        let mut found = 0;
+        for now in [
+            "2023-12-20 10:00",
+            "2024-01-01 08:00",
+            "2024-01-22 07:59",
+            "2024-01-22 08:00",
+            "2024-06-14 16:30",
+            "2024-12-31 23:00",
+            "2025-03-01 08:00",
+            "2026-11-30 12:00",
+        ] {
+            let cal = c.work_calendar(at(now).year());
+            for days in [1, 31, 366, 800] {
+                let until = at(now) + chrono::Duration::days(days);
+                let p = plan(&c, &cal, at(now), until, &HashSet::new());
+                let (next, unscheduled) = next_nudge(&c, &cal, at(now), until);
+                assert_eq!(next.as_ref(), p.upcoming.first(), "{now} + {days} days");
+                assert_eq!(unscheduled, p.unscheduled.len());
+                found += usize::from(next.is_some());
+            }
+        }
+        assert!(found > 20, "{found}");
+    }
+
+    /// `plan_streamed` hands out the nudges `plan_settled` lists, in the same order, and
+    /// the rest of the plan is the same.
+    #[test]
+    fn streamed_upcoming_nudges_are_the_listed_ones() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let c = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        for (now, until) in [
+            ("2024-01-01 08:00", "2024-12-31 23:59"),
+            ("2024-03-15 09:00", "2024-06-30 23:59"),
+            ("2024-07-01 07:00", "2025-12-31 23:59"),
+        ] {
+            let cal = c.work_calendar(at(now).year());
+            let listed = plan(&c, &cal, at(now), at(until), &HashSet::new());
+            // A ledger that holds a few of them.
+            let known: HashSet<NudgeKey> =
+                listed.upcoming.iter().step_by(7).map(Nudge::key).collect();
+            let settled = Settled::default();
+            let listed = plan_settled(&c, &cal, at(now), at(until), &known, &settled);
+            let (streamed, upcoming) =
+                plan_streamed(&c, &cal, at(now), at(until), &known, &settled);
+            assert_eq!(upcoming.len(), listed.upcoming.len());
+            let got: Vec<Nudge> = upcoming.into_nudges(&c).map(|(n, _)| n).collect();
+            assert!(got.len() > 20, "{now}: {}", got.len());
+            assert_eq!(got, listed.upcoming, "{now}");
+            assert!(streamed.upcoming.is_empty());
+            assert_eq!(streamed.due, listed.due);
+            assert_eq!(streamed.skipped, listed.skipped);
+            assert_eq!(streamed.unscheduled, listed.unscheduled);
+            assert_eq!(streamed.settled, listed.settled);
+        }
     }
 
     /// Due Tuesday 30/01/2024, that day included (a bare date).

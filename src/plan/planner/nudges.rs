@@ -21,6 +21,9 @@ pub(super) struct TaskCtx<'a> {
     pub policy: &'a Policy,
     /// The day the plan is made on: a done date already reached silences everything.
     pub today: NaiveDate,
+    /// Nudges of earlier days are not made (their schedule still counts): `check` asks
+    /// only for the next one.
+    pub from_day: NaiveDate,
 }
 
 /// The days of one occurrence every office's nudges are chosen from.
@@ -169,6 +172,7 @@ fn office_nudges(
         task_id,
         office_ids,
         today,
+        from_day,
         ..
     } = *ctx;
     let Some(office) = cfg.office(office_id) else {
@@ -192,6 +196,9 @@ fn office_nudges(
         .map(|(l, h)| (l, *h))
         .chain(sched.digest.iter().map(|l| (l, false)));
     for ((date, kind, unit), add_head) in own {
+        if *date < from_day {
+            continue;
+        }
         if role == Role::Cooperating && !sched.coop.gets(*date, kind) {
             continue;
         }

@@ -36,12 +36,27 @@ impl Reader<'_> {
         office_pos: &HashMap<String, Pos>,
         tasks: &[Task],
     ) {
+        // The tasks of each placeholder, in one pass over the tasks: a plan of 100,000
+        // tasks and many placeholders made a scan per placeholder slow.
+        let mut led: HashMap<&str, Vec<&str>> = offices
+            .iter()
+            .filter(|o| o.placeholder)
+            .map(|o| (o.id.as_str(), Vec::new()))
+            .collect();
+        if led.is_empty() {
+            return;
+        }
+        for t in tasks {
+            for o in t.lead.iter().chain(&t.cooperating) {
+                if let Some(ids) = led.get_mut(o.as_str())
+                    && ids.last() != Some(&t.id.as_str())
+                {
+                    ids.push(t.id.as_str());
+                }
+            }
+        }
         for o in offices.iter().filter(|o| o.placeholder) {
-            let ids: Vec<&str> = tasks
-                .iter()
-                .filter(|t| t.lead.contains(&o.id) || t.cooperating.contains(&o.id))
-                .map(|t| t.id.as_str())
-                .collect();
+            let ids = &led[o.id.as_str()];
             if ids.is_empty() {
                 continue;
             }
@@ -55,7 +70,7 @@ impl Reader<'_> {
                     o.id,
                     o.name,
                     ids.len(),
-                    list(&ids)
+                    list(ids)
                 ),
                 crate::tr!("viết tên và địa chỉ thật của đơn vị rồi bỏ `placeholder: true`, hoặc giao các nhiệm vụ này cho đơn vị khác", "write the real office's name and address and remove `placeholder: true`, or give these tasks to another office"),
             );
@@ -71,6 +86,9 @@ impl Reader<'_> {
         tasks: &[Task],
     ) {
         let builtin = Policy::builtin();
+        // By id: a scan of the offices per lead of each task was most of `check`'s time
+        // on a plan of 100,000 tasks and 10,000 offices.
+        let by_id: HashMap<&str, &Office> = offices.iter().map(|o| (o.id.as_str(), o)).collect();
         let mut missing: BTreeMap<&str, (Vec<&str>, BTreeSet<&str>)> = BTreeMap::new();
         for t in tasks {
             let policy = policies
@@ -81,7 +99,7 @@ impl Reader<'_> {
                 continue;
             }
             for id in &t.lead {
-                let Some(o) = offices.iter().find(|o| &o.id == id) else {
+                let Some(o) = by_id.get(id.as_str()) else {
                     continue;
                 };
                 // Offices nobody can email are warned about on their own.

@@ -1,0 +1,309 @@
+//! The located tree built straight from the YAML parser's events, for the files that need
+//! nothing but plain YAML: one document whose root is a mapping, no anchors, aliases or
+//! tags, no duplicate or typed keys.
+//!
+//! serde-saphyr builds the same tree through serde (`Spanned<Value>` for every node), which
+//! took most of the time and memory of loading a large plan. This reads the events of the
+//! same parser (granit-parser, the one serde-saphyr drives, with the same default options),
+//! so every position is the one serde-saphyr reports. Whatever it is not sure to read
+//! exactly as serde-saphyr does — a syntax error, a duplicate key, an anchor, a tag, a
+//! scalar YAML might read as a number in another spelling (`0x1F`, `1e5`, `.inf`), a file
+//! near serde-saphyr's limits — it hands back to serde-saphyr ([`parse`] returns `None`),
+//! so every diagnostic stays serde-saphyr's.
+
+use super::yaml::{Key, Node, Value, pos_of_span};
+use crate::plan::diag::Pos;
+use granit_parser::{Event, ScalarStyle};
+use std::collections::HashSet;
+
+/// Deeper than this is left to serde-saphyr, whose budget stops at a depth of 64.
+const MAX_DEPTH: usize = 32;
+
+/// More events than this are left to serde-saphyr, whose budget allows 40,000,000.
+const MAX_EVENTS: usize = 20_000_000;
+
+/// A mapping with more entries than this finds duplicate keys through a set.
+const SCAN_KEYS: usize = 16;
+
+/// An open collection.
+enum Frame {
+    Seq(Pos, Vec<Node>),
+    Map {
+        pos: Pos,
+        entries: Vec<(Key, Node)>,
+        key: Option<Key>,
+        /// The keys seen, once the mapping is too large to scan.
+        seen: Option<HashSet<Box<str>>>,
+    },
+}
+
+/// The tree of `source`, or `None` when serde-saphyr must read it (see the module's note).
+pub(super) fn parse(source: &str) -> Option<Node> {
+    if source.starts_with('\u{feff}') {
+        return None;
+    }
+    let lines = Lines::new(source);
+    // serde-saphyr's options are the parser's defaults (its budget's limits are the same
+    // numbers); comments are of no use here.
+    let mut options = granit_parser::Options::default();
+    options.set_emit_comments(false);
+    let parser = granit_parser::Parser::new_from_str_with_options(source, options);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0u32;
+    for (events, item) in parser.enumerate() {
+        let (event, span) = item.ok()?;
+        if events > MAX_EVENTS {
+            return None;
+        }
+        let pos = pos_of_span(&span);
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return None;
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                if anchor != 0 || tag.is_some() {
+                    return None;
+                }
+                let in_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
+                let value = if in_key {
+                    Value::Scalar(key_text(&text, style)?.to_string())
+                } else {
+                    scalar(&text, style, pos, &lines)?
+                };
+                add(&mut stack, &mut root, Node { value, pos })?;
+            }
+            Event::SequenceStart(_, anchor, tag) => {
+                if anchor != 0 || tag.is_some() || stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                stack.push(Frame::Seq(pos, Vec::new()));
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                if anchor != 0 || tag.is_some() || stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                stack.push(Frame::Map {
+                    pos,
+                    entries: Vec::new(),
+                    key: None,
+                    seen: None,
+                });
+            }
+            Event::SequenceEnd => {
+                let Some(Frame::Seq(pos, items)) = stack.pop() else {
+                    return None;
+                };
+                add(
+                    &mut stack,
+                    &mut root,
+                    Node {
+                        value: Value::Seq(items),
+                        pos,
+                    },
+                )?;
+            }
+            Event::MappingEnd => {
+                let Some(Frame::Map {
+                    pos,
+                    entries,
+                    key: None,
+                    ..
+                }) = stack.pop()
+                else {
+                    return None;
+                };
+                add(
+                    &mut stack,
+                    &mut root,
+                    Node {
+                        value: Value::Map(entries),
+                        pos,
+                    },
+                )?;
+            }
+            // Aliases, anchors and anything newer: serde-saphyr's.
+            #[allow(unreachable_patterns)]
+            _ => return None,
+        }
+    }
+    if !stack.is_empty() || documents != 1 {
+        return None;
+    }
+    root.filter(|r| matches!(r.value, Value::Map(_)))
+}
+
+/// Puts a finished node where it belongs: the root, an item, a key or a key's value.
+fn add(stack: &mut [Frame], root: &mut Option<Node>, node: Node) -> Option<()> {
+    match stack.last_mut() {
+        None => {
+            if root.is_some() {
+                return None;
+            }
+            *root = Some(node);
+        }
+        Some(Frame::Seq(_, items)) => items.push(node),
+        Some(Frame::Map {
+            entries, key, seen, ..
+        }) => match key.take() {
+            Some(k) => entries.push((k, node)),
+            None => {
+                // Only plain names are keys here (see `key_text`); a duplicate goes to
+                // serde-saphyr, which reports it.
+                let Value::Scalar(name) = node.value else {
+                    return None;
+                };
+                if let Some(seen) = seen {
+                    if !seen.insert(name.as_str().into()) {
+                        return None;
+                    }
+                } else if entries.iter().any(|(k, _)| k.name == name) {
+                    return None;
+                } else if entries.len() >= SCAN_KEYS {
+                    let mut set: HashSet<Box<str>> = entries
+                        .iter()
+                        .map(|(k, _)| k.name.as_str().into())
+                        .collect();
+                    set.insert(name.as_str().into());
+                    *seen = Some(set);
+                }
+                *key = Some(Key {
+                    name,
+                    pos: node.pos,
+                });
+            }
+        },
+    }
+    Some(())
+}
+
+/// A key as serde-saphyr reads it, when that is surely its text: not a merge key, nor empty,
+/// nor a word or number YAML reads as another value.
+fn key_text(text: &str, style: ScalarStyle) -> Option<&str> {
+    if style != ScalarStyle::Plain {
+        return Some(text);
+    }
+    if text == "<<" || is_null(text) || bool_word(text).is_some() {
+        return None;
+    }
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    match unsigned.chars().next() {
+        Some(c) if c.is_ascii_digit() || c == '.' => None,
+        None => None,
+        _ if maybe_special_float(text) => None,
+        _ => Some(text),
+    }
+}
+
+/// A value as serde-saphyr's untyped reading leaves it once `yaml::restore_scalars` has
+/// taken back the numbers' spelling; `None` when unsure.
+fn scalar(text: &str, style: ScalarStyle, pos: Pos, lines: &Lines) -> Option<Value> {
+    if style != ScalarStyle::Plain {
+        // Quoted and block scalars are strings; `restore_scalars` still rewrites one that
+        // reads as a number into the source text under its position, when that is digits.
+        if text.parse::<f64>().is_ok()
+            && let Some(w) = lines.written(pos)
+            && !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
+        {
+            return Some(Value::Scalar(w));
+        }
+        return Some(Value::Scalar(text.to_string()));
+    }
+    if is_null(text) {
+        return Some(Value::Null);
+    }
+    if let Some(b) = bool_word(text) {
+        return Some(Value::Scalar(b.to_string()));
+    }
+    if maybe_special_float(text) {
+        return None;
+    }
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let first = unsigned.chars().next();
+    if first == Some('.') {
+        return None;
+    }
+    if first.is_some_and(|c| c.is_ascii_digit()) {
+        let b = unsigned.as_bytes();
+        if b.len() > 1 && b[0] == b'0' && matches!(b[1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
+            return None;
+        }
+        let numeric = |c: char| c.is_ascii_digit() || ".+-_".contains(c);
+        if text.chars().all(|c| numeric(c) || c == 'e' || c == 'E') {
+            // A number, or text spelled like one: what `restore_scalars` makes of it is
+            // the source text, when that is where the parser says it is.
+            if text.len() > 300 || text.contains(['e', 'E']) || lines.written(pos)? != text {
+                return None;
+            }
+        }
+    }
+    Some(Value::Scalar(text.to_string()))
+}
+
+/// serde-saphyr's null spellings of a plain scalar.
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// serde-saphyr's YAML 1.1 booleans (its default), which the tree holds as `true`/`false`.
+fn bool_word(text: &str) -> Option<bool> {
+    let t = text.trim();
+    if ["true", "yes", "y", "on"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
+    {
+        Some(true)
+    } else if ["false", "no", "n", "off"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A short word that may be infinity or not-a-number in some spelling: left to serde-saphyr.
+fn maybe_special_float(text: &str) -> bool {
+    text.len() <= 12 && {
+        let l = text.to_ascii_lowercase();
+        l.contains("inf") || l.contains("nan")
+    }
+}
+
+/// The source's lines, to read what is written at a position as `restore_scalars` does.
+struct Lines<'a> {
+    source: &'a str,
+    /// Byte offset of each line's start.
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(source: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        Self { source, starts }
+    }
+
+    /// The text at `pos` (1-based line and column in characters, `len` characters), as
+    /// `restore_scalars` reads it from `str::lines`.
+    fn written(&self, pos: Pos) -> Option<String> {
+        let i = (pos.line as usize).checked_sub(1)?;
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).map_or(self.source.len(), |e| e - 1);
+        let line = &self.source[start..end];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        Some(
+            line.chars()
+                .skip(pos.column.saturating_sub(1) as usize)
+                .take(pos.len as usize)
+                .collect(),
+        )
+    }
+}
