@@ -277,8 +277,12 @@ fn recipients(b: &Batch) -> Vec<String> {
     b.to.iter().chain(&b.cc).cloned().collect()
 }
 
-/// Emails reserved per ledger transaction, per connection of the pool.
-const RESERVE_PER_CONNECTION: usize = 8;
+/// Emails reserved per ledger transaction, per connection of the pool, and at least
+/// [`RESERVE_MIN`]: each reservation is one fsync (a few ms), which must stay small next to
+/// the time the pool takes to send what it reserved. A crash leaves at most this many
+/// emails `pending` that never went out: they go out on restart, each once.
+const RESERVE_PER_CONNECTION: usize = 32;
+const RESERVE_MIN: usize = 128;
 /// Outcomes waiting to be recorded are written together once this many are waiting.
 const FINISH_BATCH: usize = 64;
 /// A send not done within this counts as a long wait: the waiting outcomes are recorded
@@ -367,7 +371,7 @@ async fn send_loop(
             if reserved.is_empty() {
                 let next: Vec<Outgoing> = queue
                     .by_ref()
-                    .take(limit * RESERVE_PER_CONNECTION)
+                    .take((limit * RESERVE_PER_CONNECTION).max(RESERVE_MIN))
                     .collect();
                 if next.is_empty() {
                     break;
@@ -377,7 +381,7 @@ async fn send_loop(
             let Some(out) = reserved.pop_front() else {
                 break;
             };
-            start(ctx, clock, out, &mut in_flight, report, unrecorded);
+            start(ctx, clock, out, &mut in_flight);
         }
         if in_flight.is_empty() {
             // Nothing in flight and nothing more to start (all sent, or a stop request).
@@ -395,9 +399,21 @@ async fn send_loop(
             }
         };
         let Some(done) = done else { break };
-        let (out, result) =
+        let (out, attempt) =
             done.context(crate::t!("một tác vụ gửi bị sập", "a send task panicked"))?;
-        record(ctx, ledger, clock, out, result, report, unrecorded).await?;
+        match attempt {
+            Attempt::Sent(result) => {
+                record(ctx, ledger, clock, out, result, report, unrecorded).await?;
+            }
+            Attempt::NotComposed(text) => {
+                report.failed += out.batch.nudges.len();
+                let outcome = Outcome::Failed {
+                    error: text.clone(),
+                    at: clock.now(),
+                };
+                unrecorded.push(out, Status::Failed, text, outcome);
+            }
+        }
         if unrecorded.rows.len() >= FINISH_BATCH {
             unrecorded.flush(ledger)?;
         }
@@ -417,46 +433,31 @@ async fn send_loop(
     Ok(())
 }
 
-/// Composes `out` and starts sending it; an email that cannot be composed fails for good.
-fn start(
-    ctx: &Context,
-    clock: &Clock,
-    out: Outgoing,
-    in_flight: &mut InFlight,
-    report: &mut SweepReport,
-    unrecorded: &mut Unrecorded,
-) {
-    let cfg = &*ctx.config;
-    let now = clock.now();
-    let composed = ctx.composer.compose(
-        cfg,
-        &ctx.calendar,
-        &out.batch,
-        &out.message_id,
-        now.with_timezone(&cfg.schedule.timezone),
-    );
-    match composed {
-        Ok(message) => {
-            let sender = ctx.sender.clone();
-            in_flight.spawn(async move {
-                let result = sender.deliver(&message).await;
-                (out, result)
-            });
-        }
-        Err(e) => {
-            let text = format!("the email could not be composed: {e}");
-            report.failed += out.batch.nudges.len();
-            let outcome = Outcome::Failed {
-                error: text.clone(),
-                at: now,
-            };
-            unrecorded.push(out, Status::Failed, text, outcome);
-        }
-    }
+/// Starts composing and sending `out` on a task of its own: composition is CPU work, and
+/// on the multi-thread runtime it runs beside the ledger writes of this loop. An email that
+/// cannot be composed fails for good ([`Attempt::NotComposed`]).
+fn start(ctx: &Context, clock: &Clock, out: Outgoing, in_flight: &mut InFlight) {
+    let (config, calendar) = (ctx.config.clone(), ctx.calendar.clone());
+    let (composer, sender) = (ctx.composer.clone(), ctx.sender.clone());
+    let now = clock.now().with_timezone(&config.schedule.timezone);
+    in_flight.spawn(async move {
+        let composed = composer.compose(&config, &calendar, &out.batch, &out.message_id, now);
+        let attempt = match composed {
+            Ok(message) => Attempt::Sent(sender.deliver(&message).await),
+            Err(e) => Attempt::NotComposed(format!("the email could not be composed: {e}")),
+        };
+        (out, attempt)
+    });
+}
+
+/// What became of one email started by [`start`].
+enum Attempt {
+    Sent(Result<Delivery, SendError>),
+    NotComposed(String),
 }
 
 /// The emails being sent, each with its outcome once done.
-type InFlight = JoinSet<(Outgoing, Result<Delivery, SendError>)>;
+type InFlight = JoinSet<(Outgoing, Attempt)>;
 
 /// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
 /// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
