@@ -409,10 +409,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// One thread is plenty: the daemon waits on the network and the clock, and a small
-/// footprint matters more than parallelism here.
+/// Two worker threads: a sweep composes emails on one while the other writes the ledger,
+/// and signals and the watchdog are answered while either is busy.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| {

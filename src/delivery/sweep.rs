@@ -24,6 +24,7 @@ use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 /// Everything a sweep needs that is built once per config (and rebuilt on reload).
@@ -277,8 +278,12 @@ fn recipients(b: &Batch) -> Vec<String> {
     b.to.iter().chain(&b.cc).cloned().collect()
 }
 
-/// Emails reserved per ledger transaction, per connection of the pool.
-const RESERVE_PER_CONNECTION: usize = 8;
+/// Emails reserved per ledger transaction, per connection of the pool, and at least
+/// [`RESERVE_MIN`]: each reservation is one fsync (a few ms), which must stay small next to
+/// the time the pool takes to send what it reserved. A crash leaves at most this many
+/// emails `pending` that never went out: they go out on restart, each once.
+const RESERVE_PER_CONNECTION: usize = 32;
+const RESERVE_MIN: usize = 128;
 /// Outcomes waiting to be recorded are written together once this many are waiting.
 const FINISH_BATCH: usize = 64;
 /// A send not done within this counts as a long wait: the waiting outcomes are recorded
@@ -355,54 +360,71 @@ async fn send_loop(
     unrecorded: &mut Unrecorded,
 ) -> Result<()> {
     let limit = ctx.sender.concurrency();
-    let mut in_flight = InFlight::new();
-    let mut queue = outgoing.into_iter();
-    // Reserved in the ledger, not sent yet.
-    let mut reserved: VecDeque<Outgoing> = VecDeque::new();
+    let batch = (limit * RESERVE_PER_CONNECTION).max(RESERVE_MIN);
+    let mut source = outgoing.into_iter();
+    let work = Arc::new(Work::default());
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut connections: JoinSet<()> = JoinSet::new();
+    // The first reservation before any connection starts: a ledger that refuses it (a full
+    // disk) fails the sweep with nothing sent.
+    refill(&work, ledger, clock, &mut source, batch, stop)?;
+    for _ in 0..limit {
+        connections.spawn(connection(
+            ctx,
+            *clock,
+            work.clone(),
+            stop.clone(),
+            done_tx.clone(),
+        ));
+    }
+    drop(done_tx);
+    let mut done = Vec::new();
     loop {
-        while in_flight.len() < limit {
-            if stop.is_requested() {
-                break;
-            }
-            if reserved.is_empty() {
-                let next: Vec<Outgoing> = queue
-                    .by_ref()
-                    .take(limit * RESERVE_PER_CONNECTION)
-                    .collect();
-                if next.is_empty() {
-                    break;
-                }
-                reserved = reserve(ledger, clock, next)?;
-            }
-            let Some(out) = reserved.pop_front() else {
-                break;
-            };
-            start(ctx, clock, out, &mut in_flight, report, unrecorded);
+        // Reserve ahead while the connections still have half a batch to send.
+        if work.len() < batch / 2 {
+            refill(&work, ledger, clock, &mut source, batch, stop)?;
         }
-        if in_flight.is_empty() {
-            // Nothing in flight and nothing more to start (all sent, or a stop request).
-            break;
-        }
-        let done = if unrecorded.rows.is_empty() {
-            in_flight.join_next().await
+        let received = if unrecorded.rows.is_empty() {
+            done_rx.recv_many(&mut done, FINISH_BATCH).await
         } else {
-            match tokio::time::timeout(FLUSH_GRACE, in_flight.join_next()).await {
-                Ok(done) => done,
+            match tokio::time::timeout(FLUSH_GRACE, done_rx.recv_many(&mut done, FINISH_BATCH))
+                .await
+            {
+                Ok(n) => n,
                 Err(_) => {
                     unrecorded.flush(ledger)?;
-                    in_flight.join_next().await
+                    continue;
                 }
             }
         };
-        let Some(done) = done else { break };
-        let (out, result) =
-            done.context(crate::t!("một tác vụ gửi bị sập", "a send task panicked"))?;
-        record(ctx, ledger, clock, out, result, report, unrecorded).await?;
-        if unrecorded.rows.len() >= FINISH_BATCH {
-            unrecorded.flush(ledger)?;
+        if received == 0 {
+            // Every connection has ended: all sent, or a stop request.
+            break;
+        }
+        for (out, attempt) in done.drain(..) {
+            match attempt {
+                Attempt::Sent(result) => {
+                    record(ctx, ledger, clock, out, result, report, unrecorded).await?;
+                }
+                Attempt::NotComposed(text) => {
+                    report.failed += out.batch.nudges.len();
+                    let outcome = Outcome::Failed {
+                        error: text.clone(),
+                        at: clock.now(),
+                    };
+                    unrecorded.push(out, Status::Failed, text, outcome);
+                }
+            }
+            if unrecorded.rows.len() >= FINISH_BATCH {
+                unrecorded.flush(ledger)?;
+            }
         }
     }
-    if queue.len() > 0 || !reserved.is_empty() {
+    while let Some(ended) = connections.join_next().await {
+        ended.context(crate::t!("một tác vụ gửi bị sập", "a send task panicked"))?;
+    }
+    let reserved = work.take_rest();
+    if source.len() > 0 || !reserved.is_empty() {
         report.interrupted = true;
     }
     // Reserved but not sent (a stop request): new ones are taken back, so a stop leaves
@@ -417,46 +439,128 @@ async fn send_loop(
     Ok(())
 }
 
-/// Composes `out` and starts sending it; an email that cannot be composed fails for good.
-fn start(
-    ctx: &Context,
+/// Reserves the next `batch` emails of `source` (unless a stop was requested) and hands
+/// them to the connections; once `source` is empty, tells them no more will come.
+fn refill(
+    work: &Work,
+    ledger: &mut Ledger,
     clock: &Clock,
-    out: Outgoing,
-    in_flight: &mut InFlight,
-    report: &mut SweepReport,
-    unrecorded: &mut Unrecorded,
-) {
-    let cfg = &*ctx.config;
-    let now = clock.now();
-    let composed = ctx.composer.compose(
-        cfg,
-        &ctx.calendar,
-        &out.batch,
-        &out.message_id,
-        now.with_timezone(&cfg.schedule.timezone),
-    );
-    match composed {
-        Ok(message) => {
-            let sender = ctx.sender.clone();
-            in_flight.spawn(async move {
-                let result = sender.deliver(&message).await;
-                (out, result)
-            });
+    source: &mut std::vec::IntoIter<Outgoing>,
+    batch: usize,
+    stop: &Shutdown,
+) -> Result<()> {
+    if !stop.is_requested() {
+        let next: Vec<Outgoing> = source.by_ref().take(batch).collect();
+        if !next.is_empty() {
+            let reserved = reserve(ledger, clock, next)?;
+            work.push(reserved);
         }
-        Err(e) => {
-            let text = format!("the email could not be composed: {e}");
-            report.failed += out.batch.nudges.len();
-            let outcome = Outcome::Failed {
-                error: text.clone(),
-                at: now,
+    }
+    if source.len() == 0 || stop.is_requested() {
+        work.close();
+    }
+    Ok(())
+}
+
+/// The reserved emails waiting for a connection, shared by the connections' tasks: each
+/// takes its next email itself, so a connection never waits for the sweep's thread.
+#[derive(Default)]
+struct Work {
+    /// The emails, and whether more will come.
+    queue: std::sync::Mutex<(VecDeque<Outgoing>, bool)>,
+    more: Notify,
+}
+
+impl Work {
+    fn len(&self) -> usize {
+        self.queue.lock().expect("never poisoned").0.len()
+    }
+
+    fn push(&self, reserved: VecDeque<Outgoing>) {
+        self.queue
+            .lock()
+            .expect("never poisoned")
+            .0
+            .extend(reserved);
+        self.more.notify_waiters();
+    }
+
+    /// Returns an email taken but not started, to the front of the queue.
+    fn put_back(&self, out: Outgoing) {
+        self.queue.lock().expect("never poisoned").0.push_front(out);
+    }
+
+    /// No more emails will be pushed: connections end once the queue is empty.
+    fn close(&self) {
+        self.queue.lock().expect("never poisoned").1 = true;
+        self.more.notify_waiters();
+    }
+
+    /// The next email, `None` once closed and empty.
+    async fn next(&self) -> Option<Outgoing> {
+        loop {
+            let more = self.more.notified();
+            tokio::pin!(more);
+            // Registered before looking, so that a push in between is not missed.
+            more.as_mut().enable();
+            {
+                let mut q = self.queue.lock().expect("never poisoned");
+                if let Some(out) = q.0.pop_front() {
+                    return Some(out);
+                }
+                if q.1 {
+                    return None;
+                }
+            }
+            more.await;
+        }
+    }
+
+    /// What no connection took (after a stop request).
+    fn take_rest(&self) -> VecDeque<Outgoing> {
+        std::mem::take(&mut self.queue.lock().expect("never poisoned").0)
+    }
+}
+
+/// One connection of the pool: composes and sends one email after another until there are
+/// no more or a stop is requested (checked before each email: the one in flight finishes).
+/// Each outcome goes back to the sweep's loop, which records it.
+fn connection(
+    ctx: &Context,
+    clock: Clock,
+    work: Arc<Work>,
+    stop: Shutdown,
+    done: mpsc::UnboundedSender<(Outgoing, Attempt)>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (config, calendar) = (ctx.config.clone(), ctx.calendar.clone());
+    let (composer, sender) = (ctx.composer.clone(), ctx.sender.clone());
+    async move {
+        while !stop.is_requested() {
+            let Some(out) = work.next().await else { break };
+            if stop.is_requested() {
+                // Asked to stop while waiting for it: it stays unsent, to be taken back.
+                work.put_back(out);
+                break;
+            }
+            let now = clock.now().with_timezone(&config.schedule.timezone);
+            let composed = composer.compose(&config, &calendar, &out.batch, &out.message_id, now);
+            let attempt = match composed {
+                Ok(message) => Attempt::Sent(sender.deliver(&message).await),
+                Err(e) => Attempt::NotComposed(format!("the email could not be composed: {e}")),
             };
-            unrecorded.push(out, Status::Failed, text, outcome);
+            if done.send((out, attempt)).is_err() {
+                // The sweep ended on an error: nobody records this any more.
+                break;
+            }
         }
     }
 }
 
-/// The emails being sent, each with its outcome once done.
-type InFlight = JoinSet<(Outgoing, Result<Delivery, SendError>)>;
+/// What became of one email a [`connection`] took.
+enum Attempt {
+    Sent(Result<Delivery, SendError>),
+    NotComposed(String),
+}
 
 /// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
 /// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.

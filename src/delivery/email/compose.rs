@@ -14,6 +14,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why an email could not be composed.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +71,13 @@ pub trait ConfirmLinks: Send + Sync + std::fmt::Debug {
 }
 
 /// Renders emails. Built once per config: the templates are compiled and checked then.
+/// Cheap to clone (the compiled templates are shared), so that each send task composes its
+/// own email on whichever worker thread runs it.
+#[derive(Clone)]
 pub struct Composer {
-    env: Environment<'static>,
+    env: Arc<Environment<'static>>,
     /// Template name → what to call it in errors (the override's path, or the name).
-    origin: Vec<(&'static str, String)>,
+    origin: Arc<[(&'static str, String)]>,
     /// With `web.base_url`: each task carries its confirmation link.
     links: Option<std::sync::Arc<dyn ConfirmLinks>>,
 }
@@ -126,8 +130,8 @@ impl Composer {
             origin.push((name, shown));
         }
         let composer = Composer {
-            env,
-            origin,
+            env: Arc::new(env),
+            origin: origin.into(),
             links: None,
         };
         for ctx in sample_contexts() {

@@ -84,6 +84,17 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SQLite's `synchronous` in WAL mode. Both survive a crash of the process: a commit is in
+/// the WAL file (the kernel's page cache) before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Synchronous {
+    /// Every commit is fsynced: it also survives a power cut.
+    Full,
+    /// No fsync at commit: a power cut may lose the commits since the last fsync (the next
+    /// FULL commit or checkpoint makes them durable too).
+    Normal,
+}
+
 impl Ledger {
     /// An in-memory ledger holding a copy of what `path` holds (nothing if it does not exist
     /// yet): a dry run plans against the real history and writes nothing anywhere.
@@ -238,18 +249,12 @@ impl Ledger {
                 tracing::warn!(ledger = %self.path.display(), mode, "ledger is not in WAL mode");
             }
         }
-        // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss. Losing
-        // the `sent` update of an email that went out means sending it again; losing a
-        // `pending` reservation of an email that then went out means sending it again under a
-        // new Message-ID that nobody can de-duplicate. A sent email must never be forgotten,
-        // and the ledger commits a handful of times a day, so the fsync on every commit costs
-        // nothing that matters.
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(sqlerr(
-                &self.path,
-                crate::t!("đặt synchronous = FULL", "setting synchronous = FULL"),
-            ))?;
+        // FULL by default: in WAL mode NORMAL may lose the last commits on power loss, and
+        // losing a `pending` reservation of an email that then went out means sending it
+        // again under a new Message-ID that nobody can de-duplicate. Only outcomes, whose loss
+        // costs a re-send under the same Message-ID, are committed at NORMAL (see
+        // `finish_scoped`).
+        self.set_synchronous(Synchronous::Full)?;
         self.conn
             .pragma_update(None, "foreign_keys", true)
             .map_err(sqlerr(
@@ -257,6 +262,23 @@ impl Ledger {
                 crate::t!("bật khóa ngoại", "enabling foreign keys"),
             ))?;
         Ok(())
+    }
+
+    /// How durable the next commits are: see [`Synchronous`].
+    pub(super) fn set_synchronous(&self, level: Synchronous) -> Result<(), LedgerError> {
+        let (value, what) = match level {
+            Synchronous::Full => (
+                "FULL",
+                crate::t!("đặt synchronous = FULL", "setting synchronous = FULL"),
+            ),
+            Synchronous::Normal => (
+                "NORMAL",
+                crate::t!("đặt synchronous = NORMAL", "setting synchronous = NORMAL"),
+            ),
+        };
+        self.conn
+            .pragma_update(None, "synchronous", value)
+            .map_err(sqlerr(&self.path, what))
     }
 
     fn user_version(&self) -> Result<i64, LedgerError> {

@@ -2,6 +2,7 @@
 //! Each public method is one transaction (see [`Ledger::in_tx`]).
 
 use super::error::{LedgerError, sqlerr};
+use super::open::Synchronous;
 use super::{Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord, date_str, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
@@ -128,6 +129,22 @@ impl Ledger {
         if results.is_empty() {
             return Ok(0);
         }
+        // Outcomes are committed without an fsync of their own (`synchronous = NORMAL`):
+        // durable against a crash of the process at once, and against a power cut with the
+        // next reservation's fsync. A power cut can only lose outcomes, whose rows then stay
+        // `pending` and are sent again under their Message-ID.
+        self.set_synchronous(Synchronous::Normal)?;
+        let recorded = self.finish_scoped_in_tx(results);
+        let restored = self.set_synchronous(Synchronous::Full);
+        let changed = recorded?;
+        restored?;
+        Ok(changed)
+    }
+
+    fn finish_scoped_in_tx(
+        &mut self,
+        results: &[(String, Option<String>, Outcome)],
+    ) -> Result<usize, LedgerError> {
         self.in_tx(
             crate::t!("bắt đầu ghi các kết quả", "starting to record outcomes"),
             crate::t!("lưu các kết quả", "committing outcomes"),
