@@ -11,7 +11,7 @@
 use crate::calendar::workdays::WorkCalendar;
 use crate::delivery::email::{self, Batch, Composer};
 use crate::delivery::ledger::{
-    DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord,
+    DeliveryKey, NewDelivery, Outcome, Reservation, Status, Store, SweepRecord,
 };
 use crate::delivery::reconcile::{self, Decisions, Resend};
 use crate::delivery::transport::{Delivery, Refusal, SecretEnv, SendError, Sender};
@@ -99,17 +99,18 @@ struct Outgoing {
 /// requested, no new email starts; those already in flight finish and are recorded.
 pub async fn sweep(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     stop: &Shutdown,
 ) -> Result<SweepReport> {
     let now = clock.now();
     // The history the decision needs is read before this sweep is recorded in it.
-    let first = ledger.first_sweep_as_of()?;
+    let first = ledger.first_sweep_as_of().await?;
     // Recording the sweep is bookkeeping: a ledger that cannot take it (a full disk) fails
     // the sweep where it must, at the first reservation, not before planning.
     let id = ledger
-        .begin_sweep(now, clock.now())
+        .begin_sweep(now, clock.now(), &ctx.config)
+        .await
         .map_err(|e| tracing::warn!(error = %e, "could not record the sweep's start"))
         .ok();
     let d = decide(ctx, ledger, first, now).await?;
@@ -125,8 +126,8 @@ pub async fn sweep(
             d.settled
         );
     }
-    record_skipped(ledger, &d.skip, now, &mut report)?;
-    drop_gone(ledger, d.drop, now, &mut report)?;
+    record_skipped(ledger, &d.skip, now, &mut report).await?;
+    drop_gone(ledger, d.drop, now, &mut report).await?;
     if !d.sendable_now {
         report.outside_window = true;
     } else {
@@ -141,7 +142,7 @@ pub async fn sweep(
         complete: !report.interrupted,
     };
     if let Some(id) = id
-        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record)
+        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record).await
     {
         tracing::warn!(error = %e, "could not record the sweep's end");
     }
@@ -153,12 +154,12 @@ pub async fn sweep(
 /// are still answered meanwhile.
 async fn decide(
     ctx: &Context,
-    ledger: &Ledger,
+    ledger: &Store,
     first: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Decisions> {
-    let states = reconcile::read_states(ledger)?;
-    let cfg = crate::delivery::completions::applied(&ctx.config, ledger)?;
+    let states = ledger.read_states().await?;
+    let cfg = crate::delivery::completions::applied_from(&ctx.config, &ledger.completions().await?);
     let cal = ctx.calendar.clone();
     tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
         .await
@@ -168,8 +169,8 @@ async fn decide(
         ))
 }
 
-fn record_skipped(
-    ledger: &mut Ledger,
+async fn record_skipped(
+    ledger: &mut Store,
     skip: &[Nudge],
     now: DateTime<Utc>,
     report: &mut SweepReport,
@@ -182,7 +183,7 @@ fn record_skipped(
         &items,
         "missed while nhacviec was not running; a later reminder replaced it, or it is older than the catch-up window",
         now,
-    )?;
+    ).await?;
     // One line for the sweep (the summary names them); each one only at debug.
     for n in skip {
         tracing::debug!(
@@ -205,18 +206,20 @@ fn record_skipped(
 
 /// In flight but gone from the plan: the office no longer owes it (reassigned, done,
 /// removed). Such a message is closed, never silently left pending.
-fn drop_gone(
-    ledger: &mut Ledger,
+async fn drop_gone(
+    ledger: &mut Store,
     gone: BTreeMap<String, Vec<DeliveryKey>>,
     now: DateTime<Utc>,
     report: &mut SweepReport,
 ) -> Result<()> {
     for (id, keys) in gone {
-        ledger.mark_failed(
-            &id,
-            "dropped: no longer in the plan after a config change",
-            now,
-        )?;
+        ledger
+            .mark_failed(
+                &id,
+                "dropped: no longer in the plan after a config change",
+                now,
+            )
+            .await?;
         report.dropped += keys.len();
         for k in keys {
             tracing::warn!(
@@ -314,11 +317,11 @@ impl Unrecorded {
     }
 
     /// Writes every waiting outcome in one transaction.
-    fn flush(&mut self, ledger: &mut Ledger) -> Result<()> {
+    async fn flush(&mut self, ledger: &mut Store) -> Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        ledger.finish_scoped(&self.rows)?;
+        ledger.finish_scoped(&self.rows).await?;
         self.rows.clear();
         for (out, status, text) in self.logs.drain(..) {
             log_batch(&out, status, &text);
@@ -333,7 +336,7 @@ impl Unrecorded {
 /// written before this returns, even on an error.
 async fn send_all(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
     stop: &Shutdown,
@@ -341,13 +344,13 @@ async fn send_all(
 ) -> Result<()> {
     let mut unrecorded = Unrecorded::default();
     let sent = send_loop(ctx, ledger, clock, outgoing, stop, report, &mut unrecorded).await;
-    let recorded = unrecorded.flush(ledger);
+    let recorded = unrecorded.flush(ledger).await;
     sent.and(recorded)
 }
 
 async fn send_loop(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
     stop: &Shutdown,
@@ -364,7 +367,8 @@ async fn send_loop(
             if stop.is_requested() {
                 break;
             }
-            if reserved.is_empty() {
+            // A batch may come back empty: another node sharing the ledger holds all of it.
+            while reserved.is_empty() {
                 let next: Vec<Outgoing> = queue
                     .by_ref()
                     .take(limit * RESERVE_PER_CONNECTION)
@@ -372,7 +376,7 @@ async fn send_loop(
                 if next.is_empty() {
                     break;
                 }
-                reserved = reserve(ledger, clock, next)?;
+                reserved = reserve(ledger, clock, next).await?;
             }
             let Some(out) = reserved.pop_front() else {
                 break;
@@ -389,7 +393,7 @@ async fn send_loop(
             match tokio::time::timeout(FLUSH_GRACE, in_flight.join_next()).await {
                 Ok(done) => done,
                 Err(_) => {
-                    unrecorded.flush(ledger)?;
+                    unrecorded.flush(ledger).await?;
                     in_flight.join_next().await
                 }
             }
@@ -399,7 +403,7 @@ async fn send_loop(
             done.context(crate::t!("một tác vụ gửi bị sập", "a send task panicked"))?;
         record(ctx, ledger, clock, out, result, report, unrecorded).await?;
         if unrecorded.rows.len() >= FINISH_BATCH {
-            unrecorded.flush(ledger)?;
+            unrecorded.flush(ledger).await?;
         }
     }
     if queue.len() > 0 || !reserved.is_empty() {
@@ -413,7 +417,7 @@ async fn send_loop(
         .filter(|o| o.fresh)
         .map(|o| o.message_id.clone())
         .collect();
-    ledger.release(&unsent)?;
+    ledger.release(&unsent).await?;
     Ok(())
 }
 
@@ -460,7 +464,11 @@ type InFlight = JoinSet<(Outgoing, Result<Delivery, SendError>)>;
 
 /// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
 /// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
-fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<VecDeque<Outgoing>> {
+async fn reserve(
+    ledger: &mut Store,
+    clock: &Clock,
+    next: Vec<Outgoing>,
+) -> Result<VecDeque<Outgoing>> {
     let reservations: Vec<Reservation> = next
         .iter()
         .map(|o| Reservation {
@@ -469,10 +477,12 @@ fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<Ve
             message_id: o.message_id.clone(),
         })
         .collect();
-    let ids = ledger.reserve_many(&reservations, clock.now())?;
+    let ids = ledger.reserve_many(&reservations, clock.now()).await?;
+    // `None`: another node holds some of its nudges and sends it; this node does not.
     Ok(next
         .into_iter()
         .zip(ids)
+        .filter_map(|(out, id)| Some((out, id?)))
         .map(|(mut out, id)| {
             // Another Message-ID back: some rows were in flight already.
             out.fresh &= out.message_id == id;
@@ -484,7 +494,7 @@ fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<Ve
 
 async fn record(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     out: Outgoing,
     result: Result<Delivery, SendError>,
@@ -530,16 +540,18 @@ async fn record(
         Err(e) => {
             let text = e.to_string();
             report.failed += n;
-            ledger.finish_many(&[(
-                out.message_id.clone(),
-                Outcome::Failed {
-                    error: text.clone(),
-                    at: now,
-                },
-            )])?;
+            ledger
+                .finish_many(&[(
+                    out.message_id.clone(),
+                    Outcome::Failed {
+                        error: text.clone(),
+                        at: now,
+                    },
+                )])
+                .await?;
             log_batch(&out, Status::Failed, &text);
             // Reporting sends an email: what is waiting is recorded before that wait.
-            unrecorded.flush(ledger)?;
+            unrecorded.flush(ledger).await?;
             report_failure(ctx, clock, &out, &text).await;
         }
     }
@@ -573,7 +585,7 @@ fn address_key(s: &str) -> String {
 /// office) in the reply. The admin is told which addresses were refused.
 async fn record_partial(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     out: Outgoing,
     delivery: &Delivery,
@@ -651,7 +663,7 @@ async fn record_partial(
         }
     }
     // Reporting sends an email: what is waiting is recorded before that wait.
-    unrecorded.flush(ledger)?;
+    unrecorded.flush(ledger).await?;
     report_refusals(ctx, clock, &out, delivery, &failed_offices).await;
     Ok(())
 }
