@@ -408,3 +408,119 @@ async fn a_node_with_a_different_config_is_reported_loudly_and_the_password_come
     // B sent only the new task's nudges: A's were already sent.
     assert_eq!(server.received().len(), 6);
 }
+
+/// `yaml` with the SQLite ledger `ledger.db` instead of PostgreSQL.
+fn on_sqlite(yaml: &str) -> String {
+    let cut = yaml.find("ledger:\n").expect("a ledger section");
+    format!("{}ledger:\n  path: ledger.db\n", &yaml[..cut])
+}
+
+fn cli(node: &Node, args: &[&str]) -> std::process::Output {
+    let out = nhacviec()
+        .args(args)
+        .arg("-c")
+        .arg(node.cfg())
+        .env("NHACVIEC_NODE", &node.name)
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ nhacviec {} -> {:?}\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_ledger_migrates_into_postgresql_once_and_log_and_status_read_it_there() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("migrate");
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), 3, 4, &db.url(), "10m");
+    // One host on SQLite sends the day's 12 emails.
+    let node = Node::new("node-a", &on_sqlite(&yaml));
+    let once = cli(&node, &["run", "--once", "--at", THURSDAY]);
+    assert!(once.status.success(), "{}", text(&once));
+    assert_eq!(server.received().len(), 12);
+    let status = cli(&node, &["ledger", "status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(text(&status).contains("SQLite ledger"), "{}", text(&status));
+    assert!(
+        text(&status).contains("deliveries: sent 12"),
+        "{}",
+        text(&status)
+    );
+    let before = cli(&node, &["log", "--format", "json"]);
+    assert!(before.status.success(), "{}", text(&before));
+
+    let url = db.url();
+    let pw = node.dir.path().join("ledger.pw").display().to_string();
+    let args = [
+        "ledger",
+        "migrate",
+        "--to",
+        &url,
+        "--password-file",
+        &pw,
+        "--sslmode",
+        "disable",
+    ];
+    let migrated = cli(&node, &args);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    assert!(
+        text(&migrated).contains("12 deliveries, 1 sweeps, 0 completions"),
+        "{}",
+        text(&migrated)
+    );
+    // Twice would mix two histories: refused, nothing changed.
+    let again = cli(&node, &args);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        text(&again).contains("already holds data"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(c.psql(&db, "SELECT count(*) FROM deliveries"), "12");
+
+    // The node now on PostgreSQL: `log` shows the same history, and a sweep sends nothing
+    // again.
+    std::fs::write(node.cfg(), &yaml).unwrap();
+    let after = cli(&node, &["log", "--format", "json"]);
+    assert!(after.status.success(), "{}", text(&after));
+    let ids = |o: &std::process::Output| -> BTreeSet<String> {
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        rows.iter()
+            .map(|r| format!("{} {}", r["message_id"], r["status"]))
+            .collect()
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(ids(&after).len(), 12);
+    let once = cli(&node, &["run", "--once", "--at", THURSDAY]);
+    assert!(once.status.success(), "{}", text(&once));
+    assert_eq!(
+        server.received().len(),
+        12,
+        "nothing sent twice after the move"
+    );
+    let status = cli(&node, &["ledger", "status"]);
+    let st = text(&status);
+    assert!(status.status.success(), "{st}");
+    assert!(st.contains(&format!("PostgreSQL ledger {url}")), "{st}");
+    assert!(st.contains("node node-a: last sweep at"), "{st}");
+    assert!(st.contains("holding 0 reminder(s)"), "{st}");
+    assert!(st.contains("deliveries: sent 12"), "{st}");
+    // SQLite-only commands say what to use instead.
+    let backup = cli(&node, &["ledger", "backup", "copy.db"]);
+    assert_eq!(backup.status.code(), Some(1));
+    assert!(
+        text(&backup).contains("is for a SQLite ledger"),
+        "{}",
+        text(&backup)
+    );
+}

@@ -24,12 +24,14 @@
 //! email goes out; the sweep fails, the daemon logs it and tries again at its next sweep.
 
 mod error;
+mod migrate;
 mod read;
 mod schema;
 mod tls;
 mod write;
 
 pub use error::PgError;
+pub use migrate::Copied;
 pub use read::{NodeSweep, PgStatus};
 pub use schema::SCHEMA_VERSION;
 

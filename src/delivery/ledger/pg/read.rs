@@ -215,6 +215,18 @@ impl PgLedger {
         Ok(rows.iter().map(map_completion).collect())
     }
 
+    /// Every completion row, oldest first: the audit trail.
+    pub async fn completion_history(&self) -> Result<Vec<Completion>, PgError> {
+        let rows = self
+            .rows(
+                &format!("SELECT {COMPLETION_COLUMNS} FROM completions ORDER BY id"),
+                &[],
+                crate::t!("đọc các lần hoàn thành", "reading completions"),
+            )
+            .await?;
+        Ok(rows.iter().map(map_completion).collect())
+    }
+
     /// Every node seen, with its last sweep and its live leases; expired leases; counts.
     pub async fn status(&self) -> Result<PgStatus, PgError> {
         let action = crate::t!("đọc trạng thái sổ gửi", "reading the ledger's status");
@@ -224,7 +236,7 @@ impl PgLedger {
                    s.finished IS NOT NULL, s.sent, \
                    (SELECT count(*) FROM deliveries d WHERE d.owner = s.node \
                       AND d.status = 'pending' AND d.lease_until > now()) \
-                 FROM sweeps s ORDER BY s.node, s.id DESC",
+                 FROM sweeps s WHERE s.node <> '' ORDER BY s.node, s.id DESC",
                 &[],
                 action,
             )

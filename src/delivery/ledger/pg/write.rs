@@ -351,7 +351,7 @@ impl PgLedger {
         let others = client
             .query(
                 "SELECT node, config_hash, max(recorded_at) FROM sweeps \
-                 WHERE node <> $1 AND config_hash <> $2 \
+                 WHERE node <> $1 AND config_hash <> $2 AND config_hash <> '' \
                  AND recorded_at > now() - $3::float8 * interval '1 hour' \
                  GROUP BY node, config_hash ORDER BY node",
                 &[&self.node, &config_hash, &(RECENT_HOURS as f64)],
