@@ -519,8 +519,16 @@ async fn a_sqlite_ledger_migrates_into_postgresql_once_and_log_and_status_read_i
     let backup = cli(&node, &["ledger", "backup", "copy.db"]);
     assert_eq!(backup.status.code(), Some(1));
     assert!(
-        text(&backup).contains("is for a SQLite ledger"),
+        text(&backup).contains("`ledger backup` works with a SQLite ledger only"),
         "{}",
         text(&backup)
+    );
+    // Completions are not written to PostgreSQL yet: refused, never put in a stray file.
+    let done = cli(&node, &["done", "IV.1"]);
+    assert_eq!(done.status.code(), Some(1), "{}", text(&done));
+    assert!(
+        text(&done).contains("`done` works with a SQLite ledger only"),
+        "{}",
+        text(&done)
     );
 }

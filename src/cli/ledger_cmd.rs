@@ -71,7 +71,7 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
         LedgerCommand::Status { config } => pg::status(&load(&config)?.config),
         LedgerCommand::Backup { dest, config } => {
             let loaded = load(&config)?;
-            pg::sqlite_only(&loaded.config, "ledger backup")?;
+            crate::delivery::ledger::store::require_sqlite(&loaded.config, "ledger backup")?;
             let path = &loaded.config.ledger.path;
             // Read-only: a backup never creates, migrates or checkpoints the live ledger.
             let ledger = Ledger::open_read_only(path)?;
@@ -100,7 +100,7 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
                 )));
             }
             let loaded = load(&config)?;
-            pg::sqlite_only(&loaded.config, "ledger reset")?;
+            crate::delivery::ledger::store::require_sqlite(&loaded.config, "ledger reset")?;
             let path = &loaded.config.ledger.path;
             let ledger = Ledger::open(path).with_context(|| {
                 let path = path.display();

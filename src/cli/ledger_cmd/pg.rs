@@ -4,7 +4,7 @@
 use crate::delivery::ledger::Ledger;
 use crate::delivery::ledger::pg::{PgLedger, node_id};
 use crate::plan::config::{Config, PgLedger as PgConfig, SslMode};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -209,16 +209,4 @@ pub fn log_rows(
         }
     })?;
     Ok(r)
-}
-
-/// Refuses a SQLite-only command on a PostgreSQL ledger, saying what to use instead.
-pub fn sqlite_only(config: &Config, what: &str) -> Result<()> {
-    if let Some(pg) = &config.ledger.postgres {
-        bail!(crate::tr!(
-            "`{what}` dành cho sổ gửi SQLite; sổ gửi này ở PostgreSQL ({}): hãy dùng công cụ của PostgreSQL (pg_dump, bản sao streaming)",
-            "`{what}` is for a SQLite ledger; this one is on PostgreSQL ({}): use PostgreSQL's tools (pg_dump, streaming replicas)",
-            pg.url
-        ));
-    }
-    Ok(())
 }

@@ -50,6 +50,19 @@ pub fn config_hash(cfg: &Config) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Refuses `what`, which works on a SQLite ledger only, when the config's ledger is on
+/// PostgreSQL: it would read or write a SQLite file that no node uses.
+pub fn require_sqlite(cfg: &Config, what: &str) -> anyhow::Result<()> {
+    if let Some(pg) = &cfg.ledger.postgres {
+        anyhow::bail!(crate::tr!(
+            "`{what}` chỉ dùng được với sổ gửi SQLite; sổ gửi này ở PostgreSQL ({}). Sao lưu sổ gửi PostgreSQL bằng công cụ của PostgreSQL (pg_dump, bản sao streaming)",
+            "`{what}` works with a SQLite ledger only; this one is on PostgreSQL ({}). Back a PostgreSQL ledger up with PostgreSQL's tools (pg_dump, streaming replicas)",
+            pg.url
+        ));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens the config's ledger for sweeping: the SQLite file (created and migrated if
     /// needed) or the PostgreSQL database (connected and migrated, as node `node`).
