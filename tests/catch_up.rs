@@ -7,7 +7,7 @@
 //! 16 cases by default (each replays four months of sweeps); `PROPTEST_CASES` raises it.
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
-use nhacviec::delivery::ledger::{Ledger, LogFilter, Status};
+use nhacviec::delivery::ledger::{Ledger, LogFilter, Status, Store};
 use nhacviec::delivery::sweep::{self, Context};
 use nhacviec::delivery::transport::SecretEnv;
 use nhacviec::plan::config::{self, Env, Unit};
@@ -191,7 +191,7 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     .upcoming;
 
     // Every scheduled sweep, except while down.
-    let mut ledger = Ledger::open(&ctx.config.ledger.path).unwrap();
+    let mut ledger = Store::Sqlite(Ledger::open(&ctx.config.ledger.path).unwrap());
     let stop = Shutdown::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -210,7 +210,11 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         }
         day = day.succ_opt().unwrap();
     }
-    let rows = ledger.query(&LogFilter::default()).unwrap();
+    let rows = ledger
+        .sqlite()
+        .unwrap()
+        .query(&LogFilter::default())
+        .unwrap();
 
     // Never one key twice, nothing outside the plan, one email per Message-ID in the outbox.
     let mut seen = HashSet::new();

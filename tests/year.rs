@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use nhacviec::calendar::workdays::WorkCalendar;
-use nhacviec::delivery::ledger::{DeliveryKey, DeliveryRow, Ledger, LogFilter, Status};
+use nhacviec::delivery::ledger::{DeliveryKey, DeliveryRow, Ledger, LogFilter, Status, Store};
 use nhacviec::delivery::sweep::{self, Context};
 use nhacviec::delivery::transport::SecretEnv;
 use nhacviec::plan::config::{self, Config, Env};
@@ -56,7 +56,7 @@ fn planned(cfg: &Config, cal: &WorkCalendar) -> Vec<planner::Nudge> {
 async fn replay(path: &Path, down: Option<(NaiveDate, NaiveDate)>) -> Vec<DeliveryRow> {
     let cfg = load(path);
     let ctx = Context::new(cfg, &SecretEnv::default(), at_eight(d("2024-01-01"))).unwrap();
-    let mut ledger = Ledger::open(&ctx.config.ledger.path).unwrap();
+    let mut ledger = Store::Sqlite(Ledger::open(&ctx.config.ledger.path).unwrap());
     let stop = Shutdown::new();
     let mut day = d("2024-01-01");
     while day.year() == 2024 {
@@ -70,7 +70,11 @@ async fn replay(path: &Path, down: Option<(NaiveDate, NaiveDate)>) -> Vec<Delive
         }
         day = day.succ_opt().unwrap();
     }
-    ledger.query(&LogFilter::default()).unwrap()
+    ledger
+        .sqlite()
+        .unwrap()
+        .query(&LogFilter::default())
+        .unwrap()
 }
 
 fn keys(rows: &[DeliveryRow], status: Status) -> BTreeSet<NudgeKey> {

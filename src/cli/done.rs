@@ -78,6 +78,11 @@ pub(super) fn done(args: &DoneArgs, undone: bool) -> Result<ExitCode> {
         client: None,
         undone,
     };
+    // Completions on a PostgreSQL ledger are not written yet: never into a stray SQLite file.
+    crate::delivery::ledger::store::require_sqlite(
+        &config,
+        if undone { "undone" } else { "done" },
+    )?;
     let mut ledger = Ledger::open(&config.ledger.path)?;
     let same = |e: &NewCompletion| {
         e.task == entry.task && e.occurrence == entry.occurrence && e.office == entry.office

@@ -47,8 +47,8 @@ fn subcommand_abouts() -> [(&'static str, &'static str); 14] {
         (
             "ledger",
             t!(
-                "Quản lý sổ gửi: `ledger reset --confirm` chấp nhận một sổ mới hoặc đã làm trống.",
-                "Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one."
+                "Quản lý sổ gửi: `ledger reset --confirm` chấp nhận một sổ mới hoặc đã làm trống; `backup`, `migrate --to URL` (sang PostgreSQL), `status`.",
+                "Manage the delivery ledger: `ledger reset --confirm` accepts a new or emptied one; `backup`, `migrate --to URL` (to PostgreSQL), `status`."
             ),
         ),
         (

@@ -3,6 +3,11 @@
 //! this records that the ledger now in place is the one to use.
 //!
 //! `nhacviec ledger backup PATH`: a consistent copy of the ledger, safe while the daemon runs.
+//!
+//! `nhacviec ledger migrate --to URL`: the SQLite ledger's history copied into PostgreSQL;
+//! `nhacviec ledger status`: the nodes seen, their last sweeps, the leases pending.
+
+mod pg;
 
 use super::ConfigArg;
 use crate::delivery::ledger::{Ledger, guard};
@@ -32,12 +37,41 @@ pub enum LedgerCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Copy the SQLite ledger's whole history into an empty PostgreSQL database, then point
+    /// every node's `ledger: { url: … }` at it. Refuses a database that holds a ledger already.
+    Migrate {
+        /// The database: postgresql://user@host[:port]/database, without a password.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The password's file (else the systemd credential `ledger-password`, if any).
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
+        /// TLS to the database: disable, prefer, require or verify-full.
+        #[arg(long, default_value = "prefer", value_parser = pg::parse_sslmode)]
+        sslmode: crate::plan::config::SslMode,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// The nodes seen (PostgreSQL), their last sweeps and config hashes, the leases pending,
+    /// and the deliveries by status.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
     match cmd {
+        LedgerCommand::Migrate {
+            to,
+            password_file,
+            sslmode,
+            config,
+        } => pg::migrate(&load(&config)?.config, &to, password_file, sslmode),
+        LedgerCommand::Status { config } => pg::status(&load(&config)?.config),
         LedgerCommand::Backup { dest, config } => {
             let loaded = load(&config)?;
+            crate::delivery::ledger::store::require_sqlite(&loaded.config, "ledger backup")?;
             let path = &loaded.config.ledger.path;
             // Read-only: a backup never creates, migrates or checkpoints the live ledger.
             let ledger = Ledger::open_read_only(path)?;
@@ -66,6 +100,7 @@ pub(super) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
                 )));
             }
             let loaded = load(&config)?;
+            crate::delivery::ledger::store::require_sqlite(&loaded.config, "ledger reset")?;
             let path = &loaded.config.ledger.path;
             let ledger = Ledger::open(path).with_context(|| {
                 let path = path.display();
@@ -97,4 +132,16 @@ fn load(config: &ConfigArg) -> Result<config::Loaded> {
             r.render_short().join("\n")
         ))
     })
+}
+
+/// `log`'s rows (or its completions' trail) from a PostgreSQL ledger.
+pub(super) fn pg_log(
+    pg: &crate::plan::config::PgLedger,
+    filter: &crate::delivery::ledger::LogFilter,
+    completions: bool,
+) -> Result<(
+    Vec<crate::delivery::ledger::DeliveryRow>,
+    Vec<crate::delivery::ledger::Completion>,
+)> {
+    pg::log_rows(pg, filter, completions)
 }

@@ -74,13 +74,28 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
             .transpose()?,
         limit,
     };
+    let (pg_rows, pg_trail) = match &config.ledger.postgres {
+        Some(pg) => {
+            let (rows, trail) = super::ledger_cmd::pg_log(pg, &filter, completions)?;
+            (Some(rows), Some(trail))
+        }
+        None => (None, None),
+    };
     // A ledger this user may not read says so and what to do; a missing one is the
     // ledger's own error below.
-    access::ledger_readable(&config.ledger.path)?;
-    let ledger = Ledger::open_read_only(&config.ledger.path)?;
+    let ledger = match pg_rows {
+        Some(_) => None,
+        None => {
+            access::ledger_readable(&config.ledger.path)?;
+            Some(Ledger::open_read_only(&config.ledger.path)?)
+        }
+    };
     if completions {
-        let trail: Vec<_> = ledger
-            .completion_history()?
+        let history = match (&ledger, pg_trail) {
+            (Some(l), _) => l.completion_history()?,
+            (None, trail) => trail.unwrap_or_default(),
+        };
+        let trail: Vec<_> = history
             .into_iter()
             .filter(|c| {
                 filter
@@ -97,7 +112,10 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
     }
     // The ledger gives the newest first; like `journalctl -n`, the latest are shown
     // oldest to newest, so the newest is the last line on the screen.
-    let mut rows = ledger.query(&filter)?;
+    let mut rows = match (&ledger, pg_rows) {
+        (Some(l), _) => l.query(&filter)?,
+        (None, rows) => rows.unwrap_or_default(),
+    };
     rows.reverse();
     let name = |id: &str| config.office(id).map(|o| o.name.clone());
     render::to_stdout(crate::t!("nhật ký gửi", "the log"), |w| {

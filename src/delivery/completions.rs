@@ -60,13 +60,17 @@ pub fn apply(cfg: &mut Config, done: &[Completion]) {
 /// `cfg` with the ledger's standing completions applied (the same config when there are
 /// none).
 pub fn applied(cfg: &Arc<Config>, ledger: &Ledger) -> Result<Arc<Config>, LedgerError> {
-    let done = ledger.completions()?;
+    Ok(applied_from(cfg, &ledger.completions()?))
+}
+
+/// `cfg` with these standing completions applied (the same config when there are none).
+pub fn applied_from(cfg: &Arc<Config>, done: &[Completion]) -> Arc<Config> {
     if done.is_empty() {
-        return Ok(Arc::clone(cfg));
+        return Arc::clone(cfg);
     }
     let mut c = Config::clone(cfg);
-    apply(&mut c, &done);
-    Ok(Arc::new(c))
+    apply(&mut c, done);
+    Arc::new(c)
 }
 
 /// Adds one entry to the task's `done:`, turning the other forms into the list form (each

@@ -27,14 +27,19 @@ pub type LedgerStates = HashMap<DeliveryKey, KeyState>;
 /// Reads [`LedgerStates`] from the ledger. The attempts of a message are those of its
 /// newest unfinished row.
 pub fn read_states(ledger: &Ledger) -> Result<LedgerStates, LedgerError> {
-    let attempts: HashMap<String, u32> = ledger
-        .unfinished()?
+    Ok(states_from(ledger.unfinished()?, ledger.all_states()?))
+}
+
+/// [`LedgerStates`] from the rows in flight and every key's state, as any ledger reads them.
+pub fn states_from(
+    unfinished: Vec<crate::delivery::ledger::DeliveryRow>,
+    all: HashMap<DeliveryKey, crate::delivery::ledger::KeyState>,
+) -> LedgerStates {
+    let attempts: HashMap<String, u32> = unfinished
         .into_iter()
         .map(|r| (r.message_id, r.attempts))
         .collect();
-    Ok(ledger
-        .all_states()?
-        .into_iter()
+    all.into_iter()
         .map(|(key, (status, message_id, next_attempt_at))| {
             let state = KeyState {
                 status,
@@ -44,7 +49,7 @@ pub fn read_states(ledger: &Ledger) -> Result<LedgerStates, LedgerError> {
             };
             (key, state)
         })
-        .collect())
+        .collect()
 }
 
 /// An email sent again under the Message-ID it was recorded with.

@@ -158,7 +158,7 @@ pub async fn simulate(
     );
     let tz = base.schedule.timezone;
     let times = sweep_times(base, from, until);
-    let mut ledger = Ledger::in_memory()?;
+    let mut ledger = crate::delivery::ledger::Store::Sqlite(Ledger::in_memory()?);
     let stop = Shutdown::new();
     let cleared = match assume {
         Assume::AsWritten => base.clone(),
@@ -190,7 +190,8 @@ pub async fn simulate(
             idle_sweeps += 1;
         }
     }
-    collect(base, &ledger, from, until, assume, times.len(), idle_sweeps)
+    let ledger = ledger.sqlite().expect("an in-memory SQLite ledger");
+    collect(base, ledger, from, until, assume, times.len(), idle_sweeps)
 }
 
 /// What a sweep needs, for `cfg` in `year`, with a transport that delivers nothing.

@@ -11,7 +11,7 @@
 use crate::calendar::workdays::WorkCalendar;
 use crate::delivery::email::{self, Batch, Composer};
 use crate::delivery::ledger::{
-    DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status, SweepRecord,
+    DeliveryKey, NewDelivery, Outcome, Reservation, Status, Store, SweepRecord,
 };
 use crate::delivery::reconcile::{self, Decisions, Resend};
 use crate::delivery::transport::{Delivery, Refusal, SecretEnv, SendError, Sender};
@@ -100,17 +100,18 @@ struct Outgoing {
 /// requested, no new email starts; those already in flight finish and are recorded.
 pub async fn sweep(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     stop: &Shutdown,
 ) -> Result<SweepReport> {
     let now = clock.now();
     // The history the decision needs is read before this sweep is recorded in it.
-    let first = ledger.first_sweep_as_of()?;
+    let first = ledger.first_sweep_as_of().await?;
     // Recording the sweep is bookkeeping: a ledger that cannot take it (a full disk) fails
     // the sweep where it must, at the first reservation, not before planning.
     let id = ledger
-        .begin_sweep(now, clock.now())
+        .begin_sweep(now, clock.now(), &ctx.config)
+        .await
         .map_err(|e| tracing::warn!(error = %e, "could not record the sweep's start"))
         .ok();
     let d = decide(ctx, ledger, first, now).await?;
@@ -126,8 +127,8 @@ pub async fn sweep(
             d.settled
         );
     }
-    record_skipped(ledger, &d.skip, now, &mut report)?;
-    drop_gone(ledger, d.drop, now, &mut report)?;
+    record_skipped(ledger, &d.skip, now, &mut report).await?;
+    drop_gone(ledger, d.drop, now, &mut report).await?;
     if !d.sendable_now {
         report.outside_window = true;
     } else {
@@ -142,7 +143,7 @@ pub async fn sweep(
         complete: !report.interrupted,
     };
     if let Some(id) = id
-        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record)
+        && let Err(e) = ledger.finish_sweep(id, clock.now(), &record).await
     {
         tracing::warn!(error = %e, "could not record the sweep's end");
     }
@@ -154,12 +155,12 @@ pub async fn sweep(
 /// are still answered meanwhile.
 async fn decide(
     ctx: &Context,
-    ledger: &Ledger,
+    ledger: &Store,
     first: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Decisions> {
-    let states = reconcile::read_states(ledger)?;
-    let cfg = crate::delivery::completions::applied(&ctx.config, ledger)?;
+    let states = ledger.read_states().await?;
+    let cfg = crate::delivery::completions::applied_from(&ctx.config, &ledger.completions().await?);
     let cal = ctx.calendar.clone();
     tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
         .await
@@ -169,8 +170,8 @@ async fn decide(
         ))
 }
 
-fn record_skipped(
-    ledger: &mut Ledger,
+async fn record_skipped(
+    ledger: &mut Store,
     skip: &[Nudge],
     now: DateTime<Utc>,
     report: &mut SweepReport,
@@ -183,7 +184,7 @@ fn record_skipped(
         &items,
         "missed while nhacviec was not running; a later reminder replaced it, or it is older than the catch-up window",
         now,
-    )?;
+    ).await?;
     // One line for the sweep (the summary names them); each one only at debug.
     for n in skip {
         tracing::debug!(
@@ -206,18 +207,20 @@ fn record_skipped(
 
 /// In flight but gone from the plan: the office no longer owes it (reassigned, done,
 /// removed). Such a message is closed, never silently left pending.
-fn drop_gone(
-    ledger: &mut Ledger,
+async fn drop_gone(
+    ledger: &mut Store,
     gone: BTreeMap<String, Vec<DeliveryKey>>,
     now: DateTime<Utc>,
     report: &mut SweepReport,
 ) -> Result<()> {
     for (id, keys) in gone {
-        ledger.mark_failed(
-            &id,
-            "dropped: no longer in the plan after a config change",
-            now,
-        )?;
+        ledger
+            .mark_failed(
+                &id,
+                "dropped: no longer in the plan after a config change",
+                now,
+            )
+            .await?;
         report.dropped += keys.len();
         for k in keys {
             tracing::warn!(
@@ -319,11 +322,11 @@ impl Unrecorded {
     }
 
     /// Writes every waiting outcome in one transaction.
-    fn flush(&mut self, ledger: &mut Ledger) -> Result<()> {
+    async fn flush(&mut self, ledger: &mut Store) -> Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        ledger.finish_scoped(&self.rows)?;
+        ledger.finish_scoped(&self.rows).await?;
         self.rows.clear();
         for (out, status, text) in self.logs.drain(..) {
             log_batch(&out, status, &text);
@@ -338,7 +341,7 @@ impl Unrecorded {
 /// written before this returns, even on an error.
 async fn send_all(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
     stop: &Shutdown,
@@ -346,13 +349,13 @@ async fn send_all(
 ) -> Result<()> {
     let mut unrecorded = Unrecorded::default();
     let sent = send_loop(ctx, ledger, clock, outgoing, stop, report, &mut unrecorded).await;
-    let recorded = unrecorded.flush(ledger);
+    let recorded = unrecorded.flush(ledger).await;
     sent.and(recorded)
 }
 
 async fn send_loop(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     outgoing: Vec<Outgoing>,
     stop: &Shutdown,
@@ -367,7 +370,7 @@ async fn send_loop(
     let mut connections: JoinSet<()> = JoinSet::new();
     // The first reservation before any connection starts: a ledger that refuses it (a full
     // disk) fails the sweep with nothing sent.
-    refill(&work, ledger, clock, &mut source, batch, stop)?;
+    refill(&work, ledger, clock, &mut source, batch, stop).await?;
     for _ in 0..limit {
         connections.spawn(connection(
             ctx,
@@ -382,7 +385,7 @@ async fn send_loop(
     loop {
         // Reserve ahead while the connections still have half a batch to send.
         if work.len() < batch / 2 {
-            refill(&work, ledger, clock, &mut source, batch, stop)?;
+            refill(&work, ledger, clock, &mut source, batch, stop).await?;
         }
         let received = if unrecorded.rows.is_empty() {
             done_rx.recv_many(&mut done, FINISH_BATCH).await
@@ -392,7 +395,7 @@ async fn send_loop(
             {
                 Ok(n) => n,
                 Err(_) => {
-                    unrecorded.flush(ledger)?;
+                    unrecorded.flush(ledger).await?;
                     continue;
                 }
             }
@@ -416,7 +419,7 @@ async fn send_loop(
                 }
             }
             if unrecorded.rows.len() >= FINISH_BATCH {
-                unrecorded.flush(ledger)?;
+                unrecorded.flush(ledger).await?;
             }
         }
     }
@@ -435,25 +438,31 @@ async fn send_loop(
         .filter(|o| o.fresh)
         .map(|o| o.message_id.clone())
         .collect();
-    ledger.release(&unsent)?;
+    ledger.release(&unsent).await?;
     Ok(())
 }
 
 /// Reserves the next `batch` emails of `source` (unless a stop was requested) and hands
 /// them to the connections; once `source` is empty, tells them no more will come.
-fn refill(
+async fn refill(
     work: &Work,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     source: &mut std::vec::IntoIter<Outgoing>,
     batch: usize,
     stop: &Shutdown,
 ) -> Result<()> {
-    if !stop.is_requested() {
+    // A batch may come back empty: another node sharing the ledger holds all of it. Then the
+    // next one is reserved, so that this node does not stop sending while work is left.
+    while !stop.is_requested() {
         let next: Vec<Outgoing> = source.by_ref().take(batch).collect();
-        if !next.is_empty() {
-            let reserved = reserve(ledger, clock, next)?;
+        if next.is_empty() {
+            break;
+        }
+        let reserved = reserve(ledger, clock, next).await?;
+        if !reserved.is_empty() {
             work.push(reserved);
+            break;
         }
     }
     if source.len() == 0 || stop.is_requested() {
@@ -564,7 +573,11 @@ enum Attempt {
 
 /// Writes `next` to the ledger as `pending`, in one transaction, before any of these emails
 /// goes out: a crash from here on re-sends each with its Message-ID, never forgets it.
-fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<VecDeque<Outgoing>> {
+async fn reserve(
+    ledger: &mut Store,
+    clock: &Clock,
+    next: Vec<Outgoing>,
+) -> Result<VecDeque<Outgoing>> {
     let reservations: Vec<Reservation> = next
         .iter()
         .map(|o| Reservation {
@@ -573,10 +586,12 @@ fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<Ve
             message_id: o.message_id.clone(),
         })
         .collect();
-    let ids = ledger.reserve_many(&reservations, clock.now())?;
+    let ids = ledger.reserve_many(&reservations, clock.now()).await?;
+    // `None`: another node holds some of its nudges and sends it; this node does not.
     Ok(next
         .into_iter()
         .zip(ids)
+        .filter_map(|(out, id)| Some((out, id?)))
         .map(|(mut out, id)| {
             // Another Message-ID back: some rows were in flight already.
             out.fresh &= out.message_id == id;
@@ -588,7 +603,7 @@ fn reserve(ledger: &mut Ledger, clock: &Clock, next: Vec<Outgoing>) -> Result<Ve
 
 async fn record(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     out: Outgoing,
     result: Result<Delivery, SendError>,
@@ -634,16 +649,18 @@ async fn record(
         Err(e) => {
             let text = e.to_string();
             report.failed += n;
-            ledger.finish_many(&[(
-                out.message_id.clone(),
-                Outcome::Failed {
-                    error: text.clone(),
-                    at: now,
-                },
-            )])?;
+            ledger
+                .finish_many(&[(
+                    out.message_id.clone(),
+                    Outcome::Failed {
+                        error: text.clone(),
+                        at: now,
+                    },
+                )])
+                .await?;
             log_batch(&out, Status::Failed, &text);
             // Reporting sends an email: what is waiting is recorded before that wait.
-            unrecorded.flush(ledger)?;
+            unrecorded.flush(ledger).await?;
             report_failure(ctx, clock, &out, &text).await;
         }
     }
@@ -677,7 +694,7 @@ fn address_key(s: &str) -> String {
 /// office) in the reply. The admin is told which addresses were refused.
 async fn record_partial(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     out: Outgoing,
     delivery: &Delivery,
@@ -755,7 +772,7 @@ async fn record_partial(
         }
     }
     // Reporting sends an email: what is waiting is recorded before that wait.
-    unrecorded.flush(ledger)?;
+    unrecorded.flush(ledger).await?;
     report_refusals(ctx, clock, &out, delivery, &failed_offices).await;
     Ok(())
 }

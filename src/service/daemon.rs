@@ -9,7 +9,7 @@
 //! flight are recorded; a second one exits at once. systemd hears READY=1, RELOADING=1 and
 //! STOPPING=1 through `$NOTIFY_SOCKET`, and watchdog pings when `WatchdogSec=` is set.
 
-use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::Store;
 use crate::delivery::ledger::lock::WriterLock;
 use crate::delivery::sweep::{self, Context, SweepReport};
 use crate::delivery::transport::SecretEnv;
@@ -77,13 +77,24 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     let ctx = crate::web::with_links(Context::new(config, &secrets, clock.now())?)?;
     // One sweeping process per ledger, for the whole life of this one: a second would send
     // what this one is sending. Refused at once; systemd's restart policy retries the daemon.
-    let _writer = WriterLock::acquire(&ctx.config.ledger.path)?;
-    let mut ledger = Ledger::open(&ctx.config.ledger.path)?;
+    // A PostgreSQL ledger is shared by design: its rows' leases keep nodes apart.
+    let _writer = match &ctx.config.ledger.postgres {
+        None => Some(WriterLock::acquire(&ctx.config.ledger.path)?),
+        Some(_) => None,
+    };
+    let mut ledger = Store::open(
+        &ctx.config,
+        secrets.credentials_directory.as_deref(),
+        crate::delivery::ledger::pg::node_id(),
+    )
+    .await?;
     let outbox = match &ctx.config.mail.transport {
         config::Transport::Outbox(dir) => Some(dir.as_path()),
         config::Transport::Smtp(_) => None,
     };
-    crate::delivery::ledger::guard::check_start(&ledger, opts.at, outbox)?;
+    if let Some(sqlite) = ledger.sqlite() {
+        crate::delivery::ledger::guard::check_start(sqlite, opts.at, outbox)?;
+    }
     let shutdown = Shutdown::new();
 
     if opts.once {
@@ -133,7 +144,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
 pub struct Service {
     config_path: PathBuf,
     ctx: Context,
-    ledger: Ledger,
+    ledger: Store,
     clock: Clock,
     secrets: SecretEnv,
     /// Polled between emails by each sweep.
@@ -208,7 +219,7 @@ impl Work for Service {
 /// is requested while waiting for one.
 async fn once(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     stop: &Shutdown,
 ) -> Result<SweepReport> {
@@ -240,7 +251,7 @@ async fn once(
             }
             _ => {
                 // Rows still waiting for a retry that this run will not make.
-                total.retrying = ledger.unfinished()?.len();
+                total.retrying = ledger.unfinished().await?.len();
                 break;
             }
         }
@@ -267,7 +278,7 @@ async fn once(
 
 async fn run_sweep(
     ctx: &Context,
-    ledger: &mut Ledger,
+    ledger: &mut Store,
     clock: &Clock,
     stop: &Shutdown,
     why: &str,
@@ -443,7 +454,8 @@ mod tests {
         let clock = Clock::starting_at(at.with_timezone(&Utc));
         let secrets = SecretEnv::default();
         let ctx = Context::new(config, &secrets, clock.now()).unwrap();
-        let ledger = Ledger::open(&ctx.config.ledger.path).unwrap();
+        let ledger =
+            Store::Sqlite(crate::delivery::ledger::Ledger::open(&ctx.config.ledger.path).unwrap());
         let (tx, rx) = mpsc::channel(event_loop::EVENTS);
         let cron = Cron::start(&ctx.config, tx.clone()).await.unwrap();
         let shutdown = Shutdown::new();

@@ -318,6 +318,7 @@ struct View {
 
 fn view(s: &Shared) -> Result<View> {
     let cfg = s.config();
+    crate::delivery::ledger::store::require_sqlite(&cfg, "web")?;
     let ledger = Ledger::open_read_only(&cfg.ledger.path)?;
     let cfg = completions::applied(&cfg, &ledger)?;
     let now = (s.now)();
@@ -661,6 +662,7 @@ async fn confirm(
             Err(page) => return Ok(*page),
         };
         let today = now.with_timezone(&cfg.schedule.timezone).date_naive();
+        crate::delivery::ledger::store::require_sqlite(&cfg, "web")?;
         let mut ledger = Ledger::open(&cfg.ledger.path)?;
         let before = already(&ledger, &c)?;
         let done_on = match before {

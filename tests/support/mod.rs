@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 pub mod daemon;
+pub mod pg;
 pub mod skip;
 pub mod smtp;

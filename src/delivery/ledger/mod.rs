@@ -32,8 +32,10 @@ pub mod guard;
 pub mod lock;
 mod memory;
 mod open;
+pub mod pg;
 mod read;
 mod stats;
+pub mod store;
 mod write;
 
 /// Keys and deliveries the ledger's unit tests share.
@@ -66,6 +68,7 @@ pub use completions::{Completion, NewCompletion, Source};
 use error::sqlerr;
 pub use error::{LedgerError, ParseStatusError};
 pub use open::SCHEMA_VERSION;
+pub use store::{Store, StoreError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};

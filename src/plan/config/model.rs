@@ -416,6 +416,32 @@ pub struct Mail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerConfig {
     pub path: PathBuf,
+    /// `url:`: a PostgreSQL ledger that several nodes share, instead of the SQLite file.
+    pub postgres: Option<PgLedger>,
+}
+
+/// `ledger: { url: postgresql://… }`: where the shared ledger is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgLedger {
+    /// `postgresql://user@host[:port]/database`, never with a password in it.
+    pub url: String,
+    /// The password's file; else the systemd credential `ledger-password`, if present.
+    pub password_file: Option<PathBuf>,
+    pub sslmode: SslMode,
+    /// The database server's CA (PEM), for `verify-full`, next to the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// How long a node's reservation holds before another node may send it again.
+    pub lease: std::time::Duration,
+}
+
+/// `sslmode:`, as libpq means it: `prefer` and `require` encrypt without checking the
+/// certificate; `verify-full` checks it and the host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
 }
 
 /// `web:`: the embedded HTTP server (off unless `listen` is set) and the links in emails

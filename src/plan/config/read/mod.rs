@@ -4,6 +4,7 @@
 
 mod deadlines;
 mod done;
+mod ledger;
 mod mail;
 mod reminders;
 mod schedule;
@@ -52,7 +53,14 @@ const ROOT_KEYS: &[&str] = &[
 ];
 const PLAN_KEYS: &[&str] = &["title", "reference", "year"];
 const OFFICE_KEYS: &[&str] = &["name", "email", "head", "note", "placeholder"];
-const LEDGER_KEYS: &[&str] = &["path"];
+const LEDGER_KEYS: &[&str] = &[
+    "path",
+    "url",
+    "password_file",
+    "sslmode",
+    "ca_file",
+    "lease",
+];
 const CALENDAR_KEYS: &[&str] = &["days_off", "working_days"];
 const SECRET_KEYS: &[&str] = &[
     "password", "pass", "passwd", "secret", "token", "api_key", "apikey", "mat_khau",
@@ -553,16 +561,22 @@ impl Reader<'_> {
     fn ledger(&self, node: Option<&Node>) -> LedgerConfig {
         let default = LedgerConfig {
             path: self.state_path("nhacviec.db"),
+            postgres: None,
         };
         let Some(node) = node else { return default };
         let Some(m) = self.map(node, "`ledger`", LEDGER_KEYS) else {
             return default;
         };
+        let postgres = self.postgres_ledger(&m);
         match self.opt_text(&m, "path") {
             Some(p) => LedgerConfig {
                 path: self.resolve(&p),
+                postgres,
             },
-            None => default,
+            None => LedgerConfig {
+                postgres,
+                ..default
+            },
         }
     }
 }
