@@ -16,7 +16,7 @@
 //! still in flight and re-sent at the next start — it is never forgotten.
 //!
 //! The daemon batches both writes to save fsyncs: [`reserve_many`](Ledger::reserve_many)
-//! reserves the next few dozen emails in one transaction (each is still committed `pending`
+//! reserves the next 32 emails per connection (at least 128) in one transaction (each is still committed `pending`
 //! before it goes out), and [`finish_many`](Ledger::finish_many) records up to 64 outcomes in
 //! one. A crash can therefore leave up to one batch of rows `pending` whose emails the server
 //! already accepted (or that were reserved but never sent); all of them are re-sent, each
