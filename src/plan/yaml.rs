@@ -9,22 +9,69 @@ use crate::plan::diag::{Diagnostic, Pos, suggest};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A scalar as written (numbers and booleans keep their source text: `01` stays `01`).
-    Scalar(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Key, Node)>),
+    /// Boxed, and collections as boxed slices, to the exact size: a large plan's tree is
+    /// millions of these.
+    Scalar(Box<str>),
+    Seq(Box<[Node]>),
+    Map(Box<[(Key, Node)]>),
     Null,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
-    pub name: String,
+    /// A key the config knows is the static name, not a copy per task (see [`key_name`]).
+    pub name: Cow<'static, str>,
     pub pos: Pos,
 }
+
+/// `name` as a key: the static name when it is one the config reads, so that the keys of
+/// a large plan's tasks, repeated on every task, allocate nothing.
+pub fn key_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_KEYS.iter().find(|k| **k == name) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(name.to_string()),
+    }
+}
+
+/// The keys of tasks and offices, the ones repeated thousands of times in a large plan,
+/// most frequent first.
+const KNOWN_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "deadline",
+    "lead",
+    "section",
+    "product",
+    "cooperating",
+    "report_to",
+    "done",
+    "reminders",
+    "note",
+    "name",
+    "email",
+    "head",
+    "placeholder",
+    "date",
+    "dates",
+    "every",
+    "after",
+    "office",
+    "occurrence",
+    "phrase",
+    "days",
+    "day",
+    "month_of_quarter",
+    "working_days_after",
+    "from",
+    "until",
+    "checkpoints",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -61,8 +108,8 @@ impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s: Spanned<Value> = Spanned::deserialize(d)?;
         let name = match s.value {
-            Value::Scalar(s) => s,
-            Value::Null => String::new(),
+            Value::Scalar(s) => key_name(&s),
+            Value::Null => Cow::Borrowed(""),
             _ => return Err(de::Error::custom("a key must be a plain name")),
         };
         Ok(Key {
@@ -81,22 +128,22 @@ impl<'de> Deserialize<'de> for Value {
                 f.write_str("any YAML value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.into()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-                Ok(Value::Scalar(v))
+                Ok(Value::Scalar(v.into_boxed_str()))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into_boxed_str()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into_boxed_str()))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into_boxed_str()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into_boxed_str()))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
                 Ok(Value::Null)
@@ -112,14 +159,14 @@ impl<'de> Deserialize<'de> for Value {
                 while let Some(x) = a.next_element()? {
                     v.push(x);
                 }
-                Ok(Value::Seq(v))
+                Ok(Value::Seq(v.into_boxed_slice()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
                 let mut v = Vec::new();
                 while let Some((k, x)) = a.next_entry()? {
                     v.push((k, x));
                 }
-                Ok(Value::Map(v))
+                Ok(Value::Map(v.into_boxed_slice()))
             }
         }
         d.deserialize_any(V)
@@ -248,7 +295,7 @@ fn restore_scalars(mut node: Node, source: &str) -> Node {
                             .chars()
                             .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
                     {
-                        *s = written;
+                        *s = written.into_boxed_str();
                     }
                 }
             }
@@ -285,7 +332,7 @@ impl Node {
     /// A text value, or an error saying what was expected.
     pub fn text(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match &self.value {
-            Value::Scalar(s) => Some(s.clone()),
+            Value::Scalar(s) => Some(s.to_string()),
             _ => {
                 errs.push(
                     Diagnostic::error(
@@ -309,7 +356,7 @@ impl Node {
     /// One value or a list of values (`email: a@x.example` or `email: [a@x.example, b@x.example]`).
     pub fn text_list(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Vec<(String, Pos)> {
         match &self.value {
-            Value::Scalar(s) => vec![(s.clone(), self.pos)],
+            Value::Scalar(s) => vec![(s.to_string(), self.pos)],
             Value::Null => vec![],
             Value::Seq(items) => items
                 .iter()
@@ -433,7 +480,7 @@ impl<'a> MapReader<'a> {
     /// Reports every key that is not in the known list, with the closest known key.
     pub fn check_unknown(&self, errs: &mut Vec<Diagnostic>) {
         for (k, _) in self.entries {
-            if !self.known.contains(&k.name.as_str()) {
+            if !self.known.contains(&&*k.name) {
                 errs.push(
                     Diagnostic::error(
                         Some(k.pos),

@@ -35,7 +35,7 @@ impl Reader<'_> {
             };
             return Some(Deadline {
                 exclusive: deadline::is_exclusive(phrase),
-                phrase: phrase.clone(),
+                phrase: phrase.to_string(),
                 rule,
             });
         }

@@ -361,7 +361,7 @@ impl Reader<'_> {
         };
         for (k, v) in entries {
             if let Some(name) = self.text(v, &crate::tr!("phần `{}`", "section `{}`", k.name)) {
-                out.insert(k.name.clone(), name);
+                out.insert(k.name.to_string(), name);
             }
         }
         out
@@ -408,9 +408,9 @@ impl Reader<'_> {
                 let s = self.text(n, "`head`")?;
                 self.parse::<Address>(&s, n.pos, "head").map(|a| a.0)
             });
-            pos.insert(k.name.clone(), k.pos);
+            pos.insert(k.name.to_string(), k.pos);
             out.push(Office {
-                id: k.name.clone(),
+                id: k.name.to_string(),
                 name,
                 emails,
                 head,
@@ -444,7 +444,7 @@ impl Reader<'_> {
         };
         for (k, v) in entries {
             self.check_id(&k.name, k.pos, crate::t!("nhóm", "group"));
-            if offices.contains_key(&k.name) {
+            if offices.contains_key(k.name.as_ref()) {
                 self.error(
                     k.pos,
                     crate::tr!(
@@ -490,7 +490,7 @@ impl Reader<'_> {
                     ),
                 );
             }
-            out.insert(k.name.clone(), members);
+            out.insert(k.name.to_string(), members);
         }
         out
     }
@@ -519,7 +519,7 @@ impl Reader<'_> {
             };
             for (k, v) in entries {
                 let key_node = Node {
-                    value: Value::Scalar(k.name.clone()),
+                    value: Value::Scalar(k.name.as_ref().into()),
                     pos: k.pos,
                 };
                 if let Some(d) =

@@ -169,7 +169,7 @@ impl Reader<'_> {
                 .iter()
                 .find(|(k, _)| k.name == "id")
                 .and_then(|(_, n)| match &n.value {
-                    Value::Scalar(s) => Some(s.as_str()),
+                    Value::Scalar(s) => Some(&**s),
                     _ => None,
                 })
                 .unwrap_or("?");
