@@ -330,7 +330,8 @@ impl Node {
     }
 
     /// A text value, or an error saying what was expected.
-    pub fn text(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
+    /// `what` is only written out for the error: a `format_args!` costs nothing otherwise.
+    pub fn text(&self, what: impl fmt::Display, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match &self.value {
             Value::Scalar(s) => Some(s.to_string()),
             _ => {
@@ -354,13 +355,17 @@ impl Node {
     }
 
     /// One value or a list of values (`email: a@x.example` or `email: [a@x.example, b@x.example]`).
-    pub fn text_list(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Vec<(String, Pos)> {
+    pub fn text_list(
+        &self,
+        what: impl fmt::Display,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, Pos)> {
         match &self.value {
             Value::Scalar(s) => vec![(s.to_string(), self.pos)],
             Value::Null => vec![],
             Value::Seq(items) => items
                 .iter()
-                .filter_map(|i| i.text(what, errs).map(|s| (s, i.pos)))
+                .filter_map(|i| i.text(&what, errs).map(|s| (s, i.pos)))
                 .collect(),
             Value::Map(_) => {
                 errs.push(
@@ -384,7 +389,7 @@ impl Node {
 
     pub fn map<'a>(
         &'a self,
-        what: &str,
+        what: &'a str,
         known: &'static [&'static str],
         errs: &mut Vec<Diagnostic>,
     ) -> Option<MapReader<'a>> {
@@ -392,13 +397,13 @@ impl Node {
             Value::Map(entries) => Some(MapReader {
                 entries,
                 known,
-                what: what.to_string(),
+                what,
                 pos: self.pos,
             }),
             Value::Null => Some(MapReader {
                 entries: &[],
                 known,
-                what: what.to_string(),
+                what,
                 pos: self.pos,
             }),
             _ => {
@@ -427,7 +432,7 @@ impl Node {
 pub struct MapReader<'a> {
     pub entries: &'a [(Key, Node)],
     known: &'static [&'static str],
-    what: String,
+    what: &'a str,
     pub pos: Pos,
 }
 
@@ -453,7 +458,7 @@ impl<'a> MapReader<'a> {
     /// A required text field.
     pub fn req_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match self.get(key) {
-            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            Some(n) if !matches!(n.value, Value::Null) => n.text(format_args!("`{key}`"), errs),
             _ => {
                 errs.push(
                     Diagnostic::error(
@@ -472,7 +477,7 @@ impl<'a> MapReader<'a> {
 
     pub fn opt_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match self.get(key) {
-            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            Some(n) if !matches!(n.value, Value::Null) => n.text(format_args!("`{key}`"), errs),
             _ => None,
         }
     }

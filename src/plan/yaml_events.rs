@@ -51,7 +51,7 @@ pub(super) fn parse(source: &str) -> Option<Node> {
     if source.starts_with('\u{feff}') {
         return None;
     }
-    let lines = Lines::new(source);
+    let mut lines = Lines::new(source);
     // serde-saphyr's options are the parser's defaults (its budget's limits are the same
     // numbers); comments are of no use here.
     let mut options = granit_parser::Options::default();
@@ -84,7 +84,7 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                     let name = key_name(key_text(&text, style)?);
                     add_key(&mut stack, &scratch, Key { name, pos })?;
                 } else {
-                    let value = scalar(text, style, pos, &lines)?;
+                    let value = scalar(text, style, pos, &mut lines)?;
                     add(&mut stack, &mut scratch, &mut root, Node { value, pos })?;
                 }
             }
@@ -221,7 +221,7 @@ fn key_text(text: &str, style: ScalarStyle) -> Option<&str> {
 
 /// A value as serde-saphyr's untyped reading leaves it once `yaml::restore_scalars` has
 /// taken back the numbers' spelling; `None` when unsure.
-fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &Lines) -> Option<Value> {
+fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Option<Value> {
     if style != ScalarStyle::Plain {
         // Quoted and block scalars are strings; `restore_scalars` still rewrites one that
         // reads as a number into the source text under its position, when that is digits.
@@ -299,33 +299,47 @@ fn bool_word(text: &str) -> Option<bool> {
 
 /// A short word that may be infinity or not-a-number in some spelling: left to serde-saphyr.
 fn maybe_special_float(text: &str) -> bool {
-    text.len() <= 12 && {
-        let l = text.to_ascii_lowercase();
-        l.contains("inf") || l.contains("nan")
-    }
+    let b = text.as_bytes();
+    b.len() <= 12
+        && b.windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"inf") || w.eq_ignore_ascii_case(b"nan"))
 }
 
 /// The source's lines, to read what is written at a position as `restore_scalars` does.
+/// The scalars asked about come in the order they are written, so a cursor walks forward
+/// to each: no index of every line's start (8 bytes a line) for the few scalars read.
 struct Lines<'a> {
     source: &'a str,
-    /// Byte offset of each line's start.
-    starts: Vec<usize>,
+    /// The line (1-based) the cursor is on, and the byte offset where it starts.
+    line: usize,
+    start: usize,
 }
 
 impl<'a> Lines<'a> {
     fn new(source: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        Self { source, starts }
+        Self {
+            source,
+            line: 1,
+            start: 0,
+        }
     }
 
     /// The text at `pos` (1-based line and column in characters, `len` characters), as
     /// `restore_scalars` reads it from `str::lines`.
-    fn written(&self, pos: Pos) -> Option<String> {
-        let i = (pos.line as usize).checked_sub(1)?;
-        let start = *self.starts.get(i)?;
-        let end = self.starts.get(i + 1).map_or(self.source.len(), |e| e - 1);
-        let line = &self.source[start..end];
+    fn written(&mut self, pos: Pos) -> Option<String> {
+        let n = pos.line as usize;
+        if n == 0 {
+            return None;
+        }
+        if n < self.line {
+            (self.line, self.start) = (1, 0);
+        }
+        while self.line < n {
+            self.start += self.source[self.start..].find('\n')? + 1;
+            self.line += 1;
+        }
+        let rest = &self.source[self.start..];
+        let line = rest.find('\n').map_or(rest, |e| &rest[..e]);
         let line = line.strip_suffix('\r').unwrap_or(line);
         Some(
             line.chars()

@@ -106,7 +106,7 @@ impl<'a> Reader<'a> {
     fn map<'n>(
         &self,
         node: &'n Node,
-        what: &str,
+        what: &'n str,
         known: &'static [&'static str],
     ) -> Option<MapReader<'n>> {
         let m = node.map(what, known, &mut self.diags.borrow_mut())?;
@@ -115,12 +115,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A single value's text.
-    fn text(&self, node: &Node, what: &str) -> Option<String> {
+    fn text(&self, node: &Node, what: impl std::fmt::Display) -> Option<String> {
         node.text(what, &mut self.diags.borrow_mut())
     }
 
     /// One value or a list of values, each with its place.
-    fn texts(&self, node: &Node, what: &str) -> Vec<(String, Pos)> {
+    fn texts(&self, node: &Node, what: impl std::fmt::Display) -> Vec<(String, Pos)> {
         node.text_list(what, &mut self.diags.borrow_mut())
     }
 
@@ -203,10 +203,12 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn config(&self, root: &Node) -> Option<Config> {
-        self.find_secrets(root);
+    /// The config of `root`, which is dropped as it is read (its tasks one by one).
+    pub(super) fn config(&self, mut root: Node) -> Option<Config> {
+        self.find_secrets(&root);
+        let tasks_node = take_entry(&mut root, "tasks");
         let m = self.map(
-            root,
+            &root,
             crate::t!("tệp cấu hình", "the config file"),
             ROOT_KEYS,
         )?;
@@ -265,7 +267,7 @@ impl Reader<'_> {
             policies: &policies,
             sections: &sections,
         };
-        let tasks = self.tasks(m.get("tasks"), m.pos, &names, &plan);
+        let (tasks, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
         let task_index: HashMap<String, usize> = tasks
             .iter()
             .enumerate()
@@ -274,7 +276,14 @@ impl Reader<'_> {
         self.check_dependencies(&tasks, &task_index);
         self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
         self.check_notices(&m, &plan, &tasks, &calendar);
-        self.check_roles_and_done(&m, &offices, &office_pos, &policies, &tasks, &plan);
+        self.check_roles_and_done(
+            &done_written,
+            &offices,
+            &office_pos,
+            &policies,
+            &tasks,
+            &plan,
+        );
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -565,6 +574,22 @@ impl Reader<'_> {
             None => default,
         }
     }
+}
+
+/// The value of the root's `key`, taken out of the tree (an empty value left in its place).
+fn take_entry(root: &mut Node, key: &str) -> Option<Node> {
+    let Value::Map(entries) = &mut root.value else {
+        return None;
+    };
+    let (_, v) = entries.iter_mut().find(|(k, _)| k.name == key)?;
+    let pos = v.pos;
+    Some(std::mem::replace(
+        v,
+        Node {
+            value: Value::Null,
+            pos,
+        },
+    ))
 }
 
 impl Reader<'_> {

@@ -46,11 +46,8 @@ impl Reader<'_> {
     }
 
     pub(super) fn policy(&self, name: &str, node: &Node) -> Option<Policy> {
-        let m = self.map(
-            node,
-            &crate::tr!("chính sách nhắc `{name}`", "reminder policy `{name}`"),
-            POLICY_KEYS,
-        )?;
+        let whose = crate::tr!("chính sách nhắc `{name}`", "reminder policy `{name}`");
+        let m = self.map(node, &whose, POLICY_KEYS)?;
         let builtin = Policy::builtin();
         let mut before: Vec<Offset> = match m.get("before") {
             Some(n) => self
