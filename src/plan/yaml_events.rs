@@ -11,7 +11,7 @@
 //! near serde-saphyr's limits — it hands back to serde-saphyr ([`parse`] returns `None`),
 //! so every diagnostic stays serde-saphyr's.
 
-use super::yaml::{Key, Node, Value, key_name, pos_of_span};
+use super::yaml::{Key, Node, Text, Value, key_name, pos_of_span};
 use crate::plan::diag::Pos;
 use granit_parser::{Event, ScalarStyle};
 use std::borrow::Cow;
@@ -231,7 +231,7 @@ fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Op
             && w.chars()
                 .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
         {
-            return Some(Value::Scalar(w.into_boxed_str()));
+            return Some(Value::Scalar(w.into()));
         }
         return Some(Value::Scalar(boxed(text)));
     }
@@ -239,7 +239,7 @@ fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Op
         return Some(Value::Null);
     }
     if let Some(b) = bool_word(&text) {
-        return Some(Value::Scalar(b.to_string().into_boxed_str()));
+        return Some(Value::Scalar(if b { "true" } else { "false" }.into()));
     }
     if maybe_special_float(&text) {
         return None;
@@ -266,11 +266,11 @@ fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Op
     Some(Value::Scalar(boxed(text)))
 }
 
-/// A scalar's text in a box of its size.
-fn boxed(text: Cow<str>) -> Box<str> {
+/// A scalar's text, in place or in a box of its size.
+fn boxed(text: Cow<str>) -> Text {
     match text {
         Cow::Borrowed(t) => t.into(),
-        Cow::Owned(t) => t.into_boxed_str(),
+        Cow::Owned(t) => t.into(),
     }
 }
 
