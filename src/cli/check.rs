@@ -62,6 +62,8 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     render::to_stdout(crate::t!("bản tóm tắt", "the summary"), |w| {
         render::check::write_check(w, &summary)
     })?;
+    // The process ends now: a large plan's config is not freed string by string.
+    std::mem::forget(config);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -75,6 +75,9 @@ pub(super) fn plan(
         let (office, task) = (office.as_deref(), task.as_deref());
         render::plan::write_plan_streamed(w, &config, &plan, upcoming, office, task, view)
     })?;
+    // The process ends now: freeing a large plan's config string by string took a tenth of
+    // `plan --days 1`'s time, for nothing.
+    std::mem::forget((plan, config));
     Ok(ExitCode::SUCCESS)
 }
 

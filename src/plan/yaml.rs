@@ -9,22 +9,131 @@ use crate::plan::diag::{Diagnostic, Pos, suggest};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A scalar as written (numbers and booleans keep their source text: `01` stays `01`).
-    Scalar(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Key, Node)>),
+    /// A [`Text`], and collections as boxed slices of the exact size: a large plan's tree
+    /// is millions of these.
+    Scalar(Text),
+    Seq(Box<[Node]>),
+    Map(Box<[(Key, Node)]>),
     Null,
+}
+
+/// A scalar's text: up to [`Text::INLINE`] bytes in place (ids, office ids, dates, most
+/// deadline phrases), longer in a box. Most scalars of a large plan are short: holding them
+/// in place spares an allocation each, and the heap the holes they leave when freed.
+#[derive(Clone)]
+pub enum Text {
+    Inline { len: u8, bytes: [u8; Text::INLINE] },
+    Boxed(Box<str>),
+}
+
+impl Text {
+    /// As many bytes as fit beside the length and the tag in the size of a box.
+    pub const INLINE: usize = 22;
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            // Only whole `str`s are put in place (`From<&str>`): always UTF-8.
+            Text::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Text::Boxed(b) => b,
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= Text::INLINE => {
+                let mut bytes = [0; Text::INLINE];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                Text::Inline { len, bytes }
+            }
+            _ => Text::Boxed(s.into()),
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        if s.len() <= Text::INLINE {
+            Text::from(s.as_str())
+        } else {
+            Text::Boxed(s.into_boxed_str())
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
-    pub name: String,
+    /// A key the config knows is the static name, not a copy per task (see [`key_name`]).
+    pub name: Cow<'static, str>,
     pub pos: Pos,
 }
+
+/// `name` as a key: the static name when it is one the config reads, so that the keys of
+/// a large plan's tasks, repeated on every task, allocate nothing.
+pub fn key_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_KEYS.iter().find(|k| **k == name) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(name.to_string()),
+    }
+}
+
+/// The keys of tasks and offices, the ones repeated thousands of times in a large plan,
+/// most frequent first.
+const KNOWN_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "deadline",
+    "lead",
+    "section",
+    "product",
+    "cooperating",
+    "report_to",
+    "done",
+    "reminders",
+    "note",
+    "name",
+    "email",
+    "head",
+    "placeholder",
+    "date",
+    "dates",
+    "every",
+    "after",
+    "office",
+    "occurrence",
+    "phrase",
+    "days",
+    "day",
+    "month_of_quarter",
+    "working_days_after",
+    "from",
+    "until",
+    "checkpoints",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -61,8 +170,8 @@ impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s: Spanned<Value> = Spanned::deserialize(d)?;
         let name = match s.value {
-            Value::Scalar(s) => s,
-            Value::Null => String::new(),
+            Value::Scalar(s) => key_name(&s),
+            Value::Null => Cow::Borrowed(""),
             _ => return Err(de::Error::custom("a key must be a plain name")),
         };
         Ok(Key {
@@ -81,22 +190,22 @@ impl<'de> Deserialize<'de> for Value {
                 f.write_str("any YAML value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.into()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-                Ok(Value::Scalar(v))
+                Ok(Value::Scalar(v.into()))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into()))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::Scalar(v.to_string()))
+                Ok(Value::Scalar(v.to_string().into()))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
                 Ok(Value::Null)
@@ -112,14 +221,14 @@ impl<'de> Deserialize<'de> for Value {
                 while let Some(x) = a.next_element()? {
                     v.push(x);
                 }
-                Ok(Value::Seq(v))
+                Ok(Value::Seq(v.into_boxed_slice()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
                 let mut v = Vec::new();
                 while let Some((k, x)) = a.next_entry()? {
                     v.push((k, x));
                 }
-                Ok(Value::Map(v))
+                Ok(Value::Map(v.into_boxed_slice()))
             }
         }
         d.deserialize_any(V)
@@ -248,7 +357,7 @@ fn restore_scalars(mut node: Node, source: &str) -> Node {
                             .chars()
                             .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
                     {
-                        *s = written;
+                        *s = written.into();
                     }
                 }
             }
@@ -283,9 +392,10 @@ impl Node {
     }
 
     /// A text value, or an error saying what was expected.
-    pub fn text(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
+    /// `what` is only written out for the error: a `format_args!` costs nothing otherwise.
+    pub fn text(&self, what: impl fmt::Display, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match &self.value {
-            Value::Scalar(s) => Some(s.clone()),
+            Value::Scalar(s) => Some(s.to_string()),
             _ => {
                 errs.push(
                     Diagnostic::error(
@@ -307,13 +417,17 @@ impl Node {
     }
 
     /// One value or a list of values (`email: a@x.example` or `email: [a@x.example, b@x.example]`).
-    pub fn text_list(&self, what: &str, errs: &mut Vec<Diagnostic>) -> Vec<(String, Pos)> {
+    pub fn text_list(
+        &self,
+        what: impl fmt::Display,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, Pos)> {
         match &self.value {
-            Value::Scalar(s) => vec![(s.clone(), self.pos)],
+            Value::Scalar(s) => vec![(s.to_string(), self.pos)],
             Value::Null => vec![],
             Value::Seq(items) => items
                 .iter()
-                .filter_map(|i| i.text(what, errs).map(|s| (s, i.pos)))
+                .filter_map(|i| i.text(&what, errs).map(|s| (s, i.pos)))
                 .collect(),
             Value::Map(_) => {
                 errs.push(
@@ -337,7 +451,7 @@ impl Node {
 
     pub fn map<'a>(
         &'a self,
-        what: &str,
+        what: &'a str,
         known: &'static [&'static str],
         errs: &mut Vec<Diagnostic>,
     ) -> Option<MapReader<'a>> {
@@ -345,13 +459,13 @@ impl Node {
             Value::Map(entries) => Some(MapReader {
                 entries,
                 known,
-                what: what.to_string(),
+                what,
                 pos: self.pos,
             }),
             Value::Null => Some(MapReader {
                 entries: &[],
                 known,
-                what: what.to_string(),
+                what,
                 pos: self.pos,
             }),
             _ => {
@@ -380,7 +494,7 @@ impl Node {
 pub struct MapReader<'a> {
     pub entries: &'a [(Key, Node)],
     known: &'static [&'static str],
-    what: String,
+    what: &'a str,
     pub pos: Pos,
 }
 
@@ -406,7 +520,7 @@ impl<'a> MapReader<'a> {
     /// A required text field.
     pub fn req_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match self.get(key) {
-            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            Some(n) if !matches!(n.value, Value::Null) => n.text(format_args!("`{key}`"), errs),
             _ => {
                 errs.push(
                     Diagnostic::error(
@@ -425,7 +539,7 @@ impl<'a> MapReader<'a> {
 
     pub fn opt_text(&self, key: &str, errs: &mut Vec<Diagnostic>) -> Option<String> {
         match self.get(key) {
-            Some(n) if !matches!(n.value, Value::Null) => n.text(&format!("`{key}`"), errs),
+            Some(n) if !matches!(n.value, Value::Null) => n.text(format_args!("`{key}`"), errs),
             _ => None,
         }
     }
@@ -433,7 +547,7 @@ impl<'a> MapReader<'a> {
     /// Reports every key that is not in the known list, with the closest known key.
     pub fn check_unknown(&self, errs: &mut Vec<Diagnostic>) {
         for (k, _) in self.entries {
-            if !self.known.contains(&k.name.as_str()) {
+            if !self.known.contains(&&*k.name) {
                 errs.push(
                     Diagnostic::error(
                         Some(k.pos),
@@ -454,6 +568,30 @@ impl<'a> MapReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_texts_are_held_in_place_in_a_node_of_five_words() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Node>(), 40);
+        for s in [
+            "",
+            "II.3",
+            "Quý II/2024",
+            "1234567890123456789012",
+            "ệệệệệệệ",
+        ] {
+            let t = Text::from(s);
+            assert!(matches!(t, Text::Inline { .. }), "{s:?}");
+            assert_eq!(&*t, s);
+            assert_eq!(Text::from(s.to_string()), t);
+        }
+        for s in ["12345678901234567890123", "Báo cáo kết quả thực hiện"] {
+            let t = Text::from(s.to_string());
+            assert!(matches!(t, Text::Boxed(_)), "{s:?}");
+            assert_eq!(&*t, s);
+            assert_eq!(Text::from(s), t);
+        }
+    }
 
     #[test]
     fn keeps_positions_and_leading_zeros() {

@@ -11,9 +11,10 @@
 //! near serde-saphyr's limits — it hands back to serde-saphyr ([`parse`] returns `None`),
 //! so every diagnostic stays serde-saphyr's.
 
-use super::yaml::{Key, Node, Value, pos_of_span};
+use super::yaml::{Key, Node, Text, Value, key_name, pos_of_span};
 use crate::plan::diag::Pos;
 use granit_parser::{Event, ScalarStyle};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Deeper than this is left to serde-saphyr, whose budget stops at a depth of 64.
@@ -25,16 +26,24 @@ const MAX_EVENTS: usize = 20_000_000;
 /// A mapping with more entries than this finds duplicate keys through a set.
 const SCAN_KEYS: usize = 16;
 
-/// An open collection.
+/// An open collection. Its items wait on [`Scratch`]'s stacks, from `start` on, and are
+/// moved into a slice of their exact size when it ends: no growing vector per collection.
 enum Frame {
-    Seq(Pos, Vec<Node>),
+    Seq(Pos, usize),
     Map {
         pos: Pos,
-        entries: Vec<(Key, Node)>,
+        start: usize,
         key: Option<Key>,
         /// The keys seen, once the mapping is too large to scan.
         seen: Option<HashSet<Box<str>>>,
     },
+}
+
+/// The items and entries of every open collection, innermost last.
+#[derive(Default)]
+struct Scratch {
+    items: Vec<Node>,
+    entries: Vec<(Key, Node)>,
 }
 
 /// The tree of `source`, or `None` when serde-saphyr must read it (see the module's note).
@@ -42,13 +51,14 @@ pub(super) fn parse(source: &str) -> Option<Node> {
     if source.starts_with('\u{feff}') {
         return None;
     }
-    let lines = Lines::new(source);
+    let mut lines = Lines::new(source);
     // serde-saphyr's options are the parser's defaults (its budget's limits are the same
     // numbers); comments are of no use here.
     let mut options = granit_parser::Options::default();
     options.set_emit_comments(false);
     let parser = granit_parser::Parser::new_from_str_with_options(source, options);
     let mut stack: Vec<Frame> = Vec::new();
+    let mut scratch = Scratch::default();
     let mut root: Option<Node> = None;
     let mut documents = 0u32;
     for (events, item) in parser.enumerate() {
@@ -70,18 +80,19 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                     return None;
                 }
                 let in_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
-                let value = if in_key {
-                    Value::Scalar(key_text(&text, style)?.to_string())
+                if in_key {
+                    let name = key_name(key_text(&text, style)?);
+                    add_key(&mut stack, &scratch, Key { name, pos })?;
                 } else {
-                    scalar(&text, style, pos, &lines)?
-                };
-                add(&mut stack, &mut root, Node { value, pos })?;
+                    let value = scalar(text, style, pos, &mut lines)?;
+                    add(&mut stack, &mut scratch, &mut root, Node { value, pos })?;
+                }
             }
             Event::SequenceStart(_, anchor, tag) => {
                 if anchor != 0 || tag.is_some() || stack.len() >= MAX_DEPTH {
                     return None;
                 }
-                stack.push(Frame::Seq(pos, Vec::new()));
+                stack.push(Frame::Seq(pos, scratch.items.len()));
             }
             Event::MappingStart(_, anchor, tag) => {
                 if anchor != 0 || tag.is_some() || stack.len() >= MAX_DEPTH {
@@ -89,17 +100,19 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                 }
                 stack.push(Frame::Map {
                     pos,
-                    entries: Vec::new(),
+                    start: scratch.entries.len(),
                     key: None,
                     seen: None,
                 });
             }
             Event::SequenceEnd => {
-                let Some(Frame::Seq(pos, items)) = stack.pop() else {
+                let Some(Frame::Seq(pos, start)) = stack.pop() else {
                     return None;
                 };
+                let items = scratch.items.drain(start..).collect();
                 add(
                     &mut stack,
+                    &mut scratch,
                     &mut root,
                     Node {
                         value: Value::Seq(items),
@@ -110,15 +123,17 @@ pub(super) fn parse(source: &str) -> Option<Node> {
             Event::MappingEnd => {
                 let Some(Frame::Map {
                     pos,
-                    entries,
+                    start,
                     key: None,
                     ..
                 }) = stack.pop()
                 else {
                     return None;
                 };
+                let entries = scratch.entries.drain(start..).collect();
                 add(
                     &mut stack,
+                    &mut scratch,
                     &mut root,
                     Node {
                         value: Value::Map(entries),
@@ -137,8 +152,13 @@ pub(super) fn parse(source: &str) -> Option<Node> {
     root.filter(|r| matches!(r.value, Value::Map(_)))
 }
 
-/// Puts a finished node where it belongs: the root, an item, a key or a key's value.
-fn add(stack: &mut [Frame], root: &mut Option<Node>, node: Node) -> Option<()> {
+/// Puts a finished node where it belongs: the root, an item or a key's value.
+fn add(
+    stack: &mut [Frame],
+    scratch: &mut Scratch,
+    root: &mut Option<Node>,
+    node: Node,
+) -> Option<()> {
     match stack.last_mut() {
         None => {
             if root.is_some() {
@@ -146,38 +166,38 @@ fn add(stack: &mut [Frame], root: &mut Option<Node>, node: Node) -> Option<()> {
             }
             *root = Some(node);
         }
-        Some(Frame::Seq(_, items)) => items.push(node),
-        Some(Frame::Map {
-            entries, key, seen, ..
-        }) => match key.take() {
-            Some(k) => entries.push((k, node)),
-            None => {
-                // Only plain names are keys here (see `key_text`); a duplicate goes to
-                // serde-saphyr, which reports it.
-                let Value::Scalar(name) = node.value else {
-                    return None;
-                };
-                if let Some(seen) = seen {
-                    if !seen.insert(name.as_str().into()) {
-                        return None;
-                    }
-                } else if entries.iter().any(|(k, _)| k.name == name) {
-                    return None;
-                } else if entries.len() >= SCAN_KEYS {
-                    let mut set: HashSet<Box<str>> = entries
-                        .iter()
-                        .map(|(k, _)| k.name.as_str().into())
-                        .collect();
-                    set.insert(name.as_str().into());
-                    *seen = Some(set);
-                }
-                *key = Some(Key {
-                    name,
-                    pos: node.pos,
-                });
-            }
-        },
+        Some(Frame::Seq(..)) => scratch.items.push(node),
+        // A key comes through `add_key`; a value without one is not a plain mapping.
+        Some(Frame::Map { key, .. }) => scratch.entries.push((key.take()?, node)),
     }
+    Some(())
+}
+
+/// Opens a mapping's entry with its key. Only plain names are keys here (see `key_text`);
+/// a duplicate goes to serde-saphyr, which reports it.
+fn add_key(stack: &mut [Frame], scratch: &Scratch, name: Key) -> Option<()> {
+    let Some(Frame::Map {
+        start, key, seen, ..
+    }) = stack.last_mut()
+    else {
+        return None;
+    };
+    let entries = &scratch.entries[*start..];
+    if let Some(seen) = seen {
+        if !seen.insert(name.name.as_ref().into()) {
+            return None;
+        }
+    } else if entries.iter().any(|(k, _)| k.name == name.name) {
+        return None;
+    } else if entries.len() >= SCAN_KEYS {
+        let mut set: HashSet<Box<str>> = entries
+            .iter()
+            .map(|(k, _)| k.name.as_ref().into())
+            .collect();
+        set.insert(name.name.as_ref().into());
+        *seen = Some(set);
+    }
+    *key = Some(name);
     Some(())
 }
 
@@ -201,7 +221,7 @@ fn key_text(text: &str, style: ScalarStyle) -> Option<&str> {
 
 /// A value as serde-saphyr's untyped reading leaves it once `yaml::restore_scalars` has
 /// taken back the numbers' spelling; `None` when unsure.
-fn scalar(text: &str, style: ScalarStyle, pos: Pos, lines: &Lines) -> Option<Value> {
+fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Option<Value> {
     if style != ScalarStyle::Plain {
         // Quoted and block scalars are strings; `restore_scalars` still rewrites one that
         // reads as a number into the source text under its position, when that is digits.
@@ -211,20 +231,20 @@ fn scalar(text: &str, style: ScalarStyle, pos: Pos, lines: &Lines) -> Option<Val
             && w.chars()
                 .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
         {
-            return Some(Value::Scalar(w));
+            return Some(Value::Scalar(w.into()));
         }
-        return Some(Value::Scalar(text.to_string()));
+        return Some(Value::Scalar(boxed(text)));
     }
-    if is_null(text) {
+    if is_null(&text) {
         return Some(Value::Null);
     }
-    if let Some(b) = bool_word(text) {
-        return Some(Value::Scalar(b.to_string()));
+    if let Some(b) = bool_word(&text) {
+        return Some(Value::Scalar(if b { "true" } else { "false" }.into()));
     }
-    if maybe_special_float(text) {
+    if maybe_special_float(&text) {
         return None;
     }
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(&text);
     let first = unsigned.chars().next();
     if first == Some('.') {
         return None;
@@ -238,12 +258,20 @@ fn scalar(text: &str, style: ScalarStyle, pos: Pos, lines: &Lines) -> Option<Val
         if text.chars().all(|c| numeric(c) || c == 'e' || c == 'E') {
             // A number, or text spelled like one: what `restore_scalars` makes of it is
             // the source text, when that is where the parser says it is.
-            if text.len() > 300 || text.contains(['e', 'E']) || lines.written(pos)? != text {
+            if text.len() > 300 || text.contains(['e', 'E']) || lines.written(pos)? != *text {
                 return None;
             }
         }
     }
-    Some(Value::Scalar(text.to_string()))
+    Some(Value::Scalar(boxed(text)))
+}
+
+/// A scalar's text, in place or in a box of its size.
+fn boxed(text: Cow<str>) -> Text {
+    match text {
+        Cow::Borrowed(t) => t.into(),
+        Cow::Owned(t) => t.into(),
+    }
 }
 
 /// serde-saphyr's null spellings of a plain scalar.
@@ -271,33 +299,47 @@ fn bool_word(text: &str) -> Option<bool> {
 
 /// A short word that may be infinity or not-a-number in some spelling: left to serde-saphyr.
 fn maybe_special_float(text: &str) -> bool {
-    text.len() <= 12 && {
-        let l = text.to_ascii_lowercase();
-        l.contains("inf") || l.contains("nan")
-    }
+    let b = text.as_bytes();
+    b.len() <= 12
+        && b.windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"inf") || w.eq_ignore_ascii_case(b"nan"))
 }
 
 /// The source's lines, to read what is written at a position as `restore_scalars` does.
+/// The scalars asked about come in the order they are written, so a cursor walks forward
+/// to each: no index of every line's start (8 bytes a line) for the few scalars read.
 struct Lines<'a> {
     source: &'a str,
-    /// Byte offset of each line's start.
-    starts: Vec<usize>,
+    /// The line (1-based) the cursor is on, and the byte offset where it starts.
+    line: usize,
+    start: usize,
 }
 
 impl<'a> Lines<'a> {
     fn new(source: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        Self { source, starts }
+        Self {
+            source,
+            line: 1,
+            start: 0,
+        }
     }
 
     /// The text at `pos` (1-based line and column in characters, `len` characters), as
     /// `restore_scalars` reads it from `str::lines`.
-    fn written(&self, pos: Pos) -> Option<String> {
-        let i = (pos.line as usize).checked_sub(1)?;
-        let start = *self.starts.get(i)?;
-        let end = self.starts.get(i + 1).map_or(self.source.len(), |e| e - 1);
-        let line = &self.source[start..end];
+    fn written(&mut self, pos: Pos) -> Option<String> {
+        let n = pos.line as usize;
+        if n == 0 {
+            return None;
+        }
+        if n < self.line {
+            (self.line, self.start) = (1, 0);
+        }
+        while self.line < n {
+            self.start += self.source[self.start..].find('\n')? + 1;
+            self.line += 1;
+        }
+        let rest = &self.source[self.start..];
+        let line = rest.find('\n').map_or(rest, |e| &rest[..e]);
         let line = line.strip_suffix('\r').unwrap_or(line);
         Some(
             line.chars()

@@ -122,10 +122,13 @@ pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
 fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read;
     let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() > MAX_CONFIG_BYTES {
+    let len = file.metadata()?.len();
+    if len > MAX_CONFIG_BYTES {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
+    // A regular file's size, so that a large plan is read into one buffer of its size
+    // rather than one doubled (and copied) a score of times.
+    let mut bytes = Vec::with_capacity(len as usize);
     file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= MAX_CONFIG_BYTES).then_some(bytes))
 }
@@ -146,8 +149,7 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
     // The config's `language:` settles the messages' language before any is written.
     crate::i18n::settle(config_language(&root));
     let reader = Reader::new(path, env);
-    let config = reader.config(&root);
-    drop(root);
+    let config = reader.config(root);
     for d in reader.into_diagnostics() {
         report.push(d);
     }

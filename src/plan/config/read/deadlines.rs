@@ -35,15 +35,12 @@ impl Reader<'_> {
             };
             return Some(Deadline {
                 exclusive: deadline::is_exclusive(phrase),
-                phrase: phrase.clone(),
+                phrase: phrase.to_string(),
                 rule,
             });
         }
-        let m = self.map(
-            node,
-            &crate::tr!("hạn của {what}", "the deadline of {what}"),
-            DEADLINE_KEYS,
-        )?;
+        let whose = crate::tr!("hạn của {what}", "the deadline of {what}");
+        let m = self.map(node, &whose, DEADLINE_KEYS)?;
         let phrase_node = m.get("phrase");
         let phrase = self.req_text(&m, "phrase")?;
         let parsed = match deadline::parse_phrase(&phrase) {

@@ -119,7 +119,7 @@ impl Reader<'_> {
     ) -> Done {
         let mut per = BTreeMap::new();
         for (k, v) in entries {
-            if !lead.contains(&k.name) && !cooperating.contains(&k.name) {
+            if !lead.iter().any(|o| *o == k.name) && !cooperating.iter().any(|o| *o == k.name) {
                 self.error(
                     k.pos,
                     crate::tr!(
@@ -133,7 +133,7 @@ impl Reader<'_> {
             if let Some(d) = self.value(v, "`done`")
                 && self.plausible_year(d, plan, v.pos, &format!("{what}: `done`"))
             {
-                per.insert(k.name.clone(), d);
+                per.insert(k.name.to_string(), d);
             }
         }
         Done::PerOffice(per)

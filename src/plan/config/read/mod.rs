@@ -114,7 +114,7 @@ impl<'a> Reader<'a> {
     fn map<'n>(
         &self,
         node: &'n Node,
-        what: &str,
+        what: &'n str,
         known: &'static [&'static str],
     ) -> Option<MapReader<'n>> {
         let m = node.map(what, known, &mut self.diags.borrow_mut())?;
@@ -123,12 +123,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A single value's text.
-    fn text(&self, node: &Node, what: &str) -> Option<String> {
+    fn text(&self, node: &Node, what: impl std::fmt::Display) -> Option<String> {
         node.text(what, &mut self.diags.borrow_mut())
     }
 
     /// One value or a list of values, each with its place.
-    fn texts(&self, node: &Node, what: &str) -> Vec<(String, Pos)> {
+    fn texts(&self, node: &Node, what: impl std::fmt::Display) -> Vec<(String, Pos)> {
         node.text_list(what, &mut self.diags.borrow_mut())
     }
 
@@ -211,10 +211,12 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn config(&self, root: &Node) -> Option<Config> {
-        self.find_secrets(root);
+    /// The config of `root`, which is dropped as it is read (its tasks one by one).
+    pub(super) fn config(&self, mut root: Node) -> Option<Config> {
+        self.find_secrets(&root);
+        let tasks_node = take_entry(&mut root, "tasks");
         let m = self.map(
-            root,
+            &root,
             crate::t!("tệp cấu hình", "the config file"),
             ROOT_KEYS,
         )?;
@@ -273,7 +275,7 @@ impl Reader<'_> {
             policies: &policies,
             sections: &sections,
         };
-        let tasks = self.tasks(m.get("tasks"), m.pos, &names, &plan);
+        let (tasks, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
         let task_index: HashMap<String, usize> = tasks
             .iter()
             .enumerate()
@@ -282,7 +284,14 @@ impl Reader<'_> {
         self.check_dependencies(&tasks, &task_index);
         self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
         self.check_notices(&m, &plan, &tasks, &calendar);
-        self.check_roles_and_done(&m, &offices, &office_pos, &policies, &tasks, &plan);
+        self.check_roles_and_done(
+            &done_written,
+            &offices,
+            &office_pos,
+            &policies,
+            &tasks,
+            &plan,
+        );
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -369,7 +378,7 @@ impl Reader<'_> {
         };
         for (k, v) in entries {
             if let Some(name) = self.text(v, &crate::tr!("phần `{}`", "section `{}`", k.name)) {
-                out.insert(k.name.clone(), name);
+                out.insert(k.name.to_string(), name);
             }
         }
         out
@@ -416,9 +425,9 @@ impl Reader<'_> {
                 let s = self.text(n, "`head`")?;
                 self.parse::<Address>(&s, n.pos, "head").map(|a| a.0)
             });
-            pos.insert(k.name.clone(), k.pos);
+            pos.insert(k.name.to_string(), k.pos);
             out.push(Office {
-                id: k.name.clone(),
+                id: k.name.to_string(),
                 name,
                 emails,
                 head,
@@ -452,7 +461,7 @@ impl Reader<'_> {
         };
         for (k, v) in entries {
             self.check_id(&k.name, k.pos, crate::t!("nhóm", "group"));
-            if offices.contains_key(&k.name) {
+            if offices.contains_key(k.name.as_ref()) {
                 self.error(
                     k.pos,
                     crate::tr!(
@@ -498,7 +507,7 @@ impl Reader<'_> {
                     ),
                 );
             }
-            out.insert(k.name.clone(), members);
+            out.insert(k.name.to_string(), members);
         }
         out
     }
@@ -527,7 +536,7 @@ impl Reader<'_> {
             };
             for (k, v) in entries {
                 let key_node = Node {
-                    value: Value::Scalar(k.name.clone()),
+                    value: Value::Scalar(k.name.as_ref().into()),
                     pos: k.pos,
                 };
                 if let Some(d) =
@@ -579,6 +588,22 @@ impl Reader<'_> {
             },
         }
     }
+}
+
+/// The value of the root's `key`, taken out of the tree (an empty value left in its place).
+fn take_entry(root: &mut Node, key: &str) -> Option<Node> {
+    let Value::Map(entries) = &mut root.value else {
+        return None;
+    };
+    let (_, v) = entries.iter_mut().find(|(k, _)| k.name == key)?;
+    let pos = v.pos;
+    Some(std::mem::replace(
+        v,
+        Node {
+            value: Value::Null,
+            pos,
+        },
+    ))
 }
 
 impl Reader<'_> {

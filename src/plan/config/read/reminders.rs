@@ -23,7 +23,7 @@ impl Reader<'_> {
             if let Value::Map(entries) = &node.value {
                 for (k, v) in entries {
                     if let Some(p) = self.policy(&k.name, v) {
-                        out.insert(k.name.clone(), p);
+                        out.insert(k.name.to_string(), p);
                     }
                 }
             } else {
@@ -46,11 +46,8 @@ impl Reader<'_> {
     }
 
     pub(super) fn policy(&self, name: &str, node: &Node) -> Option<Policy> {
-        let m = self.map(
-            node,
-            &crate::tr!("chính sách nhắc `{name}`", "reminder policy `{name}`"),
-            POLICY_KEYS,
-        )?;
+        let whose = crate::tr!("chính sách nhắc `{name}`", "reminder policy `{name}`");
+        let m = self.map(node, &whose, POLICY_KEYS)?;
         let builtin = Policy::builtin();
         let mut before: Vec<Offset> = match m.get("before") {
             Some(n) => self
@@ -64,7 +61,9 @@ impl Reader<'_> {
         before.dedup();
         let on_day = self.opt(&m, "on_day").unwrap_or(true);
         let overdue_every = match m.get("overdue_every") {
-            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
+            Some(n) if matches!(&n.value, Value::Scalar(s) if &**s == "false" || &**s == "never") => {
+                None
+            }
             Some(n) => self.checked(n, "`overdue_every`", |o: Offset| match o.n {
                 0 => Err(Problem::new(
                     crate::tr!(
@@ -81,12 +80,14 @@ impl Reader<'_> {
             None => builtin.overdue_every,
         };
         let overdue_weekly_after = match m.get("overdue_weekly_after") {
-            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "false" || s == "never") => None,
+            Some(n) if matches!(&n.value, Value::Scalar(s) if &**s == "false" || &**s == "never") => {
+                None
+            }
             Some(_) => self.opt::<Offset>(&m, "overdue_weekly_after"),
             None => builtin.overdue_weekly_after,
         };
         let overdue_limit = match m.get("overdue_limit") {
-            Some(n) if matches!(&n.value, Value::Scalar(s) if s == "none" || s == "unlimited") => {
+            Some(n) if matches!(&n.value, Value::Scalar(s) if &**s == "none" || &**s == "unlimited") => {
                 None
             }
             Some(_) => self.opt_checked(&m, "overdue_limit", |v: u32| match v {

@@ -2,6 +2,7 @@
 //! unknown and circular `after:`). Its `deadline:` is read in `deadlines`, its `done:` in
 //! `done`.
 
+use super::warnings::DoneWritten;
 use super::*;
 use crate::plan::deadline::Rule;
 use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
@@ -26,14 +27,17 @@ const TASK_KEYS: &[&str] = &[
     "note",
 ];
 impl Reader<'_> {
+    /// The tasks, and what they write under `done:` when `check` asks for its warnings.
+    /// Each task's node is dropped once read: most of a large plan's tree is its tasks.
     pub(super) fn tasks(
         &self,
-        node: Option<&Node>,
+        node: Option<Node>,
         root: Pos,
         names: &Names,
         plan: &PlanInfo,
-    ) -> Vec<Task> {
+    ) -> (Vec<Task>, Vec<DoneWritten>) {
         let mut out: Vec<Task> = Vec::new();
+        let mut done_written = Vec::new();
         let Some(node) = node else {
             self.report(
                 Diagnostic::error(
@@ -48,9 +52,9 @@ impl Reader<'_> {
                     "add `tasks:` with one `- id: …` block per task"
                 )),
             );
-            return out;
+            return (out, done_written);
         };
-        let Value::Seq(items) = &node.value else {
+        let Value::Seq(items) = node.value else {
             self.error(
                 node.pos,
                 crate::tr!(
@@ -62,7 +66,7 @@ impl Reader<'_> {
                     "e.g.\ntasks:\n  - id: II.3\n    title: …"
                 ),
             );
-            return out;
+            return (out, done_written);
         };
         // Every id written, even of tasks that fail to read, so that one broken task does
         // not make the tasks that wait for it report a second, misleading error.
@@ -77,10 +81,15 @@ impl Reader<'_> {
             })
             .collect();
         let mut seen: HashMap<String, Pos> = HashMap::new();
-        for item in items {
-            let Some(t) = self.task(item, names, plan) else {
+        out.reserve_exact(items.len());
+        for item in items.into_vec() {
+            if self.env.today.is_some() {
+                done_written.extend(DoneWritten::of(&item));
+            }
+            let Some(t) = self.task(&item, names, plan) else {
                 continue;
             };
+            drop(item);
             if let Some(first) = seen.get(&t.id) {
                 self.error(
                     t.pos,
@@ -119,7 +128,7 @@ impl Reader<'_> {
                 );
             }
         }
-        out
+        (out, done_written)
     }
 
     pub(super) fn task(&self, node: &Node, names: &Names, plan: &PlanInfo) -> Option<Task> {
@@ -283,7 +292,7 @@ impl Reader<'_> {
     /// Office ids and groups, groups expanded into their members, without repeats.
     fn expand(&self, names: &Names, node: &Node, key: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for (id, p) in self.texts(node, &format!("`{key}`")) {
+        for (id, p) in self.texts(node, format_args!("`{key}`")) {
             if names.offices.contains_key(&id) {
                 if !out.contains(&id) {
                     out.push(id);

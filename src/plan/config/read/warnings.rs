@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 impl Reader<'_> {
     pub(super) fn check_roles_and_done(
         &self,
-        root: &MapReader,
+        done_written: &[DoneWritten],
         offices: &[Office],
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
@@ -23,9 +23,7 @@ impl Reader<'_> {
         };
         self.check_placeholders(offices, office_pos, tasks);
         self.check_heads(offices, office_pos, policies, tasks);
-        if let Some(node) = root.get("tasks") {
-            self.check_done_dates(node, tasks, plan, today);
-        }
+        self.check_done_dates(done_written, tasks, plan, today);
     }
 
     /// An office marked `placeholder: true` that a task still leads to (as lead or
@@ -137,14 +135,11 @@ impl Reader<'_> {
     /// the future (after `today`) or outside the plan's years.
     fn check_done_dates(
         &self,
-        tasks_node: &Node,
+        done_written: &[DoneWritten],
         tasks: &[Task],
         plan: &PlanInfo,
         today: NaiveDate,
     ) {
-        let Value::Seq(items) = &tasks_node.value else {
-            return;
-        };
         let mut years: BTreeSet<i32> = plan.year.into_iter().collect();
         for t in tasks {
             match &t.deadline.rule {
@@ -158,24 +153,8 @@ impl Reader<'_> {
         else {
             return;
         };
-        for item in items {
-            let Value::Map(entries) = &item.value else {
-                continue;
-            };
-            let Some((_, done)) = entries.iter().find(|(k, _)| k.name == "done") else {
-                continue;
-            };
-            let id = entries
-                .iter()
-                .find(|(k, _)| k.name == "id")
-                .and_then(|(_, n)| match &n.value {
-                    Value::Scalar(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .unwrap_or("?");
-            let mut dates = Vec::new();
-            collect_dates(done, &mut dates);
-            for (d, pos) in dates {
+        for DoneWritten { id, dates } in done_written {
+            for &(d, pos) in dates {
                 if d > today {
                     self.warn(
                         pos,
@@ -199,6 +178,36 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+}
+
+/// The dates written under a task's `done:`, kept from its node for the warnings about
+/// them: the tasks' nodes are dropped as they are read.
+pub(super) struct DoneWritten {
+    /// The task's `id:` as written, `?` when it has none.
+    id: String,
+    dates: Vec<(NaiveDate, Pos)>,
+}
+
+impl DoneWritten {
+    /// What `item`, one of `tasks:`, writes under `done:`, if it has one.
+    pub(super) fn of(item: &Node) -> Option<Self> {
+        let Value::Map(entries) = &item.value else {
+            return None;
+        };
+        let (_, done) = entries.iter().find(|(k, _)| k.name == "done")?;
+        let id = entries
+            .iter()
+            .find(|(k, _)| k.name == "id")
+            .and_then(|(_, n)| match &n.value {
+                Value::Scalar(s) => Some(&**s),
+                _ => None,
+            })
+            .unwrap_or("?")
+            .to_string();
+        let mut dates = Vec::new();
+        collect_dates(done, &mut dates);
+        Some(Self { id, dates })
     }
 }
 
