@@ -692,7 +692,7 @@ async fn done_plan_and_dry_run_work_on_the_postgresql_ledger_as_run_sees_it() {
         "IV.1|cli|đã nộp|f"
     );
     assert!(
-        !node.dir.path().join("ledger.db").exists(),
+        !node.dir.path().join("nhacviec.db").exists(),
         "no stray SQLite file"
     );
     assert!(dry(&node).contains("would send 9 reminder(s) in 9 email(s)"));
@@ -725,4 +725,74 @@ async fn done_plan_and_dry_run_work_on_the_postgresql_ledger_as_run_sees_it() {
         fresh / 4 * 3 - 9,
         "Thursday's nine are sent: the later nudges of IV.2–IV.4 are left"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_read_it() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("web_links");
+    let server = SmtpServer::start().await;
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = config_yaml(server.port(), 1, 2, &db.url(), "10m")
+        + &format!("web:\n  listen: 127.0.0.1:{web}\n  base_url: http://127.0.0.1:{web}/\n");
+    let node = Node::new("node-a", &yaml);
+    let mut d = node.spawn("daemon", &["run"]);
+    until("both emails", || server.received().len() >= 2).await;
+    // IV.1's email carries the link that confirms it.
+    let link = server
+        .received()
+        .iter()
+        .find_map(|r| {
+            let m = MessageParser::default().parse(&r.data)?;
+            let body = m.body_text(0)?.to_string();
+            if !m.subject()?.contains("Nhiệm vụ thử số 1 ") {
+                return None;
+            }
+            let at = body.find("Xác nhận đã hoàn thành: ")? + "Xác nhận đã hoàn thành: ".len();
+            Some(body[at..].split_whitespace().next()?.to_string())
+        })
+        .expect("a confirmation link in IV.1's email");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let page = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+        let mut r = r.expect("an answer");
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (code, body) = page(agent.get(&link).call());
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = page(agent.post(&link).send_form([("note", "đã nộp")]));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        c.psql(&db, "SELECT task, office, source, note FROM completions"),
+        "IV.1|p1|link|đã nộp"
+    );
+    // Any node's pages read it there, as do `/metrics` and the log page.
+    let base = format!("http://127.0.0.1:{web}");
+    let (code, metrics) = page(agent.get(format!("{base}/metrics")).call());
+    assert_eq!(code, 200, "{metrics}");
+    assert!(
+        metrics.contains("nhacviec_ledger_rows{table=\"completions\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nhacviec_ledger_rows{table=\"deliveries\"} 2"),
+        "{metrics}"
+    );
+    let (code, log) = page(agent.get(format!("{base}/log")).call());
+    assert_eq!(code, 200, "{log}");
+    assert!(log.contains("đã nộp"), "{log}");
+    assert!(
+        !node.dir.path().join("nhacviec.db").exists(),
+        "no stray SQLite file"
+    );
+    assert!(d.running(), "{}", d.tail());
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).await.success(), "{}", d.tail());
 }
