@@ -209,12 +209,13 @@ async fn two_daemons_on_one_database_deliver_each_email_exactly_once() {
     let Some(c) = cluster() else { return };
     let db = c.database("two_daemons");
     let server = SmtpServer::start().await;
-    // 400 emails; a lease far longer than the test: no re-send is allowed at all.
-    let yaml = config_yaml(server.port(), 20, 20, &db.url(), "10m");
+    // 900 emails, more than one node reserves at once (512 with 16 connections), so that
+    // both take part; a lease far longer than the test: no re-send is allowed at all.
+    let yaml = config_yaml(server.port(), 30, 30, &db.url(), "10m");
     let (a, b) = (Node::new("node-a", &yaml), Node::new("node-b", &yaml));
     let mut da = a.spawn("daemon", &["run"]);
     let mut db_ = b.spawn("daemon", &["run"]);
-    until("400 emails", || server.received().len() >= 400).await;
+    until("900 emails", || server.received().len() >= 900).await;
     until("both sweeps recorded", || {
         c.psql(
             &db,
@@ -222,9 +223,9 @@ async fn two_daemons_on_one_database_deliver_each_email_exactly_once() {
         ) == "2"
     })
     .await;
-    let dups = assert_delivered_once(c, &db, &server, 400);
+    let dups = assert_delivered_once(c, &db, &server, 900);
     assert_eq!(dups, 0, "a duplicate without any failure");
-    assert_eq!(server.received().len(), 400);
+    assert_eq!(server.received().len(), 900);
     // Both took part: each node owns some of the rows.
     let owners = c.psql(&db, "SELECT count(DISTINCT owner) FROM deliveries");
     assert_eq!(owners, "2", "both nodes sent");
