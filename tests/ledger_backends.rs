@@ -10,7 +10,8 @@ mod skip;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use nhacviec::delivery::ledger::pg::PgLedger;
 use nhacviec::delivery::ledger::{
-    DeliveryKey, Ledger, NewDelivery, Outcome, Reservation, Status, Store, SweepRecord,
+    DeliveryKey, Ledger, NewCompletion, NewDelivery, Outcome, Reservation, Source, Status, Store,
+    SweepRecord,
 };
 use nhacviec::plan::config::{PgLedger as PgConfig, SslMode};
 use std::time::Duration;
@@ -129,7 +130,55 @@ both!(
     a_released_reservation_is_gone_and_a_retry_comes_back_due,
     an_outcome_for_one_office_leaves_the_others_in_flight,
     the_first_complete_sendable_sweep_dates_the_first_start,
+    the_newest_completion_per_key_stands_and_undone_keeps_the_trail,
 );
+
+fn completion(office: Option<&str>, undone: bool) -> NewCompletion {
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    NewCompletion {
+        task: "II.3".into(),
+        occurrence: Some((d("2024-01-01"), d("2024-03-31"))),
+        office: office.map(str::to_string),
+        done_on: d("2024-03-10"),
+        source: Source::Link,
+        note: Some("đã nộp báo cáo".into()),
+        client: Some("192.0.2.7".into()),
+        undone,
+    }
+}
+
+async fn the_newest_completion_per_key_stands_and_undone_keeps_the_trail(s: &mut Store) {
+    let now = at(29, 3);
+    let first = s
+        .record_completion(&completion(Some("kstthc"), false), now)
+        .await
+        .unwrap();
+    let whole = s
+        .record_completion(&completion(None, false), now)
+        .await
+        .unwrap();
+    assert!(whole > first, "ids grow");
+    assert_eq!(s.completions().await.unwrap().len(), 2);
+    s.record_completion(&completion(Some("kstthc"), true), now)
+        .await
+        .unwrap();
+    let standing = s.completions().await.unwrap();
+    assert_eq!(standing.len(), 1);
+    assert_eq!(standing[0].id, whole);
+    assert_eq!(standing[0].entry, completion(None, false));
+    assert_eq!(standing[0].recorded_at, now);
+    // Done again after the undo: it stands again; nothing was ever deleted.
+    s.record_completion(&completion(Some("kstthc"), false), now)
+        .await
+        .unwrap();
+    assert_eq!(s.completions().await.unwrap().len(), 2);
+    let trail = s.completion_history().await.unwrap();
+    assert_eq!(trail.len(), 4);
+    assert_eq!(
+        trail.iter().map(|c| c.entry.undone).collect::<Vec<_>>(),
+        [false, false, true, false]
+    );
+}
 
 async fn a_reserved_email_is_pending_then_sent_and_leaves_nothing_in_flight(s: &mut Store) {
     let ids = s

@@ -3,7 +3,9 @@
 
 use super::exit::usage;
 use super::{ConfigArg, dates, load_or_print, now_or};
-use crate::delivery::ledger::{Ledger, NewCompletion, Source};
+use crate::delivery::ledger::pg::node_id;
+use crate::delivery::ledger::{NewCompletion, Source, Store};
+use crate::delivery::transport::SecretEnv;
 use crate::plan::config::{Loaded, occurrence_span};
 use anyhow::Result;
 use clap::Args;
@@ -78,25 +80,33 @@ pub(super) fn done(args: &DoneArgs, undone: bool) -> Result<ExitCode> {
         client: None,
         undone,
     };
-    // Completions on a PostgreSQL ledger are not written yet: never into a stray SQLite file.
-    crate::delivery::ledger::store::require_sqlite(
-        &config,
-        if undone { "undone" } else { "done" },
-    )?;
-    let mut ledger = Ledger::open(&config.ledger.path)?;
-    let same = |e: &NewCompletion| {
-        e.task == entry.task && e.occurrence == entry.occurrence && e.office == entry.office
-    };
-    let standing = ledger.completions()?.into_iter().any(|c| same(&c.entry));
-    if undone && !standing {
-        return Err(usage(format!(
-            "task `{}`{}: no completion recorded for exactly this office and occurrence; \
-             nothing to undo",
-            task.id,
-            describe(&entry)
-        )));
-    }
-    ledger.record_completion(&entry, now)?;
+    // On either ledger: a SQLite file, or the PostgreSQL database every node shares.
+    super::runtime()?.block_on(async {
+        let mut ledger = Store::open(
+            &config,
+            SecretEnv::from_process().credentials_directory.as_deref(),
+            node_id(),
+        )
+        .await?;
+        let same = |e: &NewCompletion| {
+            e.task == entry.task && e.occurrence == entry.occurrence && e.office == entry.office
+        };
+        let standing = ledger
+            .completions()
+            .await?
+            .into_iter()
+            .any(|c| same(&c.entry));
+        if undone && !standing {
+            return Err(usage(format!(
+                "task `{}`{}: no completion recorded for exactly this office and occurrence; \
+                 nothing to undo",
+                task.id,
+                describe(&entry)
+            )));
+        }
+        ledger.record_completion(&entry, now).await?;
+        Ok(())
+    })?;
     if undone {
         println!(
             "{}{}: đã hủy ghi nhận hoàn thành",

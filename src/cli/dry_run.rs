@@ -2,7 +2,9 @@
 //! recorded. The plan is made against a scratch copy of the ledger, so the real one is left
 //! untouched (not even created).
 
-use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::pg::node_id;
+use crate::delivery::ledger::store::Snapshot;
+use crate::delivery::ledger::{Ledger, Store};
 use crate::delivery::preview::{self, Preview};
 use crate::delivery::sweep::Context;
 use crate::delivery::transport::SecretEnv;
@@ -23,11 +25,22 @@ pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
         crate::web::with_preview_links(Context::new(config, &SecretEnv::from_process(), now)?)?;
     // The scratch copy is migrated in memory: its "ledger schema migrated" line would read
     // as if the real ledger had been touched. A dry run logs nothing of its own.
-    let ledger = {
+    // A PostgreSQL ledger is only read (every node's history is there), never a SQLite file.
+    let snapshot = if ctx.config.ledger.postgres.is_some() {
+        super::runtime()?.block_on(async {
+            let store = Store::open(
+                &ctx.config,
+                SecretEnv::from_process().credentials_directory.as_deref(),
+                node_id(),
+            )
+            .await?;
+            store.snapshot().await
+        })?
+    } else {
         let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-        Ledger::scratch_copy(&ctx.config.ledger.path)?
+        Snapshot::of_sqlite(&Ledger::scratch_copy(&ctx.config.ledger.path)?)?
     };
-    let preview = preview::preview(&ctx, &ledger, now)?;
+    let preview = preview::preview_of(&ctx, &snapshot, now)?;
     // The log says what the dry run would do, never that anything went out.
     tracing::info!(
         would_send = preview.reminders(),

@@ -3,7 +3,10 @@
 use super::exit::{Exit, usage};
 use super::render::{self, View};
 use super::{ConfigArg, access, dates, end_of_day, load_or_print, now_or};
-use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::pg::node_id;
+use crate::delivery::ledger::store::Snapshot;
+use crate::delivery::ledger::{Ledger, Store};
+use crate::delivery::transport::SecretEnv;
 use crate::plan::config::Loaded;
 use crate::plan::planner::{self, NudgeKey};
 use anyhow::Result;
@@ -56,16 +59,34 @@ pub(super) fn plan(
     // Nudges before the first sweep without a row were settled by that first start.
     // The ledger's completions count as the YAML's `done:` does.
     let mut config = config;
-    let (known, settled) = if access::ledger_readable(&config.ledger.path)? {
-        let ledger = Ledger::open_read_only(&config.ledger.path)?;
-        let settled = planner::Settled {
-            before: ledger.first_sweep_as_of()?,
-            ..Default::default()
-        };
-        crate::delivery::completions::apply(&mut config, &ledger.completions()?);
-        (known_keys(&ledger)?, settled)
+    // On PostgreSQL, the database every node shares (the SQLite path is not used there).
+    let snapshot = if config.ledger.postgres.is_some() {
+        Some(super::runtime()?.block_on(async {
+            let store = Store::open(
+                &config,
+                SecretEnv::from_process().credentials_directory.as_deref(),
+                node_id(),
+            )
+            .await?;
+            store.snapshot().await
+        })?)
+    } else if access::ledger_readable(&config.ledger.path)? {
+        Some(Snapshot::of_sqlite(&Ledger::open_read_only(
+            &config.ledger.path,
+        )?)?)
     } else {
-        (HashSet::new(), planner::Settled::default())
+        None
+    };
+    let (known, settled) = match snapshot {
+        Some(s) => {
+            crate::delivery::completions::apply(&mut config, &s.completions);
+            let settled = planner::Settled {
+                before: s.first_sweep_as_of,
+                ..Default::default()
+            };
+            (s.states.into_keys().collect(), settled)
+        }
+        None => (HashSet::new(), planner::Settled::default()),
     };
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     // The upcoming nudges are handed out in order, not held as rows: a year of a large

@@ -3,6 +3,7 @@
 
 use crate::delivery::email::{self, Batch};
 use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::store::Snapshot;
 use crate::delivery::reconcile;
 use crate::delivery::sweep::Context;
 use crate::plan::planner::Nudge;
@@ -41,14 +42,18 @@ impl Preview {
 /// Plans a sweep at `now` against `ledger` and composes its emails. Whether `now` is inside
 /// the sending window is not asked: a dry run shows what the next sweep in it would send.
 pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Preview> {
-    let applied = crate::delivery::completions::applied(&ctx.config, ledger)?;
+    preview_of(ctx, &Snapshot::of_sqlite(ledger)?, now)
+}
+
+/// [`preview`] against what was read from either ledger.
+pub fn preview_of(ctx: &Context, ledger: &Snapshot, now: DateTime<Utc>) -> Result<Preview> {
+    let applied = crate::delivery::completions::applied_from(&ctx.config, &ledger.completions);
     let cfg = &*applied;
-    let states = reconcile::read_states(ledger)?;
     let d = reconcile::reconcile(
         cfg,
         &ctx.calendar,
-        &states,
-        ledger.first_sweep_as_of()?,
+        &ledger.states,
+        ledger.first_sweep_as_of,
         now,
     );
     let tz = cfg.schedule.timezone;
@@ -92,6 +97,6 @@ pub fn preview(ctx: &Context, ledger: &Ledger, now: DateTime<Utc>) -> Result<Pre
         emails,
         skip: d.skip,
         settled: d.settled,
-        unfinished: ledger.unfinished()?.len(),
+        unfinished: ledger.left_here,
     })
 }

@@ -76,6 +76,9 @@ pub struct SweepReport {
     pub interrupted: bool,
     /// The server refused the SMTP login: the admin was alerted (once per sweep).
     pub login_refused: bool,
+    /// Emails other nodes were sending at the sweep's end (PostgreSQL): not this node's
+    /// failure; the daemon takes them over if their lease expires.
+    pub held_elsewhere: Vec<crate::delivery::ledger::store::Held>,
 }
 
 impl SweepReport {
@@ -135,6 +138,11 @@ pub async fn sweep(
         let outgoing = outgoing(&ctx.config, d.resend, &d.send);
         send_all(ctx, ledger, clock, outgoing, stop, &mut report).await?;
     }
+    report.held_elsewhere = ledger
+        .held_elsewhere()
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "could not list what other nodes hold"))
+        .unwrap_or_default();
     let record = SweepRecord {
         sendable: d.sendable_now,
         sent: report.sent,

@@ -205,10 +205,14 @@ fn describe_settings(out: &mut Vec<String>, old: &Config, new: &Config) {
         ));
     }
     if old.ledger != new.ledger {
+        let to = match &new.ledger.postgres {
+            Some(pg) => pg.url.clone(),
+            None => new.ledger.path.display().to_string(),
+        };
         out.push(crate::tr!(
-            "đường dẫn sổ gửi đổi thành {}: chỉ có hiệu lực sau khi khởi động lại",
-            "the ledger path changed to {}: this takes effect only after a restart",
-            new.ledger.path.display()
+            "sổ gửi đổi thành {}: nạp lại sẽ bị từ chối, cần khởi động lại dịch vụ",
+            "the ledger changed to {}: a reload refuses this, it needs a restart of the service",
+            to
         ));
     }
 }

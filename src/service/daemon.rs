@@ -11,6 +11,7 @@
 
 use crate::delivery::ledger::Store;
 use crate::delivery::ledger::lock::WriterLock;
+use crate::delivery::ledger::store::Held;
 use crate::delivery::sweep::{self, Context, SweepReport};
 use crate::delivery::transport::SecretEnv;
 use crate::plan::config::{self, Config, Env};
@@ -140,6 +141,11 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// How long after another node's lease expires (by the database's clock) the daemon sweeps
+/// to take its emails over: the lease has then passed for the database too, so the sweep
+/// finds them claimable instead of waking again at once.
+const TAKEOVER_MARGIN: Duration = Duration::from_secs(1);
+
 /// What the daemon loop drives: sweeps of the real ledger and reloads of the config file.
 pub struct Service {
     config_path: PathBuf,
@@ -172,9 +178,19 @@ impl Work for Service {
             log_reloaded(&self.config_path, &changes, r.as_ref().ok());
         }
         match r {
-            Ok(r) => r
-                .next_retry
-                .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO)),
+            Ok(r) => {
+                let retry = r
+                    .next_retry
+                    .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+                // Another node's emails are taken over once its lease expires (it died, or
+                // lost the database): wake just after, by the database's clock, never before.
+                let takeover = r
+                    .held_elsewhere
+                    .iter()
+                    .map(|h| h.expires_in + TAKEOVER_MARGIN)
+                    .min();
+                retry.into_iter().chain(takeover).min()
+            }
             // The ledger could not be written (disk full, read-only): try again after the
             // longest retry wait, so that freed space is used without a restart and a
             // failing disk is not hammered in a loop.
@@ -236,6 +252,7 @@ async fn once(
         total.retrying = r.retrying;
         total.interrupted |= r.interrupted;
         total.outside_window = r.outside_window;
+        total.held_elsewhere = r.held_elsewhere.clone();
         match r.next_retry {
             Some(t) if !stop.is_requested() && !r.outside_window => {
                 let wait = (t - clock.now()).to_std().unwrap_or(Duration::ZERO);
@@ -250,8 +267,9 @@ async fn once(
                 }
             }
             _ => {
-                // Rows still waiting for a retry that this run will not make.
-                total.retrying = ledger.unfinished().await?.len();
+                // Rows still waiting for a retry that this run will not make; not those
+                // another node is sending under a live lease: they are not this run's failure.
+                total.retrying = ledger.left_here().await?;
                 break;
             }
         }
@@ -273,6 +291,16 @@ async fn once(
             total.skipped
         )
     );
+    if !total.held_elsewhere.is_empty() {
+        println!(
+            "{}",
+            crate::tr!(
+                "nút khác đang gửi (không phải lỗi của lần chạy này): {}",
+                "other nodes are sending (not this run's failure): {}",
+                Held::describe(&total.held_elsewhere)
+            )
+        );
+    }
     Ok(total)
 }
 
@@ -323,6 +351,9 @@ fn log_report(ctx: &Context, at: DateTime<Utc>, r: &SweepReport, why: &str) {
     text.push_str(&format!(", bỏ qua {}", r.skipped));
     if r.retrying > 0 {
         text.push_str(&format!(", {} chờ gửi lại", r.retrying));
+    }
+    if !r.held_elsewhere.is_empty() {
+        text.push_str(&format!("; {}", Held::describe(&r.held_elsewhere)));
     }
     if r.dropped > 0 {
         text.push_str(&format!(", {} bỏ vì không còn trong kế hoạch", r.dropped));
@@ -385,6 +416,19 @@ fn reload(
             return None;
         }
     };
+    // The daemon holds the ledger it opened (and, on SQLite, its writer lock): a new one
+    // cannot be swapped in under a running sweep. Refused rather than half applied.
+    if old.ledger != new.ledger {
+        tracing::error!(
+            event = "reload",
+            old_ledger = %ledger_name(&old.ledger),
+            new_ledger = %ledger_name(&new.ledger),
+            "không nạp lại cấu hình: `ledger:` đã đổi ({} → {}); đổi sổ gửi cần khởi động lại dịch vụ (systemctl restart nhacviec); vẫn chạy cấu hình cũ (reload refused: `ledger:` changed; changing the ledger needs a restart; the old config keeps running)",
+            ledger_name(&old.ledger),
+            ledger_name(&new.ledger)
+        );
+        return None;
+    }
     let lines = changes::describe(old, &new);
     match Context::new(new, secrets, clock.now()).and_then(crate::web::with_links) {
         Ok(new_ctx) => Some((new_ctx, lines)),
@@ -395,6 +439,14 @@ fn reload(
             );
             None
         }
+    }
+}
+
+/// The ledger as a message names it: its PostgreSQL URL (never a password) or its file.
+fn ledger_name(l: &config::LedgerConfig) -> String {
+    match &l.postgres {
+        Some(pg) => pg.url.clone(),
+        None => l.path.display().to_string(),
     }
 }
 
@@ -507,6 +559,26 @@ mod tests {
             "still the old config"
         );
         assert_eq!(emails(&outbox).len(), 2, "already sent: nothing again");
+
+        // Another ledger needs a restart: the reload is refused and the old config (with
+        // its ledger) keeps running; the new file is never created.
+        let other = dir.path().join("other.db");
+        fs::write(
+            &path,
+            yaml(T2_FOR_B).replace(
+                &dir.path().join("l.db").display().to_string(),
+                &other.display().to_string(),
+            ),
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel(event_loop::EVENTS);
+        tx.send(Event::Reload).await.unwrap();
+        tx.send(Event::Stop).await.unwrap();
+        event_loop::drive(&mut service, rx, &shutdown)
+            .await
+            .unwrap();
+        assert_eq!(service.ctx.config.ledger.path, dir.path().join("l.db"));
+        assert!(!other.exists(), "the new ledger was not opened");
         service.cron.shutdown().await;
     }
 }

@@ -2,11 +2,12 @@
 //! the one-click confirmation links of the emails (`links`), rendered by `pages`, and each
 //! office's calendar feed (`/ics/office/ID.ics?token=…`, signed by `links`).
 
+mod ledger;
 pub mod links;
 pub mod pages;
 
 use crate::delivery::completions;
-use crate::delivery::ledger::{Ledger, LogFilter, NewCompletion, Source, Status};
+use crate::delivery::ledger::{LogFilter, NewCompletion, Source, Status};
 use crate::delivery::sweep::Context;
 use crate::plan::config::Config;
 use anyhow::{Context as _, Result};
@@ -16,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ledger::{PageLedger, PgSlot};
 use links::{LinkKey, Links, Refused};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -59,6 +61,8 @@ struct Shared {
     key: RwLock<Option<LinkKey>>,
     now: Now,
     env: minijinja::Environment<'static>,
+    /// The PostgreSQL ledger, when the config's is there.
+    pg: PgSlot,
 }
 
 impl Shared {
@@ -135,6 +139,7 @@ pub async fn start(config: &Arc<Config>, now: Now) -> Result<Server> {
         key: RwLock::new(None),
         now,
         env: pages::environment(),
+        pg: PgSlot::default(),
     });
     let running = match config.web.listen {
         Some(addr) => Some(bind(&shared, config, addr).await?),
@@ -310,7 +315,7 @@ where
 /// What a page is made from: the config with the ledger's completions, the ledger, today.
 struct View {
     cfg: Arc<Config>,
-    ledger: Ledger,
+    ledger: PageLedger,
     cal: crate::calendar::workdays::WorkCalendar,
     today: NaiveDate,
     now: DateTime<Utc>,
@@ -318,9 +323,8 @@ struct View {
 
 fn view(s: &Shared) -> Result<View> {
     let cfg = s.config();
-    crate::delivery::ledger::store::require_sqlite(&cfg, "web")?;
-    let ledger = Ledger::open_read_only(&cfg.ledger.path)?;
-    let cfg = completions::applied(&cfg, &ledger)?;
+    let ledger = PageLedger::open(&cfg, &s.pg, false)?;
+    let cfg = completions::applied_from(&cfg, &ledger.completions()?);
     let now = (s.now)();
     let tz = cfg.schedule.timezone;
     let today = now.with_timezone(&tz).date_naive();
@@ -579,7 +583,7 @@ fn claim(
 }
 
 /// The standing completion of exactly this office and occurrence, if any: its day.
-fn already(ledger: &Ledger, c: &links::Claim) -> Result<Option<NaiveDate>> {
+fn already(ledger: &PageLedger, c: &links::Claim) -> Result<Option<NaiveDate>> {
     Ok(ledger
         .completions()?
         .into_iter()
@@ -615,7 +619,7 @@ async fn confirm_page(State(s): State<Arc<Shared>>, Path(token): Path<String>) -
             Ok(c) => c,
             Err(page) => return Ok(*page),
         };
-        let ledger = Ledger::open_read_only(&cfg.ledger.path)?;
+        let ledger = PageLedger::open(&cfg, &s.pg, false)?;
         let done = already(&ledger, &c)?.map(|d| d.format("%d/%m/%Y").to_string());
         let v = View {
             cal: cfg.work_calendar(c.occurrence.year()),
@@ -662,8 +666,7 @@ async fn confirm(
             Err(page) => return Ok(*page),
         };
         let today = now.with_timezone(&cfg.schedule.timezone).date_naive();
-        crate::delivery::ledger::store::require_sqlite(&cfg, "web")?;
-        let mut ledger = Ledger::open(&cfg.ledger.path)?;
+        let mut ledger = PageLedger::open(&cfg, &s.pg, true)?;
         let before = already(&ledger, &c)?;
         let done_on = match before {
             Some(d) => d,

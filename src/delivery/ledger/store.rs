@@ -5,7 +5,8 @@
 
 use super::pg::{PgError, PgLedger};
 use super::{
-    Completion, DeliveryRow, Ledger, LedgerError, NewDelivery, Outcome, Reservation, SweepRecord,
+    Completion, DeliveryRow, Ledger, LedgerError, NewCompletion, NewDelivery, Outcome, Reservation,
+    SweepRecord,
 };
 use crate::delivery::reconcile::{self, LedgerStates};
 use crate::plan::config::Config;
@@ -27,6 +28,34 @@ pub enum StoreError {
 pub enum Store {
     Sqlite(Ledger),
     Pg(PgLedger),
+}
+
+/// Emails another node is sending: its rows `pending` under a live lease. Not this node's
+/// failure, nor its work until the lease expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub node: String,
+    pub emails: usize,
+    pub rows: usize,
+    /// Until the first of these leases expires, by the database's clock.
+    pub expires_in: std::time::Duration,
+}
+
+impl Held {
+    /// `3 email(s) being sent by node node-a`, in the user's language.
+    pub fn describe(held: &[Held]) -> String {
+        held.iter()
+            .map(|h| {
+                crate::tr!(
+                    "{} email đang được nút {} gửi",
+                    "{} email(s) being sent by node {}",
+                    h.emails,
+                    h.node
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// What identifies a config's plan and mail settings, for telling nodes with different YAML
@@ -61,6 +90,31 @@ pub fn require_sqlite(cfg: &Config, what: &str) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What planning needs from a ledger, read once: `plan` and `run --dry-run` plan against it
+/// as a sweep of `run` would, on either backend.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub first_sweep_as_of: Option<DateTime<Utc>>,
+    /// Every key's state.
+    pub states: LedgerStates,
+    /// The completions that stand.
+    pub completions: Vec<Completion>,
+    /// Rows in flight that are this node's to send or retry (see [`Store::left_here`]).
+    pub left_here: usize,
+}
+
+impl Snapshot {
+    /// Read from a SQLite ledger, without a runtime.
+    pub fn of_sqlite(l: &Ledger) -> Result<Snapshot, LedgerError> {
+        Ok(Snapshot {
+            first_sweep_as_of: l.first_sweep_as_of()?,
+            states: reconcile::read_states(l)?,
+            completions: l.completions()?,
+            left_here: l.unfinished()?.len(),
+        })
+    }
 }
 
 impl Store {
@@ -132,6 +186,56 @@ impl Store {
         Ok(match self {
             Store::Sqlite(l) => l.completions()?,
             Store::Pg(p) => p.completions().await?,
+        })
+    }
+
+    /// Every completion row, oldest first: the audit trail.
+    pub async fn completion_history(&self) -> Result<Vec<Completion>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(l) => l.completion_history()?,
+            Store::Pg(p) => p.completion_history().await?,
+        })
+    }
+
+    /// Appends a completion (or its withdrawal), recorded at `now`; returns its id.
+    pub async fn record_completion(
+        &mut self,
+        c: &NewCompletion,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(match self {
+            Store::Sqlite(l) => l.record_completion(c, now)?,
+            Store::Pg(p) => p.record_completion(c, now).await?,
+        })
+    }
+
+    /// What `plan` and `run --dry-run` plan against.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(match self {
+            Store::Sqlite(l) => Snapshot::of_sqlite(l)?,
+            Store::Pg(_) => Snapshot {
+                first_sweep_as_of: self.first_sweep_as_of().await?,
+                states: self.read_states().await?,
+                completions: self.completions().await?,
+                left_here: self.left_here().await?,
+            },
+        })
+    }
+
+    /// The emails other nodes hold under a live lease (none on SQLite: one writer).
+    pub async fn held_elsewhere(&self) -> Result<Vec<Held>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(_) => Vec::new(),
+            Store::Pg(p) => p.held_elsewhere().await?,
+        })
+    }
+
+    /// The rows in flight that are this node's to send or retry: all of them on SQLite; on
+    /// PostgreSQL, not those another node holds under a live lease.
+    pub async fn left_here(&self) -> Result<usize, StoreError> {
+        Ok(match self {
+            Store::Sqlite(l) => l.unfinished()?.len(),
+            Store::Pg(p) => p.left_here().await?,
         })
     }
 

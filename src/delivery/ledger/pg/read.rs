@@ -169,6 +169,58 @@ impl PgLedger {
         Ok(rows.iter().map(map_row).collect())
     }
 
+    /// The emails other nodes are sending now: their rows `pending` under a live lease, by
+    /// node, with how long until the first of those leases expires (by the database's clock).
+    pub async fn held_elsewhere(
+        &self,
+    ) -> Result<Vec<crate::delivery::ledger::store::Held>, PgError> {
+        let rows = self
+            .rows(
+                "SELECT owner, count(DISTINCT message_id), count(*), \
+                   EXTRACT(EPOCH FROM min(lease_until) - now())::float8 \
+                 FROM deliveries WHERE status = 'pending' AND owner IS NOT NULL AND owner <> $1 \
+                   AND lease_until > now() \
+                 GROUP BY owner ORDER BY owner",
+                &[&self.node],
+                crate::t!(
+                    "liệt kê các lần gửi nút khác đang giữ",
+                    "listing the deliveries other nodes hold"
+                ),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let (emails, rows, secs): (i64, i64, f64) = (r.get(1), r.get(2), r.get(3));
+                crate::delivery::ledger::store::Held {
+                    node: r.get(0),
+                    emails: usize::try_from(emails).unwrap_or(0),
+                    rows: usize::try_from(rows).unwrap_or(0),
+                    expires_in: std::time::Duration::try_from_secs_f64(secs).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// How many rows are in flight that no other node holds under a live lease: what this
+    /// node has left to send or retry.
+    pub async fn left_here(&self) -> Result<usize, PgError> {
+        let rows = self
+            .rows(
+                "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retrying') \
+                 AND NOT (status = 'pending' AND owner IS NOT NULL AND owner <> $1 \
+                   AND lease_until IS NOT NULL AND lease_until > now())",
+                &[&self.node],
+                crate::t!(
+                    "đếm các lần gửi chưa xong",
+                    "counting unfinished deliveries"
+                ),
+            )
+            .await?;
+        let n: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// The rows matching `filter`, newest first (by `due_at`, then `id`), as `log` shows them.
     pub async fn query(&self, filter: &LogFilter) -> Result<Vec<DeliveryRow>, PgError> {
         let status = filter.status.map(|s| s.as_str().to_string());
@@ -225,6 +277,58 @@ impl PgLedger {
             )
             .await?;
         Ok(rows.iter().map(map_completion).collect())
+    }
+
+    /// (status, office, rows), every combination present: `/metrics`.
+    pub async fn count_by_status_office(&self) -> Result<Vec<(String, String, u64)>, PgError> {
+        let rows = self
+            .rows(
+                "SELECT status, office, count(*) FROM deliveries GROUP BY status, office \
+                 ORDER BY status, office",
+                &[],
+                crate::t!("đếm các lần gửi", "counting deliveries"),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let n: i64 = r.get(2);
+                (r.get(0), r.get(1), u64::try_from(n).unwrap_or(0))
+            })
+            .collect())
+    }
+
+    /// When the last sweep (of any node) that ran to its end finished.
+    pub async fn last_complete_sweep(&self) -> Result<Option<DateTime<Utc>>, PgError> {
+        let rows = self
+            .rows(
+                "SELECT max(finished) FROM sweeps WHERE complete",
+                &[],
+                crate::t!("đọc lần quét gần nhất", "reading the last sweep"),
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r.get(0)))
+    }
+
+    /// Rows per table: (`deliveries`, `sweeps`, `completions`).
+    pub async fn row_counts(&self) -> Result<[(&'static str, u64); 3], PgError> {
+        let rows = self
+            .rows(
+                "SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM sweeps), \
+                 (SELECT count(*) FROM completions)",
+                &[],
+                crate::t!("đếm các dòng", "counting rows"),
+            )
+            .await?;
+        let n = |i: usize| {
+            rows.first()
+                .map_or(0, |r| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0))
+        };
+        Ok([
+            ("deliveries", n(0)),
+            ("sweeps", n(1)),
+            ("completions", n(2)),
+        ])
     }
 
     /// Every node seen, with its last sweep and its live leases; expired leases; counts.

@@ -3,7 +3,9 @@
 
 use super::error::{PgError, query_err};
 use super::{PgLedger, secs};
-use crate::delivery::ledger::{NewDelivery, Outcome, Reservation, Status, SweepRecord};
+use crate::delivery::ledger::{
+    NewCompletion, NewDelivery, Outcome, Reservation, Status, SweepRecord,
+};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
@@ -287,6 +289,40 @@ impl PgLedger {
         }
         tx.commit().await.map_err(err())?;
         Ok(changed)
+    }
+
+    /// Appends one completion (or withdrawal) row, recorded at `now`; returns its id. As on
+    /// SQLite, never an update or a delete: the newest row per key is what stands.
+    pub async fn record_completion(
+        &self,
+        c: &NewCompletion,
+        now: DateTime<Utc>,
+    ) -> Result<i64, PgError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO completions (task, occ_from, occ_until, office, done_on, \
+                 recorded_at, source, note, client, undone) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                &[
+                    &c.task,
+                    &c.occurrence.map(|o| o.0),
+                    &c.occurrence.map(|o| o.1),
+                    &c.office,
+                    &c.done_on,
+                    &secs(now),
+                    &c.source.as_str(),
+                    &c.note,
+                    &c.client,
+                    &c.undone,
+                ],
+            )
+            .await
+            .map_err(query_err(
+                &self.url,
+                crate::t!("ghi một lần hoàn thành", "recording a completion"),
+            ))?;
+        Ok(row.get(0))
     }
 
     /// Records `items` as skipped for `reason`; keys already held are left as they are.
