@@ -209,13 +209,13 @@ async fn two_daemons_on_one_database_deliver_each_email_exactly_once() {
     let Some(c) = cluster() else { return };
     let db = c.database("two_daemons");
     let server = SmtpServer::start().await;
-    // 1,200 emails, more than two reservation batches of a 16-connection pool (16 × 32), so
-    // both nodes have work to take; a lease far longer than the test: no re-send is allowed.
-    let yaml = config_yaml(server.port(), 30, 40, &db.url(), "10m");
+    // 900 emails, more than one node reserves at once (512 with 16 connections), so that
+    // both take part; a lease far longer than the test: no re-send is allowed at all.
+    let yaml = config_yaml(server.port(), 30, 30, &db.url(), "10m");
     let (a, b) = (Node::new("node-a", &yaml), Node::new("node-b", &yaml));
     let mut da = a.spawn("daemon", &["run"]);
     let mut db_ = b.spawn("daemon", &["run"]);
-    until("1,200 emails", || server.received().len() >= 1200).await;
+    until("900 emails", || server.received().len() >= 900).await;
     until("both sweeps recorded", || {
         c.psql(
             &db,
@@ -223,9 +223,9 @@ async fn two_daemons_on_one_database_deliver_each_email_exactly_once() {
         ) == "2"
     })
     .await;
-    let dups = assert_delivered_once(c, &db, &server, 1200);
+    let dups = assert_delivered_once(c, &db, &server, 900);
     assert_eq!(dups, 0, "a duplicate without any failure");
-    assert_eq!(server.received().len(), 1200);
+    assert_eq!(server.received().len(), 900);
     // Both took part: each node owns some of the rows.
     let owners = c.psql(&db, "SELECT count(DISTINCT owner) FROM deliveries");
     assert_eq!(owners, "2", "both nodes sent");
@@ -424,6 +424,121 @@ async fn a_node_with_a_different_config_is_reported_loudly_and_the_password_come
     assert_eq!(server.received().len(), 6);
 }
 
+/// Puts the first `n` rows back in flight, as node `owner` would hold them mid-sweep: sent
+/// by nobody yet, `pending` under a lease that ends `lease` from now (the database's clock).
+fn hold(c: &pg::Cluster, db: &pg::Database, owner: &str, n: usize, lease: &str) -> Vec<String> {
+    c.psql(
+        db,
+        &format!(
+            "UPDATE deliveries SET status = 'pending', sent_at = NULL, owner = '{owner}', \
+             lease_until = now() + interval '{lease}' \
+             WHERE id IN (SELECT id FROM deliveries ORDER BY id LIMIT {n})"
+        ),
+    );
+    c.psql(
+        db,
+        &format!("SELECT message_id FROM deliveries WHERE owner = '{owner}' ORDER BY id"),
+    )
+    .lines()
+    .map(bare)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_leaves_another_nodes_emails_under_a_live_lease_alone_and_does_not_fail_for_them()
+{
+    let Some(c) = cluster() else { return };
+    let db = c.database("once_held");
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), 2, 2, &db.url(), "10m");
+    let b = Node::new("node-b", &yaml);
+    let first = cli(&b, &["run", "--once", "--at", THURSDAY]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(server.received().len(), 4);
+    // node-a is mid-sweep: it holds two of the emails under a live lease.
+    let held = hold(c, &db, "node-a", 2, "1 hour");
+    assert_eq!(held.len(), 2);
+    let again = cli(&b, &["run", "--once", "--at", THURSDAY]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let out = text(&again);
+    assert!(out.contains("0 left to retry"), "{out}");
+    assert!(
+        out.contains("2 email(s) being sent by node node-a"),
+        "{out}"
+    );
+    assert_eq!(server.received().len(), 4, "node-a's emails left to node-a");
+    // node-a died: once its lease has passed, this node sends them, under their Message-IDs.
+    c.psql(
+        &db,
+        "UPDATE deliveries SET lease_until = now() - interval '1 second' WHERE owner = 'node-a'",
+    );
+    let takeover = cli(&b, &["run", "--once", "--at", THURSDAY]);
+    assert_eq!(takeover.status.code(), Some(0), "{}", text(&takeover));
+    assert!(
+        !text(&takeover).contains("being sent by node"),
+        "{}",
+        text(&takeover)
+    );
+    let dups = assert_delivered_once(c, &db, &server, 4);
+    assert_eq!(dups, 2);
+    let ids = count_ids(&server.received());
+    for id in &held {
+        assert_eq!(ids[id], 2, "{id} re-sent under its own Message-ID");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_takes_over_another_nodes_emails_when_their_lease_expires_without_spinning() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("daemon_takeover");
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), 2, 2, &db.url(), "10m");
+    let b = Node::new("node-b", &yaml);
+    let first = cli(&b, &["run", "--once", "--at", THURSDAY]);
+    assert!(first.status.success(), "{}", text(&first));
+    let sweeps = |c: &pg::Cluster| -> usize {
+        c.psql(&db, "SELECT count(*) FROM sweeps WHERE node = 'node-b'")
+            .parse()
+            .unwrap()
+    };
+    let before = sweeps(c);
+    // node-a holds two emails for 3 more seconds, then is gone. The next scheduled sweep
+    // is a day away: only the lease's expiry can wake node-b for them.
+    let held = hold(c, &db, "node-a", 2, "3 seconds");
+    let started = Instant::now();
+    let mut d = b.spawn("daemon", &["run"]);
+    until("node-a's two emails taken over", || {
+        server.received().len() >= 6
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "sent before the lease expired: {took:?}"
+    );
+    until("the take-over recorded", || {
+        c.psql(
+            &db,
+            "SELECT count(*) FROM deliveries WHERE status <> 'sent'",
+        ) == "0"
+    })
+    .await;
+    let dups = assert_delivered_once(c, &db, &server, 4);
+    assert_eq!(dups, 2);
+    let ids = count_ids(&server.received());
+    for id in &held {
+        assert_eq!(ids[id], 2, "{id} re-sent under its own Message-ID");
+    }
+    // The start-up sweep and the take-over: no sweeping in a loop while the lease held,
+    // nor after.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let swept = sweeps(c) - before;
+    assert!((2..=3).contains(&swept), "{swept} sweeps: {}", d.tail());
+    assert!(d.running(), "{}", d.tail());
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).await.success(), "{}", d.tail());
+}
+
 /// `yaml` with the SQLite ledger `ledger.db` instead of PostgreSQL.
 fn on_sqlite(yaml: &str) -> String {
     let cut = yaml.find("ledger:\n").expect("a ledger section");
@@ -538,12 +653,147 @@ async fn a_sqlite_ledger_migrates_into_postgresql_once_and_log_and_status_read_i
         "{}",
         text(&backup)
     );
-    // Completions are not written to PostgreSQL yet: refused, never put in a stray file.
-    let done = cli(&node, &["done", "IV.1"]);
-    assert_eq!(done.status.code(), Some(1), "{}", text(&done));
-    assert!(
-        text(&done).contains("`done` works with a SQLite ledger only"),
-        "{}",
-        text(&done)
+}
+
+/// The nudges `plan --at THURSDAY` lists.
+fn planned(node: &Node) -> usize {
+    let out = cli(node, &["plan", "--at", THURSDAY, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["nudges"].as_array().expect("nudges").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_plan_and_dry_run_work_on_the_postgresql_ledger_as_run_sees_it() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("completions_plan");
+    let server = SmtpServer::start().await;
+    // 3 offices × 4 tasks: 12 emails on Thursday, 12 more on the deadline.
+    let yaml = config_yaml(server.port(), 3, 4, &db.url(), "10m");
+    let node = Node::new("node-a", &yaml);
+    let dry = |node: &Node| {
+        let out = cli(node, &["run", "--dry-run", "--at", THURSDAY]);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    assert!(dry(&node).contains("would send 12 reminder(s) in 12 email(s)"));
+    // Thursday's, the deadline's and the first overdue ones: as many for each task.
+    let fresh = planned(&node);
+    assert_eq!(fresh % 4, 0);
+    assert!(fresh >= 24, "{fresh}");
+
+    // IV.1 is done: written to PostgreSQL (never a SQLite file), and every node plans with it.
+    let done = cli(
+        &node,
+        &["done", "IV.1", "--on", "2024-01-24", "--note", "đã nộp"],
     );
+    assert!(done.status.success(), "{}", text(&done));
+    assert_eq!(
+        c.psql(&db, "SELECT task, source, note, undone FROM completions"),
+        "IV.1|cli|đã nộp|f"
+    );
+    assert!(
+        !node.dir.path().join("nhacviec.db").exists(),
+        "no stray SQLite file"
+    );
+    assert!(dry(&node).contains("would send 9 reminder(s) in 9 email(s)"));
+    assert_eq!(planned(&node), fresh / 4 * 3, "IV.1's nudges are gone");
+    // Withdrawn, then done again: the trail keeps every row, the newest stands.
+    let undone = cli(&node, &["undone", "IV.1"]);
+    assert!(undone.status.success(), "{}", text(&undone));
+    assert!(dry(&node).contains("would send 12 reminder(s)"));
+    let again = cli(&node, &["undone", "IV.1"]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "nothing left to undo: {}",
+        text(&again)
+    );
+    assert!(
+        cli(&node, &["done", "IV.1", "--on", "2024-01-24"])
+            .status
+            .success()
+    );
+    assert_eq!(c.psql(&db, "SELECT count(*) FROM completions"), "3");
+
+    // What `plan` and the dry run show is what `run` sends; then nothing is left to send.
+    let once = cli(&node, &["run", "--once", "--at", THURSDAY]);
+    assert!(once.status.success(), "{}", text(&once));
+    assert_eq!(server.received().len(), 9);
+    assert!(dry(&node).contains("would send 0 reminder(s) in 0 email(s)"));
+    assert_eq!(
+        planned(&node),
+        fresh / 4 * 3 - 9,
+        "Thursday's nine are sent: the later nudges of IV.2–IV.4 are left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_read_it() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("web_links");
+    let server = SmtpServer::start().await;
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = config_yaml(server.port(), 1, 2, &db.url(), "10m")
+        + &format!("web:\n  listen: 127.0.0.1:{web}\n  base_url: http://127.0.0.1:{web}/\n");
+    let node = Node::new("node-a", &yaml);
+    let mut d = node.spawn("daemon", &["run"]);
+    until("both emails", || server.received().len() >= 2).await;
+    // IV.1's email carries the link that confirms it.
+    let link = server
+        .received()
+        .iter()
+        .find_map(|r| {
+            let m = MessageParser::default().parse(&r.data)?;
+            let body = m.body_text(0)?.to_string();
+            if !m.subject()?.contains("Nhiệm vụ thử số 1 ") {
+                return None;
+            }
+            let at = body.find("Xác nhận đã hoàn thành: ")? + "Xác nhận đã hoàn thành: ".len();
+            Some(body[at..].split_whitespace().next()?.to_string())
+        })
+        .expect("a confirmation link in IV.1's email");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let page = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+        let mut r = r.expect("an answer");
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (code, body) = page(agent.get(&link).call());
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = page(agent.post(&link).send_form([("note", "đã nộp")]));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        c.psql(&db, "SELECT task, office, source, note FROM completions"),
+        "IV.1|p1|link|đã nộp"
+    );
+    // Any node's pages read it there, as do `/metrics` and the log page.
+    let base = format!("http://127.0.0.1:{web}");
+    let (code, metrics) = page(agent.get(format!("{base}/metrics")).call());
+    assert_eq!(code, 200, "{metrics}");
+    assert!(
+        metrics.contains("nhacviec_ledger_rows{table=\"completions\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nhacviec_ledger_rows{table=\"deliveries\"} 2"),
+        "{metrics}"
+    );
+    let (code, log) = page(agent.get(format!("{base}/log")).call());
+    assert_eq!(code, 200, "{log}");
+    assert!(log.contains("đã nộp"), "{log}");
+    assert!(
+        !node.dir.path().join("nhacviec.db").exists(),
+        "no stray SQLite file"
+    );
+    assert!(d.running(), "{}", d.tail());
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).await.success(), "{}", d.tail());
 }
