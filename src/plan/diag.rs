@@ -227,8 +227,9 @@ pub fn escape_controls(text: &str) -> String {
 /// A `password: hunter2` line quoted back as `password: ****`: the config reader refuses
 /// secret-looking keys, and its error must not print the secret to a terminal or a log.
 fn mask_secret(line: &str) -> std::borrow::Cow<'_, str> {
+    let line = mask_url_password(line);
     let Some((key, value)) = line.split_once(':') else {
-        return line.into();
+        return line;
     };
     let name = key
         .trim()
@@ -236,10 +237,27 @@ fn mask_secret(line: &str) -> std::borrow::Cow<'_, str> {
         .trim()
         .trim_matches(['"', '\'']);
     if value.trim().is_empty() || !crate::plan::config::is_secret_key(name) {
-        return line.into();
+        return line.clone();
     }
     let lead = value.len() - value.trim_start().len();
     format!("{key}:{}****", &value[..lead]).into()
+}
+
+/// `postgresql://user:secret@host/db` quoted back as `postgresql://user:****@host/db`: a
+/// password written into a URL (which the reader refuses) must not be printed either.
+fn mask_url_password(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = line.find("://").map(|i| i + 3) else {
+        return line.into();
+    };
+    let rest = &line[start..];
+    let authority_end = rest.find(['/', ' ', '"', '\'']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return line.into();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return line.into();
+    };
+    format!("{}{}****{}", &line[..start], &rest[..=colon], &rest[at..]).into()
 }
 
 /// Continuation lines of a multi-line hint (a YAML example) line up under its first line.
@@ -307,6 +325,27 @@ mod tests {
         });
         assert_eq!(a, "valid names: cntt, hctc, so-tc");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_masked_when_the_line_is_quoted() {
+        assert_eq!(
+            mask_secret("  url: postgresql://nhacviec:hunter2@db.example/nv"),
+            "  url: postgresql://nhacviec:****@db.example/nv"
+        );
+        assert_eq!(
+            mask_secret("  url: \"postgresql://u:p%40ss@db.example:5432/nv\""),
+            "  url: \"postgresql://u:****@db.example:5432/nv\""
+        );
+        // No password: the line as written.
+        assert_eq!(
+            mask_secret("  url: postgresql://nhacviec@db.example/nv"),
+            "  url: postgresql://nhacviec@db.example/nv"
+        );
+        assert_eq!(
+            mask_secret("  url: https://example.org/a:b@c"),
+            "  url: https://example.org/a:b@c"
+        );
     }
 
     #[test]

@@ -177,7 +177,13 @@ fn sqlite_status(config: &Config) -> Result<ExitCode> {
 }
 
 fn print_counts<'a>(counts: impl Iterator<Item = (&'a str, i64)>) {
-    let line: Vec<String> = counts.map(|(s, n)| format!("{s} {n}")).collect();
+    // Statuses in the reader's language, as `log` shows them.
+    let line: Vec<String> = counts
+        .map(|(s, n)| match s.parse() {
+            Ok(st) => format!("{} {n}", crate::cli::render::log::status_word(st)),
+            Err(_) => format!("{s} {n}"),
+        })
+        .collect();
     if line.is_empty() {
         println!("{}", crate::t!("chưa có lượt gửi nào", "no deliveries yet"));
     } else {

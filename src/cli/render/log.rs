@@ -31,7 +31,7 @@ fn columns() -> [(&'static str, &'static str); 14] {
 }
 
 /// A delivery's status in words, for the text table (JSON and CSV keep the codes).
-fn status_word(s: Status) -> &'static str {
+pub fn status_word(s: Status) -> &'static str {
     match s {
         Status::Pending => t!("đang gửi", "pending"),
         Status::Sent => t!("đã gửi", "sent"),

@@ -112,6 +112,9 @@ impl PgLedger {
         }
         pg.connect_timeout(CONNECT_TIMEOUT)
             .application_name("nhacviec")
+            // The server's NOTICEs ("relation … already exists, skipping" at every start)
+            // would reach the journal as noise: only warnings and errors come back.
+            .options("-c client_min_messages=warning")
             .ssl_mode(match cfg.sslmode {
                 crate::plan::config::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
                 crate::plan::config::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
