@@ -1,7 +1,11 @@
 //! A small, real SMTP server for tests: it speaks enough of RFC 5321 for lettre (EHLO/HELO,
 //! MAIL FROM, RCPT TO, DATA with dot-unstuffing, RSET, NOOP, QUIT) over loopback, keeps
-//! every accepted message with its envelope, and can be told to misbehave:
+//! every accepted message with its envelope, and can be told to misbehave. It offers
+//! PIPELINING (RFC 2920) and, like Postfix, holds its replies while more commands are
+//! already waiting, answering a pipelined group in one write.
 //!
+//! - [`SmtpServer::pipelining`]: stop (or start again) offering PIPELINING;
+//!   [`SmtpServer::pipelined`] counts the envelopes that arrived pipelined;
 //! - [`SmtpServer::fail_next`]: answer a given reply to MAIL, RCPT or DATA for the next N
 //!   messages (a DATA failure is the reply to the message content, after the final dot);
 //! - [`SmtpServer::reject_recipient`]: answer `550` to RCPT TO for one address;
@@ -72,6 +76,12 @@ struct State {
     refuse_login: bool,
     /// AUTH commands seen.
     logins: usize,
+    /// PIPELINING is not offered.
+    lockstep: bool,
+    /// MAIL commands that arrived with their DATA already behind them.
+    pipelined: usize,
+    /// RSET commands seen.
+    resets: usize,
 }
 
 pub struct SmtpServer {
@@ -191,6 +201,22 @@ impl SmtpServer {
         self.state.lock().unwrap().logins
     }
 
+    /// Offers PIPELINING in the EHLO reply (the default) or not, from the next EHLO on.
+    pub fn pipelining(&self, offer: bool) {
+        self.state.lock().unwrap().lockstep = !offer;
+    }
+
+    /// How many MAIL commands arrived in one piece with the rest of their envelope up to
+    /// DATA, that is, pipelined.
+    pub fn pipelined(&self) -> usize {
+        self.state.lock().unwrap().pipelined
+    }
+
+    /// How many RSET commands arrived.
+    pub fn resets(&self) -> usize {
+        self.state.lock().unwrap().resets
+    }
+
     /// Forgets planned failures, rejected recipients and stalls (received messages stay).
     pub fn behave(&self) {
         let mut s = self.state.lock().unwrap();
@@ -262,11 +288,21 @@ fn path_arg(line: &str) -> String {
         .to_string()
 }
 
+/// Whether the bytes already read but not yet handled hold a whole DATA command.
+fn data_waiting(buffered: &[u8]) -> bool {
+    buffered
+        .split(|b| *b == b'\n')
+        .any(|l| l.eq_ignore_ascii_case(b"DATA\r"))
+}
+
 async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 test.smtp.example ESMTP ready\r\n")
         .await?;
+    // Replies held while more commands are already waiting (RFC 2920: one write per group).
+    let mut out: Vec<u8> = Vec::new();
     let mut from: Option<String> = None;
     let mut to: Vec<String> = Vec::new();
     // A RCPT failure counts once per message, however many recipients it has.
@@ -284,8 +320,11 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             .unwrap_or("")
             .to_ascii_uppercase();
         let reply: String = match verb.as_str() {
-            "EHLO" => {
+            "EHLO" if state.lock().unwrap().lockstep => {
                 "250-test.smtp.example\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760".into()
+            }
+            "EHLO" => {
+                "250-test.smtp.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760".into()
             }
             "HELO" => "250 test.smtp.example".into(),
             "AUTH" => {
@@ -299,18 +338,23 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             }
             "NOOP" => "250 2.0.0 OK".into(),
             "RSET" => {
+                state.lock().unwrap().resets += 1;
                 from = None;
                 to.clear();
                 rcpt_failure = None;
                 "250 2.0.0 OK".into()
             }
             "QUIT" => {
-                w.write_all(b"221 2.0.0 bye\r\n").await?;
+                out.extend_from_slice(b"221 2.0.0 bye\r\n");
+                w.write_all(&out).await?;
                 return Ok(());
             }
             "MAIL" => match planned(&state, Stage::Mail) {
                 Some(f) => f,
                 None => {
+                    if data_waiting(r.buffer()) {
+                        state.lock().unwrap().pipelined += 1;
+                    }
                     from = Some(path_arg(&text));
                     to.clear();
                     rcpt_failure = None;
@@ -342,7 +386,9 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             }
             "DATA" if to.is_empty() => "503 5.5.1 RCPT first".into(),
             "DATA" => {
-                w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                out.extend_from_slice(b"354 end with <CRLF>.<CRLF>\r\n");
+                w.write_all(&out).await?;
+                out.clear();
                 let mut data = Vec::new();
                 loop {
                     line.clear();
@@ -397,7 +443,11 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             }
             _ => "502 5.5.2 command not recognized".into(),
         };
-        w.write_all(reply.as_bytes()).await?;
-        w.write_all(b"\r\n").await?;
+        out.extend_from_slice(reply.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if r.buffer().is_empty() {
+            w.write_all(&out).await?;
+            out.clear();
+        }
     }
 }

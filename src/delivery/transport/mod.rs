@@ -5,6 +5,7 @@
 
 mod outbox;
 mod smtp;
+mod transaction;
 
 use crate::plan::config::{Config, SecretSource, Transport};
 use chrono_tz::Tz;

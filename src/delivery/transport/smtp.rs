@@ -1,18 +1,19 @@
 //! The SMTP side of [`Sender`](super::Sender): a small connection pool over lettre's
-//! single-connection API, TLS set-up, and one email's transaction (MAIL, RCPT, DATA).
+//! single-connection API and TLS set-up. One email's transaction (MAIL, RCPT, DATA) is in
+//! [`super::transaction`].
 
-use super::{Delivery, Refusal, SendError, TransportError, sanitize_reply, unknown};
+use super::transaction::{offers_pipelining, reply_of, transact};
+use super::{Delivery, SendError, TransportError, sanitize_reply};
 use crate::plan::config::{Security, Smtp};
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::ClientId;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -29,16 +30,22 @@ const FRESH: Duration = Duration::from_secs(2);
 const STALE: Duration = Duration::from_secs(60);
 
 /// Our own small SMTP pool over lettre's single-connection API. Every socket has
-/// `TCP_NODELAY` set: lettre writes the body and the final `.` separately, and with Nagle's
-/// algorithm plus the server's delayed ACK each message would wait ~40 ms for the second
-/// write.
+/// `TCP_NODELAY` set: each step of a transaction is one write (see [`super::transaction`]),
+/// which should leave at once rather than wait for the ACK of the one before.
 pub(super) struct Pool {
     pub(super) cfg: Smtp,
     pub(super) credentials: Option<Credentials>,
     hello: ClientId,
     tls: PoolTls,
     /// Healthy connections waiting for the next email, at most `pool_size`.
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
+}
+
+/// One open, greeted (and secured, and logged-in) connection.
+pub(super) struct Conn {
+    pub(super) smtp: AsyncSmtpConnection,
+    /// The server offers PIPELINING (RFC 2920): the envelope goes out in one write.
+    pub(super) pipelining: bool,
 }
 
 enum PoolTls {
@@ -193,7 +200,7 @@ impl Pool {
     }
 
     /// An idle connection that still answers, or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, PoolError> {
+    async fn checkout(&self) -> Result<Conn, PoolError> {
         loop {
             let next = self.idle.lock().expect("never poisoned").pop();
             let Some((mut conn, since)) = next else { break };
@@ -201,7 +208,7 @@ impl Pool {
             if age >= STALE {
                 continue;
             }
-            if age < FRESH || conn.test_connected().await {
+            if age < FRESH || conn.smtp.test_connected().await {
                 return Ok(conn);
             }
         }
@@ -209,8 +216,8 @@ impl Pool {
     }
 
     /// Keeps a healthy connection for the next email, up to `pool_size` of them.
-    fn checkin(&self, conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
+    fn checkin(&self, conn: Conn) {
+        if conn.smtp.has_broken() {
             return;
         }
         let mut idle = self.idle.lock().expect("never poisoned");
@@ -220,8 +227,8 @@ impl Pool {
     }
 
     /// Connects, greets, secures (TLS is required for StartTls: without it the server gets
-    /// nothing more than EHLO), then authenticates.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
+    /// nothing more than EHLO), asks whether the server pipelines, then authenticates.
+    async fn connect(&self) -> Result<Conn, PoolError> {
         let cfg = &self.cfg;
         let step = step_timeout(cfg.timeout);
         let tcp = tokio::time::timeout(step, TcpStream::connect((cfg.host.as_str(), cfg.port)))
@@ -249,6 +256,13 @@ impl Pool {
                 .await
                 .map_err(PoolError::Smtp)?;
         }
+        let pipelining = match offers_pipelining(&mut conn, &self.hello).await {
+            Ok(p) => p,
+            Err(e) => {
+                conn.abort().await;
+                return Err(PoolError::Smtp(e));
+            }
+        };
         if let Some(credentials) = &self.credentials {
             // Never in plaintext unless the config chose plaintext. (lettre cannot see that
             // our own implicit-TLS stream is encrypted.)
@@ -273,7 +287,10 @@ impl Pool {
                 });
             }
         }
-        Ok(conn)
+        Ok(Conn {
+            smtp: conn,
+            pipelining,
+        })
     }
 
     /// One email over a pooled connection; a connection that failed is not kept. Drives the
@@ -294,226 +311,18 @@ impl Pool {
                 self.checkin(conn);
                 Ok(delivery)
             }
+            // Every recipient refused: the transaction was reset and the connection is
+            // in step, as it is when the email could not go as it is (nothing was sent).
+            Err(e @ (PoolError::AllRefused { .. } | PoolError::Client(_))) => {
+                self.checkin(conn);
+                Err(e)
+            }
             Err(e) => {
-                conn.abort().await;
+                conn.smtp.abort().await;
                 Err(e)
             }
         }
     }
-}
-
-/// A negative reply, as code and sanitised text.
-fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
-    let code = e.status()?.to_string().parse().ok()?;
-    let text = std::error::Error::source(e)
-        .map(|s| sanitize_reply(&s.to_string()))
-        .unwrap_or_default();
-    Some((code, text))
-}
-
-/// MAIL, RCPT for each recipient, DATA, the content; again for those a `452` put off.
-async fn transact(
-    conn: &mut AsyncSmtpConnection,
-    msg: &Message,
-    data_sent: &AtomicBool,
-) -> Result<Delivery, PoolError> {
-    let envelope = msg.envelope();
-    let body = msg.formatted();
-    let options = mail_options(conn, msg, &body)?;
-    let mut pending: Vec<lettre::Address> = envelope.to().to_vec();
-    let mut refused: Vec<Refusal> = Vec::new();
-    let mut replies: Vec<String> = Vec::new();
-    while !pending.is_empty() {
-        conn.command(Mail::new(envelope.from().cloned(), options.clone()))
-            .await
-            .map_err(PoolError::Smtp)?;
-        let Recipients {
-            accepted,
-            later,
-            too_many,
-        } = rcpt_each(conn, std::mem::take(&mut pending), &mut refused).await?;
-        if accepted.is_empty() {
-            // Nobody left to send this transaction to; RSET so the connection can be reused.
-            conn.command(Rset).await.map_err(PoolError::Smtp)?;
-            break;
-        }
-        let content = Content {
-            body: &body,
-            accepted: &accepted,
-            later_empty: later.is_empty(),
-        };
-        if let Some(delivery) = data(conn, content, data_sent, &mut replies, &mut refused).await? {
-            return Ok(delivery);
-        }
-        if let Some((code, text)) = too_many {
-            tracing::info!(
-                code,
-                reply = %text,
-                remaining = later.len(),
-                "the mail server takes fewer recipients per email; sending the rest in another transaction"
-            );
-        }
-        pending = later;
-    }
-    if replies.is_empty() {
-        return Err(all_refused(&refused));
-    }
-    Ok(Delivery {
-        reply: replies.join("; "),
-        refused,
-    })
-}
-
-/// MAIL FROM's parameters: SMTPUTF8 for non-ASCII addresses, 8BITMIME for a non-ASCII
-/// body; an error when the server does not offer the one the email needs.
-fn mail_options(
-    conn: &AsyncSmtpConnection,
-    msg: &Message,
-    body: &[u8],
-) -> Result<Vec<MailParameter>, PoolError> {
-    let envelope = msg.envelope();
-    let mut options = Vec::new();
-    let non_ascii = envelope
-        .from()
-        .into_iter()
-        .chain(envelope.to())
-        .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
-    if non_ascii {
-        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Err(PoolError::Client(
-                "the envelope has non-ASCII addresses but the server does not offer SMTPUTF8"
-                    .into(),
-            ));
-        }
-        options.push(MailParameter::SmtpUtfEight);
-    }
-    if !body.is_ascii() {
-        if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return Err(PoolError::Client(
-                "the email is not ASCII but the server does not offer 8BITMIME".into(),
-            ));
-        }
-        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    Ok(options)
-}
-
-/// What one transaction's RCPT TOs left: the recipients taken, those put off by a `452`
-/// for a further transaction, and that `452` reply.
-struct Recipients {
-    accepted: Vec<lettre::Address>,
-    later: Vec<lettre::Address>,
-    too_many: Option<(u16, String)>,
-}
-
-/// RCPT TO for each pending recipient until a `452` (after at least one was taken) puts the
-/// rest off; every other refusal is added to `refused`.
-async fn rcpt_each(
-    conn: &mut AsyncSmtpConnection,
-    pending: Vec<lettre::Address>,
-    refused: &mut Vec<Refusal>,
-) -> Result<Recipients, PoolError> {
-    let mut accepted = Vec::new();
-    let mut later = Vec::new();
-    let mut too_many: Option<(u16, String)> = None;
-    for addr in pending {
-        if too_many.is_some() {
-            later.push(addr);
-            continue;
-        }
-        match conn.command(Rcpt::new(addr.clone(), vec![])).await {
-            Ok(_) => accepted.push(addr),
-            Err(e) => match reply_of(&e) {
-                Some((452, text)) if !accepted.is_empty() => {
-                    too_many = Some((452, text));
-                    later.push(addr);
-                }
-                Some((code, text)) => refused.push(Refusal {
-                    address: addr.to_string(),
-                    code,
-                    text,
-                }),
-                None => return Err(PoolError::Smtp(e)),
-            },
-        }
-    }
-    Ok(Recipients {
-        accepted,
-        later,
-        too_many,
-    })
-}
-
-/// One transaction's content: the email, the recipients taken, and whether none were put
-/// off for a further transaction.
-struct Content<'a> {
-    body: &'a [u8],
-    accepted: &'a [lettre::Address],
-    later_empty: bool,
-}
-
-/// DATA and the content. The server's reply goes to `replies`; a refusal of a later part
-/// of a split envelope goes to `refused`. `Ok(Some(_))` is the email's outcome when the
-/// connection failed after the final dot of a later transaction.
-async fn data(
-    conn: &mut AsyncSmtpConnection,
-    content: Content<'_>,
-    data_sent: &AtomicBool,
-    replies: &mut Vec<String>,
-    refused: &mut Vec<Refusal>,
-) -> Result<Option<Delivery>, PoolError> {
-    conn.command(Data).await.map_err(PoolError::Smtp)?;
-    data_sent.store(true, Ordering::SeqCst);
-    match conn.message(content.body).await {
-        Ok(reply) => {
-            let text = reply.message().collect::<Vec<_>>().join(" ");
-            replies.push(
-                format!("{} {}", reply.code(), sanitize_reply(&text))
-                    .trim_end()
-                    .to_string(),
-            );
-        }
-        Err(e) => match reply_of(&e) {
-            // The content itself was refused: for these recipients, as for all.
-            Some(_) if replies.is_empty() && content.later_empty => {
-                return Err(PoolError::Smtp(e));
-            }
-            Some((code, text)) => refused.extend(content.accepted.iter().map(|a| Refusal {
-                address: a.to_string(),
-                code,
-                text: text.clone(),
-            })),
-            // No reply after the final dot: for the first transaction this is the
-            // email's outcome; for a later one, its recipients' only.
-            None if replies.is_empty() => return Err(PoolError::Unknown(e)),
-            None => {
-                refused.extend(content.accepted.iter().map(|a| Refusal {
-                    address: a.to_string(),
-                    code: 451,
-                    text: format!("{}: {}", unknown(), sanitize_reply(&e.to_string())),
-                }));
-                return Ok(Some(Delivery {
-                    reply: replies.join("; "),
-                    refused: std::mem::take(refused),
-                }));
-            }
-        },
-    }
-    Ok(None)
-}
-
-/// Every recipient was refused: the first transient refusal's code if any, else the
-/// first's, with every refusal in the text.
-fn all_refused(refused: &[Refusal]) -> PoolError {
-    let transient = refused.iter().find(|r| (400..500).contains(&r.code));
-    let first = transient.or(refused.first());
-    let code = first.map_or(550, |r| r.code);
-    let text = refused
-        .iter()
-        .map(|r| format!("<{}>: {} {}", r.address, r.code, r.text))
-        .collect::<Vec<_>>()
-        .join("; ");
-    PoolError::AllRefused { code, text }
 }
 
 /// Sorts lettre's errors into ours, keeping the server's code and text.
