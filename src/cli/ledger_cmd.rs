@@ -7,7 +7,7 @@
 //! `nhacviec ledger migrate --to URL`: the SQLite ledger's history copied into PostgreSQL;
 //! `nhacviec ledger status`: the nodes seen, their last sweeps, the leases pending.
 
-mod pg;
+pub(super) mod pg;
 
 use super::ConfigArg;
 use crate::delivery::ledger::{Ledger, guard};
@@ -132,16 +132,4 @@ fn load(config: &ConfigArg) -> Result<config::Loaded> {
             r.render_short().join("\n")
         ))
     })
-}
-
-/// `log`'s rows (or its completions' trail) from a PostgreSQL ledger.
-pub(super) fn pg_log(
-    pg: &crate::plan::config::PgLedger,
-    filter: &crate::delivery::ledger::LogFilter,
-    completions: bool,
-) -> Result<(
-    Vec<crate::delivery::ledger::DeliveryRow>,
-    Vec<crate::delivery::ledger::Completion>,
-)> {
-    pg::log_rows(pg, filter, completions)
 }

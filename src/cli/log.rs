@@ -76,7 +76,7 @@ pub(super) fn log(config: &ConfigArg, filter: Filter, view: &View) -> Result<Exi
     };
     let (pg_rows, pg_trail) = match &config.ledger.postgres {
         Some(pg) => {
-            let (rows, trail) = super::ledger_cmd::pg_log(pg, &filter, completions)?;
+            let (rows, trail) = super::ledger_cmd::pg::log_rows(pg, &filter, completions)?;
             (Some(rows), Some(trail))
         }
         None => (None, None),
