@@ -509,3 +509,57 @@ mod text {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::config::Env;
+    use crate::plan::planner::{NudgeKey, Settled};
+    use chrono::{Datelike, TimeZone, Utc};
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    /// A plan's rows print the same whether its upcoming nudges are listed (read from the
+    /// nudges) or streamed (read from the config by place), in every format and filter.
+    #[test]
+    fn streamed_and_listed_plans_print_the_same() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let cfg = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        // Mid-year, with a catch-up window: due, late and upcoming rows all print.
+        let now = Utc.with_ymd_and_hms(2024, 6, 14, 1, 0, 0).unwrap();
+        let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
+        let cal = cfg.work_calendar(now.year());
+        let listed = planner::plan(&cfg, &cal, now, until, &HashSet::new());
+        // A ledger that holds a few of them.
+        let known: HashSet<NudgeKey> = listed.upcoming.iter().step_by(5).map(Nudge::key).collect();
+        let settled = Settled::default();
+        let listed = planner::plan_settled(&cfg, &cal, now, until, &known, &settled);
+        assert!(listed.upcoming.len() > 20, "{}", listed.upcoming.len());
+        let office = listed.upcoming[0].office.to_string();
+        let task = listed.upcoming[3].task.to_string();
+        for format in [Format::Table, Format::Csv, Format::Json] {
+            for wide in [false, true] {
+                let view = View {
+                    wide,
+                    ..View::unlimited(format)
+                };
+                for (o, t) in [
+                    (None, None),
+                    (Some(office.as_str()), None),
+                    (None, Some(task.as_str())),
+                ] {
+                    let want = render_plan(&cfg, &listed, o, t, &view);
+                    let (streamed, upcoming) =
+                        planner::plan_streamed(&cfg, &cal, now, until, &known, &settled);
+                    let got = to_string(|w| {
+                        write_plan_streamed(w, &cfg, &streamed, upcoming, o, t, &view)
+                    });
+                    assert_eq!(got, want, "{format:?} wide={wide} {o:?} {t:?}");
+                    assert!(want.lines().count() > 2, "{format:?} {o:?} {t:?}: {want}");
+                }
+            }
+        }
+    }
+}
