@@ -14,8 +14,8 @@
 use super::yaml::{Key, Node, Text, Value, key_name, pos_of_span};
 use crate::plan::diag::Pos;
 use granit_parser::{Event, ScalarStyle};
+use rustc_hash::FxHashSet as HashSet;
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 /// Deeper than this is left to serde-saphyr, whose budget stops at a depth of 64.
 const MAX_DEPTH: usize = 32;

@@ -49,17 +49,27 @@ pub fn write_csv_row<'a>(
     w: &mut dyn Write,
     cells: impl IntoIterator<Item = &'a str>,
 ) -> io::Result<()> {
+    let mut buf = Vec::new();
+    push_csv_row(&mut buf, cells);
+    w.write_all(&buf)
+}
+
+/// [`write_csv_row`] appended to `buf`: a long listing reuses one buffer and writes each
+/// record at once.
+pub fn push_csv_row<'a>(buf: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
     for (i, c) in cells.into_iter().enumerate() {
         if i > 0 {
-            w.write_all(b",")?;
+            buf.push(b',');
         }
         if c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-            write!(w, "\"{}\"", c.replace('"', "\"\""))?;
+            buf.push(b'"');
+            buf.extend_from_slice(c.replace('"', "\"\"").as_bytes());
+            buf.push(b'"');
         } else {
-            w.write_all(c.as_bytes())?;
+            buf.extend_from_slice(c.as_bytes());
         }
     }
-    w.write_all(b"\r\n")
+    buf.extend_from_slice(b"\r\n");
 }
 
 /// One row as a JSON object, an element of an array, laid out as
@@ -76,12 +86,41 @@ pub fn write_json_object<S: AsRef<str>>(
     order: &[usize],
     cells: &[S],
 ) -> io::Result<()> {
-    let pad = " ".repeat(indent);
-    write!(w, "{}\n{pad}{{", if first { "" } else { "," })?;
+    let mut buf = Vec::new();
+    push_json_object(&mut buf, first, indent, keys, kinds, order, cells);
+    w.write_all(&buf)
+}
+
+/// [`write_json_object`] appended to `buf`: a long listing reuses one buffer and writes
+/// each object at once.
+pub fn push_json_object<S: AsRef<str>>(
+    buf: &mut Vec<u8>,
+    first: bool,
+    indent: usize,
+    keys: &[&str],
+    kinds: &[Kind],
+    order: &[usize],
+    cells: &[S],
+) {
+    let pad = |buf: &mut Vec<u8>, n: usize| buf.extend(std::iter::repeat_n(b' ', n));
+    // Strings escaped as serde_json escapes them; writing to memory cannot fail.
+    let string = |buf: &mut Vec<u8>, s: &str| {
+        let _ = serde_json::to_writer(&mut *buf, s);
+    };
+    if !first {
+        buf.push(b',');
+    }
+    buf.push(b'\n');
+    pad(buf, indent);
+    buf.push(b'{');
     for (i, &c) in order.iter().enumerate() {
-        write!(w, "{}\n{pad}  ", if i == 0 { "" } else { "," })?;
-        serde_json::to_writer(&mut *w, keys[c])?;
-        w.write_all(b": ")?;
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.push(b'\n');
+        pad(buf, indent.saturating_add(2));
+        string(buf, keys[c]);
+        buf.extend_from_slice(b": ");
         let cell = cells[c].as_ref();
         let typed = match kinds.get(c) {
             Some(Kind::Number) => cell.parse::<i64>().is_ok(),
@@ -89,14 +128,16 @@ pub fn write_json_object<S: AsRef<str>>(
             _ => false,
         };
         if cell.is_empty() {
-            w.write_all(b"null")?;
+            buf.extend_from_slice(b"null");
         } else if typed {
-            w.write_all(cell.as_bytes())?;
+            buf.extend_from_slice(cell.as_bytes());
         } else {
-            serde_json::to_writer(&mut *w, cell)?;
+            string(buf, cell);
         }
     }
-    write!(w, "\n{pad}}}")
+    buf.push(b'\n');
+    pad(buf, indent);
+    buf.push(b'}');
 }
 
 /// Ends a JSON array whose elements were written with [`write_json_object`] at `indent`
@@ -139,11 +180,16 @@ pub fn weekday(d: chrono::NaiveDate) -> String {
 
 /// How far the deadline is, in the nudge's unit: `còn 3 ngày làm việc`, `hôm nay`, `quá 2 ngày`.
 pub fn days_left_text(n: &Nudge) -> String {
-    let unit = match n.unit {
+    days_left_words(n.days_left, n.unit)
+}
+
+/// [`days_left_text`] of `days_left` days counted in `unit`.
+pub fn days_left_words(days_left: i64, unit: config::Unit) -> String {
+    let unit = match unit {
         config::Unit::Days => crate::t!("ngày", "day(s)"),
         config::Unit::WorkingDays => crate::t!("ngày làm việc", "working day(s)"),
     };
-    match n.days_left {
+    match days_left {
         0 => crate::t!("hôm nay", "today").to_string(),
         d if d > 0 => crate::tr!("còn {d} {unit}", "{d} {unit} left"),
         d => {

@@ -3,15 +3,14 @@
 
 use super::table::write_bom;
 use super::{
-    Format, Kind, Table, View, days_left_text, end_json_array, format_local, sorted_order,
-    to_string, write_csv_row, write_json_object,
+    Format, Kind, Table, View, days_left_words, end_json_array, format_local, push_csv_row,
+    push_json_object, sorted_order, to_string, write_csv_row, write_json_object,
 };
-use crate::plan::config::Config;
-use crate::plan::planner::{self, Nudge, Plan, Upcoming};
+use crate::plan::config::{Config, Unit};
+use crate::plan::planner::{self, Indexed, Nudge, Plan, Upcoming};
 use crate::t;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
-use std::borrow::Cow;
 use std::io::Write;
 
 /// The columns of `plan`: (key for JSON and CSV, title for the text table).
@@ -85,102 +84,204 @@ fn status_label(code: &str) -> &'static str {
     }
 }
 
-/// The cells of one `plan` row, rewritten in place for each nudge: a year of a large plan
-/// has millions of rows, and a fresh `String` per cell was most of the printing's work.
-struct PlanRow {
-    cells: [String; 10],
-    machine: bool,
-    /// The text table with `--wide`: weekdays spelled out.
-    wide: bool,
-    /// The send time and deadline the cells hold: rows come in time order, so both
-    /// repeat and are formatted once per run of equal values.
-    send_at: Option<DateTime<Tz>>,
-    occurrence: Option<NaiveDate>,
-    /// The task the task and phrase cells hold.
-    task: Option<std::sync::Arc<str>>,
+/// One row to print: a nudge, read where it lies (the plan's own nudges, or the config's
+/// ids for a year's nudges handed out by place), and its status.
+#[derive(Clone, Copy)]
+struct RowView<'a> {
+    task: &'a str,
+    /// The task's deadline phrase when the nudge came with its place in `cfg.tasks` (no
+    /// lookup by id).
+    phrase: Option<&'a str>,
+    office: &'a str,
+    role: planner::Role,
+    kind: planner::Kind,
+    occurrence: NaiveDate,
+    send_at: DateTime<Tz>,
+    days_left: i64,
+    unit: Unit,
+    add_head: bool,
+    add_leadership: bool,
+    status: &'static str,
 }
 
-impl PlanRow {
-    fn new(machine: bool, wide: bool) -> Self {
+impl<'a> RowView<'a> {
+    fn of_nudge(n: &'a Nudge, status: &'static str) -> Self {
         Self {
-            cells: Default::default(),
-            machine,
-            wide,
-            send_at: None,
-            occurrence: None,
-            task: None,
+            task: &n.task,
+            phrase: None,
+            office: &n.office,
+            role: n.role,
+            kind: n.kind,
+            occurrence: n.occurrence,
+            send_at: n.send_at,
+            days_left: n.days_left,
+            unit: n.unit,
+            add_head: n.add_head,
+            add_leadership: n.add_leadership,
+            status,
         }
     }
 
-    /// `task_index`: the task's place in `cfg.tasks` when known (no lookup by id).
-    fn fill(&mut self, cfg: &Config, n: &Nudge, task_index: Option<usize>, status: &str) {
+    /// `None` if a place is not in the config (never: the places come from it).
+    fn of_indexed(names: &'a Names, n: &Indexed, status: &'static str) -> Option<Self> {
+        let (task, phrase) = names.task(n.task as usize)?;
+        Some(Self {
+            task,
+            phrase: Some(phrase),
+            office: names.office(n.office as usize)?,
+            role: n.role,
+            kind: n.kind,
+            occurrence: n.occurrence,
+            send_at: n.send_at,
+            days_left: n.days_left,
+            unit: n.unit,
+            add_head: n.add_head,
+            add_leadership: n.add_leadership,
+            status,
+        })
+    }
+}
+
+/// The tasks' ids and deadline phrases and the offices' ids, by place in the config, copied
+/// side by side into one buffer: a year's rows read them in an order that jumps all over
+/// the config, and for 100k tasks reading them where they lie was a cache miss per row.
+struct Names {
+    text: String,
+    /// Per task: where its id starts, where it ends (the phrase starts) and where the
+    /// phrase ends.
+    tasks: Vec<[usize; 3]>,
+    /// Per office: where its id starts and ends.
+    offices: Vec<[usize; 2]>,
+}
+
+impl Names {
+    fn new(cfg: &Config) -> Self {
+        let mut text = String::new();
+        let tasks = cfg
+            .tasks
+            .iter()
+            .map(|t| {
+                let start = text.len();
+                text.push_str(&t.id);
+                let id_end = text.len();
+                text.push_str(&t.deadline.phrase);
+                [start, id_end, text.len()]
+            })
+            .collect();
+        let offices = cfg
+            .offices
+            .iter()
+            .map(|o| {
+                let start = text.len();
+                text.push_str(&o.id);
+                [start, text.len()]
+            })
+            .collect();
+        Self {
+            text,
+            tasks,
+            offices,
+        }
+    }
+
+    /// The id and deadline phrase of the task at place `i`.
+    fn task(&self, i: usize) -> Option<(&str, &str)> {
+        let [start, id_end, end] = *self.tasks.get(i)?;
+        Some((self.text.get(start..id_end)?, self.text.get(id_end..end)?))
+    }
+
+    /// The id of the office at place `i`.
+    fn office(&self, i: usize) -> Option<&str> {
+        let [start, end] = *self.offices.get(i)?;
+        self.text.get(start..end)
+    }
+}
+
+/// The cells of `plan`'s rows: a year of a large plan has millions of rows, so the ids and
+/// the deadline phrase are read where they lie, and the formatted cells are rewritten in
+/// place, each only when its value changes (rows come in time order, so the send time and
+/// deadline repeat).
+struct PlanRow<'c> {
+    cfg: &'c Config,
+    machine: bool,
+    /// The text table with `--wide`: weekdays spelled out.
+    wide: bool,
+    send_at: Option<DateTime<Tz>>,
+    send_at_cell: String,
+    occurrence: Option<NaiveDate>,
+    deadline_cell: String,
+    /// The task the phrase is of.
+    task: Option<&'c str>,
+    phrase: &'c str,
+    kind: Option<planner::Kind>,
+    kind_cell: String,
+    days_left: Option<(i64, Unit)>,
+    days_left_cell: String,
+}
+
+impl<'c> PlanRow<'c> {
+    fn new(cfg: &'c Config, machine: bool, wide: bool) -> Self {
+        Self {
+            cfg,
+            machine,
+            wide,
+            send_at: None,
+            send_at_cell: String::new(),
+            occurrence: None,
+            deadline_cell: String::new(),
+            task: None,
+            phrase: "",
+            kind: None,
+            kind_cell: String::new(),
+            days_left: None,
+            days_left_cell: String::new(),
+        }
+    }
+
+    /// The row's cells, in the order of [`plan_columns`].
+    fn cells<'s>(&'s mut self, n: &RowView<'c>) -> [&'s str; 10] {
         use std::fmt::Write as _;
         let machine = self.machine;
-        let [
-            send_at,
-            st,
-            task,
-            office,
-            role,
-            kind,
-            deadline,
-            phrase,
-            days_left,
-            recipients,
-        ] = &mut self.cells;
         if self.send_at != Some(n.send_at) {
-            send_at.clear();
+            let cell = &mut self.send_at_cell;
+            cell.clear();
             if machine {
-                send_at.push_str(&n.send_at.to_rfc3339());
+                cell.push_str(&n.send_at.to_rfc3339());
             } else if self.wide {
-                send_at.push_str(&format_local(&n.send_at));
+                cell.push_str(&format_local(&n.send_at));
             } else {
-                let _ = write!(send_at, "{}", n.send_at.format("%d/%m/%Y %H:%M"));
+                let _ = write!(cell, "{}", n.send_at.format("%d/%m/%Y %H:%M"));
             }
             self.send_at = Some(n.send_at);
         }
-        st.clear();
-        st.push_str(if machine {
-            status
-        } else {
-            status_label(status)
-        });
-        if self.task.as_ref() != Some(&n.task) {
-            self.task = Some(n.task.clone());
-            task.clear();
-            task.push_str(&n.task);
-            phrase.clear();
-            let t = match task_index {
-                Some(i) => cfg.tasks.get(i),
-                None => cfg.task(&n.task),
-            };
-            if let Some(t) = t {
-                phrase.push_str(&t.deadline.phrase);
-            }
+        if self.task != Some(n.task) {
+            self.task = Some(n.task);
+            let cfg = self.cfg;
+            self.phrase = n
+                .phrase
+                .or_else(|| cfg.task(n.task).map(|t| t.deadline.phrase.as_str()))
+                .unwrap_or("");
         }
-        office.clear();
-        office.push_str(&n.office);
-        role.clear();
-        role.push_str(if machine {
-            n.role.code()
-        } else {
-            role_label(n.role)
-        });
-        kind.clear();
-        if machine {
-            let _ = n.kind.write_code(kind);
-        } else {
-            kind.push_str(&kind_label(&n.kind));
+        if self.kind != Some(n.kind) {
+            let cell = &mut self.kind_cell;
+            cell.clear();
+            if machine {
+                let _ = n.kind.write_code(cell);
+            } else {
+                cell.push_str(&kind_label(&n.kind));
+            }
+            self.kind = Some(n.kind);
         }
         if self.occurrence != Some(n.occurrence) {
-            deadline.clear();
+            let cell = &mut self.deadline_cell;
+            cell.clear();
             if machine {
-                let _ = write!(deadline, "{}", n.occurrence.format("%Y-%m-%d"));
+                let _ = write!(cell, "{}", n.occurrence.format("%Y-%m-%d"));
             } else if !self.wide {
-                let _ = write!(deadline, "{}", n.occurrence.format("%d/%m/%Y"));
+                let _ = write!(cell, "{}", n.occurrence.format("%d/%m/%Y"));
             } else {
                 let _ = write!(
-                    deadline,
+                    cell,
                     "{} {}",
                     super::weekday(n.occurrence),
                     n.occurrence.format("%d/%m/%Y")
@@ -188,15 +289,18 @@ impl PlanRow {
             }
             self.occurrence = Some(n.occurrence);
         }
-        days_left.clear();
-        if machine {
-            let _ = write!(days_left, "{}", n.days_left);
-        } else {
-            days_left.push_str(&days_left_text(n));
+        if self.days_left != Some((n.days_left, n.unit)) {
+            let cell = &mut self.days_left_cell;
+            cell.clear();
+            if machine {
+                let _ = write!(cell, "{}", n.days_left);
+            } else {
+                cell.push_str(&days_left_words(n.days_left, n.unit));
+            }
+            self.days_left = Some((n.days_left, n.unit));
         }
-        recipients.clear();
         // JSON and CSV carry the stable codes, in either language.
-        recipients.push_str(match (n.add_head, n.add_leadership, machine) {
+        let recipients = match (n.add_head, n.add_leadership, machine) {
             (true, true, true) => "head, leadership",
             (true, false, true) => "head",
             (false, true, true) => "leadership",
@@ -204,7 +308,27 @@ impl PlanRow {
             (true, false, false) => t!("trưởng đơn vị", "head"),
             (false, true, false) => t!("lãnh đạo", "leadership"),
             _ => "",
-        });
+        };
+        [
+            &self.send_at_cell,
+            if machine {
+                n.status
+            } else {
+                status_label(n.status)
+            },
+            n.task,
+            n.office,
+            if machine {
+                n.role.code()
+            } else {
+                role_label(n.role)
+            },
+            &self.kind_cell,
+            &self.deadline_cell,
+            self.phrase,
+            &self.days_left_cell,
+            recipients,
+        ]
     }
 }
 
@@ -231,7 +355,10 @@ pub fn write_plan(
     task: Option<&str>,
     view: &View,
 ) -> std::io::Result<()> {
-    let upcoming = plan.upcoming.iter().map(|n| (Cow::Borrowed(n), None));
+    let upcoming = plan
+        .upcoming
+        .iter()
+        .map(|n| RowView::of_nudge(n, "planned"));
     write_rows(w, cfg, plan, upcoming, office, task, view)
 }
 
@@ -246,38 +373,32 @@ pub fn write_plan_streamed(
     task: Option<&str>,
     view: &View,
 ) -> std::io::Result<()> {
+    let names = Names::new(cfg);
     let upcoming = upcoming
-        .into_nudges(cfg)
-        .map(|(n, i)| (Cow::Owned(n), Some(i)));
+        .into_indexed(cfg)
+        .filter_map(|n| RowView::of_indexed(&names, &n, "planned"));
     write_rows(w, cfg, plan, upcoming, office, task, view)
 }
 
-/// A row to print: the nudge, its task's place in `cfg.tasks` if known, its status.
-type Row<'n> = (Cow<'n, Nudge>, Option<usize>, &'n str);
-
 fn write_rows<'n>(
     w: &mut dyn Write,
-    cfg: &Config,
+    cfg: &'n Config,
     plan: &'n Plan,
-    upcoming: impl Iterator<Item = (Cow<'n, Nudge>, Option<usize>)>,
+    upcoming: impl Iterator<Item = RowView<'n>>,
     office: Option<&str>,
     task: Option<&str>,
     view: &View,
 ) -> std::io::Result<()> {
     let format = view.format;
     let keep =
-        |n: &Nudge| office.is_none_or(|o| *n.office == *o) && task.is_none_or(|t| *n.task == *t);
+        |n: &RowView| office.is_none_or(|o| n.office == o) && task.is_none_or(|t| n.task == t);
     let machine = format != Format::Table;
     let rows = plan
         .due
         .iter()
-        .filter(|n| keep(n))
-        .map(|n| (Cow::Borrowed(n), None, due_status(plan.sendable_now, n)))
-        .chain(
-            upcoming
-                .filter(|(n, _)| keep(n))
-                .map(|(n, i)| (n, i, "planned")),
-        );
+        .map(|n| RowView::of_nudge(n, due_status(plan.sendable_now, n)))
+        .chain(upcoming)
+        .filter(keep);
     let unscheduled = plan
         .unscheduled
         .iter()
@@ -291,8 +412,8 @@ fn write_rows<'n>(
         .map(|x| [x.task.clone(), x.phrase.clone(), x.reason.clone()]);
     // One row, refilled for each nudge (see [`PlanRow`]); the helpers below share it.
     let mut out = Rows {
-        cfg,
-        row: PlanRow::new(machine, view.wide),
+        row: PlanRow::new(cfg, machine, view.wide),
+        buf: Vec::with_capacity(BUF),
     };
     match format {
         Format::Csv => out.write_csv(w, view, rows)?,
@@ -313,34 +434,47 @@ fn due_status(sendable_now: bool, n: &Nudge) -> &'static str {
     }
 }
 
+/// How much of CSV or JSON is gathered before it is written.
+const BUF: usize = 1 << 16;
+
 /// The writer of the nudges' rows in one format.
-struct Rows<'a> {
-    cfg: &'a Config,
-    row: PlanRow,
+struct Rows<'c> {
+    row: PlanRow<'c>,
+    /// The records not yet written: one buffer for the whole listing.
+    buf: Vec<u8>,
 }
 
-impl Rows<'_> {
-    fn write_csv<'n>(
+impl<'c> Rows<'c> {
+    /// Writes what is gathered once there is enough of it, or all of it (`all`).
+    fn drain(&mut self, w: &mut dyn Write, all: bool) -> std::io::Result<()> {
+        if all || self.buf.len() >= BUF {
+            w.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn write_csv(
         &mut self,
         w: &mut dyn Write,
         view: &View,
-        rows: impl Iterator<Item = Row<'n>>,
+        rows: impl Iterator<Item = RowView<'c>>,
     ) -> std::io::Result<()> {
         if view.bom {
             write_bom(w)?;
         }
         write_csv_row(w, plan_columns().iter().map(|(k, _)| *k))?;
-        for (n, i, status) in rows {
-            self.row.fill(self.cfg, &n, i, status);
-            write_csv_row(w, self.row.cells.iter().map(String::as_str))?;
+        for n in rows {
+            push_csv_row(&mut self.buf, self.row.cells(&n));
+            self.drain(w, false)?;
         }
-        Ok(())
+        self.drain(w, true)
     }
 
-    fn write_json<'n>(
+    fn write_json(
         &mut self,
         w: &mut dyn Write,
-        rows: impl Iterator<Item = Row<'n>>,
+        rows: impl Iterator<Item = RowView<'c>>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
         let kinds: Vec<Kind> = plan_columns()
@@ -354,11 +488,13 @@ impl Rows<'_> {
         let order = sorted_order(&keys);
         w.write_all(b"{\n  \"nudges\": [")?;
         let mut first = true;
-        for (n, i, status) in rows {
-            self.row.fill(self.cfg, &n, i, status);
-            write_json_object(w, first, 4, &keys, &kinds, &order, &self.row.cells)?;
+        for n in rows {
+            let cells = self.row.cells(&n);
+            push_json_object(&mut self.buf, first, 4, &keys, &kinds, &order, &cells);
+            self.drain(w, false)?;
             first = false;
         }
+        self.drain(w, true)?;
         end_json_array(w, first, 4)?;
         w.write_all(b",\n")?;
         let keys: Vec<&str> = unscheduled_columns().iter().map(|(k, _)| *k).collect();
@@ -373,19 +509,18 @@ impl Rows<'_> {
         w.write_all(b"\n}\n")
     }
 
-    fn write_table<'n>(
+    fn write_table(
         &mut self,
         w: &mut dyn Write,
         view: &View,
-        rows: impl Iterator<Item = Row<'n>>,
+        rows: impl Iterator<Item = RowView<'c>>,
         unscheduled: impl Iterator<Item = [String; 3]>,
     ) -> std::io::Result<()> {
         let mut t = Table::new(&plan_columns())
             .narrow(NARROW)
             .whole(&["send_at", "task", "office", "deadline"]);
-        for (n, i, status) in rows {
-            self.row.fill(self.cfg, &n, i, status);
-            t.push(self.row.cells.to_vec());
+        for n in rows {
+            t.push(self.row.cells(&n).map(String::from).to_vec());
         }
         let mut u = Table::new(&unscheduled_columns()).whole(&["task"]);
         for cells in unscheduled {
@@ -429,5 +564,59 @@ mod text {
             "Nhiệm vụ chưa có hạn ({n}):",
             "Tasks with no date yet ({n}):"
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::config::Env;
+    use crate::plan::planner::{NudgeKey, Settled};
+    use chrono::{Datelike, TimeZone, Utc};
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    /// A plan's rows print the same whether its upcoming nudges are listed (read from the
+    /// nudges) or streamed (read from the config by place), in every format and filter.
+    #[test]
+    fn streamed_and_listed_plans_print_the_same() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let cfg = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        // Mid-year, with a catch-up window: due, late and upcoming rows all print.
+        let now = Utc.with_ymd_and_hms(2024, 6, 14, 1, 0, 0).unwrap();
+        let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
+        let cal = cfg.work_calendar(now.year());
+        let listed = planner::plan(&cfg, &cal, now, until, &HashSet::new());
+        // A ledger that holds a few of them.
+        let known: HashSet<NudgeKey> = listed.upcoming.iter().step_by(5).map(Nudge::key).collect();
+        let settled = Settled::default();
+        let listed = planner::plan_settled(&cfg, &cal, now, until, &known, &settled);
+        assert!(listed.upcoming.len() > 20, "{}", listed.upcoming.len());
+        let office = listed.upcoming[0].office.to_string();
+        let task = listed.upcoming[3].task.to_string();
+        for format in [Format::Table, Format::Csv, Format::Json] {
+            for wide in [false, true] {
+                let view = View {
+                    wide,
+                    ..View::unlimited(format)
+                };
+                for (o, t) in [
+                    (None, None),
+                    (Some(office.as_str()), None),
+                    (None, Some(task.as_str())),
+                ] {
+                    let want = render_plan(&cfg, &listed, o, t, &view);
+                    let (streamed, upcoming) =
+                        planner::plan_streamed(&cfg, &cal, now, until, &known, &settled);
+                    let got = to_string(|w| {
+                        write_plan_streamed(w, &cfg, &streamed, upcoming, o, t, &view)
+                    });
+                    assert_eq!(got, want, "{format:?} wide={wide} {o:?} {t:?}");
+                    assert!(want.lines().count() > 2, "{format:?} {o:?} {t:?}: {want}");
+                }
+            }
+        }
     }
 }

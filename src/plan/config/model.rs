@@ -6,7 +6,8 @@ use crate::plan::deadline::{self, Rule};
 use crate::plan::diag::Pos;
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub struct Config {
     pub plan: PlanInfo,
     /// In file order.
     pub offices: Vec<Office>,
-    pub(super) office_index: HashMap<String, usize>,
+    pub(super) office_index: FxHashMap<String, usize>,
     /// Group id → member office ids.
     pub groups: BTreeMap<String, Vec<String>>,
     /// Section id (`II`) → section name (`Cải cách thủ tục hành chính`).
@@ -28,7 +29,7 @@ pub struct Config {
     pub policies: BTreeMap<String, Policy>,
     /// In file order.
     pub tasks: Vec<Task>,
-    pub(super) task_index: HashMap<String, usize>,
+    pub(super) task_index: FxHashMap<String, usize>,
     pub schedule: Schedule,
     pub mail: Mail,
     pub ledger: LedgerConfig,

@@ -25,7 +25,7 @@ use nudges::{TaskCtx, nudges_for};
 use send_times::SendTimes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-pub use upcoming::Upcoming;
+pub use upcoming::{Indexed, Upcoming};
 
 /// What kind of nudge, relative to its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -91,16 +91,26 @@ impl Upcoming {
     }
 
     /// The nudges in send order, each with its task's index in `cfg.tasks`. Each day is
-    /// sorted when it is reached and let go once read.
+    /// sorted when it is reached and let go once read. Each nudge is built back with its
+    /// own copies of the ids: [`Upcoming::into_indexed`] is what printing a year uses.
     pub fn into_nudges(self, cfg: &Config) -> impl Iterator<Item = (Nudge, usize)> + '_ {
-        // Places in id order back to the tasks and offices, with one shared copy of each id.
+        self.into_indexed(cfg)
+            .map(|u| (u.nudge(cfg), u.task as usize))
+    }
+
+    /// The nudges in send order, as [`Upcoming::into_nudges`] hands them out, with the
+    /// task and the office as their places in `cfg.tasks` and `cfg.offices`: nothing is
+    /// copied or counted per nudge (a year of a large plan has millions).
+    pub fn into_indexed(self, cfg: &Config) -> impl Iterator<Item = Indexed> + '_ {
+        // Places in id order back to the places in the config.
         let by_rank = |ids: Vec<&str>| {
-            let mut order: Vec<(usize, &str)> = ids.into_iter().enumerate().collect();
-            order.sort_by_key(|(_, id)| *id);
-            order
+            let mut order: Vec<(u32, &str)> = ids
                 .into_iter()
-                .map(|(i, id)| (i, Arc::<str>::from(id)))
-                .collect::<Vec<_>>()
+                .enumerate()
+                .map(|(i, id)| (u32::try_from(i).unwrap_or(u32::MAX), id))
+                .collect();
+            order.sort_by_key(|(_, id)| *id);
+            order.into_iter().map(|(i, _)| i).collect::<Vec<u32>>()
         };
         let tasks = Rc::new(by_rank(cfg.tasks.iter().map(|t| t.id.as_str()).collect()));
         let offices = Rc::new(by_rank(cfg.offices.iter().map(|o| o.id.as_str()).collect()));
@@ -126,11 +136,9 @@ impl Upcoming {
             all.sort_unstable_by_key(|(_, _, c)| (c.task, c.office, c.kind, c.seq));
             let (tasks, offices) = (Rc::clone(&tasks), Rc::clone(&offices));
             all.into_iter().filter_map(move |(date, send_at, c)| {
-                let (index, task) = tasks.get(c.task as usize)?;
-                let (_, office) = offices.get(c.office as usize)?;
-                let nudge = Nudge {
-                    task: Arc::clone(task),
-                    office: Arc::clone(office),
+                Some(Indexed {
+                    task: *tasks.get(c.task as usize)?,
+                    office: *offices.get(c.office as usize)?,
                     role: c.role,
                     kind: c.kind,
                     occurrence: c.occurrence,
@@ -140,10 +148,46 @@ impl Upcoming {
                     unit: c.unit,
                     add_head: c.add_head,
                     add_leadership: c.add_leadership,
-                    late: Late::No,
-                };
-                Some((nudge, *index))
+                })
             })
         })
+    }
+}
+
+/// An upcoming nudge as [`Upcoming::into_indexed`] hands it out: a [`Nudge`] (on its day,
+/// so never late) whose task and office are their places in `cfg.tasks` and `cfg.offices`.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexed {
+    pub task: u32,
+    pub office: u32,
+    pub role: Role,
+    pub kind: Kind,
+    pub occurrence: NaiveDate,
+    pub date: NaiveDate,
+    pub send_at: DateTime<Tz>,
+    pub days_left: i64,
+    pub unit: Unit,
+    pub add_head: bool,
+    pub add_leadership: bool,
+}
+
+impl Indexed {
+    /// The nudge itself, with its own copies of the ids.
+    pub fn nudge(&self, cfg: &Config) -> Nudge {
+        let id = |s: Option<&String>| Arc::<str>::from(s.map_or("", String::as_str));
+        Nudge {
+            task: id(cfg.tasks.get(self.task as usize).map(|t| &t.id)),
+            office: id(cfg.offices.get(self.office as usize).map(|o| &o.id)),
+            role: self.role,
+            kind: self.kind,
+            occurrence: self.occurrence,
+            date: self.date,
+            send_at: self.send_at,
+            days_left: self.days_left,
+            unit: self.unit,
+            add_head: self.add_head,
+            add_leadership: self.add_leadership,
+            late: Late::No,
+        }
     }
 }

@@ -21,7 +21,10 @@ use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 pub use done::occurrence_span;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+// The reader's maps hash ids the admin wrote: FxHash, several times faster than SipHash on
+// short keys, and HashDoS is no concern for a file the admin writes.
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tasks::Names;
 use values::*;
@@ -275,12 +278,7 @@ impl Reader<'_> {
             policies: &policies,
             sections: &sections,
         };
-        let (tasks, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
-        let task_index: HashMap<String, usize> = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id.clone(), i))
-            .collect();
+        let (tasks, task_index, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
         self.check_dependencies(&tasks, &task_index);
         self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
         self.check_notices(&m, &plan, &tasks, &calendar);
@@ -386,7 +384,7 @@ impl Reader<'_> {
 
     fn offices(&self, node: Option<&Node>, root: Pos) -> (Vec<Office>, HashMap<String, Pos>) {
         let mut out = Vec::new();
-        let mut pos = HashMap::new();
+        let mut pos = HashMap::default();
         let Some(node) = node else {
             self.report(
                 Diagnostic::error(

@@ -8,7 +8,8 @@ use crate::plan::deadline::Rule;
 use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many years from the plan's year a date in it may be.
 const YEAR_SPAN: u32 = 5;
@@ -27,15 +28,16 @@ const TASK_KEYS: &[&str] = &[
     "note",
 ];
 impl Reader<'_> {
-    /// The tasks, and what they write under `done:` when `check` asks for its warnings.
-    /// Each task's node is dropped once read: most of a large plan's tree is its tasks.
+    /// The tasks, each id's place among them, and what they write under `done:` when
+    /// `check` asks for its warnings. Each task's node is dropped once read: most of a
+    /// large plan's tree is its tasks.
     pub(super) fn tasks(
         &self,
         node: Option<Node>,
         root: Pos,
         names: &Names,
         plan: &PlanInfo,
-    ) -> (Vec<Task>, Vec<DoneWritten>) {
+    ) -> (Vec<Task>, HashMap<String, usize>, Vec<DoneWritten>) {
         let mut out: Vec<Task> = Vec::new();
         let mut done_written = Vec::new();
         let Some(node) = node else {
@@ -52,7 +54,7 @@ impl Reader<'_> {
                     "add `tasks:` with one `- id: …` block per task"
                 )),
             );
-            return (out, done_written);
+            return (out, HashMap::default(), done_written);
         };
         let Value::Seq(items) = node.value else {
             self.error(
@@ -66,7 +68,7 @@ impl Reader<'_> {
                     "e.g.\ntasks:\n  - id: II.3\n    title: …"
                 ),
             );
-            return (out, done_written);
+            return (out, HashMap::default(), done_written);
         };
         // Every id written, even of tasks that fail to read, so that one broken task does
         // not make the tasks that wait for it report a second, misleading error.
@@ -80,7 +82,9 @@ impl Reader<'_> {
                 _ => None,
             })
             .collect();
-        let mut seen: HashMap<String, Pos> = HashMap::new();
+        // Each id's place in `out`: finding the repeats builds the config's task index.
+        let mut seen: HashMap<String, usize> = HashMap::default();
+        seen.reserve(items.len());
         out.reserve_exact(items.len());
         for item in items.into_vec() {
             if self.env.today.is_some() {
@@ -90,7 +94,7 @@ impl Reader<'_> {
                 continue;
             };
             drop(item);
-            if let Some(first) = seen.get(&t.id) {
+            if let Some(first) = seen.get(&t.id).map(|&i| out[i].pos) {
                 self.error(
                     t.pos,
                     crate::tr!(
@@ -106,7 +110,7 @@ impl Reader<'_> {
                 );
                 continue;
             }
-            seen.insert(t.id.clone(), t.pos);
+            seen.insert(t.id.clone(), out.len());
             out.push(t);
         }
         // `after:` references need every id, so they are checked once all tasks are read.
@@ -128,7 +132,7 @@ impl Reader<'_> {
                 );
             }
         }
-        (out, done_written)
+        (out, seen, done_written)
     }
 
     pub(super) fn task(&self, node: &Node, names: &Names, plan: &PlanInfo) -> Option<Task> {
