@@ -797,3 +797,61 @@ async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_
     d.signal("TERM");
     assert!(d.wait_exit(WAIT).await.success(), "{}", d.tail());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_connection_is_encrypted_and_verified_as_sslmode_asks() {
+    let Some(c) = cluster() else { return };
+    // A database the server serves over TLS only (`hostssl`; `hostnossl … reject`).
+    let db = c.tls_only_database();
+    let server = SmtpServer::start().await;
+    let plain = config_yaml(server.port(), 2, 2, &db.url(), "10m");
+    let with = |mode: &str, ca: bool| {
+        let ca = if ca {
+            format!("  ca_file: {}\n", c.ca_file().display())
+        } else {
+            String::new()
+        };
+        plain.replace("  sslmode: disable\n", &format!("  sslmode: {mode}\n{ca}"))
+    };
+
+    // verify-full with the CA that signed the server's certificate for 127.0.0.1: the sweep
+    // runs over TLS (the only way in) and records what it sent.
+    let verified = Node::new("node-a", &with("verify-full", true));
+    let mut d = verified.spawn("once", &["run", "--once"]);
+    assert_eq!(d.exit_code(WAIT).await, 0, "{}", d.tail());
+    let sent = server.received().len();
+    assert!(sent > 0, "{}", d.tail());
+    let rows = c.psql(
+        &db,
+        "SELECT count(DISTINCT message_id) FROM deliveries WHERE status = 'sent'",
+    );
+    assert_eq!(rows, sent.to_string());
+
+    // require: encrypted, the certificate not checked (libpq's meaning) — it connects too.
+    let required = Node::new("node-b", &with("require", false));
+    let out = cli(&required, &["ledger", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("node-a"), "{}", text(&out));
+
+    // verify-full without the CA: the public roots do not know the throwaway CA.
+    let untrusted = Node::new("node-c", &with("verify-full", false));
+    let out = cli(&untrusted, &["ledger", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out)
+    );
+
+    // disable: the server refuses a connection without TLS, and the error says why.
+    let unencrypted = Node::new("node-d", &plain);
+    let out = cli(&unencrypted, &["ledger", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no encryption"), "{}", text(&out));
+    assert!(
+        text(&out).contains("set `sslmode: verify-full`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(pg::PASSWORD), "{}", text(&out));
+}

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// The superuser the tests connect as, over TCP with a password (SCRAM), as a deployment does.
 pub const USER: &str = "nhacviec";
 pub const PASSWORD: &str = "mat-khau-thu-nghiem";
+/// The database that takes TLS connections only (`hostssl` in pg_hba.conf).
+pub const TLS_ONLY: &str = "tls_only";
 
 /// A running cluster.
 pub struct Cluster {
@@ -138,6 +140,7 @@ impl Cluster {
                 &pwfile.to_string_lossy(),
             ])
             .run()?;
+        c.enable_tls()?;
         // Another process may take the port between our probe and the bind: try again.
         let mut last = String::new();
         for _ in 0..5 {
@@ -155,6 +158,82 @@ impl Cluster {
 
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// TLS on, with a server certificate for 127.0.0.1 signed by a throwaway CA
+    /// ([`ca_file`](Cluster::ca_file)); the database [`TLS_ONLY`] refuses connections without
+    /// it, every other database takes both.
+    fn enable_tls(&self) -> Result<(), String> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let e = |e: rcgen::Error| e.to_string();
+        let ca_key = KeyPair::generate().map_err(e)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).map_err(e)?;
+        let key = KeyPair::generate().map_err(e)?;
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .map_err(e)?
+            .signed_by(&key, &ca, &ca_key)
+            .map_err(e)?;
+        let io = |e: std::io::Error| e.to_string();
+        std::fs::write(self.ca_file(), ca.pem()).map_err(io)?;
+        let data = self.data();
+        std::fs::write(data.join("server.crt"), cert.pem()).map_err(io)?;
+        std::fs::write(data.join("server.key"), key.serialize_pem()).map_err(io)?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .map_err(io)?;
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .map_err(io)?;
+        use std::io::Write as _;
+        writeln!(conf, "ssl = on").map_err(io)?;
+        let hba = data.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).map_err(io)?;
+        std::fs::write(
+            &hba,
+            format!(
+                "hostssl {TLS_ONLY} all 127.0.0.1/32 scram-sha-256\n\
+                 hostnossl {TLS_ONLY} all 127.0.0.1/32 reject\n{rest}"
+            ),
+        )
+        .map_err(io)?;
+        if let Some(user) = self.as_user {
+            let ok = Command::new("chown")
+                .args(["-R", &format!("{user}:"), &*data.to_string_lossy()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(format!("cannot chown the cluster's data to {user}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The CA that signed the server's certificate, for `ledger: { ca_file }`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The database [`TLS_ONLY`], created on first use: the server refuses it any connection
+    /// without TLS.
+    pub fn tls_only_database(&self) -> Database {
+        if let Err(e) = self
+            .tool("createdb")
+            .args(["-h", &self.socket_dir().to_string_lossy()])
+            .args(["-p", &self.port.to_string(), "-U", USER, TLS_ONLY])
+            .run()
+        {
+            assert!(e.contains("already exists"), "createdb {TLS_ONLY}: {e}");
+        }
+        Database {
+            name: TLS_ONLY.to_string(),
+            port: self.port,
+        }
     }
 
     fn socket_dir(&self) -> &Path {

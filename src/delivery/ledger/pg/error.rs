@@ -72,6 +72,23 @@ pub(super) fn query_err(url: &str, action: &str) -> impl FnOnce(tokio_postgres::
 
 /// The driver's error with the server's message and its cause, on one line.
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    let mut s = describe_only(e);
+    // The two TLS mistakes an admin makes most, with what to write instead.
+    if s.contains("UnknownIssuer") {
+        s.push_str(&crate::tr!(
+            " (không CA nào được tin đã ký chứng chỉ của máy chủ: đặt `ca_file:` là tệp PEM của CA đã ký nó)",
+            " (no trusted CA signed the server's certificate: set `ca_file:` to the PEM file of the CA that signed it)"
+        ));
+    } else if s.contains("no encryption") {
+        s.push_str(&crate::tr!(
+            " (máy chủ chỉ nhận kết nối TLS: đặt `sslmode: verify-full` và `ca_file:`)",
+            " (the server takes TLS connections only: set `sslmode: verify-full` and `ca_file:`)"
+        ));
+    }
+    s
+}
+
+fn describe_only(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => {
