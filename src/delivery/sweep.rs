@@ -372,6 +372,10 @@ async fn send_loop(
 ) -> Result<()> {
     let limit = ctx.sender.concurrency();
     let batch = (limit * RESERVE_PER_CONNECTION).max(RESERVE_MIN);
+    let mut outgoing = outgoing;
+    // Each node of a shared ledger starts at its own point of the list (see `start_of`).
+    let start = ledger.start_of(outgoing.len());
+    outgoing.rotate_left(start);
     let mut source = outgoing.into_iter();
     let work = Arc::new(Work::default());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();

@@ -118,6 +118,24 @@ impl Snapshot {
 }
 
 impl Store {
+    /// Where in a sweep's list of `len` emails this node starts reserving. Nodes sharing a
+    /// PostgreSQL ledger walk the same list: from the same start, the second would wait on
+    /// the first's uncommitted batch, lose it, and trail it to the end without sending. A
+    /// start set by the node's id (FNV-1a) spreads them; a SQLite ledger has one node, which
+    /// starts at the beginning.
+    pub fn start_of(&self, len: usize) -> usize {
+        match self {
+            Store::Sqlite(_) => 0,
+            Store::Pg(pg) if len > 0 => {
+                let hash = pg.node().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                usize::try_from(hash % len as u64).unwrap_or(0)
+            }
+            Store::Pg(_) => 0,
+        }
+    }
+
     /// Opens the config's ledger for sweeping: the SQLite file (created and migrated if
     /// needed) or the PostgreSQL database (connected and migrated, as node `node`).
     pub async fn open(
