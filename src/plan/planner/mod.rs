@@ -286,22 +286,8 @@ pub fn plan_settled(
     known: &HashSet<NudgeKey>,
     settled: &Settled,
 ) -> Plan {
-    let (mut out, horizon) = start(cfg, cal, now, until);
-    let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
-    let idx = WorkDayIndex::new(cal, span_from, span_to);
-    let mut times = SendTimes::new(cfg, span_from, span_to);
     let mut listed = Listed::default();
-    let (missed, through) = collect(
-        cfg,
-        cal,
-        &idx,
-        &mut times,
-        &horizon,
-        known,
-        &mut out,
-        &mut listed,
-    );
-    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
+    let mut out = plan_into(cfg, cal, now, until, known, settled, &mut listed);
     out.upcoming = listed.nudges;
     sort_plan(&mut out, &mut listed.keys);
     out
@@ -317,24 +303,31 @@ pub fn plan_streamed(
     known: &HashSet<NudgeKey>,
     settled: &Settled,
 ) -> (Plan, Upcoming) {
+    let mut upcoming = Upcoming::default();
+    let mut out = plan_into(cfg, cal, now, until, known, settled, &mut upcoming);
+    sort_plan(&mut out, &mut []);
+    (out, upcoming)
+}
+
+/// The plan both of the above make, its upcoming nudges handed to `upcoming`, unsorted.
+fn plan_into(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
+    upcoming: &mut dyn UpcomingSink,
+) -> Plan {
     let (mut out, horizon) = start(cfg, cal, now, until);
     let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
-    let mut upcoming = Upcoming::default();
     let (missed, through) = collect(
-        cfg,
-        cal,
-        &idx,
-        &mut times,
-        &horizon,
-        known,
-        &mut out,
-        &mut upcoming,
+        cfg, cal, &idx, &mut times, &horizon, known, &mut out, upcoming,
     );
     catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
-    sort_plan(&mut out, &mut []);
-    (out, upcoming)
+    out
 }
 
 /// The plan's first fields and horizon.
