@@ -173,16 +173,7 @@ impl Ledger {
     /// Every completion row, oldest first: the audit trail.
     pub fn completion_history(&self) -> Result<Vec<Completion>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM completions ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql).map_err(sqlerr(
-            &self.path,
-            crate::t!("đọc các lần hoàn thành", "reading completions"),
-        ))?;
-        stmt.query_map([], map_row)
-            .and_then(|rows| rows.collect())
-            .map_err(sqlerr(
-                &self.path,
-                crate::t!("đọc các lần hoàn thành", "reading completions"),
-            ))
+        self.read_completions(&sql)
     }
 
     /// The completions that stand: the newest row of each (task, occurrence, office), unless
@@ -194,16 +185,16 @@ impl Ledger {
                GROUP BY task, IFNULL(occ_from, ''), IFNULL(occ_until, ''), IFNULL(office, '')\
              ) AND undone = 0 ORDER BY id"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(sqlerr(
-            &self.path,
-            crate::t!("đọc các lần hoàn thành", "reading completions"),
-        ))?;
+        self.read_completions(&sql)
+    }
+
+    /// The completion rows `sql` selects (its columns [`COLUMNS`]).
+    fn read_completions(&self, sql: &str) -> Result<Vec<Completion>, LedgerError> {
+        let what = crate::t!("đọc các lần hoàn thành", "reading completions");
+        let mut stmt = self.conn.prepare(sql).map_err(sqlerr(&self.path, what))?;
         stmt.query_map([], map_row)
             .and_then(|rows| rows.collect())
-            .map_err(sqlerr(
-                &self.path,
-                crate::t!("đọc các lần hoàn thành", "reading completions"),
-            ))
+            .map_err(sqlerr(&self.path, what))
     }
 }
 
