@@ -229,6 +229,15 @@ impl Work for Service {
         ]);
         Ok(true)
     }
+
+    fn rest(&mut self) {
+        let r = crate::service::rest::release();
+        tracing::debug!(
+            advised_kb = r.advised / 1024,
+            supported = r.supported,
+            "trả lại các trang chương trình cho đến lần quét sau (program pages given back until the next sweep)"
+        );
+    }
 }
 
 /// One sweep, then its retries as they fall due, until nothing is left to retry or a stop

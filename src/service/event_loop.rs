@@ -42,6 +42,10 @@ pub trait Work {
     /// Reads and validates the config again. `Ok(true)`: the new one took over; `Ok(false)`:
     /// it was refused and the old one keeps running.
     fn reload(&mut self) -> impl Future<Output = Result<bool>>;
+
+    /// Called when the loop goes back to waiting after a sweep: a place to give back what
+    /// the sweep used. Nothing by default.
+    fn rest(&mut self) {}
 }
 
 /// Sweeps at once, then on every event until `shutdown` is requested, a [`Event::Stop`]
@@ -53,6 +57,7 @@ pub async fn drive(
     shutdown: &Shutdown,
 ) -> Result<()> {
     let mut retry_at = deadline(work.sweep("start-up").await);
+    work.rest();
     loop {
         let event = tokio::select! {
             biased;
@@ -73,6 +78,7 @@ pub async fn drive(
             }
         };
         retry_at = deadline(work.sweep(trigger).await);
+        work.rest();
     }
     Ok(())
 }

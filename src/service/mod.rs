@@ -8,4 +8,5 @@ pub mod cron;
 pub mod daemon;
 pub mod event_loop;
 pub mod logging;
+pub mod rest;
 pub mod shutdown;
