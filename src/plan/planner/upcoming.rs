@@ -113,6 +113,16 @@ impl Compact {
         }
     }
 
+    /// The sort key of [`Compact::kind`]'s task, office and kind, as one number: `Kind`
+    /// orders by variant (the tag's order), then offset (its count, then its unit).
+    fn order(&self) -> u128 {
+        (u128::from(self.task) << 96)
+            | (u128::from(self.office) << 64)
+            | (u128::from(self.bits & KIND_BITS) << 40)
+            | (u128::from(self.kind_n) << 8)
+            | u128::from(self.bits & KIND_WORKING != 0)
+    }
+
     fn role(&self) -> Role {
         match (self.bits & ROLE_BITS) >> ROLE_SHIFT {
             0 => Role::Lead,
@@ -226,7 +236,7 @@ impl Upcoming {
                 all.extend(block);
             }
             // Stable: nudges equal in all three keep the order they were planned in.
-            all.sort_by_key(|c| (c.task, c.office, c.kind()));
+            all.sort_by_key(Compact::order);
             let (tasks, offices) = (Rc::clone(&tasks), Rc::clone(&offices));
             let (send_at, days) = (bucket.send_at, bucket.days);
             all.into_iter().filter_map(move |c| {
@@ -290,6 +300,58 @@ impl Indexed {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// The packed key orders as task, office and kind do.
+    #[test]
+    fn the_packed_order_is_the_order_of_task_office_and_kind() {
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let o = |n, unit| Offset { n, unit };
+        let kinds = [
+            Kind::Before(o(14, Unit::Days)),
+            Kind::Before(o(14, Unit::WorkingDays)),
+            Kind::Before(o(3, Unit::WorkingDays)),
+            Kind::OnDay,
+            Kind::Overdue(o(2, Unit::Days)),
+            Kind::Overdue(o(u32::MAX, Unit::WorkingDays)),
+            Kind::EscalateHead,
+            Kind::EscalateLeadership,
+            Kind::LeadershipAgain(o(7, Unit::Days)),
+        ];
+        let mut all = Vec::new();
+        for task in [0, 1, u32::MAX] {
+            for office in [0, 7, u32::MAX] {
+                for kind in kinds {
+                    let n = Nudge {
+                        task: "T".into(),
+                        office: "o".into(),
+                        role: Role::Lead,
+                        kind,
+                        occurrence: send_at.date_naive(),
+                        date: send_at.date_naive(),
+                        send_at,
+                        days_left: 0,
+                        unit: Unit::Days,
+                        add_head: false,
+                        add_leadership: false,
+                        late: Late::No,
+                    };
+                    all.push(Compact::pack(&n, task, office, 0));
+                }
+            }
+        }
+        for a in &all {
+            for b in &all {
+                assert_eq!(
+                    a.order().cmp(&b.order()),
+                    (a.task, a.office, a.kind()).cmp(&(b.task, b.office, b.kind())),
+                    "{:?} {:?}",
+                    a.kind(),
+                    b.kind()
+                );
+            }
+        }
+    }
 
     /// Every kind, role, unit and flag comes back as it was packed.
     #[test]
