@@ -550,3 +550,37 @@ fn help_has_no_english_words_in_vietnamese() {
     assert!(!vi.contains("Print help"));
     assert!(man("en").contains("Validate the config"));
 }
+
+/// A mistyped command line is answered in the reader's language, with the command meant and
+/// where to read more; exit 2 either way.
+#[test]
+fn usage_errors_speak_the_chosen_language() {
+    let run = |lang: &str, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nhacviec"))
+            .args(args)
+            .env("NHACVIEC_LANG", lang)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        text(&out.stderr)
+    };
+    let vi = run("vi", &["plna"]);
+    assert!(vi.contains("lỗi: không có lệnh `plna`"), "{vi}");
+    assert!(vi.contains("có lệnh gần giống: `plan`"), "{vi}");
+    assert!(vi.contains("Xem thêm: `nhacviec --help`."), "{vi}");
+    let vi = run("vi", &["log", "--format", "xlsx"]);
+    assert!(
+        vi.contains("viết một trong: `table`, `json`, `csv`, `ics`"),
+        "{vi}"
+    );
+    assert!(vi.contains("Xem thêm: `nhacviec log --help`."), "{vi}");
+    for s in [run("vi", &["plna"]), run("vi", &["run", "--one"])] {
+        for english in ["error:", "Usage:", "tip:", "For more information"] {
+            assert!(!s.contains(english), "{english} in\n{s}");
+        }
+    }
+    let en = run("en", &["run", "--one"]);
+    assert!(en.contains("unexpected argument '--one'"), "{en}");
+    assert!(en.contains("Usage: nhacviec run"), "{en}");
+}

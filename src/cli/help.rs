@@ -13,12 +13,194 @@ pub fn localized() -> clap::Command {
     // The options' help in Vietnamese; in English, the doc comments say it (per command).
     if crate::i18n::lang() == crate::i18n::Lang::Vi {
         cmd = options_vi(cmd);
-    }
-    if crate::i18n::lang() == crate::i18n::Lang::Vi {
         cmd = clap_words_vi(cmd);
     }
-    with_abouts(cmd, abouts)
+    let cmd = with_abouts(cmd, abouts);
+    if crate::i18n::lang() == crate::i18n::Lang::Vi {
+        nested_vi(cmd, "")
+    } else {
+        cmd
+    }
 }
+
+/// What the passes above leave in English, in Vietnamese, for `cmd` (at `path`, `""` for
+/// the root) and every command under it: the `about` of nested commands, the help of
+/// options particular to one command, the plan file's option everywhere, and the values'
+/// descriptions of `--format` and `--assume`.
+fn nested_vi(mut cmd: clap::Command, path: &str) -> clap::Command {
+    if let Some((_, about)) = ABOUTS_VI.iter().find(|(p, _)| *p == path) {
+        cmd = cmd.about(*about);
+    }
+    let ids: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for id in ids {
+        let help = ARGS_VI
+            .iter()
+            .find(|(p, a, _)| *p == path && *a == id)
+            .map(|(_, _, h)| *h)
+            .or_else(|| ARG_HELP_VI.iter().find(|(a, _)| *a == id).map(|(_, h)| *h))
+            .or((id == "path").then_some("Tệp YAML của kế hoạch."));
+        if let Some(help) = help {
+            cmd = cmd.mut_arg(&id, |a| a.help(help));
+        }
+        cmd = match (path, id.as_str()) {
+            ("calendar", "format") => cmd.mut_arg(&id, |a| {
+                a.value_parser(values_vi::<super::render::calendar::CalendarFormat>(
+                    CALENDAR_FORMATS_VI,
+                ))
+            }),
+            (_, "format") => cmd.mut_arg(&id, |a| {
+                a.value_parser(values_vi::<super::render::Format>(FORMATS_VI))
+            }),
+            ("simulate", "assume") => cmd.mut_arg(&id, |a| {
+                a.value_parser(values_vi::<crate::delivery::simulate::Assume>(ASSUME_VI))
+            }),
+            _ => cmd,
+        };
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let at = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path} {name}")
+        };
+        cmd = cmd.mut_subcommand(&name, |s| nested_vi(s, &at));
+    }
+    cmd
+}
+
+/// `E`'s values as clap knows them, each described in Vietnamese where `vi` says how; the
+/// parsed value is still an `E`.
+fn values_vi<E: clap::ValueEnum + Clone + Send + Sync + 'static>(
+    vi: &'static [(&'static str, &'static str)],
+) -> impl clap::builder::TypedValueParser<Value = E> {
+    use clap::builder::TypedValueParser as _;
+    let values: Vec<clap::builder::PossibleValue> = E::value_variants()
+        .iter()
+        .filter_map(E::to_possible_value)
+        .map(
+            |v| match vi.iter().find(|(name, _)| *name == v.get_name()) {
+                Some((_, help)) => v.help(*help),
+                None => v,
+            },
+        )
+        .collect();
+    clap::builder::PossibleValuesParser::new(values).try_map(|s: String| E::from_str(&s, true))
+}
+
+/// The `about` of commands the top-level list does not cover, by their path.
+const ABOUTS_VI: &[(&str, &str)] = &[
+    (
+        "done",
+        "Ghi nhận một nhiệm vụ (phần của một đơn vị, một lần thực hiện) đã xong: các lời nhắc của nó dừng.",
+    ),
+    (
+        "undone",
+        "Rút lại một lần hoàn thành đã ghi bằng `done` (cùng đơn vị và cùng lần thực hiện).",
+    ),
+    (
+        "ledger reset",
+        "Nhận sổ gửi đang đặt ở đó (mới, đã làm trống hoặc khôi phục từ nơi khác) làm sổ dùng từ nay: lần chạy sau gửi những gì nó thấy đến hạn, kể cả trong khoảng gửi bù.",
+    ),
+    (
+        "ledger backup",
+        "Sao sổ gửi ra PATH (chưa được có sẵn) bằng cơ chế sao lưu trực tuyến của SQLite, an toàn cả khi daemon đang chạy. Chỉ chép tệp .db thì thiếu những gì tệp -wal đang giữ.",
+    ),
+    (
+        "ledger migrate",
+        "Chép toàn bộ lịch sử của sổ gửi SQLite sang một cơ sở dữ liệu PostgreSQL còn trống, rồi trỏ `ledger: { url: … }` của mọi nút vào đó. Từ chối cơ sở dữ liệu đã có sổ gửi.",
+    ),
+    (
+        "ledger status",
+        "Các nút đã thấy (PostgreSQL), lần quét gần nhất và mã băm cấu hình của từng nút, các email đang được giữ (lease), và số lần gửi theo trạng thái.",
+    ),
+    (
+        "web feeds",
+        "In địa chỉ lịch của từng đơn vị, `mã-đơn-vị<TAB>URL`: ứng dụng lịch (Outlook, Google, Thunderbird) đăng ký theo địa chỉ đó. Đổi khóa liên kết thì mọi địa chỉ cũ hết hiệu lực.",
+    ),
+];
+
+/// Options particular to one command, by (command path, argument id).
+const ARGS_VI: &[(&str, &str, &str)] = &[
+    (
+        "done",
+        "note",
+        "Lý do, hoặc những gì đã nộp (giữ trong nhật ký hoàn thành của sổ gửi).",
+    ),
+    (
+        "undone",
+        "note",
+        "Lý do, hoặc những gì đã nộp (giữ trong nhật ký hoàn thành của sổ gửi).",
+    ),
+    (
+        "ledger reset",
+        "confirm",
+        "Bắt buộc: các lời nhắc còn trong khoảng gửi bù có thể được gửi lại.",
+    ),
+    ("ledger backup", "dest", "Nơi ghi bản sao."),
+    (
+        "ledger migrate",
+        "to",
+        "Cơ sở dữ liệu: postgresql://người-dùng@máy[:cổng]/tên-cơ-sở-dữ-liệu, không kèm mật khẩu.",
+    ),
+    (
+        "ledger migrate",
+        "password_file",
+        "Tệp chứa mật khẩu (nếu không có: thông tin xác thực systemd `ledger-password`, nếu có).",
+    ),
+    (
+        "ledger migrate",
+        "sslmode",
+        "TLS tới cơ sở dữ liệu: disable, prefer, require hoặc verify-full.",
+    ),
+    (
+        "log",
+        "completions",
+        "Xem nhật ký hoàn thành thay vì các lần gửi (`done`, `undone`, liên kết xác nhận trong email); lọc theo --office và --task.",
+    ),
+    (
+        "import",
+        "file",
+        "Kế hoạch: một tệp .docx, hoặc văn bản chép từ PDF (các ô của bảng cách nhau bằng tab).",
+    ),
+    (
+        "import",
+        "offices",
+        "Một cấu hình nhacviec có sẵn: đơn vị và nhóm của nó được khớp theo tên, và các thiết lập (offices, groups, leadership, reminders, schedule, mail, ledger) được giữ lại.",
+    ),
+    ("simulate", "from", "Ngày đầu của khoảng (tính cả ngày đó)."),
+    (
+        "simulate",
+        "assume",
+        "Những nhiệm vụ nào đã xong: như `done:` của cấu hình ghi, mọi hạn đều xong đúng hạn, hoặc không việc nào xong.",
+    ),
+];
+
+const FORMATS_VI: &[(&str, &str)] = &[("ics", "iCalendar (RFC 5545): chỉ dùng cho `plan`.")];
+
+const CALENDAR_FORMATS_VI: &[(&str, &str)] = &[
+    ("table", "Bảng chữ để xem trên terminal."),
+    ("json", "Một mảng JSON, mỗi ngày một đối tượng."),
+    (
+        "ics",
+        "Một tệp iCalendar (RFC 5545), mỗi ngày một sự kiện cả ngày.",
+    ),
+];
+
+const ASSUME_VI: &[(&str, &str)] = &[
+    ("as-written", "Như `done:` của cấu hình ghi."),
+    (
+        "done-on-deadline",
+        "Mọi hạn đều được đáp ứng: mỗi nhiệm vụ (mỗi lần thực hiện) được ghi là xong đúng vào hạn của nó, như thư ký ghi `done:` vào hôm sau.",
+    ),
+    ("never-done", "Không việc gì xong: mọi `done:` bị bỏ đi."),
+];
 
 /// The command line with its own `about` and the global options' help.
 fn root() -> clap::Command {
@@ -343,5 +525,61 @@ mod tests {
         assert!(vi.contains("Lệnh:") && vi.contains("-V, --version"), "{vi}");
         let vi = help(Lang::Vi, &["nhacviec", "check", "--help"]);
         assert!(vi.contains("Đối số:") || vi.contains("Tùy chọn:"), "{vi}");
+    }
+}
+
+#[cfg(test)]
+mod every_word {
+    use crate::i18n::{Lang, scoped};
+
+    /// Whether `s` reads as Vietnamese: it has a letter only Vietnamese writes.
+    fn vietnamese(s: &str) -> bool {
+        s.chars().any(|c| {
+            "ăâđêôơưáàảãạấầẩẫậắằẳẵặéèẻẽẹếềểễệíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ"
+                .contains(c.to_lowercase().next().unwrap_or(c))
+        })
+    }
+
+    /// Every command's `about` and every argument's help and value descriptions, with
+    /// where they are, for `cmd` and everything under it.
+    fn texts(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        if let Some(a) = cmd.get_about() {
+            out.push((format!("{path}: about"), a.to_string()));
+        }
+        if let Some(a) = cmd.get_long_about() {
+            out.push((format!("{path}: long about"), a.to_string()));
+        }
+        for arg in cmd.get_arguments() {
+            let at = format!("{path} {}", arg.get_id());
+            for h in [arg.get_help(), arg.get_long_help()].into_iter().flatten() {
+                out.push((at.clone(), h.to_string()));
+            }
+            for v in arg.get_possible_values() {
+                if let Some(h) = v.get_help() {
+                    out.push((format!("{at}={}", v.get_name()), h.to_string()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            texts(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn the_vietnamese_help_has_no_english_left() {
+        let cmd = scoped(Lang::Vi, super::localized);
+        let mut all = Vec::new();
+        texts(&cmd, "nhacviec", &mut all);
+        let english: Vec<String> = all
+            .iter()
+            .filter(|(_, t)| !vietnamese(t))
+            .map(|(at, t)| format!("{at}: {t}"))
+            .collect();
+        assert!(
+            english.is_empty(),
+            "{} left in English:\n{}",
+            english.len(),
+            english.join("\n")
+        );
     }
 }

@@ -31,6 +31,7 @@ pub mod render;
 mod run;
 mod send_test;
 mod simulate;
+mod usage_error;
 mod web_cmd;
 
 pub use plan::known_keys;
@@ -291,8 +292,14 @@ pub fn main() -> ExitCode {
     {
         Ok(cli) => cli,
         Err(e) => {
-            // --help and --version go to stdout and exit 0; a usage error exits 2.
-            let _ = e.print();
+            // --help and --version go to stdout and exit 0; a usage error exits 2, told
+            // in the reader's language.
+            match (crate::i18n::lang(), usage_error::vietnamese(&e, &args)) {
+                (crate::i18n::Lang::Vi, Some(told)) => eprint!("{told}"),
+                _ => {
+                    let _ = e.print();
+                }
+            }
             return if e.use_stderr() {
                 Exit::Usage
             } else {
