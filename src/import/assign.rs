@@ -432,10 +432,8 @@ pub fn parse(text: &str, cat: &Catalog) -> Assignment {
     let mut also_named = Vec::new();
     let mut i = coop_end.max(lead_end);
     while i < toks.len() {
-        if let Some((w, id)) = cat.aliases.iter().find(|(w, _)| {
-            toks.len() >= i + w.len() && w.iter().enumerate().all(|(k, x)| toks[i + k].norm == *x)
-        }) {
-            let id = id.clone();
+        if let Some((len, id)) = alias_at(&toks, i, cat) {
+            let id = id.to_string();
             let taken = lead
                 .iter()
                 .chain(&cooperating)
@@ -443,7 +441,7 @@ pub fn parse(text: &str, cat: &Catalog) -> Assignment {
             if !taken && !also_named.contains(&id) {
                 also_named.push(id);
             }
-            i += w.len();
+            i += len;
         } else {
             i += 1;
         }
@@ -453,6 +451,44 @@ pub fn parse(text: &str, cat: &Catalog) -> Assignment {
         cooperating,
         also_named,
     }
+}
+
+/// The catalog office whose name (or a form of it) starts at token `i`, the longest
+/// first, with its length in tokens.
+fn alias_at<'c>(toks: &[Tok], i: usize, cat: &'c Catalog) -> Option<(usize, &'c str)> {
+    cat.aliases
+        .iter()
+        .find(|(w, _)| {
+            toks.len() >= i + w.len() && w.iter().enumerate().all(|(k, x)| toks[i + k].norm == *x)
+        })
+        .map(|(w, id)| (w.len(), id.as_str()))
+}
+
+/// The catalog offices a text sends the result to: named right after "gửi" ("gửi Sở Nội vụ
+/// thẩm định", "báo cáo gửi Sở Nội vụ", "gửi về …"). They receive or appraise the result:
+/// the task's `report_to:`, never reminded and never cooperating. Offices only submitted
+/// to ("trình Ủy ban nhân dân tỉnh ban hành") are not among them: every plan ends there.
+pub fn sent_to(text: &str, cat: &Catalog) -> Vec<String> {
+    let toks = tokenize(text);
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if t.norm != "gửi" {
+            continue;
+        }
+        let mut at = i + 1;
+        if toks
+            .get(at)
+            .is_some_and(|t| matches!(t.norm.as_str(), "về" | "đến" | "tới" | "cho" | "lên"))
+        {
+            at += 1;
+        }
+        if let Some((_, id)) = alias_at(&toks, at, cat)
+            && !out.iter().any(|o| o == id)
+        {
+            out.push(id.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -522,6 +558,28 @@ mod tests {
             a.also_named,
             vec!["so-noi-vu".to_string(), "ubnd-tinh".to_string()]
         );
+    }
+
+    #[test]
+    fn offices_sent_the_result_are_its_recipients() {
+        let c = cat();
+        assert_eq!(
+            sent_to(
+                "Phòng Hành chính – Tổ chức rà soát, hoàn thiện quy định gửi Sở Nội vụ thẩm định, trình Ủy ban nhân dân tỉnh ban hành",
+                &c
+            ),
+            vec!["so-noi-vu".to_string()]
+        );
+        assert_eq!(
+            sent_to(
+                "Báo cáo kết quả thực hiện của Văn phòng UBND tỉnh gửi về Sở Nội vụ",
+                &c
+            ),
+            vec!["so-noi-vu".to_string()]
+        );
+        // Submitted to, not sent: not a recipient.
+        assert!(sent_to("tham mưu, trình Ủy ban nhân dân tỉnh xem xét", &c).is_empty());
+        assert!(sent_to("gửi các cơ quan liên quan", &c).is_empty());
     }
 
     #[test]

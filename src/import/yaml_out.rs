@@ -331,15 +331,45 @@ fn write_tasks(
         let a = assign::parse(&task.assignment, &grown);
         write_task_fields(&mut tasks, task);
         write_task_offices(&mut tasks, &a, &mut proposals, known);
+        // Sent the result ("gửi Sở Nội vụ thẩm định", in the assignment or the product):
+        // `report_to:`, named in the emails, never reminded.
+        let mut report_to = assign::sent_to(&task.assignment, &grown);
+        for id in assign::sent_to(&task.product, &grown) {
+            if !report_to.contains(&id) {
+                report_to.push(id);
+            }
+        }
+        report_to.retain(|id| {
+            !a.lead
+                .iter()
+                .chain(&a.cooperating)
+                .any(|m| *m == assign::Mention::Known(id.clone()))
+        });
+        if !report_to.is_empty() {
+            let _ = writeln!(
+                tasks,
+                "    report_to: {}   # nơi nhận hoặc thẩm định kết quả (\"gửi …\"): nêu trong email, không được nhắc",
+                ids_value(&report_to)
+            );
+        }
         if proposals.len() > grown.proposed() {
             grown = catalog.clone();
             grown.add_offices(&proposals);
         }
-        if !a.also_named.is_empty() {
+        let others: Vec<&String> = a
+            .also_named
+            .iter()
+            .filter(|id| !report_to.contains(id))
+            .collect();
+        if !others.is_empty() {
             let _ = writeln!(
                 tasks,
-                "    # Cũng nêu trong Phân công, là nơi nhận hoặc thẩm định, không phải đơn vị phối hợp: {}",
-                a.also_named.join(", ")
+                "    # Cũng nêu trong Phân công, không phải đơn vị phối hợp: {}",
+                others
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
