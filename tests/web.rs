@@ -737,6 +737,28 @@ fn an_office_subscribes_to_its_feed_and_a_new_key_revokes_it() {
     let (code, body, _) = s.get(&new_url);
     assert_eq!(code, 200);
     assert_eq!(undated(&body), undated(&cli));
+
+    // Rotated again, and a reload instead of a restart: the pages check with the new key
+    // at once (the reload's emails sign with it too).
+    std::fs::write(
+        s.dir.path().join("rotated-key"),
+        "another random key, rotated on a reload\n",
+    )
+    .unwrap();
+    d.signal("HUP");
+    wait_for("the reload", || {
+        let log = std::fs::read_to_string(s.dir.path().join("daemon2.log")).unwrap_or_default();
+        log.contains("khóa liên kết đã đổi").then_some(())
+    });
+    let (code, body, _) = s.get(&new_url);
+    assert_eq!(code, 403, "{body}");
+    let (_, newest) = feeds(&s)
+        .into_iter()
+        .find(|(id, _)| id == "trung-tam-a")
+        .unwrap();
+    assert_ne!(newest, new_url);
+    let (code, body, _) = s.get(&newest);
+    assert_eq!(code, 200, "{body}");
     d.signal("TERM");
     assert!(d.wait_exit_blocking(Duration::from_secs(30)).success());
 }

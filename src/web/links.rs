@@ -23,7 +23,7 @@ const MIN_KEY: usize = 16;
 pub const MAX_TOKEN: usize = 1024;
 
 /// The link key. Its `Debug` shows nothing of it.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LinkKey(Vec<u8>);
 
 impl std::fmt::Debug for LinkKey {

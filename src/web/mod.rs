@@ -102,6 +102,7 @@ impl Server {
             .config
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::clone(config);
+        self.reload_key(config);
         let want = config.web.listen;
         if want == self.addr() {
             return;
@@ -126,6 +127,36 @@ impl Server {
                     Some(a) => format!("still listening on {a}"),
                     None => "not listening".to_string(),
                 }
+            ),
+        }
+    }
+}
+
+impl Server {
+    /// The link key read again, as the reload's emails sign with it: a key the clerk
+    /// rotated (a new `link-key` file or credential) takes over the pages' checks with the
+    /// reload, so the new emails' links work and the old ones are refused. A key that
+    /// cannot be read keeps the old one (the reload's emails could not be signed either:
+    /// the reload is refused before this).
+    fn reload_key(&self, config: &Config) {
+        if self.shared.key().is_none() {
+            return;
+        }
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        match LinkKey::existing(&config.web, creds.as_deref()) {
+            Ok(Some(key)) => {
+                let mut held = self.shared.key.write().unwrap_or_else(|e| e.into_inner());
+                if held.as_ref() != Some(&key) {
+                    tracing::info!(
+                        "khóa liên kết đã đổi: các liên kết và địa chỉ lịch đã gửi trước đây hết hiệu lực (the link key changed: links and feed addresses sent before are revoked)"
+                    );
+                    *held = Some(key);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(
+                error = %format!("{e:#}"),
+                "không đọc lại được khóa liên kết; vẫn dùng khóa cũ (cannot read the link key again; the old one is kept)"
             ),
         }
     }
