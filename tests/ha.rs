@@ -855,3 +855,76 @@ async fn the_ledger_connection_is_encrypted_and_verified_as_sslmode_asks() {
     );
     assert!(!text(&out).contains(pg::PASSWORD), "{}", text(&out));
 }
+
+/// The pages while the database is down: each answers at once, in Vietnamese, with 503 and
+/// what is wrong (never a hang, never an empty page), `/healthz` still answers, the daemon
+/// stays up, and the pages read the ledger again once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_say_so_while_the_database_is_down_and_recover_after() {
+    if cluster().is_none() {
+        return;
+    }
+    // A cluster of its own: stopping the shared one would stop the other tests' too.
+    let c = pg::Cluster::start().unwrap_or_else(|e| panic!("a cluster of its own: {e}"));
+    let db = c.database("pages_down");
+    let server = SmtpServer::start().await;
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = config_yaml(server.port(), 1, 2, &db.url(), "10m")
+        + &format!("web:\n  listen: 127.0.0.1:{web}\n  base_url: http://127.0.0.1:{web}/\n");
+    let node = Node::new("node-a", &yaml);
+    let mut d = node.spawn("daemon", &["run"]);
+    until("both emails", || server.received().len() >= 2).await;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{web}");
+    let get = |path: &str| {
+        let started = Instant::now();
+        let mut r = agent
+            .get(format!("{base}{path}"))
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: no answer: {e}"));
+        let body = r.body_mut().read_to_string().unwrap();
+        (r.status().as_u16(), body, started.elapsed())
+    };
+    for path in ["/", "/log", "/office/p1", "/metrics"] {
+        let (code, body, _) = get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+
+    c.stop();
+    for path in ["/", "/log", "/office/p1"] {
+        let (code, body, took) = get(path);
+        assert_eq!(code, 503, "{path}: {body}");
+        assert!(body.contains("sổ gửi"), "{path}: {body}");
+        assert!(took < Duration::from_secs(20), "{path} took {took:?}");
+    }
+    let (code, body, _) = get("/metrics");
+    assert_eq!(code, 503, "/metrics: {body}");
+    let (code, body, _) = get("/healthz");
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    assert!(d.running(), "{}", d.tail());
+
+    c.start_again();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code, body, _) = get("/log");
+        if code == 200 {
+            assert!(body.contains("p1"), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/log after the restart: {code} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).await.success(), "{}", d.tail());
+}

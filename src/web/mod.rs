@@ -331,7 +331,7 @@ where
                 s,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Tạm thời không xem được",
-                "Không đọc được sổ ghi của hệ thống; xin thử lại sau.",
+                "Không đọc được sổ gửi của hệ thống; xin thử lại sau.",
             )
         }
         Err(_) => error_page(
