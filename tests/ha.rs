@@ -458,6 +458,19 @@ async fn run_once_leaves_another_nodes_emails_under_a_live_lease_alone_and_does_
     // node-a is mid-sweep: it holds two of the emails under a live lease.
     let held = hold(c, &db, "node-a", 2, "1 hour");
     assert_eq!(held.len(), 2);
+    // The dry run says what the run then does: node-a's emails are not this node's to send.
+    let dry = cli(&b, &["run", "--dry-run", "--at", THURSDAY]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let shown = String::from_utf8_lossy(&dry.stdout).to_string();
+    assert!(!shown.contains("would send again"), "{shown}");
+    assert!(
+        shown.contains("not this sweep's to send: 2 email(s) being sent by node node-a"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("would send 0 reminder(s) in 0 email(s)"),
+        "{shown}"
+    );
     let again = cli(&b, &["run", "--once", "--at", THURSDAY]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     let out = text(&again);

@@ -94,6 +94,14 @@ pub fn print(out: &mut impl Write, p: &Preview) -> std::io::Result<()> {
             n.kind.code()
         )?;
     }
+    if !p.held_elsewhere.is_empty() {
+        writeln!(
+            out,
+            "{}: {}",
+            crate::t!("không phải của lần quét này", "not this sweep's to send"),
+            crate::delivery::ledger::store::Held::describe(&p.held_elsewhere)
+        )?;
+    }
     let (reminders, emails) = (p.reminders(), p.emails.len());
     writeln!(
         out,

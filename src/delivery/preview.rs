@@ -28,8 +28,10 @@ pub struct Preview {
     pub skip: Vec<Nudge>,
     /// A first start's backlog, settled without a row each.
     pub settled: usize,
-    /// Rows the ledger holds in flight (pending or retrying).
+    /// Rows the ledger holds in flight (pending or retrying) that are this node's.
     pub unfinished: usize,
+    /// Emails other nodes are sending now (PostgreSQL): not this sweep's to send.
+    pub held_elsewhere: Vec<crate::delivery::ledger::store::Held>,
 }
 
 impl Preview {
@@ -59,8 +61,10 @@ pub fn preview_of(ctx: &Context, ledger: &Snapshot, now: DateTime<Utc>) -> Resul
     let tz = cfg.schedule.timezone;
     let mut all: Vec<(bool, Batch)> = d
         .resend
-        .values()
-        .flat_map(|r| {
+        .iter()
+        // Another node's, under a live lease: the sweep would not claim them.
+        .filter(|(message_id, _)| !ledger.held_ids.contains(*message_id))
+        .flat_map(|(_, r)| {
             email::batches(cfg, &r.nudges)
                 .into_iter()
                 .map(|b| (true, b))
@@ -98,5 +102,6 @@ pub fn preview_of(ctx: &Context, ledger: &Snapshot, now: DateTime<Utc>) -> Resul
         skip: d.skip,
         settled: d.settled,
         unfinished: ledger.left_here,
+        held_elsewhere: ledger.held_elsewhere.clone(),
     })
 }

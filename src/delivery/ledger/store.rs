@@ -103,6 +103,10 @@ pub struct Snapshot {
     pub completions: Vec<Completion>,
     /// Rows in flight that are this node's to send or retry (see [`Store::left_here`]).
     pub left_here: usize,
+    /// The emails other nodes hold under a live lease (PostgreSQL): by node, and their
+    /// Message-IDs. A sweep cannot claim them, so a dry run does not list them as its own.
+    pub held_elsewhere: Vec<Held>,
+    pub held_ids: std::collections::HashSet<String>,
 }
 
 impl Snapshot {
@@ -113,6 +117,8 @@ impl Snapshot {
             states: reconcile::read_states(l)?,
             completions: l.completions()?,
             left_here: l.unfinished()?.len(),
+            held_elsewhere: Vec::new(),
+            held_ids: Default::default(),
         })
     }
 }
@@ -236,6 +242,11 @@ impl Store {
                 states: self.read_states().await?,
                 completions: self.completions().await?,
                 left_here: self.left_here().await?,
+                held_elsewhere: self.held_elsewhere().await?,
+                held_ids: match self {
+                    Store::Pg(p) => p.held_message_ids().await?,
+                    Store::Sqlite(_) => Default::default(),
+                },
             },
         })
     }

@@ -202,6 +202,23 @@ impl PgLedger {
             .collect())
     }
 
+    /// The Message-IDs of the emails other nodes hold under a live lease: a dry run leaves
+    /// them out, as the sweep cannot claim them.
+    pub async fn held_message_ids(&self) -> Result<std::collections::HashSet<String>, PgError> {
+        let rows = self
+            .rows(
+                "SELECT DISTINCT message_id FROM deliveries WHERE status = 'pending' \
+                   AND owner IS NOT NULL AND owner <> $1 AND lease_until > now()",
+                &[&self.node],
+                crate::t!(
+                    "liệt kê các lần gửi nút khác đang giữ",
+                    "listing the deliveries other nodes hold"
+                ),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// How many rows are in flight that no other node holds under a live lease: what this
     /// node has left to send or retry.
     pub async fn left_here(&self) -> Result<usize, PgError> {
