@@ -186,6 +186,26 @@ fn missed_reminders_are_one_line_per_sweep_and_each_only_at_debug() {
     assert_eq!(each, n, "at debug, one line per missed reminder");
 }
 
+/// A first start settles the backlog of a plan that began before it and says so once;
+/// later sweeps count the same backlog and say nothing of it.
+#[test]
+fn the_backlog_of_a_first_start_is_told_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = seed_in(dir.path());
+    let c = cfg.to_str().unwrap();
+    let (code, _, first) = run(&["run", "--once", "--at", "2024-06-20T08:00", "-c", c], &[]);
+    assert_eq!(code, 0, "{first}");
+    assert!(
+        first.contains("lời nhắc đã qua trước lần chạy đầu tiên"),
+        "{first}"
+    );
+    for at in ["2024-06-21T08:00", "2024-06-24T08:00"] {
+        let (code, _, later) = run(&["run", "--once", "--at", at, "-c", c], &[]);
+        assert_eq!(code, 0, "{later}");
+        assert!(!later.contains("trước lần chạy đầu tiên"), "{at}: {later}");
+    }
+}
+
 #[test]
 fn a_dry_run_never_says_it_sent() {
     let dir = tempfile::tempdir().unwrap();

@@ -123,7 +123,9 @@ pub async fn sweep(
         settled: d.settled,
         ..SweepReport::default()
     };
-    if d.settled > 0 {
+    // Said once, by the first start that settles them; later sweeps count the same
+    // backlog again and would repeat the line at every sweep.
+    if d.settled > 0 && first.is_none() {
         tracing::info!(
             settled = d.settled,
             "bỏ qua {} lời nhắc đã qua trước lần chạy đầu tiên",
