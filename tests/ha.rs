@@ -741,10 +741,9 @@ async fn done_plan_and_dry_run_work_on_the_postgresql_ledger_as_run_sees_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_read_it() {
-    let Some(c) = cluster() else { return };
-    let db = c.database("web_links");
+/// A daemon of node-a on `db` with its pages on a free loopback port, once it has sent
+/// its two emails (IV.1 and IV.2 to p1): the SMTP server, the port, the node, the daemon.
+async fn daemon_with_pages(db: &pg::Database) -> (SmtpServer, u16, Node, Daemon) {
     let server = SmtpServer::start().await;
     let web = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -754,8 +753,16 @@ async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_
     let yaml = config_yaml(server.port(), 1, 2, &db.url(), "10m")
         + &format!("web:\n  listen: 127.0.0.1:{web}\n  base_url: http://127.0.0.1:{web}/\n");
     let node = Node::new("node-a", &yaml);
-    let mut d = node.spawn("daemon", &["run"]);
+    let d = node.spawn("daemon", &["run"]);
     until("both emails", || server.received().len() >= 2).await;
+    (server, web, node, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_link_records_its_completion_in_postgresql_and_the_pages_read_it() {
+    let Some(c) = cluster() else { return };
+    let db = c.database("web_links");
+    let (server, web, node, mut d) = daemon_with_pages(&db).await;
     // IV.1's email carries the link that confirms it.
     let link = server
         .received()
@@ -880,17 +887,7 @@ async fn the_pages_say_so_while_the_database_is_down_and_recover_after() {
     // A cluster of its own: stopping the shared one would stop the other tests' too.
     let c = pg::Cluster::start().unwrap_or_else(|e| panic!("a cluster of its own: {e}"));
     let db = c.database("pages_down");
-    let server = SmtpServer::start().await;
-    let web = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let yaml = config_yaml(server.port(), 1, 2, &db.url(), "10m")
-        + &format!("web:\n  listen: 127.0.0.1:{web}\n  base_url: http://127.0.0.1:{web}/\n");
-    let node = Node::new("node-a", &yaml);
-    let mut d = node.spawn("daemon", &["run"]);
-    until("both emails", || server.received().len() >= 2).await;
+    let (_server, web, _node, mut d) = daemon_with_pages(&db).await;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
