@@ -7,7 +7,7 @@ use crate::delivery::ledger::{
     NewCompletion, NewDelivery, Outcome, Reservation, Status, SweepRecord,
 };
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
 /// A reservation transaction that lost a deadlock to another node is run again, this often.
 const RETRIES: usize = 5;
@@ -113,7 +113,7 @@ impl PgLedger {
         let action = crate::t!("giữ chỗ cho một lần gửi", "reserving a delivery");
         let err = || query_err(&self.url, action);
         let lookup = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT id, status, message_id, \
                    (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
                    next_attempt_at \
@@ -165,7 +165,7 @@ impl PgLedger {
         let now = secs(now);
         if !fresh.is_empty() {
             let insert = tx
-                .prepare(
+                .prepare_cached(
                     "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
                      recipients, message_id, status, attempts, created_at, updated_at, owner, \
                      lease_until) \
@@ -203,10 +203,16 @@ impl PgLedger {
             }
         }
         if !claim_ids.is_empty() {
+            let claim = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET status = 'pending', recipients = $2, next_attempt_at = NULL, \
+                     updated_at = $3, owner = $4, lease_until = now() + $5::float8 * interval '1 millisecond' \
+                     WHERE id = ANY($1)",
+                )
+                .await
+                .map_err(err())?;
             tx.execute(
-                "UPDATE deliveries SET status = 'pending', recipients = $2, next_attempt_at = NULL, \
-                 updated_at = $3, owner = $4, lease_until = now() + $5::float8 * interval '1 millisecond' \
-                 WHERE id = ANY($1)",
+                &claim,
                 &[
                     &claim_ids,
                     &recipients,
@@ -256,11 +262,14 @@ impl PgLedger {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err())?;
         let mut changed = 0;
+        // Prepared once per connection (the pool's statement cache), not at every execute.
+        let sent = tx.prepare_cached(SQL_SENT).await.map_err(err())?;
+        let retrying = tx.prepare_cached(SQL_RETRYING).await.map_err(err())?;
+        let failed = tx.prepare_cached(SQL_FAILED).await.map_err(err())?;
         for (mid, office, outcome) in results {
             let n = match outcome {
                 Outcome::Sent { reply, at } => {
-                    tx.execute(SQL_SENT, &[mid, reply, &secs(*at), office])
-                        .await
+                    tx.execute(&sent, &[mid, reply, &secs(*at), office]).await
                 }
                 Outcome::Retrying {
                     error,
@@ -268,14 +277,13 @@ impl PgLedger {
                     at,
                 } => {
                     tx.execute(
-                        SQL_RETRYING,
+                        &retrying,
                         &[mid, error, &secs(*next_attempt_at), office, &secs(*at)],
                     )
                     .await
                 }
                 Outcome::Failed { error, at } => {
-                    tx.execute(SQL_FAILED, &[mid, error, &secs(*at), office])
-                        .await
+                    tx.execute(&failed, &[mid, error, &secs(*at), office]).await
                 }
             }
             .map_err(err())?;
@@ -340,7 +348,7 @@ impl PgLedger {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err())?;
         let insert = tx
-            .prepare(
+            .prepare_cached(
                 "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
                  recipients, message_id, status, reply, attempts, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', 'skipped', $8, 0, $9, $9) \
