@@ -408,6 +408,42 @@ async fn of_two_nodes_reserving_one_email_one_wins_and_the_other_leaves_it_alone
     );
 }
 
+/// A node's own email in flight, locked for a moment by another node's look-up (which finds
+/// it held and leaves it): the node waits for the lock and reserves it again under its
+/// Message-ID. Skipping the locked row took it for another node's, and left it until its
+/// own lease expired (seen as a stuck row in the HA restart test under load).
+#[tokio::test]
+async fn a_nodes_own_email_locked_by_another_nodes_look_up_is_still_its_own() {
+    let Some(db) = database("own_locked") else {
+        return;
+    };
+    let mut a = node(&db, "node-a", Duration::from_secs(300)).await;
+    let mine = || email("<a@x>", vec![item("T.1", "hctc")]);
+    assert_eq!(
+        a.store.reserve_many(&[mine()], at(29, 1)).await.unwrap(),
+        vec![Some("<a@x>".to_string())]
+    );
+    // Another session holds the row's lock for a while, as node-b's look-up does.
+    let c = pg::shared().unwrap();
+    let held = pg::Database {
+        name: db.name.clone(),
+        port: db.port,
+    };
+    let holder = std::thread::spawn(move || {
+        c.psql(
+            &held,
+            "BEGIN; SELECT id FROM deliveries FOR UPDATE; SELECT pg_sleep(1.5); COMMIT;",
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        a.store.reserve_many(&[mine()], at(29, 1)).await.unwrap(),
+        vec![Some("<a@x>".to_string())],
+        "its own email, once the lock is let go"
+    );
+    holder.join().unwrap();
+}
+
 #[tokio::test]
 async fn a_dead_nodes_reservation_is_taken_over_after_its_lease_under_the_same_message_id() {
     let Some(db) = database("lease_expiry") else {

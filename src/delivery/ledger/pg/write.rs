@@ -27,6 +27,17 @@ const SQL_FAILED: &str = "UPDATE deliveries SET status = 'failed', reply = $2, a
      next_attempt_at = NULL, updated_at = $3, lease_until = NULL \
      WHERE message_id = $1 AND status IN ('pending', 'retrying') AND ($4::text IS NULL OR office = $4)";
 
+/// How one email's reservation went.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// Its rows are this node's, under this Message-ID.
+    Won(String),
+    /// Another node holds some of its nudges.
+    Lost,
+    /// A row it needs is locked by another transaction: look again, waiting for it.
+    Contended,
+}
+
 impl PgLedger {
     /// Reserves each email's rows as `pending`, owned by this node under a lease, in one
     /// transaction. Per email: `Some(Message-ID)` (its stored one if some of its rows were
@@ -91,35 +102,56 @@ impl PgLedger {
         tx.batch_execute("SAVEPOINT reservation")
             .await
             .map_err(err())?;
-        let claimed = self.claim(tx, r, now).await?;
+        let mut claimed = self.claim(tx, r, now, false).await?;
+        if claimed == Claim::Contended {
+            // A row the look-up skipped is there: locked by another node's transaction, which
+            // may be only looking (and leave it to its owner, maybe this node). Wait for that
+            // transaction and judge the row as it is then. A deadlock with it is broken by
+            // PostgreSQL and the whole reservation runs again (`reserve_many`).
+            tx.batch_execute("ROLLBACK TO SAVEPOINT reservation")
+                .await
+                .map_err(err())?;
+            claimed = self.claim(tx, r, now, true).await?;
+        }
         match claimed {
-            Some(_) => tx.batch_execute("RELEASE SAVEPOINT reservation"),
-            None => {
+            Claim::Won(_) => tx.batch_execute("RELEASE SAVEPOINT reservation"),
+            Claim::Lost | Claim::Contended => {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT reservation; RELEASE SAVEPOINT reservation")
             }
         }
         .await
         .map_err(err())?;
-        Ok(claimed)
+        Ok(match claimed {
+            Claim::Won(id) => Some(id),
+            Claim::Lost | Claim::Contended => None,
+        })
     }
 
-    /// The body of one reservation, inside its savepoint; `None`: lost to another node.
+    /// The body of one reservation, inside its savepoint. `wait`: look rows up waiting for
+    /// other transactions' locks, instead of skipping the rows they hold.
     async fn claim(
         &self,
         tx: &Transaction<'_>,
         r: &Reservation,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, PgError> {
+        wait: bool,
+    ) -> Result<Claim, PgError> {
         let action = crate::t!("giữ chỗ cho một lần gửi", "reserving a delivery");
         let err = || query_err(&self.url, action);
         let lookup = tx
-            .prepare_cached(
+            .prepare_cached(if wait {
                 "SELECT id, status, message_id, \
                    (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
                    next_attempt_at \
                  FROM deliveries WHERE task = $1 AND occurrence = $2 AND office = $3 AND kind = $4 \
-                 FOR UPDATE SKIP LOCKED",
-            )
+                 FOR UPDATE"
+            } else {
+                "SELECT id, status, message_id, \
+                   (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
+                   next_attempt_at \
+                 FROM deliveries WHERE task = $1 AND occurrence = $2 AND office = $3 AND kind = $4 \
+                 FOR UPDATE SKIP LOCKED"
+            })
             .await
             .map_err(err())?;
         let mut fresh: Vec<&NewDelivery> = Vec::new();
@@ -148,7 +180,7 @@ impl PgLedger {
                 _ => false,
             };
             if !claimable {
-                return Ok(None);
+                return Ok(Claim::Lost);
             }
             let mid: String = row.get(2);
             if !in_flight.contains(&mid) {
@@ -158,7 +190,7 @@ impl PgLedger {
         }
         if in_flight.len() > 1 {
             tracing::warn!(message_ids = ?in_flight, "nudges of one email are in flight under several Message-IDs; left for the node that holds them");
-            return Ok(None);
+            return Ok(Claim::Lost);
         }
         let effective = in_flight.pop().unwrap_or_else(|| r.message_id.clone());
         let recipients = r.recipients.join(",");
@@ -198,7 +230,9 @@ impl PgLedger {
                     .await
                     .map_err(err())?;
                 if inserted.is_none() {
-                    return Ok(None);
+                    // There after all: skipped by the look-up (locked), or inserted by
+                    // another node since. Waiting, the look-up sees which.
+                    return Ok(if wait { Claim::Lost } else { Claim::Contended });
                 }
             }
         }
@@ -224,7 +258,7 @@ impl PgLedger {
             .await
             .map_err(err())?;
         }
-        Ok(Some(effective))
+        Ok(Claim::Won(effective))
     }
 
     /// Takes back this node's reservations of emails that never went out.
