@@ -68,13 +68,18 @@ fn quoted_printable_efficient(text: &[u8]) -> bool {
 /// Every `\n` not already preceded by `\r` becomes `\r\n`.
 fn crlf(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 32);
-    let mut prev = 0u8;
-    for &b in text {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+    for line in text.split_inclusive(|b| *b == b'\n') {
+        match line.split_last() {
+            Some((b'\n', rest)) => {
+                out.extend_from_slice(rest);
+                // A piece that is only `\n` follows another `\n` or starts the text.
+                if rest.last() != Some(&b'\r') {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+            }
+            _ => out.extend_from_slice(line),
         }
-        out.push(b);
-        prev = b;
     }
     out
 }
