@@ -205,8 +205,7 @@ impl Composer {
         } else {
             format!("<{id}>")
         };
-        let mailbox =
-            |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
+        let mailbox = |s: &str| parse_mailbox(s).map_err(|_| ComposeError::Address(s.into()));
         let sender = |s: &str| match self.senders.iter().find(|(text, _)| text == s) {
             Some((_, m)) => Ok(m.clone()),
             None => mailbox(s),
@@ -288,6 +287,29 @@ pub fn admin_message(
         .body(body.to_string())?)
 }
 
+/// `Mailbox::from_str(s.trim())`, without lettre's RFC 2822 parser for the common case of
+/// a bare address of plain atoms (`dv-00001@vpubnd.example`): that parser gives such an
+/// address back as it is, with no name, and [`Address::new`] checks it the same either way.
+fn parse_mailbox(s: &str) -> Result<Mailbox, lettre::address::AddressError> {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((user, domain)) if plain_atoms(user, b"_+-") && plain_atoms(domain, b"-") => {
+            Ok(Mailbox::new(None, lettre::Address::new(user, domain)?))
+        }
+        _ => Mailbox::from_str(s),
+    }
+}
+
+/// `s` is ASCII letters, digits and `extra` in runs joined by single dots.
+fn plain_atoms(s: &str, extra: &[u8]) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    })
+}
+
 fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
     ComposeError::Template {
         name: name.to_string(),
@@ -303,4 +325,47 @@ fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
 /// `<32 hex digits@domain>`.
 pub fn new_message_id(domain: &str) -> String {
     format!("<{:032x}@{}>", rand::random::<u128>(), domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn plain_addresses_parse_as_lettre_parses_them() {
+        let same = |s: &str| {
+            let want = Mailbox::from_str(s.trim()).map_err(|e| e.to_string());
+            let got = parse_mailbox(s).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{s:?}");
+        };
+        for s in [
+            "dv-00001@vpubnd.example",
+            " hctc@vpubnd.example ",
+            "a.b+c_d@x-y.example",
+            "HCTC@VPUBND.example",
+            "a..b@x.example",
+            ".a@x.example",
+            "a.@x.example",
+            "a@x..example",
+            "a@-x.example",
+            "a@x.example-",
+            "a@localhost",
+            "a@b@c.example",
+            "@x.example",
+            "a@",
+            "Trưởng phòng <truong@vpubnd.example>",
+            "tên@vpubnd.example",
+        ] {
+            same(s);
+        }
+        let pieces = ["a", "Z", "0", ".", "-", "_", "+", "@", " ", "é", "<", ">"];
+        let mut rng = rand::rng();
+        for _ in 0..5000 {
+            let s: String = (0..rng.random_range(1..14))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            same(&s);
+        }
+    }
 }
