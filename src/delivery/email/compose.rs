@@ -2,13 +2,14 @@
 //! [`admin_message`] is the plain note to the admin.
 
 use super::Batch;
-use super::context::{Context, context, sample_contexts};
+use super::context::{context, sample_contexts};
 use super::text::{html_escape, one_line};
 use crate::calendar::workdays::WorkCalendar;
 use crate::plan::config::Config;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -80,6 +81,9 @@ pub struct Composer {
     origin: Arc<[(&'static str, String)]>,
     /// With `web.base_url`: each task carries its confirmation link.
     links: Option<std::sync::Arc<dyn ConfirmLinks>>,
+    /// `mail.from` and `mail.reply_to` as parsed once here (each email has the same), with
+    /// the text they were parsed from: another config's are parsed again.
+    senders: Arc<[(String, Mailbox)]>,
 }
 
 impl std::fmt::Debug for Composer {
@@ -129,12 +133,19 @@ impl Composer {
                 .map_err(|e| template_error(&shown, &e))?;
             origin.push((name, shown));
         }
+        // Not an error here: an address that does not parse fails each email as before.
+        let senders = std::iter::once(&cfg.mail.from)
+            .chain(&cfg.mail.reply_to)
+            .filter_map(|s| Some((s.clone(), Mailbox::from_str(s.trim()).ok()?)))
+            .collect();
         let composer = Composer {
             env: Arc::new(env),
             origin: origin.into(),
             links: None,
+            senders,
         };
         for ctx in sample_contexts() {
+            let ctx = minijinja::Value::from_serialize(&ctx);
             for (name, _) in BUILTIN {
                 composer.render(name, &ctx)?;
             }
@@ -147,7 +158,10 @@ impl Composer {
         self.links = links;
     }
 
-    fn render(&self, name: &str, ctx: &Context) -> Result<String, ComposeError> {
+    /// Renders template `name`. `ctx` is a context already turned into a template value
+    /// ([`minijinja::Value::from_serialize`]) once for the three templates of an email, so
+    /// that it is not serialized again for each of them.
+    fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, ComposeError> {
         let shown = self
             .origin
             .iter()
@@ -156,7 +170,7 @@ impl Composer {
             .unwrap_or(name);
         self.env
             .get_template(name)
-            .and_then(|t| t.render(ctx))
+            .and_then(|t| t.render(ctx.clone()))
             .map_err(|e| template_error(shown, &e))
     }
 
@@ -177,6 +191,7 @@ impl Composer {
         if let Some(links) = &self.links {
             ctx.set_confirm_urls(|task, occ| links.url(&batch.office, task, occ, now.to_utc()));
         }
+        let ctx = minijinja::Value::from_serialize(&ctx);
         let subject = one_line(&self.render(SUBJECT, &ctx)?);
         let text = self.render(TEXT, &ctx)?;
         let html = self.render(HTML, &ctx)?;
@@ -190,25 +205,39 @@ impl Composer {
         } else {
             format!("<{id}>")
         };
-        let mailbox =
-            |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
+        let mailbox = |s: &str| parse_mailbox(s).map_err(|_| ComposeError::Address(s.into()));
+        let sender = |s: &str| match self.senders.iter().find(|(text, _)| text == s) {
+            Some((_, m)) => Ok(m.clone()),
+            None => mailbox(s),
+        };
+        let from = sender(&cfg.mail.from)?;
+        // The envelope is given, not read back from the headers just written: lettre would
+        // parse the To and Cc headers again for it. Same addresses, same order.
+        let mut envelope_to = Vec::with_capacity(batch.to.len() + batch.cc.len());
         let mut b = Message::builder()
-            .from(mailbox(&cfg.mail.from)?)
+            .from(from.clone())
             .subject(subject)
             .date(now.into())
             .message_id(Some(id));
         if let Some(r) = &cfg.mail.reply_to {
-            b = b.reply_to(mailbox(r)?);
+            b = b.reply_to(sender(r)?);
         }
         if batch.to.is_empty() {
             return Err(ComposeError::NoRecipient);
         }
         for t in &batch.to {
-            b = b.to(mailbox(t)?);
+            let m = mailbox(t)?;
+            envelope_to.push(m.email.clone());
+            b = b.to(m);
         }
         for c in &batch.cc {
-            b = b.cc(mailbox(c)?);
+            let m = mailbox(c)?;
+            envelope_to.push(m.email.clone());
+            b = b.cc(m);
         }
+        b = b.envelope(
+            Envelope::new(Some(from.email), envelope_to).map_err(|_| ComposeError::NoRecipient)?,
+        );
         // RFC 3834: an automatic message; well-behaved vacation responders stay quiet.
         b = b.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -222,12 +251,12 @@ impl Composer {
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
-                    .body(text),
+                    .body(super::mime::body(&text)),
             )
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_HTML)
-                    .body(html),
+                    .body(super::mime::body(&html)),
             );
         Ok(b.multipart(body)?)
     }
@@ -258,6 +287,29 @@ pub fn admin_message(
         .body(body.to_string())?)
 }
 
+/// `Mailbox::from_str(s.trim())`, without lettre's RFC 2822 parser for the common case of
+/// a bare address of plain atoms (`dv-00001@vpubnd.example`): that parser gives such an
+/// address back as it is, with no name, and [`Address::new`] checks it the same either way.
+fn parse_mailbox(s: &str) -> Result<Mailbox, lettre::address::AddressError> {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((user, domain)) if plain_atoms(user, b"_+-") && plain_atoms(domain, b"-") => {
+            Ok(Mailbox::new(None, lettre::Address::new(user, domain)?))
+        }
+        _ => Mailbox::from_str(s),
+    }
+}
+
+/// `s` is ASCII letters, digits and `extra` in runs joined by single dots.
+fn plain_atoms(s: &str, extra: &[u8]) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    })
+}
+
 fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
     ComposeError::Template {
         name: name.to_string(),
@@ -273,4 +325,47 @@ fn template_error(name: &str, e: &minijinja::Error) -> ComposeError {
 /// `<32 hex digits@domain>`.
 pub fn new_message_id(domain: &str) -> String {
     format!("<{:032x}@{}>", rand::random::<u128>(), domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn plain_addresses_parse_as_lettre_parses_them() {
+        let same = |s: &str| {
+            let want = Mailbox::from_str(s.trim()).map_err(|e| e.to_string());
+            let got = parse_mailbox(s).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{s:?}");
+        };
+        for s in [
+            "dv-00001@vpubnd.example",
+            " hctc@vpubnd.example ",
+            "a.b+c_d@x-y.example",
+            "HCTC@VPUBND.example",
+            "a..b@x.example",
+            ".a@x.example",
+            "a.@x.example",
+            "a@x..example",
+            "a@-x.example",
+            "a@x.example-",
+            "a@localhost",
+            "a@b@c.example",
+            "@x.example",
+            "a@",
+            "Trưởng phòng <truong@vpubnd.example>",
+            "tên@vpubnd.example",
+        ] {
+            same(s);
+        }
+        let pieces = ["a", "Z", "0", ".", "-", "_", "+", "@", " ", "é", "<", ">"];
+        let mut rng = rand::rng();
+        for _ in 0..5000 {
+            let s: String = (0..rng.random_range(1..14))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            same(&s);
+        }
+    }
 }

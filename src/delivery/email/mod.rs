@@ -8,6 +8,7 @@
 mod batches;
 mod compose;
 mod context;
+mod mime;
 mod text;
 
 pub use batches::{Batch, batches, sample_batch};

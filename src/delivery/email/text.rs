@@ -3,6 +3,34 @@
 /// Text for one line (a subject, a title): control characters, CR and LF included, become
 /// spaces and runs of spaces collapse, so nothing the YAML says can start a header.
 pub fn one_line(s: &str) -> String {
+    // Most texts are one line already: copied as they are, the same string the general
+    // path would build.
+    if is_one_line(s) {
+        return s.to_string();
+    }
+    one_line_slow(s)
+}
+
+/// `s` has no control character, no whitespace but single spaces between words.
+fn is_one_line(s: &str) -> bool {
+    // A space first is a leading space.
+    let mut after_space = true;
+    for c in s.chars() {
+        if c == ' ' {
+            if after_space {
+                return false;
+            }
+            after_space = true;
+        } else if c.is_control() || c.is_whitespace() {
+            return false;
+        } else {
+            after_space = false;
+        }
+    }
+    s.is_empty() || !after_space
+}
+
+fn one_line_slow(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
@@ -45,4 +73,39 @@ pub fn shorten(s: &str, max: usize) -> String {
     let cut: String = s.chars().take(max.saturating_sub(1)).collect();
     let at = cut.rfind(' ').filter(|i| *i > max / 2).unwrap_or(cut.len());
     format!("{}…", cut[..at].trim_end_matches([' ', ',', ';', ':']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn one_line_takes_texts_that_are_one_line_as_they_are() {
+        assert!(is_one_line("Phòng Kinh tế"));
+        assert!(is_one_line(""));
+        for s in [
+            " a",
+            "a ",
+            "a  b",
+            "a\tb",
+            "a\u{a0}b",
+            "a\u{2028}b",
+            "a\u{7}b",
+            " ",
+        ] {
+            assert!(!is_one_line(s), "{s:?}");
+        }
+        // Whatever the text, the short cut gives what the general path gives.
+        let pieces = [
+            "a", "Phòng", " ", "  ", "\t", "\n", "\r\n", "\u{a0}", "\u{0}", "\u{85}", "–", "ệ",
+        ];
+        let mut rng = rand::rng();
+        for _ in 0..5000 {
+            let s: String = (0..rng.random_range(0..12))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            assert_eq!(one_line(&s), one_line_slow(&s), "{s:?}");
+        }
+    }
 }

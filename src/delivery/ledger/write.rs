@@ -375,6 +375,10 @@ fn reserve_in(
     if items.is_empty() {
         return Ok(message_id.to_string());
     }
+    let recipients = recipients.join(",");
+    if insert_all_new(tx, path, items, &recipients, message_id, now)? {
+        return Ok(message_id.to_string());
+    }
     let Existing {
         mut in_flight,
         fresh,
@@ -392,14 +396,9 @@ fn reserve_in(
         }
     };
     let on_err = |action: &str| sqlerr(path, action);
-    let recipients = recipients.join(",");
     {
         let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO deliveries (task, occurrence, office, kind, role, due_at, late, \
-                     recipients, message_id, status, attempts, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10)",
-            )
+            .prepare_cached(&format!("{INSERT_PENDING})"))
             .map_err(on_err(crate::t!(
                 "chuẩn bị giữ chỗ",
                 "preparing the reservation"
@@ -443,6 +442,74 @@ fn reserve_in(
         }
     }
     Ok(effective)
+}
+
+/// A new `pending` row; the statement ends with `)`, or with `) ON CONFLICT …`.
+const INSERT_PENDING: &str = "INSERT INTO deliveries (task, occurrence, office, kind, role, \
+     due_at, late, recipients, message_id, status, attempts, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10";
+
+/// The usual case of [`reserve_in`], in one statement per item instead of a look-up and an
+/// insert: every item is new to the ledger, each gets its `pending` row under `message_id`
+/// and this returns true. When one is not new (in flight, final, or listed twice), the rows
+/// this inserted are deleted again and this returns false, for the look-up to decide; the
+/// ledger is then as before the call (row ids included: none were handed out after them).
+fn insert_all_new(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    items: &[NewDelivery],
+    recipients: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, LedgerError> {
+    let on_err = |action: &str| sqlerr(path, action);
+    let mut insert = tx
+        .prepare_cached(&format!(
+            "{INSERT_PENDING}) ON CONFLICT (task, occurrence, office, kind) DO NOTHING"
+        ))
+        .map_err(on_err(crate::t!(
+            "chuẩn bị giữ chỗ",
+            "preparing the reservation"
+        )))?;
+    let now = ts(now);
+    let mut inserted: Vec<i64> = Vec::with_capacity(items.len());
+    for item in items {
+        let k = &item.key;
+        let changed = insert
+            .execute((
+                &k.task,
+                date_str(k.occurrence),
+                &k.office,
+                &k.kind,
+                &item.role,
+                ts(item.due_at),
+                i64::from(item.late),
+                recipients,
+                message_id,
+                now,
+            ))
+            .map_err(on_err(crate::t!(
+                "giữ chỗ cho một lần gửi",
+                "reserving a delivery"
+            )))?;
+        if changed == 0 {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM deliveries WHERE id = ?1")
+                .map_err(on_err(crate::t!(
+                    "chuẩn bị giữ chỗ",
+                    "preparing the reservation"
+                )))?;
+            for id in inserted {
+                delete.execute([id]).map_err(on_err(crate::t!(
+                    "giữ chỗ cho một lần gửi",
+                    "reserving a delivery"
+                )))?;
+            }
+            return Ok(false);
+        }
+        inserted.push(tx.last_insert_rowid());
+    }
+    Ok(true)
 }
 
 /// What the ledger already holds of the items to reserve.
@@ -569,6 +636,39 @@ mod tests {
     use chrono::TimeZone;
 
     use crate::delivery::ledger::fixtures::item;
+
+    #[test]
+    fn a_reservation_that_meets_a_row_in_flight_leaves_no_trace_of_its_first_try() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let old = item("T1", "o", "k", 2);
+        ledger
+            .reserve(std::slice::from_ref(&old), &["a@x".into()], "<old@x>", now)
+            .unwrap();
+        // The new item is tried first and inserted, then the one in flight is met: the email
+        // goes out under the stored Message-ID, with both rows under it.
+        let new = item("T2", "o", "k", 2);
+        let id = ledger
+            .reserve(&[new, old], &["b@x".into()], "<new@x>", now)
+            .unwrap();
+        assert_eq!(id, "<old@x>");
+        let rows: Vec<(i64, String, String, String)> = ledger
+            .conn
+            .prepare("SELECT id, task, message_id, recipients FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, "T1".into(), "<old@x>".into(), "b@x".into()),
+                (2, "T2".into(), "<old@x>".into(), "b@x".into()),
+            ]
+        );
+    }
 
     #[test]
     fn disk_full_is_an_actionable_error_not_a_panic() {
