@@ -1092,6 +1092,43 @@ async fn a_refused_login_keeps_the_reminders_for_later_and_alerts_the_admin() {
     assert!(alerts >= 1 && alerts < 4 * rows.len(), "{log}");
 }
 
+/// A password rotated for longer than the retries last: the reminders keep waiting (never
+/// `failed`: the email was never offered), and go out once the login works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_refused_past_every_retry_still_loses_no_reminder() {
+    let server = SmtpServer::start().await;
+    let extra = format!("{QUICK}, username: nhacviec, password_file: smtp-password");
+    let yaml = config_yaml(server.port(), SMALL, "digest", &extra).replace(
+        "retry: { attempts: 4, initial: 1s, max: 2s }",
+        "retry: { attempts: 2, initial: 1s, max: 1s }",
+    );
+    let s = Setup::new(&yaml);
+    std::fs::write(s.dir.path().join("smtp-password"), "rotated-away\n").unwrap();
+    server.refuse_login(true);
+    let mut daemon = s.daemon("daemon", THURSDAY);
+    // Twice the attempts the config allows, and still waiting.
+    let rows = wait_until("four tries of every email, none given up", || {
+        let rows = s.poll_ledger()?;
+        assert!(
+            rows.iter().all(|r| field(r, "status") != "failed"),
+            "{rows:#?}"
+        );
+        (rows.len() == 4 && rows.iter().all(|r| attempts(r) >= 4)).then_some(rows)
+    });
+    assert!(
+        rows.iter().all(|r| field(r, "status") == "retrying"),
+        "{rows:#?}"
+    );
+    assert!(server.received().is_empty());
+    server.refuse_login(false);
+    wait_until("every nudge sent", || {
+        let rows = s.poll_ledger()?;
+        (rows.len() == 4 && rows.iter().all(|r| field(r, "status") == "sent")).then_some(rows)
+    });
+    let status = terminate(&mut daemon);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_reply_after_the_data_is_an_unknown_outcome_resent_under_the_same_message_id() {
     let server = SmtpServer::start().await;

@@ -647,7 +647,14 @@ async fn record(
             };
             unrecorded.push(out, Status::Sent, reply, outcome);
         }
-        Err(e) if e.is_transient() && out.attempts_before + 1 < retry.attempts => {
+        // A refused login is the server refusing nhacviec (a rotated password), not the
+        // email: the reminders wait for the login to work, however many tries that takes
+        // (each sweep that meets it alerts the admin), and are never given up as failed.
+        Err(e)
+            if e.is_transient()
+                && (out.attempts_before + 1 < retry.attempts
+                    || matches!(e, SendError::Auth { .. })) =>
+        {
             let wait = backoff(retry.initial, retry.max, out.attempts_before);
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
             let text = e.to_string();
