@@ -21,7 +21,7 @@ use crate::plan::config::{Config, Offset, Task, Unit};
 use crate::plan::deadline::Rule;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
-use nudges::{TaskCtx, nudges_for};
+use nudges::{Schedules, TaskCtx, nudges_for};
 use send_times::SendTimes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -293,6 +293,33 @@ pub fn plan_settled(
     out
 }
 
+/// What a sweep at `now` on a ledger that has swept before needs of [`plan_settled`]`(now,
+/// now)`: the same `due` and `skipped`, without making the nudges they cannot depend on.
+///
+/// `settled.before` must be the first sweep's as-of time (`None`: plans everything). Left out,
+/// for every task with no key in `settled.in_flight`: the nudges of days before both the
+/// catch-up window and the first sweep's day (a day's margin before the earlier of them).
+/// Why the answer is the same: such a nudge goes out on its own day, before every nudge kept,
+/// so per group (task, occurrence, office) it is older than all of them. Left out with the
+/// ledger rows among them, it leaves out exactly the missed nudges of the group older than
+/// the kept ones, and keeps the newest row's cut for the rest. Each of those missed nudges
+/// is older than the catch-up window, so never due; planned before the first sweep and not
+/// in flight, so settled, never skipped. Only `settled` then counts less: it is reported on
+/// a first start alone, when this must not be used.
+pub fn plan_sweep(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
+) -> Plan {
+    let mut listed = Listed::default();
+    let mut out = plan_cut(cfg, cal, now, now, known, settled, &mut listed, true);
+    out.upcoming = listed.nudges;
+    sort_plan(&mut out, &mut listed.keys);
+    out
+}
+
 /// [`plan_settled`] with the upcoming nudges held compactly and handed out one at a time
 /// ([`Upcoming`]): `out.upcoming` is left empty. For long periods of large plans.
 pub fn plan_streamed(
@@ -319,15 +346,77 @@ fn plan_into(
     settled: &Settled,
     upcoming: &mut dyn UpcomingSink,
 ) -> Plan {
+    plan_cut(cfg, cal, now, until, known, settled, upcoming, false)
+}
+
+/// [`plan_into`]; with `recent`, without the nudges [`plan_sweep`] leaves out.
+#[allow(clippy::too_many_arguments)]
+fn plan_cut(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &HashSet<NudgeKey>,
+    settled: &Settled,
+    upcoming: &mut dyn UpcomingSink,
+    recent: bool,
+) -> Plan {
     let (mut out, horizon) = start(cfg, cal, now, until);
     let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
+    let catch_up_from = catch_up_from(cfg, &idx, horizon.today);
+    let since = if recent {
+        Since::recent(cfg, catch_up_from, settled)
+    } else {
+        Since::default()
+    };
     let (missed, through) = collect(
-        cfg, cal, &idx, &mut times, &horizon, known, &mut out, upcoming,
+        cfg, cal, &idx, &mut times, &horizon, known, &since, &mut out, upcoming,
     );
-    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
+    catch_up(&horizon, catch_up_from, missed, &through, settled, &mut out);
     out
+}
+
+/// The first day whose nudges a plan makes, per task.
+#[derive(Default)]
+struct Since<'a> {
+    /// `None`: every day.
+    day: Option<NaiveDate>,
+    /// Tasks planned from their first day all the same.
+    whole: HashSet<&'a str>,
+}
+
+impl<'a> Since<'a> {
+    /// [`plan_sweep`]'s: the day before both the catch-up window and the first sweep's day,
+    /// except for the tasks with a key in flight.
+    fn recent(cfg: &Config, catch_up_from: NaiveDate, settled: &'a Settled) -> Self {
+        let Some(before) = settled.before else {
+            return Self::default();
+        };
+        let first_day = before.with_timezone(&cfg.schedule.timezone).date_naive();
+        Self {
+            day: catch_up_from.min(first_day).pred_opt(),
+            whole: settled.in_flight.iter().map(|k| k.task.as_str()).collect(),
+        }
+    }
+
+    fn of(&self, task: &str) -> NaiveDate {
+        match self.day {
+            Some(d) if !self.whole.contains(task) => d,
+            _ => NaiveDate::MIN,
+        }
+    }
+}
+
+/// The first day of the catch-up window ending `today`. A window reaching past the first
+/// date there is catches up everything.
+fn catch_up_from(cfg: &Config, idx: &WorkDayIndex, today: NaiveDate) -> NaiveDate {
+    match cfg.schedule.catch_up.unit {
+        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
+        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
+    }
+    .unwrap_or(NaiveDate::MIN)
 }
 
 /// The plan's first fields and horizon.
@@ -408,6 +497,7 @@ pub fn next_nudge(
     let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
     let mut unscheduled = 0usize;
     let mut batch = Vec::new();
+    let mut schedules = Schedules::default();
     let mut next: Option<(SortKey, Nudge)> = None;
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let Ok(occurrences) = occurrences(cfg, cal, task) else {
@@ -427,7 +517,8 @@ pub fn next_nudge(
                 today,
                 from_day: today,
             };
-            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            let made = Some(&mut schedules);
+            nudges_for(&ctx, occ, single, last_day, &mut times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 if nudge.send_at <= now_local || nudge.send_at > until {
                     continue;
@@ -506,9 +597,12 @@ fn collect(
     times: &mut SendTimes,
     horizon: &Horizon,
     known: &HashSet<NudgeKey>,
+    since: &Since,
     out: &mut Plan,
     upcoming: &mut dyn UpcomingSink,
 ) -> (Missed, Through) {
+    // [`plan_sweep`]'s: each due day's schedule made once.
+    let mut schedules = since.day.map(|_| Schedules::default());
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -536,6 +630,7 @@ fn collect(
         let policy = cfg.policy(&task.policy);
         let single = occurrences.len() == 1;
         let task_id: Arc<str> = Arc::from(task.id.as_str());
+        let from_day = since.of(&task.id);
         for occ in occurrences {
             let ctx = TaskCtx {
                 cfg,
@@ -545,9 +640,10 @@ fn collect(
                 office_ids: &office_ids,
                 policy,
                 today: horizon.today,
-                from_day: NaiveDate::MIN,
+                from_day,
             };
-            nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
+            let made = schedules.as_mut();
+            nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.
                 if !known.is_empty() && known.contains(&nudge.key()) {
@@ -570,21 +666,14 @@ fn collect(
 /// due (late if its day is past) when it falls inside the catch-up window; everything else
 /// is skipped, or settled when the first start covers it.
 fn catch_up(
-    cfg: &Config,
-    idx: &WorkDayIndex,
     horizon: &Horizon,
+    catch_up_from: NaiveDate,
     missed: Missed,
     through: &Through,
     settled: &Settled,
     out: &mut Plan,
 ) {
     let today = horizon.today;
-    // A window reaching past the first date there is catches up everything.
-    let catch_up_from = match cfg.schedule.catch_up.unit {
-        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
-        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
-    }
-    .unwrap_or(NaiveDate::MIN);
     let not_sent = |n: Nudge, out: &mut Plan| {
         if settled.covers(&n) {
             out.settled = out.settled.saturating_add(1);
