@@ -104,6 +104,30 @@ pub fn reconcile(
     reconcile_with(cfg, cal, states, first_sweep_as_of, now, Planning::Recent)
 }
 
+/// In flight (not final, not waiting for a later retry): planned again at `now`.
+fn is_ready(state: &KeyState, now: DateTime<Utc>) -> bool {
+    let waiting = state.next_attempt_at.is_some_and(|t| t > now);
+    !state.status.is_final() && !waiting
+}
+
+/// The keys of `states` not in flight at `now`, read in place: what the ledger knows.
+struct Held<'a> {
+    states: &'a LedgerStates,
+    now: DateTime<Utc>,
+    /// Whether there is one.
+    any: bool,
+}
+
+impl planner::Known for Held<'_> {
+    fn knows(&self, key: &DeliveryKey) -> bool {
+        self.states.get(key).is_some_and(|s| !is_ready(s, self.now))
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.any
+    }
+}
+
 /// How much of the plan [`reconcile_with`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Planning {
@@ -129,11 +153,12 @@ fn reconcile_with(
     };
     // Rows in flight whose time has come are planned again so their email can be rebuilt;
     // everything else in the ledger is known and never due again.
+    let recent = planning == Planning::Recent && !out.first_start;
     let mut ready: HashMap<&DeliveryKey, &KeyState> = HashMap::new();
-    let mut known: HashSet<DeliveryKey> = HashSet::with_capacity(states.len());
+    // Only the whole plan needs the known keys copied out of `states`.
+    let mut known: HashSet<DeliveryKey> = HashSet::new();
     for (key, state) in states {
-        let waiting = state.next_attempt_at.is_some_and(|t| t > now);
-        if !state.status.is_final() && !waiting {
+        if is_ready(state, now) {
             ready.insert(key, state);
         } else {
             if state.status == Status::Retrying
@@ -141,7 +166,9 @@ fn reconcile_with(
             {
                 out.next_retry = Some(out.next_retry.map_or(t, |r| r.min(t)));
             }
-            known.insert(key.clone());
+            if !recent {
+                known.insert(key.clone());
+            }
         }
     }
 
@@ -150,8 +177,13 @@ fn reconcile_with(
         before: first_sweep_as_of.or(Some(now)),
         in_flight: ready.keys().map(|k| (*k).clone()).collect(),
     };
-    let plan = if planning == Planning::Recent && !out.first_start {
-        planner::plan_sweep(cfg, cal, now, &known, &settled)
+    let plan = if recent {
+        let held = Held {
+            states,
+            now,
+            any: ready.len() < states.len(),
+        };
+        planner::plan_sweep(cfg, cal, now, &held, &settled)
     } else {
         planner::plan_settled(cfg, cal, now, now, &known, &settled)
     };
@@ -212,6 +244,7 @@ fn reconcile_with(
 mod tests {
     use super::*;
     use crate::plan::config::{Env, from_source};
+    use crate::plan::planner::tests::{Rng, generated};
     use chrono::TimeZone;
     use std::path::Path;
 
@@ -423,82 +456,6 @@ mod tests {
         assert!(d.send.iter().all(|n| n.late == Late::Downtime));
         assert_eq!(names(&d.skip), ["hctc before-1wd"]);
         assert_eq!(d.settled, 0);
-    }
-
-    /// A small deterministic random source for the replays below.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            // xorshift64*
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n
-        }
-    }
-
-    /// A plan of `n` tasks in the shapes `scripts/gen-config` writes (its reminder policies,
-    /// every dated deadline form, several leads, cooperating offices without an address, a
-    /// third done); `seed` picks the dates and offices.
-    fn generated(n: usize, seed: u64) -> Config {
-        let mut r = Rng(seed);
-        let mut y = String::from(
-            "plan:\n  year: 2024\noffices:\n  lanh-dao:\n    name: Lãnh đạo\n    email: ld@vpubnd.example\n",
-        );
-        for i in 0..12 {
-            y += &format!("  dv-{i}:\n    name: Đơn vị {i}\n");
-            if i % 6 != 5 {
-                y += &format!("    email: dv{i}@vpubnd.example\n");
-            }
-            if i % 3 == 0 {
-                y += &format!("    head: truong.dv{i}@vpubnd.example\n");
-            }
-        }
-        y += "leadership: lanh-dao\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]\n    on_day: true\n    overdue_every: 3wd\n    overdue_limit: 10\n    escalate:\n      head_after: 5wd\n      leadership_after: 10wd\n    cooperating: [first, last]\n  ca-nam:\n    before: [30d, 14d, 5wd, 1wd]\n    on_day: true\n    overdue_every: 5wd\n    overdue_limit: 6\n    escalate:\n      head_after: 5wd\n      leadership_after: 15wd\n    cooperating: [first, last]\n  thua:\n    before: [7d]\n    on_day: true\n    overdue_every: never\n    cooperating: none\n  day-du:\n    before: [30d, 14d, 7d, 3wd, 1wd]\n    on_day: true\n    overdue_every: 2wd\n    overdue_limit: 4\n    escalate:\n      head_after: 3wd\n      leadership_after: 8wd\n    cooperating: [all, overdue]\n  chi-truoc:\n    before: [10wd, 2wd]\n    on_day: false\n    overdue_every: never\n    escalate:\n      head_after: 1wd\n    cooperating: [before]\n";
-        y += "schedule:\n  sweeps: [\"0 8 * * *\"]\n  window: \"07:30-17:00\"\n  catch_up: 7d\ntasks:\n";
-        let policies = ["", "", "ca-nam", "thua", "day-du", "chi-truoc"];
-        for t in 0..n {
-            let (m, d) = (r.below(12) + 1, r.below(28) + 1);
-            y += &format!("  - id: T.{t}\n    title: nhiệm vụ {t}\n");
-            y += &match t % 8 {
-                0 | 1 => format!("    deadline: trước ngày {d:02}/{m:02}/2024\n"),
-                2 => format!("    deadline: {d:02}/{m:02}/2024\n"),
-                3 => format!("    deadline: Tháng {m:02}/2024\n"),
-                4 => format!("    deadline: Quý {}/2024\n", (m - 1) / 3 + 1),
-                5 => format!(
-                    "    deadline:\n      phrase: Theo quy định\n      every: quarter\n      day: {d}\n      working_days_after: {}\n",
-                    r.below(3)
-                ),
-                6 => "    deadline:\n      phrase: Theo quy định\n      every: month\n      day: last\n".to_string(),
-                _ => format!(
-                    "    deadline:\n      phrase: Theo kế hoạch\n      dates: [2024-{m:02}-{d:02}, 2024-{:02}-{d:02}]\n",
-                    (m + 3).min(12)
-                ),
-            };
-            let office = |r: &mut Rng| format!("dv-{}", r.below(12));
-            y += &match t % 5 {
-                0 => format!("    lead: [{}, {}]\n", office(&mut r), office(&mut r)),
-                _ => format!("    lead: {}\n", office(&mut r)),
-            };
-            if t % 3 != 0 {
-                y += &format!("    cooperating: [{}]\n", office(&mut r));
-            }
-            let policy = policies[t % policies.len()];
-            if !policy.is_empty() {
-                y += &format!("    reminders: {policy}\n");
-            }
-            if t % 3 == 1 && t % 8 < 3 {
-                y += &format!(
-                    "    done: 2024-{:02}-{:02}\n",
-                    r.below(12) + 1,
-                    r.below(28) + 1
-                );
-            }
-        }
-        from_source(&y, Path::new("g.yaml"), &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config
     }
 
     /// What the sweep does with `d` in the ledger, with outcomes drawn from `r`: most

@@ -8,6 +8,7 @@ use super::{Kind, Late, Nudge, Role};
 use crate::calendar::workdays::WorkDayIndex;
 use crate::plan::config::{Config, CoopRule, Policy, Task, Unit};
 use chrono::NaiveDate;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ pub(super) struct TaskCtx<'a> {
     pub cfg: &'a Config,
     pub cal: &'a WorkDayIndex<'a>,
     pub task: &'a Task,
-    pub task_id: &'a Arc<str>,
+    /// The task's id, shared by its nudges: made by the first of them.
+    pub task_id: &'a OnceCell<Arc<str>>,
     pub office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
     pub policy: &'a Policy,
     /// The day the plan is made on: a done date already reached silences everything.
@@ -78,7 +80,7 @@ impl DaySchedule {
 #[derive(Default)]
 pub(super) struct Schedules {
     /// The key's first part is the policy's address: the config outlives the plan.
-    made: HashMap<(usize, NaiveDate), Rc<DaySchedule>>,
+    made: rustc_hash::FxHashMap<(usize, NaiveDate), Rc<DaySchedule>>,
 }
 
 /// One occurrence's schedule.
@@ -253,7 +255,7 @@ fn office_nudges(
             (r, _) => r,
         };
         let nudge = Nudge {
-            task: Arc::clone(task_id),
+            task: Arc::clone(task_id.get_or_init(|| Arc::from(task.id.as_str()))),
             office: Arc::clone(office_arc),
             role,
             kind: *kind,
