@@ -21,8 +21,9 @@ pub struct KeyState {
     pub attempts: u32,
 }
 
-/// Every key the ledger holds, with its state: the sweep's input, a plain value.
-pub type LedgerStates = HashMap<DeliveryKey, KeyState>;
+/// Every key the ledger holds, with its state: the sweep's input, a plain value. Hashed
+/// with Fx: the keys are the ledger's own, and a sweep hashes every one of them.
+pub type LedgerStates = rustc_hash::FxHashMap<DeliveryKey, KeyState>;
 
 /// Reads [`LedgerStates`] from the ledger. The attempts of a message are those of its
 /// newest unfinished row.
@@ -301,7 +302,7 @@ mod tests {
 
     /// The key of `office`'s nudge `kind` in a fresh plan at `now`.
     fn key(now: &str, office: &str, kind: &str) -> DeliveryKey {
-        let d = decide(&LedgerStates::new(), now);
+        let d = decide(&LedgerStates::default(), now);
         d.send
             .iter()
             .chain(&d.skip)
@@ -317,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_fresh_ledger_sends_what_is_due_and_skips_what_was_missed() {
-        let d = decide(&LedgerStates::new(), AFTER_DOWNTIME);
+        let d = decide(&LedgerStates::default(), AFTER_DOWNTIME);
         assert_eq!(names(&d.send), ["hctc before-3wd"]);
         assert_eq!(
             names(&d.skip),
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!(d.next_retry, None);
         assert!(d.sendable_now);
         // On a Saturday nothing can be sent.
-        assert!(!decide(&LedgerStates::new(), "2024-01-27 08:00").sendable_now);
+        assert!(!decide(&LedgerStates::default(), "2024-01-27 08:00").sendable_now);
     }
 
     /// The first nudges of the task, with nothing missed before them.
@@ -335,9 +336,9 @@ mod tests {
 
     #[test]
     fn sent_and_skipped_rows_are_never_sent_again() {
-        let d = decide(&LedgerStates::new(), ON_TIME);
+        let d = decide(&LedgerStates::default(), ON_TIME);
         assert_eq!(names(&d.send), ["hctc before-14d", "kt before-14d"]);
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         let sent = key(ON_TIME, "hctc", "before-14d");
         states.insert(sent, state(Status::Sent, "<a@x.example>", None, 1));
         let skipped = key(ON_TIME, "kt", "before-14d");
@@ -349,7 +350,7 @@ mod tests {
 
     #[test]
     fn pending_rows_from_a_crashed_run_are_sent_again_under_their_message_id() {
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         let k = key(ON_TIME, "hctc", "before-14d");
         states.insert(k, state(Status::Pending, "<crash@x.example>", None, 2));
         let d = decide(&states, ON_TIME);
@@ -363,11 +364,11 @@ mod tests {
     #[test]
     fn missed_nudges_beyond_the_catch_up_are_skipped_unless_already_in_flight() {
         // kt's 16/01 nudge is nine days old: skipped, never sent.
-        let d = decide(&LedgerStates::new(), AFTER_DOWNTIME);
+        let d = decide(&LedgerStates::default(), AFTER_DOWNTIME);
         assert!(names(&d.skip).contains(&"kt before-14d".to_string()));
         assert!(!names(&d.send).iter().any(|n| n.starts_with("kt")));
         // Had it gone out before a crash, it goes out again under its Message-ID, as late.
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         let k = key(AFTER_DOWNTIME, "kt", "before-14d");
         states.insert(k, state(Status::Pending, "<kt@x.example>", None, 1));
         let d = decide(&states, AFTER_DOWNTIME);
@@ -382,7 +383,7 @@ mod tests {
     fn retrying_rows_go_out_when_their_time_has_come_and_wait_before() {
         let k = key(ON_TIME, "hctc", "before-14d");
         let next = at("2024-01-16 08:10");
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         states.insert(k, state(Status::Retrying, "<r@x.example>", Some(next), 1));
         // Before its time: not sent, not due again, and the loop is told when.
         let d = decide(&states, ON_TIME);
@@ -407,7 +408,7 @@ mod tests {
         let reassigned = from_source(src, Path::new("t.yaml"), &Env::default())
             .unwrap_or_else(|r| panic!("{}", r.render()))
             .config;
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         states.insert(
             key("2024-01-23 08:00", "hctc", "before-7d"),
             state(Status::Sent, "<a@x>", None, 1),
@@ -432,7 +433,7 @@ mod tests {
         let d = reconcile(
             &cfg(),
             &cal,
-            &LedgerStates::new(),
+            &LedgerStates::default(),
             None,
             at("2024-01-26 08:00"),
         );
@@ -447,7 +448,7 @@ mod tests {
         let d = reconcile(
             &cfg(),
             &cal,
-            &LedgerStates::new(),
+            &LedgerStates::default(),
             first,
             at("2024-02-01 08:00"),
         );
@@ -508,7 +509,7 @@ mod tests {
     fn replay_both(cfg: &Config, changed: &Config, start: &str, seed: u64) -> (usize, usize) {
         let cal = cfg.work_calendar(2024);
         let mut r = Rng(seed);
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         let mut first = None;
         let (mut now, end, switch) = (at(start), at("2025-02-28 18:00"), at("2024-09-02 00:00"));
         let (mut sweeps, mut decisions) = (0, 0);
@@ -575,7 +576,7 @@ mod tests {
             office: "kt".into(),
             kind: "on-day".into(),
         };
-        let mut states = LedgerStates::new();
+        let mut states = LedgerStates::default();
         states.insert(
             gone.clone(),
             state(Status::Pending, "<g@x.example>", None, 0),
