@@ -133,6 +133,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         cron,
         web,
         reloaded: None,
+        retired: None,
     };
     let result = event_loop::drive(&mut service, rx, &shutdown).await;
     notify(&[NotifyState::Stopping]);
@@ -160,6 +161,9 @@ pub struct Service {
     /// What the last reload changed, logged after the sweep it triggers: the reload's
     /// result is then the last line of the journal.
     reloaded: Option<Vec<String>>,
+    /// The context a reload replaced, freed after the sweep that follows it: freeing a
+    /// large plan takes a while and would delay that sweep and the reload's log line.
+    retired: Option<Context>,
 }
 
 impl Work for Service {
@@ -176,6 +180,10 @@ impl Work for Service {
             && let Some(changes) = self.reloaded.take()
         {
             log_reloaded(&self.config_path, &changes, r.as_ref().ok());
+        }
+        if let Some(old) = self.retired.take() {
+            // Off the async threads: signals and the next event are answered meanwhile.
+            tokio::task::spawn_blocking(move || drop(old));
         }
         match r {
             Ok(r) => {
@@ -218,7 +226,7 @@ impl Work for Service {
             return Ok(false);
         };
         self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
-        self.ctx = new_ctx;
+        self.retired = Some(std::mem::replace(&mut self.ctx, new_ctx));
         if let Some(web) = &mut self.web {
             web.update(&self.ctx.config).await;
         }
@@ -530,6 +538,7 @@ mod tests {
             cron,
             web: None,
             reloaded: None,
+            retired: None,
         };
 
         // The clerk adds T.2 for office B, then SIGHUP.

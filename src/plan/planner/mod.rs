@@ -21,8 +21,9 @@ use crate::plan::config::{Config, Offset, Task, Unit};
 use crate::plan::deadline::Rule;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
-use nudges::{TaskCtx, nudges_for};
+use nudges::{Schedules, TaskCtx, nudges_for};
 use send_times::SendTimes;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 pub use upcoming::{Indexed, Upcoming};
@@ -255,6 +256,23 @@ pub fn plan(
     plan_settled(cfg, cal, now, until, known, &Settled::default())
 }
 
+/// The keys a ledger holds (sent, failed, skipped or in flight): never due again.
+pub trait Known {
+    fn knows(&self, key: &NudgeKey) -> bool;
+    /// Holds no key: a nudge's key need not be built to ask.
+    fn is_empty(&self) -> bool;
+}
+
+impl<S: std::hash::BuildHasher> Known for HashSet<NudgeKey, S> {
+    fn knows(&self, key: &NudgeKey) -> bool {
+        self.contains(key)
+    }
+
+    fn is_empty(&self) -> bool {
+        HashSet::is_empty(self)
+    }
+}
+
 /// What the ledger implies without a row per nudge.
 #[derive(Debug, Clone, Default)]
 pub struct Settled {
@@ -293,6 +311,33 @@ pub fn plan_settled(
     out
 }
 
+/// What a sweep at `now` on a ledger that has swept before needs of [`plan_settled`]`(now,
+/// now)`: the same `due` and `skipped`, without making the nudges they cannot depend on.
+///
+/// `settled.before` must be the first sweep's as-of time (`None`: plans everything). Left out,
+/// for every task with no key in `settled.in_flight`: the nudges of days before both the
+/// catch-up window and the first sweep's day (a day's margin before the earlier of them).
+/// Why the answer is the same: such a nudge goes out on its own day, before every nudge kept,
+/// so per group (task, occurrence, office) it is older than all of them. Left out with the
+/// ledger rows among them, it leaves out exactly the missed nudges of the group older than
+/// the kept ones, and keeps the newest row's cut for the rest. Each of those missed nudges
+/// is older than the catch-up window, so never due; planned before the first sweep and not
+/// in flight, so settled, never skipped. Only `settled` then counts less: it is reported on
+/// a first start alone, when this must not be used.
+pub fn plan_sweep(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    known: &dyn Known,
+    settled: &Settled,
+) -> Plan {
+    let mut listed = Listed::default();
+    let mut out = plan_cut(cfg, cal, now, now, known, settled, &mut listed, true);
+    out.upcoming = listed.nudges;
+    sort_plan(&mut out, &mut listed.keys);
+    out
+}
+
 /// [`plan_settled`] with the upcoming nudges held compactly and handed out one at a time
 /// ([`Upcoming`]): `out.upcoming` is left empty. For long periods of large plans.
 pub fn plan_streamed(
@@ -319,15 +364,77 @@ fn plan_into(
     settled: &Settled,
     upcoming: &mut dyn UpcomingSink,
 ) -> Plan {
+    plan_cut(cfg, cal, now, until, known, settled, upcoming, false)
+}
+
+/// [`plan_into`]; with `recent`, without the nudges [`plan_sweep`] leaves out.
+#[allow(clippy::too_many_arguments)]
+fn plan_cut(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &dyn Known,
+    settled: &Settled,
+    upcoming: &mut dyn UpcomingSink,
+    recent: bool,
+) -> Plan {
     let (mut out, horizon) = start(cfg, cal, now, until);
     let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
     let idx = WorkDayIndex::new(cal, span_from, span_to);
     let mut times = SendTimes::new(cfg, span_from, span_to);
+    let catch_up_from = catch_up_from(cfg, &idx, horizon.today);
+    let since = if recent {
+        Since::recent(cfg, catch_up_from, settled)
+    } else {
+        Since::default()
+    };
     let (missed, through) = collect(
-        cfg, cal, &idx, &mut times, &horizon, known, &mut out, upcoming,
+        cfg, cal, &idx, &mut times, &horizon, known, &since, &mut out, upcoming,
     );
-    catch_up(cfg, &idx, &horizon, missed, &through, settled, &mut out);
+    catch_up(&horizon, catch_up_from, missed, &through, settled, &mut out);
     out
+}
+
+/// The first day whose nudges a plan makes, per task.
+#[derive(Default)]
+struct Since<'a> {
+    /// `None`: every day.
+    day: Option<NaiveDate>,
+    /// Tasks planned from their first day all the same.
+    whole: HashSet<&'a str>,
+}
+
+impl<'a> Since<'a> {
+    /// [`plan_sweep`]'s: the day before both the catch-up window and the first sweep's day,
+    /// except for the tasks with a key in flight.
+    fn recent(cfg: &Config, catch_up_from: NaiveDate, settled: &'a Settled) -> Self {
+        let Some(before) = settled.before else {
+            return Self::default();
+        };
+        let first_day = before.with_timezone(&cfg.schedule.timezone).date_naive();
+        Self {
+            day: catch_up_from.min(first_day).pred_opt(),
+            whole: settled.in_flight.iter().map(|k| k.task.as_str()).collect(),
+        }
+    }
+
+    fn of(&self, task: &str) -> NaiveDate {
+        match self.day {
+            Some(d) if !self.whole.contains(task) => d,
+            _ => NaiveDate::MIN,
+        }
+    }
+}
+
+/// The first day of the catch-up window ending `today`. A window reaching past the first
+/// date there is catches up everything.
+fn catch_up_from(cfg: &Config, idx: &WorkDayIndex, today: NaiveDate) -> NaiveDate {
+    match cfg.schedule.catch_up.unit {
+        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
+        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
+    }
+    .unwrap_or(NaiveDate::MIN)
 }
 
 /// The plan's first fields and horizon.
@@ -405,17 +512,20 @@ pub fn next_nudge(
         .zip(&cfg.offices)
         .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
         .collect();
-    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
     let mut unscheduled = 0usize;
     let mut batch = Vec::new();
-    let mut next: Option<(SortKey, Nudge)> = None;
-    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
+    let mut schedules = Schedules::default();
+    // The order of `sort_plan`: a task's place in id order is its id, then its place in the
+    // plan (what sorting the ids once would give, without sorting them).
+    let mut next: Option<(NextKey, Nudge)> = None;
+    for (task_at, task) in cfg.tasks.iter().enumerate() {
         let Ok(occurrences) = occurrences(cfg, cal, task) else {
             unscheduled = unscheduled.saturating_add(1);
             continue;
         };
         let single = occurrences.len() == 1;
-        let task_id: Arc<str> = Arc::from(task.id.as_str());
+        // Made with the task's first nudge: most tasks of a past plan have none left.
+        let task_id = OnceCell::new();
         for occ in occurrences {
             let ctx = TaskCtx {
                 cfg,
@@ -427,7 +537,8 @@ pub fn next_nudge(
                 today,
                 from_day: today,
             };
-            nudges_for(&ctx, occ, single, last_day, &mut times, &mut batch);
+            let made = Some(&mut schedules);
+            nudges_for(&ctx, occ, single, last_day, &mut times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 if nudge.send_at <= now_local || nudge.send_at > until {
                     continue;
@@ -435,7 +546,8 @@ pub fn next_nudge(
                 // The order of `sort_plan`; of equal keys, the first made (a stable sort).
                 let key = (
                     nudge.send_at.naive_utc(),
-                    task_rank,
+                    task.id.as_str(),
+                    task_at,
                     office_rank,
                     nudge.kind,
                 );
@@ -447,6 +559,9 @@ pub fn next_nudge(
     }
     (next.map(|(_, n)| n), unscheduled)
 }
+
+/// [`next_nudge`]'s order: send time, task id and place in the plan, office rank, kind.
+type NextKey<'a> = (chrono::NaiveDateTime, &'a str, usize, u32, Kind);
 
 /// Where a plan stands and how far it looks.
 struct Horizon {
@@ -483,7 +598,7 @@ type Missed = BTreeMap<Group, Vec<Nudge>>;
 
 /// Of each group, the latest send time the ledger holds a row for: what was planned before
 /// it was superseded by that row (sent, skipped or in flight) and is never due again.
-type Through = HashMap<Group, DateTime<Tz>>;
+type Through = rustc_hash::FxHashMap<Group, DateTime<Tz>>;
 
 fn group_of(n: &Nudge) -> Group {
     (
@@ -505,10 +620,13 @@ fn collect(
     idx: &WorkDayIndex,
     times: &mut SendTimes,
     horizon: &Horizon,
-    known: &HashSet<NudgeKey>,
+    known: &dyn Known,
+    since: &Since,
     out: &mut Plan,
     upcoming: &mut dyn UpcomingSink,
 ) -> (Missed, Through) {
+    // [`plan_sweep`]'s: each due day's schedule made once.
+    let mut schedules = since.day.map(|_| Schedules::default());
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -517,10 +635,15 @@ fn collect(
         .zip(&cfg.offices)
         .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
         .collect();
-    let task_ranks = ranks(cfg.tasks.iter().map(|t| &*t.id));
+    // Only upcoming nudges are sorted on them: none when the plan looks no further than now.
+    let task_ranks = if horizon.until > horizon.now_local {
+        ranks(cfg.tasks.iter().map(|t| &*t.id))
+    } else {
+        vec![0; cfg.tasks.len()]
+    };
     let mut batch = Vec::new();
     let mut missed = Missed::new();
-    let mut through = Through::new();
+    let mut through = Through::default();
     for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
         let occurrences = match occurrences(cfg, cal, task) {
             Ok(o) => o,
@@ -535,7 +658,9 @@ fn collect(
         };
         let policy = cfg.policy(&task.policy);
         let single = occurrences.len() == 1;
-        let task_id: Arc<str> = Arc::from(task.id.as_str());
+        // Made with the task's first nudge: most tasks of a past plan have none left.
+        let task_id = OnceCell::new();
+        let from_day = since.of(&task.id);
         for occ in occurrences {
             let ctx = TaskCtx {
                 cfg,
@@ -545,12 +670,13 @@ fn collect(
                 office_ids: &office_ids,
                 policy,
                 today: horizon.today,
-                from_day: NaiveDate::MIN,
+                from_day,
             };
-            nudges_for(&ctx, occ, single, horizon.last_day, times, &mut batch);
+            let made = schedules.as_mut();
+            nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.
-                if !known.is_empty() && known.contains(&nudge.key()) {
+                if !known.is_empty() && known.knows(&nudge.key()) {
                     let t = through.entry(group_of(&nudge)).or_insert(nudge.send_at);
                     *t = (*t).max(nudge.send_at);
                     continue;
@@ -570,21 +696,14 @@ fn collect(
 /// due (late if its day is past) when it falls inside the catch-up window; everything else
 /// is skipped, or settled when the first start covers it.
 fn catch_up(
-    cfg: &Config,
-    idx: &WorkDayIndex,
     horizon: &Horizon,
+    catch_up_from: NaiveDate,
     missed: Missed,
     through: &Through,
     settled: &Settled,
     out: &mut Plan,
 ) {
     let today = horizon.today;
-    // A window reaching past the first date there is catches up everything.
-    let catch_up_from = match cfg.schedule.catch_up.unit {
-        Unit::Days => today.checked_sub_days(Days::new(u64::from(cfg.schedule.catch_up.n))),
-        Unit::WorkingDays => idx.checked_sub_working_days(today, cfg.schedule.catch_up.n),
-    }
-    .unwrap_or(NaiveDate::MIN);
     let not_sent = |n: Nudge, out: &mut Plan| {
         if settled.covers(&n) {
             out.settled = out.settled.saturating_add(1);
@@ -763,7 +882,7 @@ pub fn occurrence_name(
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::config::{Env, Policy, from_source};
     use chrono::TimeZone;
@@ -847,6 +966,113 @@ mod tests {
             }
         }
         assert!(found > 20, "{found}");
+    }
+
+    /// A small deterministic random source for tests.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n
+        }
+    }
+
+    /// A plan of `n` tasks in the shapes `scripts/gen-config` writes (its reminder policies,
+    /// every dated deadline form, several leads, cooperating offices without an address, a
+    /// third done); `seed` picks the dates and offices.
+    pub(crate) fn generated(n: usize, seed: u64) -> Config {
+        let mut r = Rng(seed);
+        let mut y = String::from(
+            "plan:\n  year: 2024\noffices:\n  lanh-dao:\n    name: Lãnh đạo\n    email: ld@vpubnd.example\n",
+        );
+        for i in 0..12 {
+            y += &format!("  dv-{i}:\n    name: Đơn vị {i}\n");
+            if i % 6 != 5 {
+                y += &format!("    email: dv{i}@vpubnd.example\n");
+            }
+            if i % 3 == 0 {
+                y += &format!("    head: truong.dv{i}@vpubnd.example\n");
+            }
+        }
+        y += "leadership: lanh-dao\nreminders:\n  default:\n    before: [14d, 7d, 3wd, 1wd]\n    on_day: true\n    overdue_every: 3wd\n    overdue_limit: 10\n    escalate:\n      head_after: 5wd\n      leadership_after: 10wd\n    cooperating: [first, last]\n  ca-nam:\n    before: [30d, 14d, 5wd, 1wd]\n    on_day: true\n    overdue_every: 5wd\n    overdue_limit: 6\n    escalate:\n      head_after: 5wd\n      leadership_after: 15wd\n    cooperating: [first, last]\n  thua:\n    before: [7d]\n    on_day: true\n    overdue_every: never\n    cooperating: none\n  day-du:\n    before: [30d, 14d, 7d, 3wd, 1wd]\n    on_day: true\n    overdue_every: 2wd\n    overdue_limit: 4\n    escalate:\n      head_after: 3wd\n      leadership_after: 8wd\n    cooperating: [all, overdue]\n  chi-truoc:\n    before: [10wd, 2wd]\n    on_day: false\n    overdue_every: never\n    escalate:\n      head_after: 1wd\n    cooperating: [before]\n";
+        y += "schedule:\n  sweeps: [\"0 8 * * *\"]\n  window: \"07:30-17:00\"\n  catch_up: 7d\ntasks:\n";
+        let policies = ["", "", "ca-nam", "thua", "day-du", "chi-truoc"];
+        for t in 0..n {
+            let (m, d) = (r.below(12) + 1, r.below(28) + 1);
+            y += &format!("  - id: T.{t}\n    title: nhiệm vụ {t}\n");
+            y += &match t % 8 {
+                0 | 1 => format!("    deadline: trước ngày {d:02}/{m:02}/2024\n"),
+                2 => format!("    deadline: {d:02}/{m:02}/2024\n"),
+                3 => format!("    deadline: Tháng {m:02}/2024\n"),
+                4 => format!("    deadline: Quý {}/2024\n", (m - 1) / 3 + 1),
+                5 => format!(
+                    "    deadline:\n      phrase: Theo quy định\n      every: quarter\n      day: {d}\n      working_days_after: {}\n",
+                    r.below(3)
+                ),
+                6 => "    deadline:\n      phrase: Theo quy định\n      every: month\n      day: last\n".to_string(),
+                _ => format!(
+                    "    deadline:\n      phrase: Theo kế hoạch\n      dates: [2024-{m:02}-{d:02}, 2024-{:02}-{d:02}]\n",
+                    (m + 3).min(12)
+                ),
+            };
+            let office = |r: &mut Rng| format!("dv-{}", r.below(12));
+            y += &match t % 5 {
+                0 => format!("    lead: [{}, {}]\n", office(&mut r), office(&mut r)),
+                _ => format!("    lead: {}\n", office(&mut r)),
+            };
+            if t % 3 != 0 {
+                y += &format!("    cooperating: [{}]\n", office(&mut r));
+            }
+            let policy = policies[t % policies.len()];
+            if !policy.is_empty() {
+                y += &format!("    reminders: {policy}\n");
+            }
+            if t % 3 == 1 && t % 8 < 3 {
+                y += &format!(
+                    "    done: 2024-{:02}-{:02}\n",
+                    r.below(12) + 1,
+                    r.below(28) + 1
+                );
+            }
+        }
+        from_source(&y, Path::new("g.yaml"), &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config
+    }
+
+    /// `next_nudge` (each due day's schedule made once, the past passed over) finds what
+    /// `plan` lists first, on a generated plan of every deadline form and policy shape: at
+    /// every hour from a week before the plan's year to long after it.
+    #[test]
+    fn the_next_nudge_of_a_generated_plan_is_the_first_upcoming_one() {
+        let c = generated(80, 3);
+        let cal = c.work_calendar(2024);
+        let mut r = Rng(5);
+        let mut now = at("2023-12-25 00:00");
+        let (mut checked, mut found) = (0, 0);
+        while now < at("2026-12-31 00:00") {
+            for days in [1, 31, 366] {
+                let until = now + chrono::Duration::days(days);
+                let p = plan(&c, &cal, now, until, &HashSet::new());
+                let (next, unscheduled) = next_nudge(&c, &cal, now, until);
+                assert_eq!(next.as_ref(), p.upcoming.first(), "{now} + {days} days");
+                assert_eq!(unscheduled, p.unscheduled.len());
+                checked += 1;
+                found += usize::from(next.is_some());
+            }
+            // Mostly inside the year, at any hour of any day.
+            let hours = if now.year() == 2024 {
+                1 + r.below(60)
+            } else {
+                24 * (1 + r.below(40))
+            };
+            now += chrono::Duration::hours(hours as i64);
+        }
+        assert!(checked > 600 && found > 500, "{checked} {found}");
     }
 
     /// `plan_streamed` hands out the nudges `plan_settled` lists, in the same order, and

@@ -8,7 +8,9 @@ use super::{Kind, Late, Nudge, Role};
 use crate::calendar::workdays::WorkDayIndex;
 use crate::plan::config::{Config, CoopRule, Policy, Task, Unit};
 use chrono::NaiveDate;
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// What every nudge of one task shares.
@@ -16,7 +18,8 @@ pub(super) struct TaskCtx<'a> {
     pub cfg: &'a Config,
     pub cal: &'a WorkDayIndex<'a>,
     pub task: &'a Task,
-    pub task_id: &'a Arc<str>,
+    /// The task's id, shared by its nudges: made by the first of them.
+    pub task_id: &'a OnceCell<Arc<str>>,
     pub office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
     pub policy: &'a Policy,
     /// The day the plan is made on: a done date already reached silences everything.
@@ -26,65 +29,106 @@ pub(super) struct TaskCtx<'a> {
     pub from_day: NaiveDate,
 }
 
-/// The days of one occurrence every office's nudges are chosen from.
-struct OccSchedule {
-    occ: NaiveDate,
-    single_occurrence: bool,
+/// The days every office's nudges are chosen from, for one due day under one policy: the
+/// same for every occurrence of every task due that day under that policy.
+struct DaySchedule {
     /// The day the work is due: every offset counts to it.
     due: NaiveDate,
-    /// The lead office's days, cut at the horizon.
+    /// The lead office's days, cut at the horizon, in date order.
     lead: Vec<Slot>,
     /// Per day of `lead`: whether the lead office's email copies the head.
     head_copied: Vec<bool>,
-    /// The leadership's digest items.
+    /// The leadership's digest items, in date order.
     digest: Vec<Slot>,
     coop: CoopFilter,
+    /// The last day of `lead` and `digest`: no nudge of the schedule is later.
+    last: Option<NaiveDate>,
+}
+
+impl DaySchedule {
+    fn new(ctx: &TaskCtx, due: NaiveDate, last_day: NaiveDate) -> Self {
+        let TaskCtx {
+            cfg, cal, policy, ..
+        } = *ctx;
+        let on_day = cal.working_day_on_or_before(due);
+        let mut lead = lead_schedule(cal, policy, due, on_day, last_day);
+        let has_leadership = cfg
+            .leadership
+            .as_deref()
+            .and_then(|l| cfg.office(l))
+            .is_some_and(|o| !o.emails.is_empty());
+        let digest = digest_schedule(cal, policy, has_leadership, due, &lead, last_day);
+        // The horizon cuts only after first and last are known, or the horizon would decide
+        // which reminder is a cooperating office's "last".
+        let coop = CoopFilter::new(policy.cooperating, &lead.days);
+        lead.days.retain(|(d, _, _)| *d <= last_day);
+        let head_copied = head_copies(cal, &lead.days, lead.head_day);
+        let last = lead.days.iter().chain(&digest).map(|(d, _, _)| *d).max();
+        Self {
+            due,
+            lead: lead.days,
+            head_copied,
+            digest,
+            coop,
+            last,
+        }
+    }
+}
+
+/// The [`DaySchedule`]s made so far in one plan, by policy and due day: a plan of many tasks
+/// has a few hundred due days, and making each one once spares most of the work.
+#[derive(Default)]
+pub(super) struct Schedules {
+    /// The key's first part is the policy's address: the config outlives the plan.
+    made: rustc_hash::FxHashMap<(usize, NaiveDate), Rc<DaySchedule>>,
+}
+
+/// One occurrence's schedule.
+struct OccSchedule<'a> {
+    occ: NaiveDate,
+    single_occurrence: bool,
+    day: &'a DaySchedule,
 }
 
 /// Every nudge of one deadline occurrence, for every office of the task, up to `last_day`,
-/// appended to `out` with the office's rank.
+/// appended to `out` with the office's rank. With `schedules`, a due day's schedule made
+/// for an earlier occurrence (of any task, under the same policy) is used again; the
+/// caller keeps `last_day` and the calendar the same for all of them.
 pub(super) fn nudges_for(
     ctx: &TaskCtx,
     occ: NaiveDate,
     single_occurrence: bool,
     last_day: NaiveDate,
     times: &mut SendTimes,
+    schedules: Option<&mut Schedules>,
     out: &mut Vec<(Nudge, u32)>,
 ) {
-    let TaskCtx {
-        cfg,
-        cal,
-        task,
-        policy,
-        ..
-    } = *ctx;
+    let TaskCtx { cal, task, .. } = *ctx;
     // The day the work is due: the deadline, or for "trước ngày X" the last working day
     // before X. Every offset counts to it; the ledger key keeps the occurrence X.
     let due = match occ.pred_opt() {
         Some(d) if task.deadline.exclusive => cal.working_day_on_or_before(d),
         _ => occ,
     };
-    let on_day = cal.working_day_on_or_before(due);
-    let mut lead = lead_schedule(cal, policy, due, on_day, last_day);
-    let has_leadership = cfg
-        .leadership
-        .as_deref()
-        .and_then(|l| cfg.office(l))
-        .is_some_and(|o| !o.emails.is_empty());
-    let digest = digest_schedule(cal, policy, has_leadership, due, &lead, last_day);
-    // The horizon cuts only after first and last are known, or the horizon would decide
-    // which reminder is a cooperating office's "last".
-    let coop = CoopFilter::new(policy.cooperating, &lead.days);
-    lead.days.retain(|(d, _, _)| *d <= last_day);
-    let head_copied = head_copies(cal, &lead.days, lead.head_day);
+    let day = match schedules {
+        Some(s) => {
+            let key = (std::ptr::from_ref(ctx.policy) as usize, due);
+            Rc::clone(
+                s.made
+                    .entry(key)
+                    .or_insert_with(|| Rc::new(DaySchedule::new(ctx, due, last_day))),
+            )
+        }
+        None => Rc::new(DaySchedule::new(ctx, due, last_day)),
+    };
+    // All of it before the first day asked for: nothing to make.
+    if day.last.is_none_or(|l| l < ctx.from_day) {
+        return;
+    }
     let sched = OccSchedule {
         occ,
         single_occurrence,
-        due,
-        lead: lead.days,
-        head_copied,
-        digest,
-        coop,
+        day: &day,
     };
 
     let offices = task
@@ -184,22 +228,22 @@ fn office_nudges(
     if office.emails.is_empty() {
         return;
     }
-    let due = sched.due;
+    let day = sched.day;
+    let due = day.due;
     let days_left = |date: NaiveDate, unit: Unit| match unit {
         Unit::Days => due.signed_duration_since(date).num_days(),
         Unit::WorkingDays => cal.working_days_between(date, due),
     };
-    let own = sched
-        .lead
+    // Both lists are in date order: the days before `from_day` are passed over at once.
+    let lead_from = day.lead.partition_point(|(d, _, _)| *d < from_day);
+    let digest_from = day.digest.partition_point(|(d, _, _)| *d < from_day);
+    let own = day.lead[lead_from..]
         .iter()
-        .zip(&sched.head_copied)
+        .zip(&day.head_copied[lead_from..])
         .map(|(l, h)| (l, *h))
-        .chain(sched.digest.iter().map(|l| (l, false)));
+        .chain(day.digest[digest_from..].iter().map(|l| (l, false)));
     for ((date, kind, unit), add_head) in own {
-        if *date < from_day {
-            continue;
-        }
-        if role == Role::Cooperating && !sched.coop.gets(*date, kind) {
+        if role == Role::Cooperating && !day.coop.gets(*date, kind) {
             continue;
         }
         if task.silences(office_id, sched.occ, sched.single_occurrence, *date, today) {
@@ -211,7 +255,7 @@ fn office_nudges(
             (r, _) => r,
         };
         let nudge = Nudge {
-            task: Arc::clone(task_id),
+            task: Arc::clone(task_id.get_or_init(|| Arc::from(task.id.as_str()))),
             office: Arc::clone(office_arc),
             role,
             kind: *kind,
