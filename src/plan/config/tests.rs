@@ -182,3 +182,32 @@ fn language_is_vi_or_en() {
     );
     assert_eq!(r.items[0].pos.map(|p| p.line), Some(1));
 }
+
+/// An `after:` names any task written, read or not; the hint for an unknown one lists the
+/// ids as written, in file order, repeats and unread tasks included.
+#[test]
+fn after_knows_every_written_id_in_file_order() {
+    let task = |id: &str, rest: &str| format!("  - id: {id}\n    title: T\n    lead: hctc\n{rest}");
+    let after = |t: &str| {
+        format!("    deadline:\n      phrase: Sau khi xong\n      after: {t}\n      days: 5\n")
+    };
+    let src = [
+        MINIMAL.to_string(),
+        task("zz.1", "    deadline: Quý II/2024\n"),
+        task("broken.2", ""),
+        task("zz.1", "    deadline: Quý III/2024\n"),
+        task("waits.3", &after("broken.2")),
+        task("waits.4", &after("nowhere-at-all")),
+    ]
+    .concat();
+    let r = load_str(&src).unwrap_err();
+    let text = r.render();
+    assert!(!text.contains("unknown task `broken.2`"), "{text}");
+    assert!(text.contains("task id `zz.1` is used twice"), "{text}");
+    assert!(
+        text.contains(
+            "waits for unknown task `nowhere-at-all`\n  --> test.yaml:34:9\n   |\n34 |   - id: waits.4\n   |         ^^^^^^^\n   = valid names: I.2, zz.1, broken.2, zz.1, waits.3, waits.4\n"
+        ),
+        "{text}"
+    );
+}

@@ -70,57 +70,73 @@ impl Reader<'_> {
             );
             return (out, HashMap::default(), done_written);
         };
-        // Every id written, even of tasks that fail to read, so that one broken task does
-        // not make the tasks that wait for it report a second, misleading error.
-        let written_ids: Vec<String> = items
-            .iter()
-            .filter_map(|i| match &i.value {
-                Value::Map(entries) => entries
-                    .iter()
-                    .find(|(k, _)| k.name == "id")
-                    .and_then(|(_, v)| v.as_str().map(str::to_string)),
-                _ => None,
-            })
-            .collect();
         // Each id's place in `out`: finding the repeats builds the config's task index.
         let mut seen: HashMap<String, usize> = HashMap::default();
         seen.reserve(items.len());
         out.reserve_exact(items.len());
-        for item in items.into_vec() {
+        // Every id written, even of tasks that fail to read, so that one broken task does
+        // not make the tasks that wait for it report a second, misleading error: the read
+        // ones are `seen`; of the others, each item's place and the id it writes (a repeat
+        // as the place of the task it repeats). No copy of every id is made for this.
+        let mut read_at: Vec<u32> = Vec::with_capacity(items.len());
+        let mut others: Vec<(u32, Result<usize, String>)> = Vec::new();
+        for (at, item) in items.into_vec().into_iter().enumerate() {
+            let at = at as u32;
             if self.env.today.is_some() {
                 done_written.extend(DoneWritten::of(&item));
             }
             let Some(t) = self.task(&item, names, plan) else {
+                if let Some(id) = written_id(&item) {
+                    others.push((at, Err(id.to_string())));
+                }
                 continue;
             };
             drop(item);
-            if let Some(first) = seen.get(&t.id).map(|&i| out[i].pos) {
+            if let Some(&i) = seen.get(&t.id) {
                 self.error(
                     t.pos,
                     crate::tr!(
                         "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
                         "task id `{}` is used twice (first on line {})",
                         t.id,
-                        first.line
+                        out[i].pos.line
                     ),
                     crate::tr!(
                         "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
                         "give each task its own id, e.g. `II.3` and `II.4`"
                     ),
                 );
+                others.push((at, Ok(i)));
                 continue;
             }
             seen.insert(t.id.clone(), out.len());
+            read_at.push(at);
             out.push(t);
         }
         // `after:` references need every id, so they are checked once all tasks are read.
-        let ids: Vec<&str> = written_ids.iter().map(String::as_str).collect();
-        // A set for the lookups: a list made this quadratic in the number of tasks.
-        let known: HashSet<&str> = ids.iter().copied().collect();
+        let unread: HashSet<&str> = others
+            .iter()
+            .filter_map(|(_, id)| id.as_ref().err().map(String::as_str))
+            .collect();
         for t in &out {
             if let Rule::After { task, .. } = &t.deadline.rule
-                && !known.contains(task.as_str())
+                && !seen.contains_key(task)
+                && !unread.contains(task.as_str())
             {
+                // Every id as written, in file order, for the suggestion.
+                let mut ids: Vec<(u32, &str)> = read_at
+                    .iter()
+                    .zip(&out)
+                    .map(|(&at, t)| (at, t.id.as_str()))
+                    .chain(others.iter().map(|(at, id)| {
+                        let id = match id {
+                            Ok(i) => out[*i].id.as_str(),
+                            Err(id) => id.as_str(),
+                        };
+                        (*at, id)
+                    }))
+                    .collect();
+                ids.sort_unstable_by_key(|(at, _)| *at);
                 self.error(
                     t.pos,
                     crate::tr!(
@@ -128,7 +144,7 @@ impl Reader<'_> {
                         "task {} waits for unknown task `{task}`",
                         t.id
                     ),
-                    suggest(task, ids.iter().copied()),
+                    suggest(task, ids.iter().map(|(_, id)| *id)),
                 );
             }
         }
@@ -175,7 +191,7 @@ impl Reader<'_> {
         };
         let policy = self.task_policy(&m, names);
         Some(Task {
-            id: id.clone(),
+            id,
             section,
             title,
             product: self.opt_text(&m, "product"),
@@ -296,12 +312,12 @@ impl Reader<'_> {
     /// Office ids and groups, groups expanded into their members, without repeats.
     fn expand(&self, names: &Names, node: &Node, key: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for (id, p) in self.texts(node, format_args!("`{key}`")) {
-            if names.offices.contains_key(&id) {
-                if !out.contains(&id) {
-                    out.push(id);
+        let mut one = |id: &str, p: Pos| {
+            if names.offices.contains_key(id) {
+                if !out.iter().any(|o| o == id) {
+                    out.push(id.to_string());
                 }
-            } else if let Some(members) = names.groups.get(&id) {
+            } else if let Some(members) = names.groups.get(id) {
                 for mbr in members {
                     if !out.contains(mbr) {
                         out.push(mbr.clone());
@@ -319,8 +335,23 @@ impl Reader<'_> {
                         "không có đơn vị hay nhóm `{id}` (ở `{key}`)",
                         "unknown office or group `{id}` in `{key}`"
                     ),
-                    suggest(&id, sorted(all)),
+                    suggest(id, sorted(all)),
                 );
+            }
+        };
+        // A single id or a list of ids, read in place; anything else through `texts`,
+        // which reports it.
+        match &node.value {
+            Value::Scalar(id) => one(id, node.pos),
+            Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()) => {
+                for i in items {
+                    one(i.as_str().unwrap_or_default(), i.pos);
+                }
+            }
+            _ => {
+                for (id, p) in self.texts(node, format_args!("`{key}`")) {
+                    one(&id, p);
+                }
             }
         }
         out
@@ -469,6 +500,17 @@ impl Reader<'_> {
                 ).with_hint(crate::tr!("khi thông báo của năm được ban hành, thêm các ngày đó vào `calendar:` → `days_off:` và `working_days:` (ví dụ `{y}-02-05: Tết Nguyên đán`)", "when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
             }
         }
+    }
+}
+
+/// The `id:` an item of `tasks:` writes, when it is a single value.
+fn written_id(item: &Node) -> Option<&str> {
+    match &item.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.name == "id")
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
     }
 }
 

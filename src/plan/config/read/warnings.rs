@@ -87,7 +87,9 @@ impl Reader<'_> {
         // By id: a scan of the offices per lead of each task was most of `check`'s time
         // on a plan of 100,000 tasks and 10,000 offices.
         let by_id: HashMap<&str, &Office> = offices.iter().map(|o| (o.id.as_str(), o)).collect();
-        let mut missing: BTreeMap<&str, (Vec<&str>, BTreeSet<&str>)> = BTreeMap::new();
+        // By office in a hash map, sorted by id once at the end: a tree keyed by id
+        // compared strings a dozen times per lead.
+        let mut missing: HashMap<&str, (Vec<&str>, BTreeSet<&str>)> = HashMap::default();
         for t in tasks {
             let policy = policies
                 .get(&t.policy)
@@ -108,6 +110,8 @@ impl Reader<'_> {
                 }
             }
         }
+        let mut missing: Vec<_> = missing.into_iter().collect();
+        missing.sort_unstable_by_key(|(id, _)| *id);
         for (id, (ids, names)) in missing {
             let Some(pos) = office_pos.get(id) else {
                 continue;
