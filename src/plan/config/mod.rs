@@ -154,7 +154,25 @@ pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Repor
 /// in a report without the source text (the caller adds it when there is something to quote).
 fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report) {
     let mut report = Report::new(path, "");
-    let root = match yaml::parse(source) {
+    // The tasks are read as the parser reads them, so that a large plan's tree is never
+    // whole; a file that cannot be read so is read again the usual way, from the start.
+    let reader = Reader::new(path, env);
+    let mut streamed = read::Streamed::default();
+    let tree = yaml::parse_streaming(source, &mut |root, before, item| {
+        reader.stream_task(&mut streamed, root, before, item)
+    });
+    let tree = match tree.map(|tree| reader.config_streamed(streamed, tree)) {
+        Some(read::Finished::Read(config)) => {
+            for d in reader.into_diagnostics() {
+                report.push(d);
+            }
+            report.sort();
+            return (config.map(|c| *c), report);
+        }
+        Some(read::Finished::Tree(tree)) => Ok(tree),
+        Some(read::Finished::Again) | None => yaml::parse(source),
+    };
+    let root = match tree {
         Ok(n) => n,
         Err(d) => {
             report.push(d);

@@ -38,8 +38,7 @@ impl Reader<'_> {
         names: &Names,
         plan: &PlanInfo,
     ) -> (Vec<Task>, HashMap<String, usize>, Vec<DoneWritten>) {
-        let mut out: Vec<Task> = Vec::new();
-        let mut done_written = Vec::new();
+        let (out, done_written) = (Vec::new(), Vec::new());
         let Some(node) = node else {
             self.report(
                 Diagnostic::error(
@@ -70,50 +69,68 @@ impl Reader<'_> {
             );
             return (out, HashMap::default(), done_written);
         };
-        // Each id's place in `out`: finding the repeats builds the config's task index.
-        let mut seen: HashMap<String, usize> = HashMap::default();
-        seen.reserve(items.len());
-        out.reserve_exact(items.len());
-        // Every id written, even of tasks that fail to read, so that one broken task does
-        // not make the tasks that wait for it report a second, misleading error: the read
-        // ones are `seen`; of the others, each item's place and the id it writes (a repeat
-        // as the place of the task it repeats). No copy of every id is made for this.
-        let mut read_at: Vec<u32> = Vec::with_capacity(items.len());
-        let mut others: Vec<(u32, Result<usize, String>)> = Vec::new();
-        for (at, item) in items.into_vec().into_iter().enumerate() {
-            let at = at as u32;
-            if self.env.today.is_some() {
-                done_written.extend(DoneWritten::of(&item));
-            }
-            let Some(t) = self.task(&item, names, plan) else {
-                if let Some(id) = written_id(&item) {
-                    others.push((at, Err(id.to_string())));
-                }
-                continue;
-            };
-            drop(item);
-            if let Some(&i) = seen.get(&t.id) {
-                self.error(
-                    t.pos,
-                    crate::tr!(
-                        "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
-                        "task id `{}` is used twice (first on line {})",
-                        t.id,
-                        out[i].pos.line
-                    ),
-                    crate::tr!(
-                        "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
-                        "give each task its own id, e.g. `II.3` and `II.4`"
-                    ),
-                );
-                others.push((at, Ok(i)));
-                continue;
-            }
-            seen.insert(t.id.clone(), out.len());
-            read_at.push(at);
-            out.push(t);
+        let mut list = TaskList::with_capacity(items.len());
+        for item in items.into_vec() {
+            self.task_item(&mut list, item, names, plan);
         }
-        // `after:` references need every id, so they are checked once all tasks are read.
+        self.tasks_end(list)
+    }
+
+    /// Reads one item of `tasks:` into `list` (and drops it).
+    pub(super) fn task_item(
+        &self,
+        list: &mut TaskList,
+        item: Node,
+        names: &Names,
+        plan: &PlanInfo,
+    ) {
+        let at = list.items;
+        list.items += 1;
+        if self.env.today.is_some() {
+            list.done_written.extend(DoneWritten::of(&item));
+        }
+        let Some(t) = self.task(&item, names, plan) else {
+            if let Some(id) = written_id(&item) {
+                list.others.push((at, Err(id.to_string())));
+            }
+            return;
+        };
+        drop(item);
+        if let Some(&i) = list.seen.get(&t.id) {
+            self.error(
+                t.pos,
+                crate::tr!(
+                    "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
+                    "task id `{}` is used twice (first on line {})",
+                    t.id,
+                    list.out[i].pos.line
+                ),
+                crate::tr!(
+                    "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
+                    "give each task its own id, e.g. `II.3` and `II.4`"
+                ),
+            );
+            list.others.push((at, Ok(i)));
+            return;
+        }
+        list.seen.insert(t.id.clone(), list.out.len());
+        list.read_at.push(at);
+        list.out.push(t);
+    }
+
+    /// The tasks read, once every item is: `after:` references need every id.
+    pub(super) fn tasks_end(
+        &self,
+        list: TaskList,
+    ) -> (Vec<Task>, HashMap<String, usize>, Vec<DoneWritten>) {
+        let TaskList {
+            mut out,
+            seen,
+            done_written,
+            read_at,
+            others,
+            ..
+        } = list;
         let unread: HashSet<&str> = others
             .iter()
             .filter_map(|(_, id)| id.as_ref().err().map(String::as_str))
@@ -148,6 +165,8 @@ impl Reader<'_> {
                 );
             }
         }
+        // Read as parsed, the tasks came in a list grown by doubling.
+        out.shrink_to_fit();
         (out, seen, done_written)
     }
 
@@ -500,6 +519,33 @@ impl Reader<'_> {
                 ).with_hint(crate::tr!("khi thông báo của năm được ban hành, thêm các ngày đó vào `calendar:` → `days_off:` và `working_days:` (ví dụ `{y}-02-05: Tết Nguyên đán`)", "when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
             }
         }
+    }
+}
+
+/// The tasks read so far, item by item (from the tree, or as the parser reads them).
+#[derive(Default)]
+pub(super) struct TaskList {
+    out: Vec<Task>,
+    /// Each id's place in `out`: finding the repeats builds the config's task index.
+    seen: HashMap<String, usize>,
+    done_written: Vec<DoneWritten>,
+    /// How many items were read.
+    items: u32,
+    /// Every id written, even of tasks that fail to read, so that one broken task does
+    /// not make the tasks that wait for it report a second, misleading error: the read
+    /// ones are `seen`, at these items; of the others, each item's place and the id it
+    /// writes (a repeat as the place of the task it repeats). No copy of every id.
+    read_at: Vec<u32>,
+    others: Vec<(u32, Result<usize, String>)>,
+}
+
+impl TaskList {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let mut list = TaskList::default();
+        list.seen.reserve(n);
+        list.out.reserve_exact(n);
+        list.read_at.reserve_exact(n);
+        list
     }
 }
 
