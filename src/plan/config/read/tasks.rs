@@ -337,9 +337,14 @@ impl Reader<'_> {
                     out.push(id.to_string());
                 }
             } else if let Some(members) = names.groups.get(id) {
-                for mbr in members {
-                    if !out.contains(mbr) {
-                        out.push(mbr.clone());
+                if out.is_empty() {
+                    // A group's members are already without repeats.
+                    out.extend(members.iter().cloned());
+                } else {
+                    for mbr in members {
+                        if !out.contains(mbr) {
+                            out.push(mbr.clone());
+                        }
                     }
                 }
             } else {

@@ -90,11 +90,20 @@ impl Reader<'_> {
         // By office in a hash map, sorted by id once at the end: a tree keyed by id
         // compared strings a dozen times per lead.
         let mut missing: HashMap<&str, (Vec<&str>, BTreeSet<&str>)> = HashMap::default();
+        // The policy of the task before, looked up again only when the name changes.
+        let mut last: Option<(&str, &Policy)> = None;
         for t in tasks {
-            let policy = policies
-                .get(&t.policy)
-                .or_else(|| policies.get("default"))
-                .unwrap_or(&builtin);
+            let policy = match last {
+                Some((name, p)) if name == t.policy => p,
+                _ => {
+                    let p = policies
+                        .get(&t.policy)
+                        .or_else(|| policies.get("default"))
+                        .unwrap_or(&builtin);
+                    last = Some((t.policy.as_str(), p));
+                    p
+                }
+            };
             if policy.head_after.is_none() {
                 continue;
             }
