@@ -41,8 +41,9 @@ pub struct Diagnostic {
     pub message: String,
     /// `None` for problems that belong to the file as a whole (a missing section).
     pub pos: Option<Pos>,
-    /// What to write instead, in a sentence.
-    pub hint: Option<String>,
+    /// What to write instead, in a sentence (the same sentence for many diagnostics is
+    /// one static text, not a copy for each).
+    pub hint: Option<Cow<'static, str>>,
 }
 
 impl Diagnostic {
@@ -64,7 +65,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.hint = Some(hint.into());
         self
     }

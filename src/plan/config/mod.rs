@@ -163,9 +163,8 @@ fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report)
     });
     let tree = match tree.map(|tree| reader.config_streamed(streamed, tree)) {
         Some(read::Finished::Read(config)) => {
-            for d in reader.into_diagnostics() {
-                report.push(d);
-            }
+            // The reader's list itself: no second list grown beside it.
+            report.items = reader.into_diagnostics();
             report.sort();
             return (config.map(|c| *c), report);
         }
@@ -183,9 +182,7 @@ fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report)
     crate::i18n::settle(config_language(&root));
     let reader = Reader::new(path, env);
     let config = reader.config(root);
-    for d in reader.into_diagnostics() {
-        report.push(d);
-    }
+    report.items = reader.into_diagnostics();
     report.sort();
     (config, report)
 }

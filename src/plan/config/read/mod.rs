@@ -20,6 +20,7 @@ use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
 use crate::plan::yaml::{Key, MapReader, Node, Value};
 use chrono::NaiveDate;
 pub use done::occurrence_span;
+use std::borrow::Cow;
 use std::cell::RefCell;
 // The reader's maps hash ids the admin wrote: FxHash, several times faster than SipHash on
 // short keys, and HashDoS is no concern for a file the admin writes.
@@ -101,11 +102,11 @@ impl<'a> Reader<'a> {
         self.diags.borrow_mut().push(d);
     }
 
-    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<Cow<'static, str>>) {
         self.report(Diagnostic::error(Some(pos), msg).with_hint(hint));
     }
 
-    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<Cow<'static, str>>) {
         self.report(Diagnostic::warning(Some(pos), msg).with_hint(hint));
     }
 

@@ -176,7 +176,7 @@ impl Reader<'_> {
                             d.format("%d/%m/%Y"),
                             today.format("%d/%m/%Y")
                         ),
-                        crate::tr!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
+                        crate::t!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
                     );
                 } else if d.year() < first || d.year() > last {
                     self.warn(
@@ -186,7 +186,7 @@ impl Reader<'_> {
                             d.format("%d/%m/%Y"),
                             last - 1
                         ),
-                        crate::tr!("kiểm tra năm của ngày đó", "check the year of the date"),
+                        crate::t!("kiểm tra năm của ngày đó", "check the year of the date"),
                     );
                 }
             }
