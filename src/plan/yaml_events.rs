@@ -317,6 +317,10 @@ fn is_null(text: &str) -> bool {
 /// serde-saphyr's YAML 1.1 booleans (its default), which the tree holds as `true`/`false`.
 fn bool_word(text: &str) -> Option<bool> {
     let t = text.trim();
+    // Every plain scalar is asked: most are longer than the longest word, `false`.
+    if t.len() > 5 {
+        return None;
+    }
     if ["true", "yes", "y", "on"]
         .iter()
         .any(|w| t.eq_ignore_ascii_case(w))
