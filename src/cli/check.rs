@@ -35,13 +35,16 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
             };
             loaded = again;
         } else if !loaded.report.items.is_empty() {
-            eprint!("{}", loaded.report.render());
+            loaded.report.eprint();
         }
     } else if !loaded.report.items.is_empty() {
-        eprint!("{}", loaded.report.render());
+        loaded.report.eprint();
     }
-    let Loaded { config, report } = loaded;
-    let stale = stale_plan(&config, now.with_timezone(&tz).date_naive());
+    let Loaded { config, mut report } = loaded;
+    // The text the warnings quoted, if they did: the stale plan's warning quotes it too,
+    // and a large plan's text is not read a second time beside it.
+    let source = std::mem::take(&mut report.source);
+    let stale = stale_plan(&config, source, now.with_timezone(&tz).date_naive());
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     // Only the next nudge is shown: look a month ahead first, and further only if the
     // month is empty. Nothing before now is planned or kept (see `planner::next_nudge`).
@@ -69,8 +72,8 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
 
 /// Warns (located, like the reader's warnings) when every dated deadline of the plan is
 /// before `today`: its reminders are all in the past, only overdue ones are left. Returns
-/// whether it warned.
-fn stale_plan(config: &Config, today: chrono::NaiveDate) -> bool {
+/// whether it warned. `source` is the file's text when it is at hand (empty: read again).
+fn stale_plan(config: &Config, source: String, today: chrono::NaiveDate) -> bool {
     let cal = config.work_calendar(today.year());
     let mut last = None;
     for t in &config.tasks {
@@ -84,10 +87,12 @@ fn stale_plan(config: &Config, today: chrono::NaiveDate) -> bool {
     if last >= today {
         return false;
     }
-    let mut r = Report::new(
-        &config.path,
-        &std::fs::read_to_string(&config.path).unwrap_or_default(),
-    );
+    let mut r = Report::new(&config.path, "");
+    r.source = if source.is_empty() {
+        std::fs::read_to_string(&config.path).unwrap_or_default()
+    } else {
+        source
+    };
     r.push(
         Diagnostic::warning(
             Some(first.pos),
@@ -100,6 +105,6 @@ fn stale_plan(config: &Config, today: chrono::NaiveDate) -> bool {
         )
         .with_hint(crate::tr!("đây là kế hoạch của năm trước? Nạp kế hoạch năm nay (`nhacviec import`), hoặc ghi `done:` cho các nhiệm vụ đã xong", "is this last year's plan? Load this year's (`nhacviec import`), or mark the finished tasks `done:`")),
     );
-    eprint!("{}", r.render());
+    r.eprint();
     true
 }

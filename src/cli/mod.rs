@@ -441,12 +441,12 @@ fn load_or_print_with(arg: &ConfigArg, env: &Env) -> Result<Option<Loaded>> {
     match config::load(&arg.path, env) {
         Ok(l) => {
             if !l.report.items.is_empty() {
-                eprint!("{}", l.report.render());
+                l.report.eprint();
             }
             Ok(Some(l))
         }
         Err(report) => {
-            eprint!("{}", report.render());
+            report.eprint();
             let (path, errors, warnings) = (
                 report.path.display(),
                 report.error_count(),

@@ -192,16 +192,16 @@ pub fn checkpoints(times: u32, year: i32) -> Option<Vec<NaiveDate>> {
 /// Lower case without Vietnamese diacritics ("Quý II" → "quy ii", "Đề án" → "de an"), spaces
 /// collapsed: phrases are matched on this form so that "quý", "Quý" and "quy" all work.
 pub fn fold(s: &str) -> String {
-    // One pass and one string: a large plan folds every deadline phrase, twice. Only a
-    // capital sigma lowercases by its context (final `ς`), as `str::to_lowercase` does it.
+    // One pass and one string: a large plan folds every deadline phrase. Only a capital
+    // sigma lowercases by its context (final `ς`), as `str::to_lowercase` does it.
     if s.contains('Σ') {
         return fold_by_steps(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
-    for c in s.nfd() {
+    let mut push = |c: char, out: &mut String| {
         if unicode_normalization::char::is_combining_mark(c) {
-            continue;
+            return;
         }
         let c = match c {
             'đ' | 'Đ' => 'd',
@@ -218,8 +218,32 @@ pub fn fold(s: &str) -> String {
                 out.push(l);
             }
         }
+    };
+    if s.chars().all(latin) {
+        // Each character decomposed on its own: the stream's reordering of combining marks
+        // changes nothing when every mark is dropped and every other character is a starter,
+        // as it is for ASCII and the Latin letters Vietnamese is written with. No buffer of
+        // the stream's decomposition per character, which was most of the cost of a phrase.
+        for c in s.chars() {
+            if c.is_ascii() {
+                push(c, &mut out);
+            } else {
+                unicode_normalization::char::decompose_canonical(c, |d| push(d, &mut out));
+            }
+        }
+    } else {
+        for c in s.nfd() {
+            push(c, &mut out);
+        }
     }
     out
+}
+
+/// ASCII, the Latin letters with diacritics (Latin-1 to Latin Extended-B, Latin Extended
+/// Additional, where Vietnamese's letters are) and the combining diacritical marks: the
+/// characters whose canonical decompositions are a starter and marks of U+0300–U+036F.
+fn latin(c: char) -> bool {
+    matches!(c, '\0'..='\u{24F}' | '\u{300}'..='\u{36F}' | '\u{1E00}'..='\u{1EFF}')
 }
 
 /// [`fold`] as its steps say: accents off, lowercase, whitespace runs made one space.
@@ -295,14 +319,23 @@ fn date_or_error(y: i32, m: u32, d: u32, written: &str) -> Result<NaiveDate, Phr
 /// "trước ngày 30/01/2024" read strictly: the work must be in before that day, so the last
 /// day to deliver is the last working day before it. A bare date or "đến ngày X" includes X.
 pub fn is_exclusive(phrase: &str) -> bool {
-    let f = fold(phrase);
-    f.starts_with("truoc ngay ") || f.starts_with("truoc ")
+    is_exclusive_folded(&fold(phrase))
+}
+
+/// [`is_exclusive`] of a phrase already [`fold`]ed.
+pub fn is_exclusive_folded(folded: &str) -> bool {
+    folded.starts_with("truoc ngay ") || folded.starts_with("truoc ")
 }
 
 /// Reads a deadline phrase as the plan writes it.
 pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
-    let f = fold(phrase);
-    let f = f.trim_end_matches(['.', ';', ',']).trim();
+    parse_phrase_folded(phrase, &fold(phrase))
+}
+
+/// [`parse_phrase`] of `phrase` whose [`fold`] is `folded`: the reader folds each phrase
+/// once for this and [`is_exclusive_folded`].
+pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseError> {
+    let f = folded.trim_end_matches(['.', ';', ',']).trim();
     let num = |s: &str| s.parse::<u32>().unwrap_or(0);
     if let Some(c) = DATE.captures(f) {
         let (d, m, y) = (num(&c[1]), num(&c[2]), num(&c[3]) as i32);
@@ -426,6 +459,37 @@ mod tests {
             assert_eq!(fold(s), fold_by_steps(s), "{s:?}");
         }
         assert_eq!(fold(" Trước  ngày\t30/01 "), "truoc ngay 30/01");
+    }
+
+    /// The fast path, character by character, against the stream's decomposition: every
+    /// character it takes, alone, after a letter, before and after combining marks (in and
+    /// out of canonical order), and the first characters it leaves to the stream.
+    #[test]
+    fn fold_by_character_is_fold_by_steps_over_the_latin_letters() {
+        let mut n = 0;
+        for c in ('\0'..='\u{24F}')
+            .chain('\u{300}'..='\u{36F}')
+            .chain('\u{1E00}'..='\u{1EFF}')
+        {
+            assert!(latin(c));
+            for s in [
+                c.to_string(),
+                format!("a{c}b"),
+                format!("Q{c}\u{323}\u{301} {c}\u{301}\u{323}"),
+                format!("\u{301}{c}"),
+            ] {
+                assert_eq!(fold(&s), fold_by_steps(&s), "{s:?}");
+                n += 1;
+            }
+        }
+        assert!(n > 3800);
+        for c in [
+            '\u{250}', '\u{370}', '\u{1F00}', '\u{3000}', 'Ω', '\u{FB01}',
+        ] {
+            assert!(!latin(c));
+            let s = format!("Quý {c}\u{301}");
+            assert_eq!(fold(&s), fold_by_steps(&s), "{s:?}");
+        }
     }
 
     fn d(s: &str) -> NaiveDate {

@@ -1,7 +1,7 @@
 //! Diagnostics a clerk can act on: where (file:line:column), the offending text with a caret
 //! under it, what is wrong, and what to write instead.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,8 +41,9 @@ pub struct Diagnostic {
     pub message: String,
     /// `None` for problems that belong to the file as a whole (a missing section).
     pub pos: Option<Pos>,
-    /// What to write instead, in a sentence.
-    pub hint: Option<String>,
+    /// What to write instead, in a sentence (the same sentence for many diagnostics is
+    /// one static text, not a copy for each).
+    pub hint: Option<Cow<'static, str>>,
 }
 
 impl Diagnostic {
@@ -64,7 +65,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -124,15 +125,31 @@ impl Report {
     ///     = có phải ý bạn là `hctc`?
     /// ```
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Split once: finding each diagnostic's line from the top made a report of many
-        // warnings on a large file quadratic.
-        let lines: Vec<&str> = self.source.lines().collect();
+        let mut out = Vec::new();
+        self.write_to(&mut out).expect("writing to memory");
+        String::from_utf8(out).expect("diagnostics are UTF-8")
+    }
+
+    /// [`Self::render`] written to `w` one diagnostic at a time: a large plan's warnings
+    /// run to megabytes, which are not held as one text before they are printed.
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        // The quoted lines are found by walking forward through the source: the items are
+        // sorted by place (errors, then warnings), so it is walked through once or twice,
+        // with no index of every line (16 bytes a line) and no search from the top for each.
+        let mut lines = LineCursor::new(&self.source);
         for d in &self.items {
-            out.push_str(&render_one(&self.path, &lines, d));
-            out.push('\n');
+            write_one(w, &self.path, &mut lines, d)?;
+            w.write_all(b"\n")?;
         }
-        out
+        Ok(())
+    }
+
+    /// [`Self::write_to`] standard error, buffered, as `eprint!` would print the rendering
+    /// (an error writing to it is ignored: there is nowhere else to say so).
+    pub fn eprint(&self) {
+        use std::io::Write as _;
+        let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
+        let _ = self.write_to(&mut err).and_then(|()| err.flush());
     }
 
     /// One line per diagnostic (`file:line:col: error: message (hint)`), for logs.
@@ -155,51 +172,94 @@ impl Report {
     }
 }
 
-fn render_one(path: &Path, lines: &[&str], d: &Diagnostic) -> String {
-    let mut out = String::new();
+/// The lines of a source, as `str::lines` splits them, found by number with a cursor that
+/// walks forward (and starts over for a line before it).
+struct LineCursor<'a> {
+    source: &'a str,
+    lines: std::str::Lines<'a>,
+    /// The number (1-based) of the line `lines` yields next.
+    next: usize,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(source: &'a str) -> Self {
+        Self {
+            source,
+            lines: source.lines(),
+            next: 1,
+        }
+    }
+
+    /// Line `n` (1-based), if the source has it.
+    fn get(&mut self, n: usize) -> Option<&'a str> {
+        if n == 0 {
+            return None;
+        }
+        if n < self.next {
+            (self.lines, self.next) = (self.source.lines(), 1);
+        }
+        let line = self.lines.nth(n - self.next);
+        // Past the end the cursor stays there: every later line is missing too, and an
+        // earlier one starts over.
+        self.next = if line.is_some() { n + 1 } else { usize::MAX };
+        line
+    }
+}
+
+fn write_one(
+    w: &mut dyn std::io::Write,
+    path: &Path,
+    lines: &mut LineCursor,
+    d: &Diagnostic,
+) -> std::io::Result<()> {
     let sev = d.severity.label();
-    let _ = writeln!(out, "{sev}: {}", escape_controls(&d.message));
+    writeln!(w, "{sev}: {}", escape_controls(&d.message))?;
     match d.pos {
         Some(p) if p.line > 0 => {
             let gutter = p.line.to_string().len();
             let pad = " ".repeat(gutter);
-            let _ = writeln!(out, "{pad}--> {}:{}:{}", path.display(), p.line, p.column);
-            if let Some(text) = lines.get(p.line as usize - 1) {
+            writeln!(w, "{pad}--> {}:{}:{}", path.display(), p.line, p.column)?;
+            if let Some(text) = lines.get(p.line as usize) {
                 let text = mask_secret(text);
-                let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{} | {}", p.line, escape_controls(&text));
+                writeln!(w, "{pad} |")?;
+                writeln!(w, "{} | {}", p.line, escape_controls(&text))?;
                 // The caret counts in characters as shown: an escaped control character
                 // takes the width of its escape.
                 let col = p.column.saturating_sub(1) as usize;
-                let before: String = text
-                    .chars()
-                    .take(col)
-                    .map(|c| match c {
-                        '\t' => "\t".to_string(),
-                        c => " ".repeat(shown(c).chars().count()),
-                    })
-                    .collect();
-                let avail: usize = text
-                    .chars()
-                    .skip(col)
-                    .map(|c| shown(c).chars().count())
-                    .sum();
+                let mut caret = String::with_capacity(col + 1);
+                for c in text.chars().take(col) {
+                    match c {
+                        '\t' => caret.push('\t'),
+                        c => caret.extend(std::iter::repeat_n(' ', shown_width(c))),
+                    }
+                }
+                let avail: usize = text.chars().skip(col).map(shown_width).sum();
                 let len = (p.len as usize).clamp(1, avail.max(1));
-                let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(len));
+                caret.extend(std::iter::repeat_n('^', len));
+                writeln!(w, "{pad} | {caret}")?;
             }
             if let Some(h) = &d.hint {
                 let h = escape_controls(h);
-                let _ = writeln!(out, "{pad} = {}", indent_hint(&h, &format!("{pad}   ")));
+                writeln!(w, "{pad} = {}", indent_hint(&h, &format!("{pad}   ")))?;
             }
         }
         _ => {
-            let _ = writeln!(out, "  --> {}", path.display());
+            writeln!(w, "  --> {}", path.display())?;
             if let Some(h) = &d.hint {
-                let _ = writeln!(out, "   = {}", indent_hint(&escape_controls(h), "     "));
+                writeln!(w, "   = {}", indent_hint(&escape_controls(h), "     "))?;
             }
         }
     }
-    out
+    Ok(())
+}
+
+/// How many characters `c` takes as [`shown`].
+fn shown_width(c: char) -> usize {
+    if c.is_control() && c != '\t' && c != '\n' {
+        c.escape_default().count()
+    } else {
+        1
+    }
 }
 
 /// How `c` is shown to a terminal: a control character (an escape sequence's ESC, a
@@ -214,14 +274,14 @@ fn shown(c: char) -> String {
 }
 
 /// `text` with its control characters escaped (see [`shown`]).
-pub fn escape_controls(text: &str) -> String {
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
     if !text
         .chars()
         .any(|c| c.is_control() && c != '\t' && c != '\n')
     {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
-    text.chars().map(shown).collect()
+    Cow::Owned(text.chars().map(shown).collect())
 }
 
 /// A `password: hunter2` line quoted back as `password: ****`: the config reader refuses
@@ -413,6 +473,34 @@ mod tests {
         );
         assert!(text.contains("error: bad `\\u{1b}[31mA`"), "{text}");
         assert!(r.render_short().iter().all(|l| !l.contains('\u{1b}')));
+    }
+
+    /// The quoted lines are found by a cursor walking forward: items out of file order, a
+    /// line past the end and CRLF endings quote what `str::lines` gives.
+    #[test]
+    fn lines_are_quoted_whatever_the_order_of_the_items() {
+        scoped(Lang::En, || {
+            let src = "a: 1\r\nb: 2\r\nc: 3\n";
+            let mut r = Report::new(Path::new("p.yaml"), src);
+            for line in [3, 1, 9, 2, 2] {
+                r.push(Diagnostic::warning(Some(Pos::new(line, 1, 1)), "w"));
+            }
+            let block = |n: u32, text: &str| {
+                format!("warning: w\n --> p.yaml:{n}:1\n  |\n{n} | {text}\n  | ^\n\n")
+            };
+            let expected = [
+                block(3, "c: 3"),
+                block(1, "a: 1"),
+                "warning: w\n --> p.yaml:9:1\n\n".to_string(),
+                block(2, "b: 2"),
+                block(2, "b: 2"),
+            ]
+            .concat();
+            assert_eq!(r.render(), expected);
+            let mut streamed = Vec::new();
+            r.write_to(&mut streamed).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), expected);
+        });
     }
 
     #[test]

@@ -260,6 +260,17 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     parse_with_serde(source)
 }
 
+/// The tree of a plain YAML file (see [`parse`]), each item of its root's `tasks:` handed
+/// to `sink` as soon as it is read (those it takes are not in the tree); `None` when the
+/// file is not one [`parse`] reads from the parser's events (an error, anchors, an empty
+/// file…): it is then to be read with [`parse`], from the start.
+pub fn parse_streaming(source: &str, sink: &mut super::yaml_events::TaskSink) -> Option<Node> {
+    if source.trim().is_empty() {
+        return None;
+    }
+    super::yaml_events::parse_with(source, Some(sink))
+}
+
 /// [`parse`] through serde-saphyr: what the file's diagnostics come from.
 fn parse_with_serde(source: &str) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! {

@@ -46,8 +46,19 @@ struct Scratch {
     entries: Vec<(Key, Node)>,
 }
 
+/// Takes each item of the root's `tasks:` list as soon as it is read, given the root's
+/// place and the root's entries written before `tasks:`; hands the item back when it does
+/// not take it, and the item stays in the tree.
+pub type TaskSink<'s> = dyn FnMut(Pos, &[(Key, Node)], Node) -> Option<Node> + 's;
+
 /// The tree of `source`, or `None` when serde-saphyr must read it (see the module's note).
 pub(super) fn parse(source: &str) -> Option<Node> {
+    parse_with(source, None)
+}
+
+/// [`parse`], handing the items of the root's `tasks:` to `sink` as they are read: a large
+/// plan's tree is then never whole (its tasks are most of it).
+pub(super) fn parse_with(source: &str, mut sink: Option<&mut TaskSink>) -> Option<Node> {
     if source.starts_with('\u{feff}') {
         return None;
     }
@@ -85,7 +96,13 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                     add_key(&mut stack, &scratch, Key { name, pos })?;
                 } else {
                     let value = scalar(text, style, pos, &mut lines)?;
-                    add(&mut stack, &mut scratch, &mut root, Node { value, pos })?;
+                    add(
+                        &mut stack,
+                        &mut scratch,
+                        &mut root,
+                        Node { value, pos },
+                        &mut sink,
+                    )?;
                 }
             }
             Event::SequenceStart(_, anchor, tag) => {
@@ -118,6 +135,7 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                         value: Value::Seq(items),
                         pos,
                     },
+                    &mut sink,
                 )?;
             }
             Event::MappingEnd => {
@@ -139,6 +157,7 @@ pub(super) fn parse(source: &str) -> Option<Node> {
                         value: Value::Map(entries),
                         pos,
                     },
+                    &mut sink,
                 )?;
             }
             // Aliases, anchors and anything newer: serde-saphyr's.
@@ -157,8 +176,24 @@ fn add(
     stack: &mut [Frame],
     scratch: &mut Scratch,
     root: &mut Option<Node>,
-    node: Node,
+    mut node: Node,
+    sink: &mut Option<&mut TaskSink>,
 ) -> Option<()> {
+    // An item of the root's `tasks:` goes to the sink, which may hand it back.
+    if let Some(sink) = sink
+        && let [
+            Frame::Map {
+                pos, key: Some(k), ..
+            },
+            Frame::Seq(..),
+        ] = &*stack
+        && k.name == "tasks"
+    {
+        match sink(*pos, &scratch.entries, node) {
+            Some(back) => node = back,
+            None => return Some(()),
+        }
+    }
     match stack.last_mut() {
         None => {
             if root.is_some() {
@@ -282,6 +317,10 @@ fn is_null(text: &str) -> bool {
 /// serde-saphyr's YAML 1.1 booleans (its default), which the tree holds as `true`/`false`.
 fn bool_word(text: &str) -> Option<bool> {
     let t = text.trim();
+    // Every plain scalar is asked: most are longer than the longest word, `false`.
+    if t.len() > 5 {
+        return None;
+    }
     if ["true", "yes", "y", "on"]
         .iter()
         .any(|w| t.eq_ignore_ascii_case(w))

@@ -113,7 +113,13 @@ pub fn load(path: &Path, env: &Env) -> Result<Loaded, Report> {
             ),
         )
     })?;
-    from_source(&source, path, env)
+    // The text is kept for the report's quotes by moving it there, not by a copy: a large
+    // plan's text is tens of megabytes.
+    let (config, mut report) = read_source(&source, path, env);
+    if !report.items.is_empty() {
+        report.source = source;
+    }
+    finish(config, report)
 }
 
 /// The file's bytes, or `None` when it has more than [`MAX_CONFIG_BYTES`]: a regular file
@@ -135,28 +141,53 @@ fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 /// Reads and validates YAML text as if it came from `path`.
 pub fn from_source(source: &str, path: &Path, env: &Env) -> Result<Loaded, Report> {
+    let (config, mut report) = read_source(source, path, env);
     // The report quotes the source only when it has something to say: a copy of a large
     // plan's text would otherwise be kept for as long as the config.
+    if !report.items.is_empty() {
+        report.source = source.to_string();
+    }
+    finish(config, report)
+}
+
+/// The config read from `source`, if it could be read at all, and its sorted diagnostics
+/// in a report without the source text (the caller adds it when there is something to quote).
+fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report) {
     let mut report = Report::new(path, "");
-    let root = match yaml::parse(source) {
+    // The tasks are read as the parser reads them, so that a large plan's tree is never
+    // whole; a file that cannot be read so is read again the usual way, from the start.
+    let reader = Reader::new(path, env);
+    let mut streamed = read::Streamed::default();
+    let tree = yaml::parse_streaming(source, &mut |root, before, item| {
+        reader.stream_task(&mut streamed, root, before, item)
+    });
+    let tree = match tree.map(|tree| reader.config_streamed(streamed, tree)) {
+        Some(read::Finished::Read(config)) => {
+            // The reader's list itself: no second list grown beside it.
+            report.items = reader.into_diagnostics();
+            report.sort();
+            return (config.map(|c| *c), report);
+        }
+        Some(read::Finished::Tree(tree)) => Ok(tree),
+        Some(read::Finished::Again) | None => yaml::parse(source),
+    };
+    let root = match tree {
         Ok(n) => n,
         Err(d) => {
             report.push(d);
-            report.source = source.to_string();
-            return Err(report);
+            return (None, report);
         }
     };
     // The config's `language:` settles the messages' language before any is written.
     crate::i18n::settle(config_language(&root));
     let reader = Reader::new(path, env);
     let config = reader.config(root);
-    for d in reader.into_diagnostics() {
-        report.push(d);
-    }
+    report.items = reader.into_diagnostics();
     report.sort();
-    if !report.items.is_empty() {
-        report.source = source.to_string();
-    }
+    (config, report)
+}
+
+fn finish(config: Option<Config>, report: Report) -> Result<Loaded, Report> {
     match config {
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),
         _ => Err(report),

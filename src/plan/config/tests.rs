@@ -182,3 +182,112 @@ fn language_is_vi_or_en() {
     );
     assert_eq!(r.items[0].pos.map(|p| p.line), Some(1));
 }
+
+/// An `after:` names any task written, read or not; the hint for an unknown one lists the
+/// ids as written, in file order, repeats and unread tasks included.
+#[test]
+fn after_knows_every_written_id_in_file_order() {
+    let task = |id: &str, rest: &str| format!("  - id: {id}\n    title: T\n    lead: hctc\n{rest}");
+    let after = |t: &str| {
+        format!("    deadline:\n      phrase: Sau khi xong\n      after: {t}\n      days: 5\n")
+    };
+    let src = [
+        MINIMAL.to_string(),
+        task("zz.1", "    deadline: Quý II/2024\n"),
+        task("broken.2", ""),
+        task("zz.1", "    deadline: Quý III/2024\n"),
+        task("waits.3", &after("broken.2")),
+        task("waits.4", &after("nowhere-at-all")),
+    ]
+    .concat();
+    let r = load_str(&src).unwrap_err();
+    let text = r.render();
+    assert!(!text.contains("unknown task `broken.2`"), "{text}");
+    assert!(text.contains("task id `zz.1` is used twice"), "{text}");
+    assert!(
+        text.contains(
+            "waits for unknown task `nowhere-at-all`\n  --> test.yaml:34:9\n   |\n34 |   - id: waits.4\n   |         ^^^^^^^\n   = valid names: I.2, zz.1, broken.2, zz.1, waits.3, waits.4\n"
+        ),
+        "{text}"
+    );
+}
+
+/// The tasks read as the parser reads them (`read::Reader::stream_task`): the same config
+/// and the same diagnostics as the whole tree read, and the file read again whole when a
+/// section the tasks are read with comes after them.
+#[test]
+fn tasks_read_as_parsed_are_the_tasks_read_from_the_tree() {
+    crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
+    let env = Env {
+        today: Some("2024-03-01".parse().unwrap()),
+        ..Env::default()
+    };
+    let path = Path::new("test.yaml");
+    // The config's fields, its indexes in order (a hash map's order depends on its history).
+    let fields = |c: &Config| {
+        let index: std::collections::BTreeMap<_, _> = c.task_index.iter().collect();
+        let offices: std::collections::BTreeMap<_, _> = c.office_index.iter().collect();
+        format!(
+            "{:?}",
+            (
+                (&c.plan, &c.offices, offices, &c.groups, &c.sections),
+                (&c.leadership, &c.policies, &c.tasks, index, &c.mail),
+                (&c.ledger, &c.calendar, &c.web, &c.language),
+                (
+                    c.schedule.timezone,
+                    &c.schedule.sweeps.len(),
+                    c.schedule.catch_up
+                ),
+            )
+        )
+    };
+    let streamed = |src: &str| {
+        let reader = read::Reader::new(path, &env);
+        let mut s = read::Streamed::default();
+        let tree = yaml::parse_streaming(src, &mut |root, before, item| {
+            reader.stream_task(&mut s, root, before, item)
+        })
+        .expect("plain YAML");
+        let read = match reader.config_streamed(s, tree) {
+            read::Finished::Read(c) => Some(c.as_deref().map(fields)),
+            read::Finished::Tree(_) => None,
+            read::Finished::Again => None,
+        };
+        let mut diags = reader.into_diagnostics();
+        diags.sort_by_key(|d| (d.severity, d.pos));
+        read.map(|c| (c, diags))
+    };
+    let whole = |src: &str| {
+        let reader = read::Reader::new(path, &env);
+        let c = reader.config(yaml::parse(src).unwrap());
+        let mut diags = reader.into_diagnostics();
+        diags.sort_by_key(|d| (d.severity, d.pos));
+        (c.as_ref().map(fields), diags)
+    };
+    let broken = MINIMAL
+        .replace("lead: hctc", "lead: hctc2\n    password: x\n    deadlin: y")
+        .replace(
+            "deadline: Quý II/2024",
+            "deadline: Quý II/2024\n    done: 2024-05-01",
+        )
+        + "  - id: I.2\n    title: again\n    deadline: 30/06/2024\n    lead: [kt, hctc]\n";
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml"),
+    )
+    .unwrap();
+    for (i, src) in [MINIMAL.to_string(), broken, seed].iter().enumerate() {
+        let (config, diags) = streamed(src).expect("read as parsed");
+        let (config2, diags2) = whole(src);
+        assert!(config == config2, "configs differ for source {i}");
+        assert_eq!(diags, diags2, "source {i}");
+        assert!(!diags.is_empty(), "source {i}");
+    }
+    // A section the tasks are read with, written after them: read again, whole.
+    let (head, tasks) = MINIMAL.split_at(MINIMAL.find("tasks:").unwrap());
+    assert!(streamed(&format!("{tasks}{head}")).is_none());
+    assert!(streamed(&format!("{MINIMAL}language: en\n")).is_none());
+    let l = load_str(&format!("{tasks}{head}")).unwrap();
+    assert_eq!(l.config.tasks[0].lead, vec!["hctc"]);
+    // `language:` before the tasks leaves them in the tree.
+    assert!(streamed(&format!("language: en\n{MINIMAL}")).is_none());
+}

@@ -26,7 +26,9 @@ impl Reader<'_> {
     pub(super) fn deadline(&self, node: &Node, what: &str, plan: &PlanInfo) -> Option<Deadline> {
         // The short form: only the phrase.
         if let Value::Scalar(phrase) = &node.value {
-            let rule = match deadline::parse_phrase(phrase) {
+            // Folded once, for the phrase's meaning and for `trước` (exclusive).
+            let folded = deadline::fold(phrase);
+            let rule = match deadline::parse_phrase_folded(phrase, &folded) {
                 Ok(p) => self.phrase_rule(p, node.pos, what, plan)?,
                 Err(e) => {
                     self.error(node.pos, format!("{what}: {}", e.message), e.hint);
@@ -34,7 +36,7 @@ impl Reader<'_> {
                 }
             };
             return Some(Deadline {
-                exclusive: deadline::is_exclusive(phrase),
+                exclusive: deadline::is_exclusive_folded(&folded),
                 phrase: phrase.to_string(),
                 rule,
             });
@@ -43,7 +45,8 @@ impl Reader<'_> {
         let m = self.map(node, &whose, DEADLINE_KEYS)?;
         let phrase_node = m.get("phrase");
         let phrase = self.req_text(&m, "phrase")?;
-        let parsed = match deadline::parse_phrase(&phrase) {
+        let folded = deadline::fold(&phrase);
+        let parsed = match deadline::parse_phrase_folded(&phrase, &folded) {
             Ok(p) => Some(p),
             Err(e) => {
                 self.error(
@@ -112,7 +115,7 @@ impl Reader<'_> {
             )?
         };
         Some(Deadline {
-            exclusive: deadline::is_exclusive(&phrase),
+            exclusive: deadline::is_exclusive_folded(&folded),
             phrase,
             rule,
         })

@@ -17,16 +17,17 @@ use super::*;
 use crate::i18n::Lang;
 use crate::plan::deadline;
 use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
-use crate::plan::yaml::{MapReader, Node, Value};
+use crate::plan::yaml::{Key, MapReader, Node, Value};
 use chrono::NaiveDate;
 pub use done::occurrence_span;
+use std::borrow::Cow;
 use std::cell::RefCell;
 // The reader's maps hash ids the admin wrote: FxHash, several times faster than SipHash on
 // short keys, and HashDoS is no concern for a file the admin writes.
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tasks::Names;
+use tasks::{Names, TaskList};
 use values::*;
 
 /// What an absent section reads as, for the sections that have defaults.
@@ -101,11 +102,11 @@ impl<'a> Reader<'a> {
         self.diags.borrow_mut().push(d);
     }
 
-    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+    fn error(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<Cow<'static, str>>) {
         self.report(Diagnostic::error(Some(pos), msg).with_hint(hint));
     }
 
-    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+    fn warn(&self, pos: Pos, msg: impl Into<String>, hint: impl Into<Cow<'static, str>>) {
         self.report(Diagnostic::warning(Some(pos), msg).with_hint(hint));
     }
 
@@ -223,55 +224,16 @@ impl Reader<'_> {
             crate::t!("tệp cấu hình", "the config file"),
             ROOT_KEYS,
         )?;
-
         let plan = m.get("plan").map(|n| self.plan(n)).unwrap_or_default();
         let sections = self.sections(m.get("sections"));
         let (offices, office_pos) = self.offices(m.get("offices"), m.pos);
-        let office_index: HashMap<String, usize> = offices
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.id.clone(), i))
-            .collect();
+        let office_index = index_of(&offices);
         let groups = self.groups(m.get("groups"), &office_index);
-        let leadership = m.get("leadership").and_then(|n| {
-            let id = self.text(n, "`leadership`")?;
-            match offices.iter().find(|o| o.id == id) {
-                Some(o) if o.emails.is_empty() => {
-                    self.warn(
-                        n.pos,
-                        crate::tr!(
-                            "đơn vị lãnh đạo `{id}` không có địa chỉ email",
-                            "the leadership office `{id}` has no email address"
-                        ),
-                        crate::tr!(
-                            "thêm `email:` cho nó để việc báo lên lãnh đạo đến được nơi",
-                            "give it an `email:` so that escalations reach the leadership"
-                        ),
-                    );
-                    Some(id)
-                }
-                Some(_) => Some(id),
-                None => {
-                    self.error(
-                        n.pos,
-                        crate::tr!(
-                            "không có đơn vị `{id}` (ở `leadership`)",
-                            "unknown office `{id}` as `leadership`"
-                        ),
-                        suggest(&id, offices.iter().map(|o| o.id.as_str())),
-                    );
-                    None
-                }
-            }
-        });
+        let leadership = m
+            .get("leadership")
+            .and_then(|n| self.leadership(n, &offices));
         let policies = self.policies(m.get("reminders"));
-        let calendar = self.calendar(m.get("calendar"));
-        let schedule = self.schedule(m.get("schedule"));
-        let mail = self.mail(m.get("mail"));
-        let ledger = self.ledger(m.get("ledger"));
-        let web = self.web(m.get("web"));
-        let language = m.get("language").and_then(|n| self.language(n));
-
+        let rest = self.rest(&m);
         let names = Names {
             offices: &office_index,
             groups: &groups,
@@ -279,18 +241,180 @@ impl Reader<'_> {
             sections: &sections,
         };
         let (tasks, task_index, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
+        let before = Before {
+            plan,
+            sections,
+            offices,
+            office_pos,
+            office_index,
+            groups,
+            policies,
+        };
+        self.assemble(
+            &m,
+            before,
+            leadership,
+            rest,
+            tasks,
+            task_index,
+            &done_written,
+        )
+    }
+
+    /// Takes an item of `tasks:` from the parser (see [`crate::plan::yaml::parse_streaming`])
+    /// and reads it, the sections it is read with having been read at the first one. Hands
+    /// it back, and every later one, when the root's `language:` comes before the tasks: it
+    /// settles the messages' language, which is settled once the whole root is known.
+    pub(super) fn stream_task(
+        &self,
+        s: &mut Streamed,
+        root: Pos,
+        written_before: &[(Key, Node)],
+        item: Node,
+    ) -> Option<Node> {
+        if s.declined {
+            return Some(item);
+        }
+        let (before, list) = match &mut s.read {
+            Some((before, list)) => (&*before, list),
+            None => {
+                if written_before.iter().any(|(k, _)| k.name == "language") {
+                    s.declined = true;
+                    return Some(item);
+                }
+                self.find_secrets_in(written_before);
+                let get = |key: &str| {
+                    written_before
+                        .iter()
+                        .find(|(k, _)| k.name == key)
+                        .map(|(_, v)| v)
+                };
+                let plan = get("plan").map(|n| self.plan(n)).unwrap_or_default();
+                let sections = self.sections(get("sections"));
+                let (offices, office_pos) = self.offices(get("offices"), root);
+                let office_index = index_of(&offices);
+                let groups = self.groups(get("groups"), &office_index);
+                let policies = self.policies(get("reminders"));
+                let before = Before {
+                    plan,
+                    sections,
+                    offices,
+                    office_pos,
+                    office_index,
+                    groups,
+                    policies,
+                };
+                let (before, list) = s.read.insert((before, TaskList::default()));
+                (&*before, list)
+            }
+        };
+        self.find_secrets(&item);
+        let names = Names {
+            offices: &before.office_index,
+            groups: &before.groups,
+            policies: &before.policies,
+            sections: &before.sections,
+        };
+        self.task_item(list, item, &names, &before.plan);
+        None
+    }
+
+    /// The config once the parser has read the whole file, its tasks through
+    /// [`Self::stream_task`]: [`Finished::Tree`] when it took none (the tree is whole),
+    /// [`Finished::Again`] when a section the tasks are read with comes after them.
+    pub(super) fn config_streamed(&self, s: Streamed, root: Node) -> Finished {
+        let Some((before, list)) = s.read else {
+            return Finished::Tree(root);
+        };
+        let Value::Map(entries) = &root.value else {
+            return Finished::Again;
+        };
+        let Some(at) = entries.iter().position(|(k, _)| k.name == "tasks") else {
+            return Finished::Again;
+        };
+        let after = &entries[at + 1..];
+        if after.iter().any(|(k, _)| BEFORE_TASKS.contains(&&*k.name)) {
+            return Finished::Again;
+        }
+        // No `language:` before the tasks (see `stream_task`) nor after them.
+        crate::i18n::settle(None);
+        self.find_secrets_in(&entries[at..]);
+        let Some(m) = self.map(
+            &root,
+            crate::t!("tệp cấu hình", "the config file"),
+            ROOT_KEYS,
+        ) else {
+            return Finished::Read(None);
+        };
+        let leadership = m
+            .get("leadership")
+            .and_then(|n| self.leadership(n, &before.offices));
+        let rest = self.rest(&m);
+        let (tasks, task_index, done_written) = self.tasks_end(list);
+        let config = self.assemble(
+            &m,
+            before,
+            leadership,
+            rest,
+            tasks,
+            task_index,
+            &done_written,
+        );
+        Finished::Read(config.map(Box::new))
+    }
+
+    /// The sections read after `leadership` and before the tasks, in this order.
+    fn rest(&self, m: &MapReader) -> Rest {
+        Rest {
+            calendar: self.calendar(m.get("calendar")),
+            schedule: self.schedule(m.get("schedule")),
+            mail: self.mail(m.get("mail")),
+            ledger: self.ledger(m.get("ledger")),
+            web: self.web(m.get("web")),
+            language: m.get("language").and_then(|n| self.language(n)),
+        }
+    }
+
+    /// The checks across sections, then the config.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        &self,
+        m: &MapReader,
+        before: Before,
+        leadership: Option<String>,
+        rest: Rest,
+        tasks: Vec<Task>,
+        task_index: HashMap<String, usize>,
+        done_written: &[warnings::DoneWritten],
+    ) -> Option<Config> {
+        let Before {
+            plan,
+            sections,
+            offices,
+            office_pos,
+            office_index,
+            groups,
+            policies,
+        } = before;
+        let Rest {
+            calendar,
+            schedule,
+            mail,
+            ledger,
+            web,
+            language,
+        } = rest;
         self.check_dependencies(&tasks, &task_index);
         self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
-        self.check_notices(&m, &plan, &tasks, &calendar);
+        self.check_notices(m, &plan, &tasks, &calendar);
         self.check_roles_and_done(
-            &done_written,
+            done_written,
             &offices,
             &office_pos,
             &policies,
             &tasks,
             &plan,
         );
-
         Some(Config {
             path: self.path.to_path_buf(),
             plan,
@@ -309,6 +433,39 @@ impl Reader<'_> {
             web,
             language,
         })
+    }
+
+    /// `leadership:`, an office that exists (warned about when nobody can email it).
+    fn leadership(&self, n: &Node, offices: &[Office]) -> Option<String> {
+        let id = self.text(n, "`leadership`")?;
+        match offices.iter().find(|o| o.id == id) {
+            Some(o) if o.emails.is_empty() => {
+                self.warn(
+                    n.pos,
+                    crate::tr!(
+                        "đơn vị lãnh đạo `{id}` không có địa chỉ email",
+                        "the leadership office `{id}` has no email address"
+                    ),
+                    crate::tr!(
+                        "thêm `email:` cho nó để việc báo lên lãnh đạo đến được nơi",
+                        "give it an `email:` so that escalations reach the leadership"
+                    ),
+                );
+                Some(id)
+            }
+            Some(_) => Some(id),
+            None => {
+                self.error(
+                    n.pos,
+                    crate::tr!(
+                        "không có đơn vị `{id}` (ở `leadership`)",
+                        "unknown office `{id}` as `leadership`"
+                    ),
+                    suggest(&id, offices.iter().map(|o| o.id.as_str())),
+                );
+                None
+            }
+        }
     }
 
     /// `language: vi|en`: the language of messages and the journal when neither `--lang` nor
@@ -588,6 +745,64 @@ impl Reader<'_> {
     }
 }
 
+/// The sections the tasks are read with. When one of them (or `language:`) is written
+/// after `tasks:`, a plan whose tasks were read as parsed is read again from its whole tree.
+const BEFORE_TASKS: &[&str] = &[
+    "plan",
+    "sections",
+    "offices",
+    "groups",
+    "reminders",
+    "language",
+];
+
+/// What the tasks are read with: the sections read before them.
+pub(super) struct Before {
+    plan: PlanInfo,
+    sections: BTreeMap<String, String>,
+    offices: Vec<Office>,
+    office_pos: HashMap<String, Pos>,
+    office_index: HashMap<String, usize>,
+    groups: BTreeMap<String, Vec<String>>,
+    policies: BTreeMap<String, Policy>,
+}
+
+/// The sections read after them.
+struct Rest {
+    calendar: CalendarConfig,
+    schedule: Option<Schedule>,
+    mail: Option<Mail>,
+    ledger: LedgerConfig,
+    web: WebConfig,
+    language: Option<Lang>,
+}
+
+/// A plan being read as it is parsed (see [`Reader::stream_task`]).
+#[derive(Default)]
+pub(in crate::plan::config) struct Streamed {
+    /// Set at the first task.
+    read: Option<(Before, TaskList)>,
+    /// The tasks are left in the tree.
+    declined: bool,
+}
+
+/// How a plan read as it is parsed ends (see [`Reader::config_streamed`]).
+pub(in crate::plan::config) enum Finished {
+    Read(Option<Box<Config>>),
+    /// No task was taken: read the tree as usual.
+    Tree(Node),
+    /// Read the file again, whole.
+    Again,
+}
+
+fn index_of(offices: &[Office]) -> HashMap<String, usize> {
+    offices
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.clone(), i))
+        .collect()
+}
+
 /// The value of the root's `key`, taken out of the tree (an empty value left in its place).
 fn take_entry(root: &mut Node, key: &str) -> Option<Node> {
     let Value::Map(entries) = &mut root.value else {
@@ -609,20 +824,23 @@ impl Reader<'_> {
     /// is, is reported before anything else reads the tree.
     fn find_secrets(&self, node: &Node) {
         match &node.value {
-            Value::Map(entries) => {
-                for (k, v) in entries {
-                    if is_secret_key(&k.name) {
-                        self.error(
+            Value::Map(entries) => self.find_secrets_in(entries),
+            Value::Seq(items) => items.iter().for_each(|i| self.find_secrets(i)),
+            _ => {}
+        }
+    }
+
+    /// [`Self::find_secrets`] of a mapping's entries.
+    fn find_secrets_in(&self, entries: &[(Key, Node)]) {
+        for (k, v) in entries {
+            if is_secret_key(&k.name) {
+                self.error(
                             k.pos,
                             crate::tr!("`{}` đưa một bí mật vào tệp cấu hình", "`{}` puts a secret in the config file", k.name),
                             crate::tr!("đừng bao giờ viết mật khẩu ở đây: xóa dòng này và dùng `password_file:`, `password_credential:` (systemd LoadCredential) hoặc `password_env:`", "never write a password here: delete this line and use `password_file:`, `password_credential:` (systemd LoadCredential) or `password_env:`"),
                         );
-                    }
-                    self.find_secrets(v);
-                }
             }
-            Value::Seq(items) => items.iter().for_each(|i| self.find_secrets(i)),
-            _ => {}
+            self.find_secrets(v);
         }
     }
 

@@ -38,8 +38,7 @@ impl Reader<'_> {
         names: &Names,
         plan: &PlanInfo,
     ) -> (Vec<Task>, HashMap<String, usize>, Vec<DoneWritten>) {
-        let mut out: Vec<Task> = Vec::new();
-        let mut done_written = Vec::new();
+        let (out, done_written) = (Vec::new(), Vec::new());
         let Some(node) = node else {
             self.report(
                 Diagnostic::error(
@@ -70,57 +69,91 @@ impl Reader<'_> {
             );
             return (out, HashMap::default(), done_written);
         };
-        // Every id written, even of tasks that fail to read, so that one broken task does
-        // not make the tasks that wait for it report a second, misleading error.
-        let written_ids: Vec<String> = items
-            .iter()
-            .filter_map(|i| match &i.value {
-                Value::Map(entries) => entries
-                    .iter()
-                    .find(|(k, _)| k.name == "id")
-                    .and_then(|(_, v)| v.as_str().map(str::to_string)),
-                _ => None,
-            })
-            .collect();
-        // Each id's place in `out`: finding the repeats builds the config's task index.
-        let mut seen: HashMap<String, usize> = HashMap::default();
-        seen.reserve(items.len());
-        out.reserve_exact(items.len());
+        let mut list = TaskList::with_capacity(items.len());
         for item in items.into_vec() {
-            if self.env.today.is_some() {
-                done_written.extend(DoneWritten::of(&item));
-            }
-            let Some(t) = self.task(&item, names, plan) else {
-                continue;
-            };
-            drop(item);
-            if let Some(first) = seen.get(&t.id).map(|&i| out[i].pos) {
-                self.error(
-                    t.pos,
-                    crate::tr!(
-                        "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
-                        "task id `{}` is used twice (first on line {})",
-                        t.id,
-                        first.line
-                    ),
-                    crate::tr!(
-                        "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
-                        "give each task its own id, e.g. `II.3` and `II.4`"
-                    ),
-                );
-                continue;
-            }
-            seen.insert(t.id.clone(), out.len());
-            out.push(t);
+            self.task_item(&mut list, item, names, plan);
         }
-        // `after:` references need every id, so they are checked once all tasks are read.
-        let ids: Vec<&str> = written_ids.iter().map(String::as_str).collect();
-        // A set for the lookups: a list made this quadratic in the number of tasks.
-        let known: HashSet<&str> = ids.iter().copied().collect();
+        self.tasks_end(list)
+    }
+
+    /// Reads one item of `tasks:` into `list` (and drops it).
+    pub(super) fn task_item(
+        &self,
+        list: &mut TaskList,
+        item: Node,
+        names: &Names,
+        plan: &PlanInfo,
+    ) {
+        let at = list.items;
+        list.items += 1;
+        if self.env.today.is_some() {
+            list.done_written.extend(DoneWritten::of(&item));
+        }
+        let Some(t) = self.task(&item, names, plan) else {
+            if let Some(id) = written_id(&item) {
+                list.others.push((at, Err(id.to_string())));
+            }
+            return;
+        };
+        drop(item);
+        if let Some(&i) = list.seen.get(&t.id) {
+            self.error(
+                t.pos,
+                crate::tr!(
+                    "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
+                    "task id `{}` is used twice (first on line {})",
+                    t.id,
+                    list.out[i].pos.line
+                ),
+                crate::tr!(
+                    "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
+                    "give each task its own id, e.g. `II.3` and `II.4`"
+                ),
+            );
+            list.others.push((at, Ok(i)));
+            return;
+        }
+        list.seen.insert(t.id.clone(), list.out.len());
+        list.read_at.push(at);
+        list.out.push(t);
+    }
+
+    /// The tasks read, once every item is: `after:` references need every id.
+    pub(super) fn tasks_end(
+        &self,
+        list: TaskList,
+    ) -> (Vec<Task>, HashMap<String, usize>, Vec<DoneWritten>) {
+        let TaskList {
+            mut out,
+            seen,
+            done_written,
+            read_at,
+            others,
+            ..
+        } = list;
+        let unread: HashSet<&str> = others
+            .iter()
+            .filter_map(|(_, id)| id.as_ref().err().map(String::as_str))
+            .collect();
         for t in &out {
             if let Rule::After { task, .. } = &t.deadline.rule
-                && !known.contains(task.as_str())
+                && !seen.contains_key(task)
+                && !unread.contains(task.as_str())
             {
+                // Every id as written, in file order, for the suggestion.
+                let mut ids: Vec<(u32, &str)> = read_at
+                    .iter()
+                    .zip(&out)
+                    .map(|(&at, t)| (at, t.id.as_str()))
+                    .chain(others.iter().map(|(at, id)| {
+                        let id = match id {
+                            Ok(i) => out[*i].id.as_str(),
+                            Err(id) => id.as_str(),
+                        };
+                        (*at, id)
+                    }))
+                    .collect();
+                ids.sort_unstable_by_key(|(at, _)| *at);
                 self.error(
                     t.pos,
                     crate::tr!(
@@ -128,10 +161,12 @@ impl Reader<'_> {
                         "task {} waits for unknown task `{task}`",
                         t.id
                     ),
-                    suggest(task, ids.iter().copied()),
+                    suggest(task, ids.iter().map(|(_, id)| *id)),
                 );
             }
         }
+        // Read as parsed, the tasks came in a list grown by doubling.
+        out.shrink_to_fit();
         (out, seen, done_written)
     }
 
@@ -175,7 +210,7 @@ impl Reader<'_> {
         };
         let policy = self.task_policy(&m, names);
         Some(Task {
-            id: id.clone(),
+            id,
             section,
             title,
             product: self.opt_text(&m, "product"),
@@ -295,16 +330,27 @@ impl Reader<'_> {
 
     /// Office ids and groups, groups expanded into their members, without repeats.
     fn expand(&self, names: &Names, node: &Node, key: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (id, p) in self.texts(node, format_args!("`{key}`")) {
-            if names.offices.contains_key(&id) {
-                if !out.contains(&id) {
-                    out.push(id);
+        // Room for the ids written: a list grown from empty takes room for four (96 bytes)
+        // for the single office most tasks name.
+        let mut out: Vec<String> = Vec::with_capacity(match &node.value {
+            Value::Scalar(_) => 1,
+            Value::Seq(items) => items.len(),
+            _ => 0,
+        });
+        let mut one = |id: &str, p: Pos| {
+            if names.offices.contains_key(id) {
+                if !out.iter().any(|o| o == id) {
+                    out.push(id.to_string());
                 }
-            } else if let Some(members) = names.groups.get(&id) {
-                for mbr in members {
-                    if !out.contains(mbr) {
-                        out.push(mbr.clone());
+            } else if let Some(members) = names.groups.get(id) {
+                if out.is_empty() {
+                    // A group's members are already without repeats.
+                    out.extend(members.iter().cloned());
+                } else {
+                    for mbr in members {
+                        if !out.contains(mbr) {
+                            out.push(mbr.clone());
+                        }
                     }
                 }
             } else {
@@ -319,10 +365,26 @@ impl Reader<'_> {
                         "không có đơn vị hay nhóm `{id}` (ở `{key}`)",
                         "unknown office or group `{id}` in `{key}`"
                     ),
-                    suggest(&id, sorted(all)),
+                    suggest(id, sorted(all)),
                 );
             }
+        };
+        // A single id or a list of ids, read in place; anything else through `texts`,
+        // which reports it.
+        match &node.value {
+            Value::Scalar(id) => one(id, node.pos),
+            Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()) => {
+                for i in items {
+                    one(i.as_str().unwrap_or_default(), i.pos);
+                }
+            }
+            _ => {
+                for (id, p) in self.texts(node, format_args!("`{key}`")) {
+                    one(&id, p);
+                }
+            }
         }
+        out.shrink_to_fit();
         out
     }
 
@@ -469,6 +531,44 @@ impl Reader<'_> {
                 ).with_hint(crate::tr!("khi thông báo của năm được ban hành, thêm các ngày đó vào `calendar:` → `days_off:` và `working_days:` (ví dụ `{y}-02-05: Tết Nguyên đán`)", "when the year's notice is published, add its days under `calendar:` → `days_off:` and `working_days:` (e.g. `{y}-02-05: Tết Nguyên đán`)")));
             }
         }
+    }
+}
+
+/// The tasks read so far, item by item (from the tree, or as the parser reads them).
+#[derive(Default)]
+pub(super) struct TaskList {
+    out: Vec<Task>,
+    /// Each id's place in `out`: finding the repeats builds the config's task index.
+    seen: HashMap<String, usize>,
+    done_written: Vec<DoneWritten>,
+    /// How many items were read.
+    items: u32,
+    /// Every id written, even of tasks that fail to read, so that one broken task does
+    /// not make the tasks that wait for it report a second, misleading error: the read
+    /// ones are `seen`, at these items; of the others, each item's place and the id it
+    /// writes (a repeat as the place of the task it repeats). No copy of every id.
+    read_at: Vec<u32>,
+    others: Vec<(u32, Result<usize, String>)>,
+}
+
+impl TaskList {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let mut list = TaskList::default();
+        list.seen.reserve(n);
+        list.out.reserve_exact(n);
+        list.read_at.reserve_exact(n);
+        list
+    }
+}
+
+/// The `id:` an item of `tasks:` writes, when it is a single value.
+fn written_id(item: &Node) -> Option<&str> {
+    match &item.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.name == "id")
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
     }
 }
 

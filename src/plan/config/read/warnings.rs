@@ -87,12 +87,23 @@ impl Reader<'_> {
         // By id: a scan of the offices per lead of each task was most of `check`'s time
         // on a plan of 100,000 tasks and 10,000 offices.
         let by_id: HashMap<&str, &Office> = offices.iter().map(|o| (o.id.as_str(), o)).collect();
-        let mut missing: BTreeMap<&str, (Vec<&str>, BTreeSet<&str>)> = BTreeMap::new();
+        // By office in a hash map, sorted by id once at the end: a tree keyed by id
+        // compared strings a dozen times per lead.
+        let mut missing: HashMap<&str, (Vec<&str>, BTreeSet<&str>)> = HashMap::default();
+        // The policy of the task before, looked up again only when the name changes.
+        let mut last: Option<(&str, &Policy)> = None;
         for t in tasks {
-            let policy = policies
-                .get(&t.policy)
-                .or_else(|| policies.get("default"))
-                .unwrap_or(&builtin);
+            let policy = match last {
+                Some((name, p)) if name == t.policy => p,
+                _ => {
+                    let p = policies
+                        .get(&t.policy)
+                        .or_else(|| policies.get("default"))
+                        .unwrap_or(&builtin);
+                    last = Some((t.policy.as_str(), p));
+                    p
+                }
+            };
             if policy.head_after.is_none() {
                 continue;
             }
@@ -108,6 +119,8 @@ impl Reader<'_> {
                 }
             }
         }
+        let mut missing: Vec<_> = missing.into_iter().collect();
+        missing.sort_unstable_by_key(|(id, _)| *id);
         for (id, (ids, names)) in missing {
             let Some(pos) = office_pos.get(id) else {
                 continue;
@@ -163,7 +176,7 @@ impl Reader<'_> {
                             d.format("%d/%m/%Y"),
                             today.format("%d/%m/%Y")
                         ),
-                        crate::tr!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
+                        crate::t!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
                     );
                 } else if d.year() < first || d.year() > last {
                     self.warn(
@@ -173,7 +186,7 @@ impl Reader<'_> {
                             d.format("%d/%m/%Y"),
                             last - 1
                         ),
-                        crate::tr!("kiểm tra năm của ngày đó", "check the year of the date"),
+                        crate::t!("kiểm tra năm của ngày đó", "check the year of the date"),
                     );
                 }
             }
