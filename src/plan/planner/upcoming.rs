@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// One upcoming nudge, without what its bucket says (the send time, and the day but for its
-/// place among the bucket's days): 24 bytes, for the millions of a year of a large plan.
+/// place among the bucket's days): 24 bytes, held as a 16-byte [`Narrow`] when it fits.
 #[derive(Debug, Clone, Copy)]
 struct Compact {
     /// The task's and the office's places in id order.
@@ -137,6 +137,54 @@ impl Compact {
 /// unused (60 % over the nudges of a year of 100,000 tasks).
 const BLOCK: usize = 1024;
 
+/// A [`Compact`] in 16 bytes, for the nudges whose numbers fit (all of them in any real
+/// plan): an office's place below 65,536, an offset, a distance to the deadline and to the
+/// occurrence within ±32,767 days. A nudge that does not fit is kept whole (see
+/// [`Bucket::wide`]).
+#[derive(Debug, Clone, Copy)]
+struct Narrow {
+    task: u32,
+    office: u16,
+    kind_n: u16,
+    /// The occurrence, in days from the nudge's day.
+    occurrence: i16,
+    days_left: i16,
+    bits: u16,
+    day: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Narrow>() == 16);
+
+impl Narrow {
+    fn of(c: &Compact, date: NaiveDate) -> Option<Narrow> {
+        let occurrence = c.occurrence.signed_duration_since(date).num_days();
+        Some(Narrow {
+            task: c.task,
+            office: u16::try_from(c.office).ok()?,
+            kind_n: u16::try_from(c.kind_n).ok()?,
+            occurrence: i16::try_from(occurrence).ok()?,
+            days_left: i16::try_from(c.days_left).ok()?,
+            bits: c.bits,
+            day: c.day,
+        })
+    }
+
+    fn widen(&self, date: NaiveDate) -> Compact {
+        Compact {
+            task: self.task,
+            office: u32::from(self.office),
+            kind_n: u32::from(self.kind_n),
+            // Fits: `of` took it from a date of the calendar.
+            occurrence: date
+                .checked_add_signed(chrono::TimeDelta::days(i64::from(self.occurrence)))
+                .unwrap_or(date),
+            days_left: i32::from(self.days_left),
+            bits: self.bits,
+            day: self.day,
+        }
+    }
+}
+
 /// The nudges sent at one moment (a day's first sweep), in the order they were planned.
 #[derive(Debug)]
 struct Bucket {
@@ -145,7 +193,10 @@ struct Bucket {
     /// pushing a day's sending window into the next day), which the whole plan's order
     /// treats as one moment too.
     days: Vec<NaiveDate>,
-    blocks: Vec<Vec<Compact>>,
+    blocks: Vec<Vec<Narrow>>,
+    /// The nudges that do not fit a [`Narrow`], each with its place in the bucket's order.
+    wide: Vec<(usize, Compact)>,
+    len: usize,
 }
 
 impl Bucket {
@@ -161,15 +212,47 @@ impl Bucket {
         u8::try_from(at).unwrap_or(u8::MAX)
     }
 
-    fn push(&mut self, c: Compact) {
+    fn push(&mut self, c: Compact, date: NaiveDate) {
+        let Some(n) = Narrow::of(&c, date) else {
+            self.wide.push((self.len, c));
+            self.len = self.len.saturating_add(1);
+            return;
+        };
+        self.len = self.len.saturating_add(1);
         match self.blocks.last_mut() {
-            Some(b) if b.len() < BLOCK => b.push(c),
+            Some(b) if b.len() < BLOCK => b.push(n),
             _ => {
                 let mut b = Vec::with_capacity(BLOCK);
-                b.push(c);
+                b.push(n);
                 self.blocks.push(b);
             }
         }
+    }
+
+    /// Its nudges, in the order they were planned.
+    fn into_planned(self) -> (DateTime<Tz>, Vec<NaiveDate>, Vec<Compact>) {
+        let mut all: Vec<Compact> = Vec::with_capacity(self.len);
+        let day = |n: &Narrow| {
+            self.days
+                .get(usize::from(n.day))
+                .copied()
+                .unwrap_or_default()
+        };
+        if self.wide.is_empty() {
+            for block in &self.blocks {
+                all.extend(block.iter().map(|n| n.widen(day(n))));
+            }
+        } else {
+            let mut wide = self.wide.into_iter().peekable();
+            for n in self.blocks.iter().flatten() {
+                while let Some((_, c)) = wide.next_if(|(at, _)| *at == all.len()) {
+                    all.push(c);
+                }
+                all.push(n.widen(day(n)));
+            }
+            all.extend(wide.map(|(_, c)| c));
+        }
+        (self.send_at, self.days, all)
     }
 }
 
@@ -191,9 +274,11 @@ impl Upcoming {
                 send_at: n.send_at,
                 days: Vec::new(),
                 blocks: Vec::new(),
+                wide: Vec::new(),
+                len: 0,
             });
         let day = bucket.day_place(n.date);
-        bucket.push(Compact::pack(&n, task_rank, office_rank, day));
+        bucket.push(Compact::pack(&n, task_rank, office_rank, day), n.date);
     }
 
     pub fn len(&self) -> usize {
@@ -230,15 +315,10 @@ impl Upcoming {
         let offices = Rc::new(by_rank(cfg.offices.iter().map(|o| o.id.as_str()).collect()));
         // Buckets are keyed by their send time: they come out in send order.
         self.buckets.into_values().flat_map(move |bucket| {
-            let mut all: Vec<Compact> =
-                Vec::with_capacity(bucket.blocks.iter().map(Vec::len).sum());
-            for block in bucket.blocks {
-                all.extend(block);
-            }
+            let (send_at, days, mut all) = bucket.into_planned();
             // Stable: nudges equal in all three keep the order they were planned in.
             all.sort_by_key(Compact::order);
             let (tasks, offices) = (Rc::clone(&tasks), Rc::clone(&offices));
-            let (send_at, days) = (bucket.send_at, bucket.days);
             all.into_iter().filter_map(move |c| {
                 Some(Indexed {
                     task: *tasks.get(c.task as usize)?,
@@ -351,6 +431,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Nudges equal in task, office and kind keep the order they were planned in, whether
+    /// they are held narrow or, their numbers too large, whole.
+    #[test]
+    fn narrow_and_wide_nudges_of_a_moment_keep_their_planned_order() {
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let date = send_at.date_naive();
+        // Occurrences a few days back fit; a century back does not.
+        let occurrences: Vec<NaiveDate> = [3, 40_000, 5, 7, 50_000, 60_000, 9]
+            .iter()
+            .map(|d| date - chrono::Days::new(*d))
+            .collect();
+        let mut upcoming = Upcoming::default();
+        for occurrence in &occurrences {
+            let n = Nudge {
+                task: "T".into(),
+                office: "o".into(),
+                role: Role::Lead,
+                kind: Kind::Overdue(Offset {
+                    n: 3,
+                    unit: Unit::WorkingDays,
+                }),
+                occurrence: *occurrence,
+                date,
+                send_at,
+                days_left: -3,
+                unit: Unit::WorkingDays,
+                add_head: false,
+                add_leadership: false,
+                late: Late::No,
+            };
+            upcoming.push(n, 0, 0);
+        }
+        let bucket = upcoming.buckets.values().next().unwrap();
+        assert_eq!((bucket.wide.len(), bucket.len), (3, 7), "three held whole");
+        let src = "plan:\n  year: 2024\noffices:\n  o:\n    name: O\n    email: o@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: o\n";
+        let cfg = crate::plan::config::from_source(
+            src,
+            std::path::Path::new("t.yaml"),
+            &crate::plan::config::Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+        let got: Vec<NaiveDate> = upcoming
+            .into_nudges(&cfg)
+            .map(|(n, _)| n.occurrence)
+            .collect();
+        assert_eq!(got, occurrences);
     }
 
     /// Every kind, role, unit and flag comes back as it was packed.
