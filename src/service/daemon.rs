@@ -109,7 +109,15 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     }
 
     // The status pages and confirmation links, when `web.listen` is set.
-    let web = Some(crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?);
+    let web = crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?;
+    web.when_quiet(WEB_QUIET, || {
+        let r = crate::service::rest::release();
+        tracing::debug!(
+            advised_kb = r.advised / 1024,
+            "trả lại các trang chương trình sau khi phục vụ trang web (program pages given back after serving the pages)"
+        );
+    });
+    let web = Some(web);
     let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
     let cron = Cron::start(&ctx.config, events.clone()).await?;
     event_loop::spawn_signals(shutdown.clone(), Some(events))?;
@@ -146,6 +154,10 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
 /// to take its emails over: the lease has then passed for the database too, so the sweep
 /// finds them claimable instead of waking again at once.
 const TAKEOVER_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long the pages must be asked nothing before the daemon gives back what serving them
+/// read (`service/rest.rs`).
+const WEB_QUIET: Duration = Duration::from_secs(5);
 
 /// What the daemon loop drives: sweeps of the real ledger and reloads of the config file.
 pub struct Service {

@@ -63,6 +63,8 @@ struct Shared {
     env: minijinja::Environment<'static>,
     /// The PostgreSQL ledger, when the config's is there.
     pg: PgSlot,
+    /// Told of every request answered: see [`Server::when_quiet`].
+    activity: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -133,6 +135,24 @@ impl Server {
 }
 
 impl Server {
+    /// Runs `f` once the pages have been asked nothing for `quiet`, after each spell of
+    /// requests: the daemon gives back then what serving them read, as it does after a
+    /// sweep (a visit reads the pages' code back in; it is not needed until the next one).
+    pub fn when_quiet(&self, quiet: std::time::Duration, f: impl Fn() + Send + 'static) {
+        let activity = Arc::clone(&self.shared.activity);
+        tokio::spawn(async move {
+            loop {
+                activity.notified().await;
+                // Each request starts the wait again.
+                while tokio::time::timeout(quiet, activity.notified())
+                    .await
+                    .is_ok()
+                {}
+                f();
+            }
+        });
+    }
+
     /// The link key read again, as the reload's emails sign with it: a key the clerk
     /// rotated (a new `link-key` file or credential) takes over the pages' checks with the
     /// reload, so the new emails' links work and the old ones are refused. A key that
@@ -171,6 +191,7 @@ pub async fn start(config: &Arc<Config>, now: Now) -> Result<Server> {
         now,
         env: pages::environment(),
         pg: PgSlot::default(),
+        activity: Arc::new(tokio::sync::Notify::new()),
     });
     let running = match config.web.listen {
         Some(addr) => Some(bind(&shared, config, addr).await?),
@@ -298,6 +319,7 @@ async fn guard(
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    s.activity.notify_one();
     resp
 }
 
@@ -738,4 +760,56 @@ async fn confirm(
         Ok(page(s, &v, "done.html", ctx))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// `when_quiet` runs once per spell of requests, `quiet` after the last of them.
+    #[tokio::test(start_paused = true)]
+    async fn what_serving_read_is_given_back_once_the_pages_are_quiet() {
+        let src = "offices:\n  o:\n    name: O\n    email: o@vpubnd.example\ntasks: []\n";
+        let cfg = crate::plan::config::from_source(
+            src,
+            std::path::Path::new("t.yaml"),
+            &crate::plan::config::Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+        let fixed = chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 1, 22, 8, 0, 0).unwrap();
+        let now: Now = Arc::new(move || fixed);
+        let server = start(&Arc::new(cfg), now).await.unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        server.when_quiet(Duration::from_secs(5), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        let request = || server.shared.activity.notify_one();
+        let wait = |s: u64| tokio::time::sleep(Duration::from_secs(s));
+        wait(60).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "nothing served, nothing to give back"
+        );
+        request();
+        wait(4).await;
+        request();
+        wait(4).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "requests keep coming");
+        wait(2).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "quiet for 5 s after the last"
+        );
+        wait(60).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "once per spell");
+        request();
+        wait(6).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
 }
