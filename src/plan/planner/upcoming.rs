@@ -381,27 +381,46 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    /// The packed key orders as task, office and kind do.
-    #[test]
-    fn the_packed_order_is_the_order_of_task_office_and_kind() {
-        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+    /// Every kind, with offsets of both units, small and as large as they come.
+    fn kinds() -> Vec<Kind> {
         let o = |n, unit| Offset { n, unit };
-        let kinds = [
+        vec![
             Kind::Before(o(14, Unit::Days)),
             Kind::Before(o(14, Unit::WorkingDays)),
             Kind::Before(o(3, Unit::WorkingDays)),
             Kind::OnDay,
             Kind::Overdue(o(2, Unit::Days)),
+            Kind::Overdue(o(2600, Unit::WorkingDays)),
+            Kind::Overdue(o(u32::MAX, Unit::Days)),
             Kind::Overdue(o(u32::MAX, Unit::WorkingDays)),
             Kind::EscalateHead,
             Kind::EscalateLeadership,
             Kind::LeadershipAgain(o(7, Unit::Days)),
-        ];
+        ]
+    }
+
+    /// A plan of one task, T, led by office o: the config the nudges are handed out from.
+    fn one_task() -> Config {
+        let src = "plan:\n  year: 2024\noffices:\n  o:\n    name: O\n    email: o@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: o\n";
+        crate::plan::config::from_source(
+            src,
+            std::path::Path::new("t.yaml"),
+            &crate::plan::config::Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config
+    }
+
+    /// The packed key orders as task, office and kind do.
+    #[test]
+    fn the_packed_order_is_the_order_of_task_office_and_kind() {
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let kinds = kinds();
         let mut all = Vec::new();
         for task in [0, 1, u32::MAX] {
             for office in [0, 7, u32::MAX] {
-                for kind in kinds {
+                for &kind in &kinds {
                     let n = Nudge {
                         task: "T".into(),
                         office: "o".into(),
@@ -468,14 +487,7 @@ mod tests {
         }
         let bucket = upcoming.buckets.values().next().unwrap();
         assert_eq!((bucket.wide.len(), bucket.len), (3, 7), "three held whole");
-        let src = "plan:\n  year: 2024\noffices:\n  o:\n    name: O\n    email: o@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: o\n";
-        let cfg = crate::plan::config::from_source(
-            src,
-            std::path::Path::new("t.yaml"),
-            &crate::plan::config::Env::default(),
-        )
-        .unwrap_or_else(|r| panic!("{}", r.render()))
-        .config;
+        let cfg = one_task();
         let got: Vec<NaiveDate> = upcoming
             .into_nudges(&cfg)
             .map(|(n, _)| n.occurrence)
@@ -489,17 +501,7 @@ mod tests {
         let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
         let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
         let date = send_at.date_naive();
-        let o = |n, unit| Offset { n, unit };
-        let kinds = [
-            Kind::Before(o(14, Unit::Days)),
-            Kind::Before(o(3, Unit::WorkingDays)),
-            Kind::OnDay,
-            Kind::Overdue(o(2600, Unit::WorkingDays)),
-            Kind::Overdue(o(u32::MAX, Unit::Days)),
-            Kind::EscalateHead,
-            Kind::EscalateLeadership,
-            Kind::LeadershipAgain(o(7, Unit::Days)),
-        ];
+        let kinds = kinds();
         let mut upcoming = Upcoming::default();
         let mut want = Vec::new();
         for (i, kind) in kinds.into_iter().enumerate() {
@@ -528,14 +530,7 @@ mod tests {
                 }
             }
         }
-        let src = "plan:\n  year: 2024\noffices:\n  o:\n    name: O\n    email: o@vpubnd.example\ntasks:\n  - id: T\n    title: t\n    deadline: 30/01/2024\n    lead: o\n";
-        let cfg = crate::plan::config::from_source(
-            src,
-            std::path::Path::new("t.yaml"),
-            &crate::plan::config::Env::default(),
-        )
-        .unwrap_or_else(|r| panic!("{}", r.render()))
-        .config;
+        let cfg = one_task();
         let mut got: Vec<Nudge> = upcoming.into_nudges(&cfg).map(|(n, _)| n).collect();
         let key = |n: &Nudge| (n.kind, n.role, n.unit, n.add_head, n.add_leadership);
         got.sort_by_key(key);
