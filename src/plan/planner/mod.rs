@@ -304,11 +304,7 @@ pub fn plan_settled(
     known: &HashSet<NudgeKey>,
     settled: &Settled,
 ) -> Plan {
-    let mut listed = Listed::default();
-    let mut out = plan_into(cfg, cal, now, until, known, settled, &mut listed);
-    out.upcoming = listed.nudges;
-    sort_plan(&mut out, &mut listed.keys);
-    out
+    plan_listed(cfg, cal, now, until, known, settled, false)
 }
 
 /// What a sweep at `now` on a ledger that has swept before needs of [`plan_settled`]`(now,
@@ -331,8 +327,21 @@ pub fn plan_sweep(
     known: &dyn Known,
     settled: &Settled,
 ) -> Plan {
+    plan_listed(cfg, cal, now, now, known, settled, true)
+}
+
+/// [`plan_settled`] (`recent`: [`plan_sweep`]) with its upcoming nudges listed and sorted.
+fn plan_listed(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    known: &dyn Known,
+    settled: &Settled,
+    recent: bool,
+) -> Plan {
     let mut listed = Listed::default();
-    let mut out = plan_cut(cfg, cal, now, now, known, settled, &mut listed, true);
+    let mut out = plan_cut(cfg, cal, now, until, known, settled, &mut listed, recent);
     out.upcoming = listed.nudges;
     sort_plan(&mut out, &mut listed.keys);
     out
