@@ -8,16 +8,11 @@ use clap::CommandFactory;
 /// The command line as clap parses it, its `about` lines and common options' help in the
 /// language of [`crate::i18n::lang`].
 pub fn localized() -> clap::Command {
-    let mut cmd = root();
-    let abouts = subcommand_abouts();
-    // The options' help in Vietnamese; in English, the doc comments say it (per command).
+    let cmd = with_abouts(root(), subcommand_abouts());
+    // The options' help and clap's own words in Vietnamese; in English, the doc comments
+    // say it (per command).
     if crate::i18n::lang() == crate::i18n::Lang::Vi {
-        cmd = options_vi(cmd);
-        cmd = clap_words_vi(cmd);
-    }
-    let cmd = with_abouts(cmd, abouts);
-    if crate::i18n::lang() == crate::i18n::Lang::Vi {
-        nested_vi(cmd, "")
+        nested_vi(clap_words_vi(cmd), "")
     } else {
         cmd
     }
@@ -325,25 +320,6 @@ fn subcommand_abouts() -> [(&'static str, &'static str); 14] {
             ),
         ),
     ]
-}
-
-/// Each subcommand's options described in Vietnamese, from [`ARG_HELP_VI`].
-fn options_vi(mut cmd: clap::Command) -> clap::Command {
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for name in names {
-        cmd = cmd.mut_subcommand(&name, |mut s| {
-            for (id, help) in ARG_HELP_VI {
-                if s.get_arguments().any(|a| a.get_id() == *id) {
-                    s = s.mut_arg(*id, |a| a.help(*help));
-                }
-            }
-            s
-        });
-    }
-    cmd
 }
 
 /// Each subcommand's `about` line, and the help of its `path` argument if it has one.
