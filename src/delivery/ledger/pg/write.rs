@@ -27,6 +27,19 @@ const SQL_FAILED: &str = "UPDATE deliveries SET status = 'failed', reply = $2, a
      next_attempt_at = NULL, updated_at = $3, lease_until = NULL \
      WHERE message_id = $1 AND status IN ('pending', 'retrying') AND ($4::text IS NULL OR office = $4)";
 
+/// A key's row, locked for the reservation, and whether its owner's lease leaves it free.
+macro_rules! lookup {
+    () => {
+        "SELECT id, status, message_id, \
+           (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
+           next_attempt_at \
+         FROM deliveries WHERE task = $1 AND occurrence = $2 AND office = $3 AND kind = $4 \
+         FOR UPDATE"
+    };
+}
+const LOOKUP_WAITING: &str = lookup!();
+const LOOKUP_SKIPPING: &str = concat!(lookup!(), " SKIP LOCKED");
+
 /// How one email's reservation went.
 #[derive(Debug, PartialEq, Eq)]
 enum Claim {
@@ -140,17 +153,9 @@ impl PgLedger {
         let err = || query_err(&self.url, action);
         let lookup = tx
             .prepare_cached(if wait {
-                "SELECT id, status, message_id, \
-                   (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
-                   next_attempt_at \
-                 FROM deliveries WHERE task = $1 AND occurrence = $2 AND office = $3 AND kind = $4 \
-                 FOR UPDATE"
+                LOOKUP_WAITING
             } else {
-                "SELECT id, status, message_id, \
-                   (owner IS NULL OR owner = $5 OR lease_until IS NULL OR lease_until <= now()), \
-                   next_attempt_at \
-                 FROM deliveries WHERE task = $1 AND occurrence = $2 AND office = $3 AND kind = $4 \
-                 FOR UPDATE SKIP LOCKED"
+                LOOKUP_SKIPPING
             })
             .await
             .map_err(err())?;
