@@ -337,15 +337,28 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
 pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseError> {
     let f = folded.trim_end_matches(['.', ';', ',']).trim();
     let num = |s: &str| s.parse::<u32>().unwrap_or(0);
-    if let Some(c) = DATE.captures(f) {
+    // Each pattern is tried only when the text has what it needs (a cheap test of the
+    // bytes): most phrases are a month, a quarter or a year, and trying every pattern
+    // before the one that matches was most of the cost of reading a phrase.
+    let ends_in_digit = f.chars().next_back().is_some_and(char::is_numeric);
+    if let Some(c) = (ends_in_digit && f.bytes().filter(|&b| b == b'/').count() >= 2)
+        .then(|| DATE.captures(f))
+        .flatten()
+    {
         let (d, m, y) = (num(&c[1]), num(&c[2]), num(&c[3]) as i32);
         return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
     }
-    if let Some(c) = ISO.captures(f) {
+    if let Some(c) = (ends_in_digit && f.contains('-'))
+        .then(|| ISO.captures(f))
+        .flatten()
+    {
         let (y, m, d) = (num(&c[1]) as i32, num(&c[2]), num(&c[3]));
         return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
     }
-    if let Some(c) = MONTH.captures(f) {
+    if let Some(c) = (ends_in_digit && f.contains("thang"))
+        .then(|| MONTH.captures(f))
+        .flatten()
+    {
         let (m, y) = (num(&c[1]), num(&c[2]) as i32);
         if !(1..=12).contains(&m) {
             return Err(PhraseError {
@@ -362,7 +375,10 @@ pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseE
         }
         return Ok(Phrase::Date(last_day_of_month(y, m)));
     }
-    if let Some(c) = QUARTER.captures(f) {
+    if let Some(c) = (ends_in_digit && f.contains("quy"))
+        .then(|| QUARTER.captures(f))
+        .flatten()
+    {
         let q = match &c[1] {
             "i" | "1" => 1,
             "ii" | "2" => 2,
@@ -380,10 +396,13 @@ pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseE
             quarter_end,
         )));
     }
-    if let Some(c) = YEAR.captures(f) {
+    if let Some(c) = (ends_in_digit && f.contains("nam"))
+        .then(|| YEAR.captures(f))
+        .flatten()
+    {
         return Ok(Phrase::Date(last_day_of_month(num(&c[1]) as i32, 12)));
     }
-    if let Some(c) = TIMES.captures(f) {
+    if let Some(c) = f.contains("lan").then(|| TIMES.captures(f)).flatten() {
         let times = num(&c[1]);
         if times == 0 || !12u32.is_multiple_of(times) {
             return Err(PhraseError {
