@@ -89,9 +89,11 @@ impl Reader<'_> {
         let builtin = Policy::builtin();
         // By the office's place, found through the reader's index: one hash per lead
         // (a second map by id and a map of the missing ones hashed every lead twice).
-        // Each office's tasks and the names of their policies (a few; sorted at the end).
-        let mut missing: Vec<Option<(Vec<&str>, Vec<&str>)>> = Vec::new();
-        missing.resize_with(offices.len(), || None);
+        // Each such office's place in `missing` (4 bytes an office), and there its place
+        // among the offices, its tasks and the names of their policies (a few; sorted at
+        // the end).
+        let mut slot: Vec<u32> = vec![u32::MAX; offices.len()];
+        let mut missing: Vec<(usize, Vec<&str>, Vec<&str>)> = Vec::new();
         // The policy of the task before, looked up again only when the name changes.
         let mut last: Option<(&str, &Policy)> = None;
         for t in tasks {
@@ -116,7 +118,11 @@ impl Reader<'_> {
                 let o = &offices[i];
                 // Offices nobody can email are warned about on their own.
                 if o.head.is_none() && !o.emails.is_empty() {
-                    let (ids, names) = missing[i].get_or_insert_with(Default::default);
+                    if slot[i] == u32::MAX {
+                        slot[i] = missing.len() as u32;
+                        missing.push((i, Vec::new(), Vec::new()));
+                    }
+                    let (_, ids, names) = &mut missing[slot[i] as usize];
                     ids.push(t.id.as_str());
                     if !names.contains(&policy.name.as_str()) {
                         names.push(policy.name.as_str());
@@ -124,13 +130,12 @@ impl Reader<'_> {
                 }
             }
         }
+        drop(slot);
         let mut missing: Vec<_> = missing
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let (ids, mut names) = m?;
+            .map(|(i, ids, mut names)| {
                 names.sort_unstable();
-                Some((offices[i].id.as_str(), (ids, names)))
+                (offices[i].id.as_str(), (ids, names))
             })
             .collect();
         missing.sort_unstable_by_key(|(id, _)| *id);
