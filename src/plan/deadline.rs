@@ -200,6 +200,20 @@ pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     let mut push = |c: char, out: &mut String| {
+        if c.is_ascii() {
+            // Its own lowercase, never a mark: the tables are for the other characters
+            // (most of a phrase's letters, and the base letters of the others, are ASCII).
+            if c.is_whitespace() {
+                space = !out.is_empty();
+            } else {
+                if space {
+                    out.push(' ');
+                    space = false;
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            return;
+        }
         if unicode_normalization::char::is_combining_mark(c) {
             return;
         }
