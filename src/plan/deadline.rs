@@ -200,6 +200,20 @@ pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     let mut push = |c: char, out: &mut String| {
+        if c.is_ascii() {
+            // Its own lowercase, never a mark: the tables are for the other characters
+            // (most of a phrase's letters, and the base letters of the others, are ASCII).
+            if c.is_whitespace() {
+                space = !out.is_empty();
+            } else {
+                if space {
+                    out.push(' ');
+                    space = false;
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            return;
+        }
         if unicode_normalization::char::is_combining_mark(c) {
             return;
         }
@@ -288,6 +302,80 @@ static TIMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:it nhat\s+)?(\d{1,2})\s*lan\s*/\s*nam(?:\s+(\d{4}))?$").unwrap()
 });
 
+/// The texts of the first `N` groups of `re` in `f` (each group of the patterns above
+/// takes part in every match).
+fn groups<'h, const N: usize>(re: &Regex, f: &'h str) -> Option<[&'h str; N]> {
+    let c = re.captures(f)?;
+    Some(std::array::from_fn(|i| {
+        c.get(i.saturating_add(1)).map_or("", |m| m.as_str())
+    }))
+}
+
+/// `s` is ASCII digits, as many as `lens` allows.
+fn ascii_digits(s: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
+    lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `s` is `a/y`, `a` passing `first` and `y` four ASCII digits.
+fn split_year(s: &str, first: impl Fn(&str) -> bool) -> Option<[&str; 2]> {
+    let (a, y) = s.split_once('/')?;
+    (first(a) && ascii_digits(y, 4..=4)).then_some([a, y])
+}
+
+/// [`DATE`]'s groups of its common spellings (`truoc ngay 30/01/2024`, `15/5/2024`), one
+/// space between words as [`fold`] leaves them; `None` for any other text.
+fn quick_date(f: &str) -> Option<[&str; 3]> {
+    let rest = ["truoc ", "cham nhat ", "han ", "den ", "hoan thanh truoc "]
+        .iter()
+        .find_map(|p| f.strip_prefix(p))
+        .unwrap_or(f);
+    let rest = rest.strip_prefix("ngay ").unwrap_or(rest);
+    let (d, rest) = rest.split_once('/')?;
+    let [m, y] = split_year(rest, |m| ascii_digits(m, 1..=2))?;
+    ascii_digits(d, 1..=2).then_some([d, m, y])
+}
+
+/// [`ISO`]'s groups of `2024-01-30` in ASCII digits.
+fn quick_iso(f: &str) -> Option<[&str; 3]> {
+    let b = f.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    shape.then(|| [&f[..4], &f[5..7], &f[8..]])
+}
+
+/// [`MONTH`]'s groups of `thang 06/2024` and `trong thang 6/2024`.
+fn quick_month(f: &str) -> Option<[&str; 2]> {
+    let rest = f
+        .strip_prefix("trong ")
+        .unwrap_or(f)
+        .strip_prefix("thang ")?;
+    split_year(rest, |m| ascii_digits(m, 1..=2))
+}
+
+/// [`QUARTER`]'s groups of `quy ii/2024`, `quy 2/2024` and `trong quy …`.
+fn quick_quarter(f: &str) -> Option<[&str; 2]> {
+    let rest = f.strip_prefix("trong ").unwrap_or(f).strip_prefix("quy ")?;
+    split_year(rest, |q| {
+        matches!(q, "i" | "ii" | "iii" | "iv" | "1" | "2" | "3" | "4")
+    })
+}
+
+/// [`YEAR`]'s group of `nam 2024`, `trong nam 2024` and `ca nam 2024`.
+fn quick_year(f: &str) -> Option<[&str; 1]> {
+    let rest = ["trong ", "ca "]
+        .iter()
+        .find_map(|p| f.strip_prefix(p))
+        .unwrap_or(f);
+    let y = rest.strip_prefix("nam ")?;
+    ascii_digits(y, 4..=4).then_some([y])
+}
+
 fn date_or_error(y: i32, m: u32, d: u32, written: &str) -> Result<NaiveDate, PhraseError> {
     if !(1..=12).contains(&m) {
         return Err(PhraseError {
@@ -337,16 +425,34 @@ pub fn parse_phrase(phrase: &str) -> Result<Phrase, PhraseError> {
 pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseError> {
     let f = folded.trim_end_matches(['.', ';', ',']).trim();
     let num = |s: &str| s.parse::<u32>().unwrap_or(0);
-    if let Some(c) = DATE.captures(f) {
-        let (d, m, y) = (num(&c[1]), num(&c[2]), num(&c[3]) as i32);
+    // Each pattern is tried only when the text has what it needs (a cheap test of the
+    // bytes): most phrases are a month, a quarter or a year, and trying every pattern
+    // before the one that matches was most of the cost of reading a phrase.
+    let ends_in_digit = f.chars().next_back().is_some_and(char::is_numeric);
+    // The common spellings are read by hand first (exactly as the pattern would read
+    // them: the tests compare the two), the rest by the patterns.
+    if let Some(c) = quick_date(f).or_else(|| {
+        (ends_in_digit && f.bytes().filter(|&b| b == b'/').count() >= 2)
+            .then(|| groups(&DATE, f))
+            .flatten()
+    }) {
+        let (d, m, y) = (num(c[0]), num(c[1]), num(c[2]) as i32);
         return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
     }
-    if let Some(c) = ISO.captures(f) {
-        let (y, m, d) = (num(&c[1]) as i32, num(&c[2]), num(&c[3]));
+    if let Some(c) = quick_iso(f).or_else(|| {
+        (ends_in_digit && f.contains('-'))
+            .then(|| groups(&ISO, f))
+            .flatten()
+    }) {
+        let (y, m, d) = (num(c[0]) as i32, num(c[1]), num(c[2]));
         return date_or_error(y, m, d, phrase.trim()).map(Phrase::Date);
     }
-    if let Some(c) = MONTH.captures(f) {
-        let (m, y) = (num(&c[1]), num(&c[2]) as i32);
+    if let Some(c) = quick_month(f).or_else(|| {
+        (ends_in_digit && f.contains("thang"))
+            .then(|| groups(&MONTH, f))
+            .flatten()
+    }) {
+        let (m, y) = (num(c[0]), num(c[1]) as i32);
         if !(1..=12).contains(&m) {
             return Err(PhraseError {
                 message: crate::tr!(
@@ -362,8 +468,12 @@ pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseE
         }
         return Ok(Phrase::Date(last_day_of_month(y, m)));
     }
-    if let Some(c) = QUARTER.captures(f) {
-        let q = match &c[1] {
+    if let Some(c) = quick_quarter(f).or_else(|| {
+        (ends_in_digit && f.contains("quy"))
+            .then(|| groups(&QUARTER, f))
+            .flatten()
+    }) {
+        let q = match c[0] {
             "i" | "1" => 1,
             "ii" | "2" => 2,
             "iii" | "3" => 3,
@@ -376,14 +486,18 @@ pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseE
             _ => 12,
         };
         return Ok(Phrase::Date(last_day_of_month(
-            num(&c[2]) as i32,
+            num(c[1]) as i32,
             quarter_end,
         )));
     }
-    if let Some(c) = YEAR.captures(f) {
-        return Ok(Phrase::Date(last_day_of_month(num(&c[1]) as i32, 12)));
+    if let Some([y]) = quick_year(f).or_else(|| {
+        (ends_in_digit && f.contains("nam"))
+            .then(|| groups(&YEAR, f))
+            .flatten()
+    }) {
+        return Ok(Phrase::Date(last_day_of_month(num(y) as i32, 12)));
     }
-    if let Some(c) = TIMES.captures(f) {
+    if let Some(c) = f.contains("lan").then(|| TIMES.captures(f)).flatten() {
         let times = num(&c[1]);
         if times == 0 || !12u32.is_multiple_of(times) {
             return Err(PhraseError {
@@ -440,6 +554,79 @@ pub fn parse_phrase_folded(phrase: &str, folded: &str) -> Result<Phrase, PhraseE
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hand_readings_capture_what_the_patterns_capture() {
+        let phrases = [
+            "Trước ngày 30/01/2024",
+            "trước 5/1/2024",
+            "Chậm nhất ngày 15/05/2024",
+            "hạn 1/2/2024",
+            "Đến ngày 31/12/2024.",
+            "Hoàn thành trước ngày 30/6/2024",
+            "ngày 27/9/2024",
+            "30/01/2024",
+            "30/01/20245",
+            "130/01/2024",
+            "30/01/2024/1",
+            "trước ngày 30/01/٢٠٢٤",
+            "trước  ngày\t30/01/2024",
+            "2024-01-30",
+            "2024-1-30",
+            "2024-01-300",
+            "Tháng 06/2024",
+            "Trong tháng 6/2024",
+            "tháng 13/2024",
+            "tháng 6 năm 2024",
+            "tháng 123/2024",
+            "Quý II/2024",
+            "quý 4/2024",
+            "Trong quý iv/2024",
+            "Quý V/2024",
+            "quý ii / 2024",
+            "quý ii năm 2024",
+            "Năm 2024",
+            "Trong năm 2024",
+            "Cả năm 2024",
+            "năm 20245",
+            "trong cả năm 2024",
+            "02 lần/năm 2024",
+            "Thường xuyên",
+            "",
+        ];
+        let mut quick = 0;
+        for p in phrases {
+            let folded = fold(p);
+            let f = folded.trim_end_matches(['.', ';', ',']).trim();
+            type Pair<const N: usize> = (fn(&str) -> Option<[&str; N]>, &'static LazyLock<Regex>);
+            let threes: [Pair<3>; 2] = [(quick_date, &DATE), (quick_iso, &ISO)];
+            let twos: [Pair<2>; 2] = [(quick_month, &MONTH), (quick_quarter, &QUARTER)];
+            for (hand, re) in threes {
+                if let Some(g) = hand(f) {
+                    quick += 1;
+                    assert_eq!(Some(g), groups(re, f), "{p}");
+                }
+            }
+            for (hand, re) in twos {
+                if let Some(g) = hand(f) {
+                    quick += 1;
+                    assert_eq!(Some(g), groups(re, f), "{p}");
+                }
+            }
+            if let Some(g) = quick_year(f) {
+                quick += 1;
+                assert_eq!(Some(g), groups(&YEAR, f), "{p}");
+            }
+        }
+        // Every common spelling above is read by hand.
+        assert_eq!(quick, 19);
+        assert_eq!(
+            quick_date("truoc ngay 30/01/2024"),
+            Some(["30", "01", "2024"])
+        );
+        assert_eq!(quick_quarter("quy iv/2024"), Some(["iv", "2024"]));
+        assert_eq!(quick_year("ca nam 2024"), Some(["2024"]));
+    }
 
     #[test]
     fn fold_in_one_pass_is_fold_by_steps() {

@@ -137,8 +137,11 @@ impl Report {
         // sorted by place (errors, then warnings), so it is walked through once or twice,
         // with no index of every line (16 bytes a line) and no search from the top for each.
         let mut lines = LineCursor::new(&self.source);
+        // The path as shown, made once: `check` of a large plan writes a diagnostic for
+        // hundreds of thousands of places.
+        let path = self.path.display().to_string();
         for d in &self.items {
-            write_one(w, &self.path, &mut lines, d)?;
+            write_one(w, &path, &mut lines, d)?;
             w.write_all(b"\n")?;
         }
         Ok(())
@@ -208,7 +211,7 @@ impl<'a> LineCursor<'a> {
 
 fn write_one(
     w: &mut dyn std::io::Write,
-    path: &Path,
+    path: &str,
     lines: &mut LineCursor,
     d: &Diagnostic,
 ) -> std::io::Result<()> {
@@ -216,9 +219,11 @@ fn write_one(
     writeln!(w, "{sev}: {}", escape_controls(&d.message))?;
     match d.pos {
         Some(p) if p.line > 0 => {
-            let gutter = p.line.to_string().len();
-            let pad = " ".repeat(gutter);
-            writeln!(w, "{pad}--> {}:{}:{}", path.display(), p.line, p.column)?;
+            // As many spaces as the line number has digits (at most 10), borrowed.
+            const SPACES: &str = "          ";
+            let gutter = p.line.checked_ilog10().unwrap_or(0) as usize + 1;
+            let pad = &SPACES[..gutter];
+            writeln!(w, "{pad}--> {path}:{}:{}", p.line, p.column)?;
             if let Some(text) = lines.get(p.line as usize) {
                 let text = mask_secret(text);
                 writeln!(w, "{pad} |")?;
@@ -240,11 +245,16 @@ fn write_one(
             }
             if let Some(h) = &d.hint {
                 let h = escape_controls(h);
-                writeln!(w, "{pad} = {}", indent_hint(&h, &format!("{pad}   ")))?;
+                if h.contains('\n') {
+                    writeln!(w, "{pad} = {}", indent_hint(&h, &format!("{pad}   ")))?;
+                } else {
+                    // One line (most hints): nothing to indent.
+                    writeln!(w, "{pad} = {h}")?;
+                }
             }
         }
         _ => {
-            writeln!(w, "  --> {}", path.display())?;
+            writeln!(w, "  --> {path}")?;
             if let Some(h) = &d.hint {
                 writeln!(w, "   = {}", indent_hint(&escape_controls(h), "     "))?;
             }
@@ -439,6 +449,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("= did you mean `hctc`?"), "{text}");
+    }
+
+    #[test]
+    fn the_gutter_is_as_wide_as_the_line_number_and_hints_line_up_under_it() {
+        let src: String = (1..=120).map(|n| format!("k{n}: v\n")).collect();
+        let mut r = Report::new(Path::new("plan.yaml"), &src);
+        r.push(Diagnostic::error(Some(Pos::new(9, 1, 2)), "a").with_hint("one line"));
+        r.push(Diagnostic::error(Some(Pos::new(10, 1, 3)), "b").with_hint("e.g.\nk: v\n"));
+        r.push(Diagnostic::error(Some(Pos::new(120, 1, 4)), "c").with_hint("x\ny"));
+        r.push(Diagnostic::error(None, "d").with_hint("p\nq"));
+        let text = r.render();
+        let parts: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(
+            parts[..4],
+            [
+                "a\n --> plan.yaml:9:1\n  |\n9 | k9: v\n  | ^^\n  = one line",
+                "b\n  --> plan.yaml:10:1\n   |\n10 | k10: v\n   | ^^^\n   = e.g.\n     k: v",
+                "c\n   --> plan.yaml:120:1\n    |\n120 | k120: v\n    | ^^^^\n    = x\n      y",
+                "d\n  --> plan.yaml\n   = p\n     q",
+            ]
+            .map(|p| format!("{}: {p}", Severity::Error.label())),
+            "{text}"
+        );
     }
 
     #[test]

@@ -293,7 +293,10 @@ fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Op
         if text.chars().all(|c| numeric(c) || c == 'e' || c == 'E') {
             // A number, or text spelled like one: what `restore_scalars` makes of it is
             // the source text, when that is where the parser says it is.
-            if text.len() > 300 || text.contains(['e', 'E']) || lines.written(pos)? != *text {
+            if text.len() > 300
+                || text.contains(['e', 'E'])
+                || !lines.written_chars(pos)?.eq(text.chars())
+            {
                 return None;
             }
         }
@@ -366,6 +369,12 @@ impl<'a> Lines<'a> {
     /// The text at `pos` (1-based line and column in characters, `len` characters), as
     /// `restore_scalars` reads it from `str::lines`.
     fn written(&mut self, pos: Pos) -> Option<String> {
+        Some(self.written_chars(pos)?.collect())
+    }
+
+    /// [`Self::written`]'s characters, read in place: the plain scalars spelled like
+    /// numbers (every date of a large plan) are compared with it, with no copy.
+    fn written_chars(&mut self, pos: Pos) -> Option<impl Iterator<Item = char> + 'a> {
         let n = pos.line as usize;
         if n == 0 {
             return None;
@@ -383,8 +392,7 @@ impl<'a> Lines<'a> {
         Some(
             line.chars()
                 .skip(pos.column.saturating_sub(1) as usize)
-                .take(pos.len as usize)
-                .collect(),
+                .take(pos.len as usize),
         )
     }
 }

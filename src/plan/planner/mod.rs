@@ -23,6 +23,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use nudges::{Schedules, TaskCtx, nudges_for};
 use send_times::SendTimes;
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -528,14 +529,14 @@ pub fn next_nudge(
     // plan (what sorting the ids once would give, without sorting them).
     let mut next: Option<(NextKey, Nudge)> = None;
     for (task_at, task) in cfg.tasks.iter().enumerate() {
-        let Ok(occurrences) = occurrences(cfg, cal, task) else {
+        let Some(occurrences) = occurrence_dates(cfg, cal, task) else {
             unscheduled = unscheduled.saturating_add(1);
             continue;
         };
         let single = occurrences.len() == 1;
         // Made with the task's first nudge: most tasks of a past plan have none left.
         let task_id = OnceCell::new();
-        for occ in occurrences {
+        for &occ in occurrences.iter() {
             let ctx = TaskCtx {
                 cfg,
                 cal: &idx,
@@ -828,6 +829,25 @@ pub fn occurrences(
             }
         }
         Rule::Unscheduled(u) => Err(u.explain().to_string()),
+    }
+}
+
+/// [`occurrences`] without the reason a task has none: the dates written in the config
+/// borrowed, not copied, and no message made for each unscheduled task.
+fn occurrence_dates<'t>(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    task: &'t Task,
+) -> Option<Cow<'t, [NaiveDate]>> {
+    match &task.deadline.rule {
+        Rule::Dates(ds) => Some(Cow::Borrowed(ds)),
+        Rule::Periodic(p) => Some(Cow::Owned(p.dates(cal))),
+        Rule::After { task: dep, days } => cfg
+            .task(dep)?
+            .fully_done()?
+            .checked_add_days(Days::new(u64::from(*days)))
+            .map(|d| Cow::Owned(vec![d])),
+        Rule::Unscheduled(_) => None,
     }
 }
 

@@ -410,6 +410,7 @@ impl Reader<'_> {
         self.check_roles_and_done(
             done_written,
             &offices,
+            &office_index,
             &office_pos,
             &policies,
             &tasks,

@@ -468,11 +468,16 @@ impl Reader<'_> {
         office_pos: &HashMap<String, Pos>,
         plan: &PlanInfo,
     ) {
+        // The offices nobody can email: few, so that most leads are looked up in a small
+        // table and not found, with no comparison of ids.
+        let unreachable: HashMap<&str, usize> = office_index
+            .iter()
+            .filter(|(_, i)| offices[**i].emails.is_empty())
+            .map(|(id, i)| (id.as_str(), *i))
+            .collect();
         for t in tasks {
             for o in &t.lead {
-                if let Some(office) = office_index.get(o).map(|i| &offices[*i])
-                    && office.emails.is_empty()
-                {
+                if let Some(office) = unreachable.get(o.as_str()).map(|i| &offices[*i]) {
                     self.warn(
                         t.pos,
                         crate::tr!(

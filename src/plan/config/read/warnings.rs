@@ -9,10 +9,12 @@ use chrono::Datelike;
 use std::collections::BTreeSet;
 
 impl Reader<'_> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn check_roles_and_done(
         &self,
         done_written: &[DoneWritten],
         offices: &[Office],
+        office_index: &HashMap<String, usize>,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],
@@ -22,7 +24,7 @@ impl Reader<'_> {
             return;
         };
         self.check_placeholders(offices, office_pos, tasks);
-        self.check_heads(offices, office_pos, policies, tasks);
+        self.check_heads(offices, office_index, office_pos, policies, tasks);
         self.check_done_dates(done_written, tasks, plan, today);
     }
 
@@ -79,17 +81,19 @@ impl Reader<'_> {
     fn check_heads(
         &self,
         offices: &[Office],
+        office_index: &HashMap<String, usize>,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],
     ) {
         let builtin = Policy::builtin();
-        // By id: a scan of the offices per lead of each task was most of `check`'s time
-        // on a plan of 100,000 tasks and 10,000 offices.
-        let by_id: HashMap<&str, &Office> = offices.iter().map(|o| (o.id.as_str(), o)).collect();
-        // By office in a hash map, sorted by id once at the end: a tree keyed by id
-        // compared strings a dozen times per lead.
-        let mut missing: HashMap<&str, (Vec<&str>, BTreeSet<&str>)> = HashMap::default();
+        // By the office's place, found through the reader's index: one hash per lead
+        // (a second map by id and a map of the missing ones hashed every lead twice).
+        // Each such office's place in `missing` (4 bytes an office), and there its place
+        // among the offices, its tasks and the names of their policies (a few; sorted at
+        // the end).
+        let mut slot: Vec<u32> = vec![u32::MAX; offices.len()];
+        let mut missing: Vec<(usize, Vec<&str>, Vec<&str>)> = Vec::new();
         // The policy of the task before, looked up again only when the name changes.
         let mut last: Option<(&str, &Policy)> = None;
         for t in tasks {
@@ -108,24 +112,37 @@ impl Reader<'_> {
                 continue;
             }
             for id in &t.lead {
-                let Some(o) = by_id.get(id.as_str()) else {
+                let Some(&i) = office_index.get(id.as_str()) else {
                     continue;
                 };
+                let o = &offices[i];
                 // Offices nobody can email are warned about on their own.
                 if o.head.is_none() && !o.emails.is_empty() {
-                    let e = missing.entry(o.id.as_str()).or_default();
-                    e.0.push(t.id.as_str());
-                    e.1.insert(policy.name.as_str());
+                    if slot[i] == u32::MAX {
+                        slot[i] = missing.len() as u32;
+                        missing.push((i, Vec::new(), Vec::new()));
+                    }
+                    let (_, ids, names) = &mut missing[slot[i] as usize];
+                    ids.push(t.id.as_str());
+                    if !names.contains(&policy.name.as_str()) {
+                        names.push(policy.name.as_str());
+                    }
                 }
             }
         }
-        let mut missing: Vec<_> = missing.into_iter().collect();
+        drop(slot);
+        let mut missing: Vec<_> = missing
+            .into_iter()
+            .map(|(i, ids, mut names)| {
+                names.sort_unstable();
+                (offices[i].id.as_str(), (ids, names))
+            })
+            .collect();
         missing.sort_unstable_by_key(|(id, _)| *id);
         for (id, (ids, names)) in missing {
             let Some(pos) = office_pos.get(id) else {
                 continue;
             };
-            let names: Vec<&str> = names.into_iter().collect();
             self.warn(
                 *pos,
                 crate::tr!(
