@@ -64,7 +64,7 @@ pub(super) fn parse_with(source: &str, sink: Option<&mut TaskSink>) -> Option<No
     pipeline::with_events(source, |stream| read_events(source, stream, sink))
 }
 
-/// [`parse_with`] on the parser's events, as `events` hands them over.
+/// [`parse_with`] on the parser's events, as `stream` hands them over.
 fn read_events<'s>(
     source: &'s str,
     stream: impl Iterator<Item = ParseResult<'s>>,

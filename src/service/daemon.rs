@@ -109,6 +109,10 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         });
     }
 
+    // Signals first: a SIGHUP that finds no handler ends the process, and one may come as
+    // soon as the status pages answer. Events sent before the loop runs wait in the channel.
+    let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
+    event_loop::spawn_signals(shutdown.clone(), Some(events.clone()))?;
     // The status pages and confirmation links, when `web.listen` is set.
     let web = crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?;
     web.when_quiet(WEB_QUIET, || {
@@ -119,9 +123,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         );
     });
     let web = Some(web);
-    let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
-    let cron = Cron::start(&ctx.config, events.clone()).await?;
-    event_loop::spawn_signals(shutdown.clone(), Some(events))?;
+    let cron = Cron::start(&ctx.config, events).await?;
     spawn_watchdog();
     tracing::info!(
         config = %opts.config_path.display(),
