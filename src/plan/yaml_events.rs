@@ -13,9 +13,11 @@
 
 use super::yaml::{Key, Node, Text, Value, key_name, pos_of_span};
 use crate::plan::diag::Pos;
-use granit_parser::{Event, ScalarStyle};
+use granit_parser::{Event, ParseResult, ScalarStyle};
 use rustc_hash::FxHashSet as HashSet;
 use std::borrow::Cow;
+
+mod pipeline;
 
 /// Deeper than this is left to serde-saphyr, whose budget stops at a depth of 64.
 const MAX_DEPTH: usize = 32;
@@ -58,21 +60,25 @@ pub(super) fn parse(source: &str) -> Option<Node> {
 
 /// [`parse`], handing the items of the root's `tasks:` to `sink` as they are read: a large
 /// plan's tree is then never whole (its tasks are most of it).
-pub(super) fn parse_with(source: &str, mut sink: Option<&mut TaskSink>) -> Option<Node> {
+pub(super) fn parse_with(source: &str, sink: Option<&mut TaskSink>) -> Option<Node> {
+    pipeline::with_events(source, |stream| read_events(source, stream, sink))
+}
+
+/// [`parse_with`] on the parser's events, as `stream` hands them over.
+fn read_events<'s>(
+    source: &'s str,
+    stream: impl Iterator<Item = ParseResult<'s>>,
+    mut sink: Option<&mut TaskSink>,
+) -> Option<Node> {
     if source.starts_with('\u{feff}') {
         return None;
     }
     let mut lines = Lines::new(source);
-    // serde-saphyr's options are the parser's defaults (its budget's limits are the same
-    // numbers); comments are of no use here.
-    let mut options = granit_parser::Options::default();
-    options.set_emit_comments(false);
-    let parser = granit_parser::Parser::new_from_str_with_options(source, options);
     let mut stack: Vec<Frame> = Vec::new();
     let mut scratch = Scratch::default();
     let mut root: Option<Node> = None;
     let mut documents = 0u32;
-    for (events, item) in parser.enumerate() {
+    for (events, item) in stream.enumerate() {
         let (event, span) = item.ok()?;
         if events > MAX_EVENTS {
             return None;

@@ -12,6 +12,7 @@
 use crate::delivery::ledger::Store;
 use crate::delivery::ledger::lock::WriterLock;
 use crate::delivery::ledger::store::Held;
+use crate::delivery::reconcile::LedgerStates;
 use crate::delivery::sweep::{self, Context, SweepReport};
 use crate::delivery::transport::SecretEnv;
 use crate::plan::config::{self, Config, Env};
@@ -108,6 +109,10 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         });
     }
 
+    // Signals first: a SIGHUP that finds no handler ends the process, and one may come as
+    // soon as the status pages answer. Events sent before the loop runs wait in the channel.
+    let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
+    event_loop::spawn_signals(shutdown.clone(), Some(events.clone()))?;
     // The status pages and confirmation links, when `web.listen` is set.
     let web = crate::web::start(&ctx.config, Arc::new(move || clock.now())).await?;
     web.when_quiet(WEB_QUIET, || {
@@ -118,9 +123,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         );
     });
     let web = Some(web);
-    let (events, rx) = mpsc::channel::<Event>(event_loop::EVENTS);
-    let cron = Cron::start(&ctx.config, events.clone()).await?;
-    event_loop::spawn_signals(shutdown.clone(), Some(events))?;
+    let cron = Cron::start(&ctx.config, events).await?;
     spawn_watchdog();
     tracing::info!(
         config = %opts.config_path.display(),
@@ -141,6 +144,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         cron,
         web,
         reloaded: None,
+        states: None,
         retired: None,
     };
     let result = event_loop::drive(&mut service, rx, &shutdown).await;
@@ -171,8 +175,12 @@ pub struct Service {
     cron: Cron,
     web: Option<crate::web::Server>,
     /// What the last reload changed, logged after the sweep it triggers: the reload's
-    /// result is then the last line of the journal.
-    reloaded: Option<Vec<String>>,
+    /// result is then the last line of the journal. Worked out meanwhile, off the async
+    /// threads: that sweep does not wait for it.
+    reloaded: Option<tokio::task::JoinHandle<Vec<String>>>,
+    /// The ledger's states as read when the last reload began, for the sweep that follows
+    /// it (see [`Service::reload`]); taken by that sweep, never kept for a later one.
+    states: Option<LedgerStates>,
     /// The context a reload replaced, freed after the sweep that follows it: freeing a
     /// large plan takes a while and would delay that sweep and the reload's log line.
     retired: Option<Context>,
@@ -180,17 +188,27 @@ pub struct Service {
 
 impl Work for Service {
     async fn sweep(&mut self, trigger: &'static str) -> Option<Duration> {
+        let states = if trigger == "reload" {
+            self.states.take()
+        } else {
+            None
+        };
         let r = run_sweep(
             &self.ctx,
             &mut self.ledger,
             &self.clock,
             &self.shutdown,
             trigger,
+            states,
         )
         .await;
         if trigger == "reload"
             && let Some(changes) = self.reloaded.take()
         {
+            let changes = changes.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, event = "reload", "không liệt kê được các thay đổi (cannot list the changes): {e}");
+                Vec::new()
+            });
             log_reloaded(&self.config_path, &changes, r.as_ref().ok());
         }
         if let Some(old) = self.retired.take() {
@@ -224,13 +242,19 @@ impl Work for Service {
         let (secrets, clock) = (self.secrets.clone(), self.clock);
         // Reading and validating a large plan takes CPU time: off the async threads, so
         // that a stop signal and the watchdog are answered meanwhile.
-        let loaded = tokio::task::spawn_blocking(move || reload(&path, &old, &secrets, &clock))
-            .await
-            .unwrap_or_else(|e| {
+        let load = tokio::task::spawn_blocking(move || reload(&path, &old, &secrets, &clock));
+        // The sweep that follows a reload reads the ledger's states now, while the file
+        // loads: the event loop runs nothing else until that sweep, and in a SQLite ledger
+        // only this process's sweeps write deliveries (one sweeping process per ledger), so
+        // the states are those the sweep would read at its start. A shared PostgreSQL
+        // ledger's other nodes write at any time either way: the reservations decide, not
+        // this read. A refused reload drops them.
+        let (loaded, states) = tokio::join!(load, self.ledger.read_states());
+        let loaded = loaded.unwrap_or_else(|e| {
                 tracing::error!(error = %e, event = "reload", "không nạp lại cấu hình (reload refused): {e}");
                 None
             });
-        let Some((new_ctx, changes)) = loaded else {
+        let Some(new_ctx) = loaded else {
             notify(&[
                 NotifyState::Ready,
                 NotifyState::Status("running (reload failed: old config kept)"),
@@ -238,11 +262,15 @@ impl Work for Service {
             return Ok(false);
         };
         self.cron.follow(&self.ctx.config, &new_ctx.config).await?;
+        let (old, new) = (self.ctx.config.clone(), new_ctx.config.clone());
         self.retired = Some(std::mem::replace(&mut self.ctx, new_ctx));
         if let Some(web) = &mut self.web {
             web.update(&self.ctx.config).await;
         }
-        self.reloaded = Some(changes);
+        self.reloaded = Some(tokio::task::spawn_blocking(move || {
+            changes::describe(&old, &new)
+        }));
+        self.states = states.ok();
         notify(&[
             NotifyState::Ready,
             NotifyState::Status("running (reloaded)"),
@@ -339,9 +367,10 @@ async fn run_sweep(
     clock: &Clock,
     stop: &Shutdown,
     why: &str,
+    states: Option<LedgerStates>,
 ) -> Result<SweepReport> {
     let at = clock.now();
-    let r = sweep::sweep(ctx, ledger, clock, stop).await;
+    let r = sweep::sweep_read(ctx, ledger, clock, stop, states).await;
     match &r {
         Ok(r) => log_report(ctx, at, r, why),
         // A ledger that cannot be written (disk full, read-only) is logged and the daemon
@@ -423,13 +452,7 @@ fn log_reloaded(path: &Path, changes: &[String], swept: Option<&SweepReport>) {
 }
 
 /// Reads and validates the file; on errors logs all of them and returns `None`.
-/// The new context and the changes (in words), logged by the caller after its sweep.
-fn reload(
-    path: &Path,
-    old: &Arc<Config>,
-    secrets: &SecretEnv,
-    clock: &Clock,
-) -> Option<(Context, Vec<String>)> {
+fn reload(path: &Path, old: &Arc<Config>, secrets: &SecretEnv, clock: &Clock) -> Option<Context> {
     let new = match load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -458,9 +481,8 @@ fn reload(
         );
         return None;
     }
-    let lines = changes::describe(old, &new);
     match Context::new(new, secrets, clock.now()).and_then(crate::web::with_links) {
-        Ok(new_ctx) => Some((new_ctx, lines)),
+        Ok(new_ctx) => Some(new_ctx),
         Err(e) => {
             tracing::error!(
                 error = %format!("{e:#}"), event = "reload",
@@ -550,6 +572,7 @@ mod tests {
             cron,
             web: None,
             reloaded: None,
+            states: None,
             retired: None,
         };
 

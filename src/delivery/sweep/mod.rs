@@ -13,7 +13,7 @@ use crate::delivery::email::{self, Batch, Composer};
 use crate::delivery::ledger::{
     DeliveryKey, NewDelivery, Outcome, Reservation, Status, Store, SweepRecord,
 };
-use crate::delivery::reconcile::{self, Decisions, Resend};
+use crate::delivery::reconcile::{self, Decisions, LedgerStates, Resend};
 use crate::delivery::transport::{Delivery, Refusal, SecretEnv, SendError, Sender};
 use crate::plan::config::Config;
 use crate::plan::planner::Nudge;
@@ -110,6 +110,19 @@ pub async fn sweep(
     clock: &Clock,
     stop: &Shutdown,
 ) -> Result<SweepReport> {
+    sweep_read(ctx, ledger, clock, stop, None).await
+}
+
+/// [`sweep`], on the ledger's `states` when the caller read them already (the daemon, while
+/// a reload loaded the file): only when nothing could have written deliveries since but
+/// what the reservations guard against anyway. `None`: read at the sweep's start.
+pub async fn sweep_read(
+    ctx: &Context,
+    ledger: &mut Store,
+    clock: &Clock,
+    stop: &Shutdown,
+    states: Option<LedgerStates>,
+) -> Result<SweepReport> {
     let now = clock.now();
     // The history the decision needs is read before this sweep is recorded in it.
     let first = ledger.first_sweep_as_of().await?;
@@ -120,7 +133,7 @@ pub async fn sweep(
         .await
         .map_err(|e| tracing::warn!(error = %e, "could not record the sweep's start"))
         .ok();
-    let d = decide(ctx, ledger, first, now).await?;
+    let d = decide(ctx, ledger, first, now, states).await?;
     let mut report = SweepReport {
         next_retry: d.next_retry,
         settled: d.settled,
@@ -171,8 +184,12 @@ async fn decide(
     ledger: &Store,
     first: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    states: Option<LedgerStates>,
 ) -> Result<Decisions> {
-    let states = ledger.read_states().await?;
+    let states = match states {
+        Some(s) => s,
+        None => ledger.read_states().await?,
+    };
     let cfg = crate::delivery::completions::applied_from(&ctx.config, &ledger.completions().await?);
     let cal = ctx.calendar.clone();
     tokio::task::spawn_blocking(move || reconcile::reconcile(&cfg, &cal, &states, first, now))
