@@ -26,7 +26,7 @@ use send_times::SendTimes;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-pub use upcoming::{Indexed, Upcoming};
+pub use upcoming::{Indexed, Places, Upcoming};
 
 /// What kind of nudge, relative to its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
