@@ -3,8 +3,8 @@
 
 use super::table::write_bom;
 use super::{
-    Format, Kind, Table, View, days_left_words, end_json_array, format_local, push_csv_row,
-    push_json_object, sorted_order, to_string, write_csv_row, write_json_object,
+    Format, Kind, Table, View, days_left_words, end_json_array, format_local, push_json_object,
+    sorted_order, to_string, write_csv_row, write_json_object,
 };
 use crate::plan::config::{Config, Unit};
 use crate::plan::planner::{self, Indexed, Nudge, Places, Plan, Upcoming};
@@ -218,6 +218,9 @@ struct PlanRow<'c> {
     phrase: &'c str,
     kind: Option<planner::Kind>,
     kind_cell: String,
+    /// Each kind's cell, made once: a moment's rows are in task order, so the kind
+    /// changes from row to row.
+    kind_cells: rustc_hash::FxHashMap<planner::Kind, String>,
     days_left: Option<(i64, Unit)>,
     days_left_cell: String,
 }
@@ -236,6 +239,7 @@ impl<'c> PlanRow<'c> {
             phrase: "",
             kind: None,
             kind_cell: String::new(),
+            kind_cells: Default::default(),
             days_left: None,
             days_left_cell: String::new(),
         }
@@ -266,20 +270,22 @@ impl<'c> PlanRow<'c> {
                 .unwrap_or("");
         }
         if self.kind != Some(n.kind) {
-            let cell = &mut self.kind_cell;
-            cell.clear();
-            if machine {
-                let _ = n.kind.write_code(cell);
-            } else {
-                cell.push_str(&kind_label(&n.kind));
-            }
+            let made = self.kind_cells.entry(n.kind).or_insert_with(|| {
+                if machine {
+                    n.kind.code()
+                } else {
+                    kind_label(&n.kind)
+                }
+            });
+            self.kind_cell.clear();
+            self.kind_cell.push_str(made);
             self.kind = Some(n.kind);
         }
         if self.occurrence != Some(n.occurrence) {
             let cell = &mut self.deadline_cell;
             cell.clear();
             if machine {
-                let _ = write!(cell, "{}", n.occurrence.format("%Y-%m-%d"));
+                push_iso_date(cell, n.occurrence);
             } else if !self.wide {
                 let _ = write!(cell, "{}", n.occurrence.format("%d/%m/%Y"));
             } else {
@@ -296,7 +302,7 @@ impl<'c> PlanRow<'c> {
             let cell = &mut self.days_left_cell;
             cell.clear();
             if machine {
-                let _ = write!(cell, "{}", n.days_left);
+                push_int(cell, n.days_left);
             } else {
                 cell.push_str(&days_left_words(n.days_left, n.unit));
             }
@@ -333,6 +339,70 @@ impl<'c> PlanRow<'c> {
             recipients,
         ]
     }
+}
+
+/// `date` as `%Y-%m-%d` writes it, digit by digit for the years of four digits: the
+/// deadline cell changes from row to row.
+fn push_iso_date(cell: &mut String, date: NaiveDate) {
+    use chrono::Datelike;
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        use std::fmt::Write as _;
+        let _ = write!(cell, "{}", date.format("%Y-%m-%d"));
+        return;
+    }
+    let digit = |n: u32| char::from_digit(n % 10, 10).unwrap_or('0');
+    let year = year.unsigned_abs();
+    for d in [year / 1000, year / 100, year / 10, year] {
+        cell.push(digit(d));
+    }
+    for n in [date.month(), date.day()] {
+        cell.push('-');
+        cell.push(digit(n / 10));
+        cell.push(digit(n));
+    }
+}
+
+/// `n` as `{}` writes it.
+fn push_int(cell: &mut String, n: i64) {
+    if n < 0 {
+        cell.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    cell.extend(digits[at..].iter().map(|d| char::from(*d)));
+}
+
+/// The cells of a CSV row that never need quoting: the send time, role, kind, deadline
+/// and days left as CSV writes them (digits, letters, `-`, `:`, `+`).
+const CSV_PLAIN: [bool; 10] = [
+    true, false, false, false, true, true, true, false, true, false,
+];
+
+/// [`super::push_csv_row`] of a row of `plan`, not looking in the cells that never need quoting.
+fn push_plan_csv_row(buf: &mut Vec<u8>, cells: [&str; 10]) {
+    for (i, (c, plain)) in cells.into_iter().zip(CSV_PLAIN).enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        if !plain && c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            buf.push(b'"');
+            buf.extend_from_slice(c.replace('"', "\"\"").as_bytes());
+            buf.push(b'"');
+        } else {
+            buf.extend_from_slice(c.as_bytes());
+        }
+    }
+    buf.extend_from_slice(b"\r\n");
 }
 
 /// The columns of the tasks with no date yet.
@@ -468,7 +538,7 @@ impl<'c> Rows<'c> {
         }
         write_csv_row(w, plan_columns().iter().map(|(k, _)| *k))?;
         for n in rows {
-            push_csv_row(&mut self.buf, self.row.cells(&n));
+            push_plan_csv_row(&mut self.buf, self.row.cells(&n));
             self.drain(w, false)?;
         }
         self.drain(w, true)
@@ -578,6 +648,87 @@ mod tests {
     use chrono::{Datelike, TimeZone, Utc};
     use std::collections::HashSet;
     use std::path::Path;
+
+    /// The deadline and the days left are written as `format!` writes them.
+    #[test]
+    fn dates_and_numbers_are_written_as_format_writes_them() {
+        for n in [
+            i64::MIN,
+            -1_000_001,
+            -10,
+            -9,
+            -1,
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            4_321,
+            i64::MAX,
+        ] {
+            let mut cell = String::new();
+            push_int(&mut cell, n);
+            assert_eq!(cell, n.to_string());
+        }
+        let mut dates = vec![NaiveDate::MIN, NaiveDate::MAX];
+        let mut d = NaiveDate::from_ymd_opt(-2, 12, 25).unwrap();
+        while d < NaiveDate::from_ymd_opt(10_001, 1, 1).unwrap() {
+            dates.push(d);
+            d = d + chrono::Days::new(13);
+        }
+        for d in dates {
+            let mut cell = String::new();
+            push_iso_date(&mut cell, d);
+            assert_eq!(cell, d.format("%Y-%m-%d").to_string());
+        }
+    }
+
+    /// A row of `plan` is quoted as any CSV row is: the cells it does not look in never
+    /// need it, and the ones it does are quoted when they must be.
+    #[test]
+    fn plan_rows_are_quoted_as_any_csv_row() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let cfg = crate::plan::config::load(&path, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        let now = Utc.with_ymd_and_hms(2024, 6, 14, 1, 0, 0).unwrap();
+        let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
+        let cal = cfg.work_calendar(now.year());
+        let listed = planner::plan(&cfg, &cal, now, until, &HashSet::new());
+        let mut row = PlanRow::new(&cfg, true, false);
+        let rows: Vec<RowView> = listed
+            .due
+            .iter()
+            .map(|n| RowView::of_nudge(n, due_status(true, n)))
+            .chain(
+                listed
+                    .upcoming
+                    .iter()
+                    .map(|n| RowView::of_nudge(n, "planned")),
+            )
+            .collect();
+        assert!(rows.len() > 100, "{}", rows.len());
+        let mut quoted = 0;
+        for n in &rows {
+            let cells = row.cells(n);
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            push_plan_csv_row(&mut got, cells);
+            super::super::push_csv_row(&mut want, cells);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+            quoted += usize::from(cells.iter().any(|c| c.contains(',')));
+        }
+        assert!(quoted > 0, "some row has a cell to quote");
+        let mut got = Vec::new();
+        push_plan_csv_row(
+            &mut got,
+            ["a", "b,c", "d\"e", "f", "g", "h", "i", "j\nk", "1", ""],
+        );
+        assert_eq!(got, b"a,\"b,c\",\"d\"\"e\",f,g,h,i,\"j\nk\",1,\r\n");
+    }
 
     /// A plan's rows print the same whether its upcoming nudges are listed (read from the
     /// nudges) or streamed (read from the config by place), in every format and filter.
