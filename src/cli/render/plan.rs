@@ -154,30 +154,59 @@ struct Names {
     offices: Vec<[usize; 2]>,
 }
 
-/// Where each task's id and phrase lie in [`Names::text`]: 8 bytes a task when the numbers
-/// fit (all real plans), so that 100,000 of them are read from a few cache-friendly pages.
+/// Each task's id and phrase, by rank.
 enum TaskNames {
-    /// Where the id starts, its length and the phrase's (which follows it).
-    Packed(Vec<(u32, u16, u16)>),
-    /// Where the id starts, where it ends (the phrase starts) and where the phrase ends.
+    /// Each id kept in its task's record, and each distinct phrase once (a plan has a few
+    /// hundred): what a row reads of its task is one 16-byte record, and those of 100,000
+    /// tasks nearly fit a core's cache, where ids and phrases side by side took 2.5 MB.
+    Packed {
+        names: Vec<PackedName>,
+        /// Where each phrase starts and ends in [`Names::text`].
+        phrases: Vec<[usize; 2]>,
+    },
+    /// Where the id starts, where it ends (the phrase starts) and where the phrase ends,
+    /// when an id is too long to pack or there are too many phrases.
     Whole(Vec<[usize; 3]>),
 }
 
+/// A task's name, packed: its id (of at most 13 bytes) and its phrase's place.
+#[derive(Clone, Copy)]
+struct PackedName {
+    phrase: u16,
+    len: u8,
+    id: [u8; 13],
+}
+
 impl TaskNames {
-    /// Packed if every number fits.
-    fn of(whole: Vec<[usize; 3]>) -> Self {
-        let packed: Option<Vec<(u32, u16, u16)>> = whole
+    /// Packed if every id and the phrases fit.
+    fn of(text: &str, whole: Vec<[usize; 3]>) -> Self {
+        let mut places: std::collections::HashMap<&str, u16> = Default::default();
+        let mut phrases: Vec<[usize; 2]> = Vec::new();
+        let packed: Option<Vec<PackedName>> = whole
             .iter()
-            .map(|[start, id_end, end]| {
-                Some((
-                    u32::try_from(*start).ok()?,
-                    u16::try_from(id_end.checked_sub(*start)?).ok()?,
-                    u16::try_from(end.checked_sub(*id_end)?).ok()?,
-                ))
+            .map(|&[start, id_end, end]| {
+                let phrase = text.get(id_end..end)?;
+                let place = match places.get(phrase) {
+                    Some(p) => *p,
+                    None => {
+                        let p = u16::try_from(phrases.len()).ok()?;
+                        places.insert(phrase, p);
+                        phrases.push([id_end, end]);
+                        p
+                    }
+                };
+                let id = text.get(start..id_end)?.as_bytes();
+                let mut name = PackedName {
+                    phrase: place,
+                    len: u8::try_from(id.len()).ok()?,
+                    id: [0; 13],
+                };
+                name.id.get_mut(..id.len())?.copy_from_slice(id);
+                Some(name)
             })
             .collect();
         match packed {
-            Some(p) => TaskNames::Packed(p),
+            Some(names) => TaskNames::Packed { names, phrases },
             None => TaskNames::Whole(whole),
         }
     }
@@ -185,6 +214,11 @@ impl TaskNames {
 
 impl Names {
     fn new(cfg: &Config, places: &Places) -> Self {
+        Self::build(cfg, places, true)
+    }
+
+    /// With `pack`, the task names packed when they fit.
+    fn build(cfg: &Config, places: &Places, pack: bool) -> Self {
         let mut text = String::new();
         let whole: Vec<[usize; 3]> = places
             .tasks
@@ -198,7 +232,11 @@ impl Names {
                 [start, id_end, text.len()]
             })
             .collect();
-        let tasks = TaskNames::of(whole);
+        let tasks = if pack {
+            TaskNames::of(&text, whole)
+        } else {
+            TaskNames::Whole(whole)
+        };
         let offices = places
             .offices
             .iter()
@@ -218,16 +256,18 @@ impl Names {
 
     /// The id and deadline phrase of the task of rank `i`.
     fn task(&self, i: usize) -> Option<(&str, &str)> {
-        let [start, id_end, end] = match &self.tasks {
-            TaskNames::Packed(p) => {
-                let (start, id_len, phrase_len) = *p.get(i)?;
-                let start = start as usize;
-                let id_end = start.checked_add(usize::from(id_len))?;
-                [start, id_end, id_end.checked_add(usize::from(phrase_len))?]
+        match &self.tasks {
+            TaskNames::Packed { names, phrases } => {
+                let name = names.get(i)?;
+                let id = std::str::from_utf8(name.id.get(..usize::from(name.len))?).ok()?;
+                let [start, end] = *phrases.get(usize::from(name.phrase))?;
+                Some((id, self.text.get(start..end)?))
             }
-            TaskNames::Whole(w) => *w.get(i)?,
-        };
-        Some((self.text.get(start..id_end)?, self.text.get(id_end..end)?))
+            TaskNames::Whole(w) => {
+                let [start, id_end, end] = *w.get(i)?;
+                Some((self.text.get(start..id_end)?, self.text.get(id_end..end)?))
+            }
+        }
     }
 
     /// The id of the office of rank `i`.
@@ -694,7 +734,6 @@ mod tests {
             .unwrap_or_else(|r| panic!("{}", r.render()))
             .config;
         let places = Places::of(&cfg);
-        let mut names = Names::new(&cfg, &places);
         let want: Vec<(&str, &str)> = places
             .tasks
             .iter()
@@ -704,23 +743,20 @@ mod tests {
         let mut sorted = want.clone();
         sorted.sort();
         assert_eq!(want, sorted, "in id order");
-        let TaskNames::Packed(packed) = &names.tasks else {
-            panic!("the seed's names fit");
-        };
-        let whole: Vec<[usize; 3]> = packed
-            .iter()
-            .map(|(start, id, phrase)| {
-                let start = *start as usize;
-                let id_end = start + usize::from(*id);
-                [start, id_end, id_end + usize::from(*phrase)]
-            })
-            .collect();
-        for packed in [true, false] {
+        for pack in [true, false] {
+            let names = Names::build(&cfg, &places, pack);
+            assert_eq!(matches!(names.tasks, TaskNames::Packed { .. }), pack);
             let got: Vec<(&str, &str)> = (0..want.len()).map(|r| names.task(r).unwrap()).collect();
-            assert_eq!(got, want, "packed: {packed}");
+            assert_eq!(got, want, "packed: {pack}");
             assert!(names.task(want.len()).is_none());
-            names.tasks = TaskNames::Whole(whole.clone());
         }
+        // An id too long for a record: all of them kept whole.
+        let text = format!("{}ab", "x".repeat(14));
+        let TaskNames::Whole(w) = TaskNames::of(&text, vec![[0, 14, 16]]) else {
+            panic!("a 14-byte id does not pack");
+        };
+        assert_eq!(w, vec![[0, 14, 16]]);
+        let names = Names::new(&cfg, &places);
         for (r, i) in places.offices.iter().enumerate() {
             assert_eq!(names.office(r), Some(cfg.offices[*i as usize].id.as_str()));
         }

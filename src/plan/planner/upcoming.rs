@@ -14,7 +14,6 @@ use super::{Kind, Late, Nudge, Role};
 use crate::plan::config::{Config, Offset, Unit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One upcoming nudge, without what its bucket says (the send time, and the day but for its
@@ -382,7 +381,11 @@ impl Iterator for Sorted {
 /// The upcoming nudges of a plan, by send time.
 #[derive(Debug, Default)]
 pub struct Upcoming {
-    buckets: BTreeMap<NaiveDateTime, Bucket>,
+    /// In the order they were made; sorted by send time when handed out.
+    buckets: Vec<Bucket>,
+    /// Each send time's place in `buckets`: found by hashing, not by walking a tree of a
+    /// few hundred moments for each of millions of nudges.
+    at: rustc_hash::FxHashMap<NaiveDateTime, usize>,
     len: usize,
 }
 
@@ -390,16 +393,20 @@ impl Upcoming {
     /// Adds a nudge planned after `now`, with its task's and office's places in id order.
     pub(super) fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32) {
         self.len = self.len.saturating_add(1);
-        let bucket = self
-            .buckets
-            .entry(n.send_at.naive_utc())
-            .or_insert_with(|| Bucket {
+        let buckets = &mut self.buckets;
+        let at = *self.at.entry(n.send_at.naive_utc()).or_insert_with(|| {
+            buckets.push(Bucket {
                 send_at: n.send_at,
                 days: Vec::new(),
                 blocks: Vec::new(),
                 wide: Vec::new(),
                 len: 0,
             });
+            buckets.len().saturating_sub(1)
+        });
+        let Some(bucket) = buckets.get_mut(at) else {
+            return;
+        };
         let day = bucket.day_place(n.date);
         bucket.push(Compact::pack(&n, task_rank, office_rank, day), n.date);
     }
@@ -436,8 +443,10 @@ impl Upcoming {
     /// (their ranks; [`Places`] takes them back to the config). Each moment's nudges come
     /// in rank order: what is read per rank, laid out in rank order, is read front to back.
     pub fn into_ranked(self) -> impl Iterator<Item = Indexed> {
-        // Buckets are keyed by their send time: they come out in send order.
-        self.buckets.into_values().flat_map(|bucket| {
+        let mut buckets = self.buckets;
+        // One bucket per send time: they come out in send order.
+        buckets.sort_unstable_by_key(|b| b.send_at.naive_utc());
+        buckets.into_iter().flat_map(|bucket| {
             let send_at = bucket.send_at;
             let (days, sorted) = bucket.into_sorted();
             sorted.filter_map(move |c| {
@@ -632,7 +641,7 @@ mod tests {
             };
             upcoming.push(n, 0, 0);
         }
-        let bucket = upcoming.buckets.values().next().unwrap();
+        let bucket = upcoming.buckets.first().unwrap();
         assert_eq!((bucket.wide.len(), bucket.len), (3, 7), "three held whole");
         let cfg = one_task();
         let got: Vec<NaiveDate> = upcoming
