@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-pub use upcoming::{Indexed, Upcoming};
+pub use upcoming::{Indexed, Places, Upcoming};
 
 /// What kind of nudge, relative to its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -635,8 +635,9 @@ fn collect(
     out: &mut Plan,
     upcoming: &mut dyn UpcomingSink,
 ) -> (Missed, Through) {
-    // [`plan_sweep`]'s: each due day's schedule made once.
-    let mut schedules = since.day.map(|_| Schedules::default());
+    // Each due day's schedule made once per policy: it depends on neither the task nor
+    // the first day asked for.
+    let mut schedules = Schedules::default();
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -682,7 +683,7 @@ fn collect(
                 today: horizon.today,
                 from_day,
             };
-            let made = schedules.as_mut();
+            let made = Some(&mut schedules);
             nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.

@@ -14,8 +14,6 @@ use super::{Kind, Late, Nudge, Role};
 use crate::plan::config::{Config, Offset, Unit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// One upcoming nudge, without what its bucket says (the send time, and the day but for its
@@ -169,6 +167,14 @@ impl Narrow {
         })
     }
 
+    /// [`Compact::order`] but for the task: office, then kind.
+    fn order(&self) -> u64 {
+        (u64::from(self.office) << 20)
+            | (u64::from(self.bits & KIND_BITS) << 17)
+            | (u64::from(self.kind_n) << 1)
+            | u64::from(self.bits & KIND_WORKING != 0)
+    }
+
     fn widen(&self, date: NaiveDate) -> Compact {
         Compact {
             task: self.task,
@@ -256,10 +262,130 @@ impl Bucket {
     }
 }
 
+impl Bucket {
+    /// Its nudges in the plan's order (send time, task, office, kind, then the order they
+    /// were planned in), built back one at a time, and its days.
+    ///
+    /// Nudges are planned task by task, and a moment holds thousands of tasks with a few
+    /// nudges each: its nudges are sorted by task with a radix sort of (task, place) pairs,
+    /// stable, then each task's few by office and kind. A bucket with a nudge held whole is
+    /// sorted as whole records.
+    fn into_sorted(self) -> (Vec<NaiveDate>, Sorted) {
+        if !self.wide.is_empty() || u32::try_from(self.len).is_err() {
+            let (_, days, mut all) = self.into_planned();
+            // Stable: nudges equal in all three keep the order they were planned in.
+            all.sort_by_key(Compact::order);
+            return (days, Sorted::Whole(all.into_iter()));
+        }
+        let mut keys: Vec<(u32, u32)> = self
+            .blocks
+            .iter()
+            .flatten()
+            .zip(0u32..)
+            .map(|(n, at)| (n.task, at))
+            .collect();
+        radix_sort_by_first(&mut keys);
+        let blocks = self.blocks;
+        let narrow = |at: u32| Sorted::narrow_at(&blocks, at);
+        for run in keys.chunk_by_mut(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                // Stable: the run is in planned order.
+                run.sort_by_key(|(_, at)| narrow(*at).map(Narrow::order));
+            }
+        }
+        let order: Vec<u32> = keys.into_iter().map(|(_, at)| at).collect();
+        let sorted = Sorted::Narrow {
+            blocks,
+            days: self.days.clone(),
+            order: order.into_iter(),
+        };
+        (self.days, sorted)
+    }
+}
+
+/// Sorts `keys` by their first number, stably: least significant digit first, 11 bits a
+/// pass, as many passes as the largest number needs (two for 100,000 tasks).
+fn radix_sort_by_first(keys: &mut Vec<(u32, u32)>) {
+    const BITS: u32 = 11;
+    const DIGITS: usize = 1 << BITS;
+    let mask = u32::try_from(DIGITS).unwrap_or(u32::MAX).saturating_sub(1);
+    let max = keys.iter().map(|k| k.0).max().unwrap_or(0);
+    let mut spare: Vec<(u32, u32)> = vec![(0, 0); keys.len()];
+    let mut shift = 0;
+    while shift < u32::BITS && max.checked_shr(shift).is_some_and(|m| m != 0) {
+        let digit = |k: &(u32, u32)| (k.0.checked_shr(shift).unwrap_or(0) & mask) as usize;
+        // Where each digit's keys start: counted, then summed.
+        let mut next = vec![0usize; DIGITS];
+        for k in keys.iter() {
+            if let Some(c) = next.get_mut(digit(k)) {
+                *c = c.saturating_add(1);
+            }
+        }
+        let mut sum = 0usize;
+        for c in &mut next {
+            let n = *c;
+            *c = sum;
+            sum = sum.saturating_add(n);
+        }
+        for k in keys.iter() {
+            if let Some(c) = next.get_mut(digit(k)) {
+                if let Some(slot) = spare.get_mut(*c) {
+                    *slot = *k;
+                }
+                *c = c.saturating_add(1);
+            }
+        }
+        std::mem::swap(keys, &mut spare);
+        shift = shift.saturating_add(BITS);
+    }
+}
+
+/// A bucket's nudges in order, as [`Bucket::into_sorted`] hands them out.
+enum Sorted {
+    /// Every nudge narrow: the blocks, and the places of the nudges in order.
+    Narrow {
+        blocks: Vec<Vec<Narrow>>,
+        days: Vec<NaiveDate>,
+        order: std::vec::IntoIter<u32>,
+    },
+    Whole(std::vec::IntoIter<Compact>),
+}
+
+impl Sorted {
+    fn narrow_at(blocks: &[Vec<Narrow>], at: u32) -> Option<&Narrow> {
+        let at = at as usize;
+        blocks
+            .get(at.checked_div(BLOCK)?)?
+            .get(at.checked_rem(BLOCK)?)
+    }
+}
+
+impl Iterator for Sorted {
+    type Item = Compact;
+
+    fn next(&mut self) -> Option<Compact> {
+        match self {
+            Sorted::Narrow {
+                blocks,
+                days,
+                order,
+            } => {
+                let n = Sorted::narrow_at(blocks, order.next()?)?;
+                Some(n.widen(days.get(usize::from(n.day)).copied().unwrap_or_default()))
+            }
+            Sorted::Whole(all) => all.next(),
+        }
+    }
+}
+
 /// The upcoming nudges of a plan, by send time.
 #[derive(Debug, Default)]
 pub struct Upcoming {
-    buckets: BTreeMap<NaiveDateTime, Bucket>,
+    /// In the order they were made; sorted by send time when handed out.
+    buckets: Vec<Bucket>,
+    /// Each send time's place in `buckets`: found by hashing, not by walking a tree of a
+    /// few hundred moments for each of millions of nudges.
+    at: rustc_hash::FxHashMap<NaiveDateTime, usize>,
     len: usize,
 }
 
@@ -267,16 +393,20 @@ impl Upcoming {
     /// Adds a nudge planned after `now`, with its task's and office's places in id order.
     pub(super) fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32) {
         self.len = self.len.saturating_add(1);
-        let bucket = self
-            .buckets
-            .entry(n.send_at.naive_utc())
-            .or_insert_with(|| Bucket {
+        let buckets = &mut self.buckets;
+        let at = *self.at.entry(n.send_at.naive_utc()).or_insert_with(|| {
+            buckets.push(Bucket {
                 send_at: n.send_at,
                 days: Vec::new(),
                 blocks: Vec::new(),
                 wide: Vec::new(),
                 len: 0,
             });
+            buckets.len().saturating_sub(1)
+        });
+        let Some(bucket) = buckets.get_mut(at) else {
+            return;
+        };
         let day = bucket.day_place(n.date);
         bucket.push(Compact::pack(&n, task_rank, office_rank, day), n.date);
     }
@@ -301,28 +431,28 @@ impl Upcoming {
     /// task and the office as their places in `cfg.tasks` and `cfg.offices`: nothing is
     /// copied or counted per nudge (a year of a large plan has millions).
     pub fn into_indexed(self, cfg: &Config) -> impl Iterator<Item = Indexed> + '_ {
-        // Places in id order back to the places in the config.
-        let by_rank = |ids: Vec<&str>| {
-            let mut order: Vec<(u32, &str)> = ids
-                .into_iter()
-                .enumerate()
-                .map(|(i, id)| (u32::try_from(i).unwrap_or(u32::MAX), id))
-                .collect();
-            order.sort_by_key(|(_, id)| *id);
-            order.into_iter().map(|(i, _)| i).collect::<Vec<u32>>()
-        };
-        let tasks = Rc::new(by_rank(cfg.tasks.iter().map(|t| t.id.as_str()).collect()));
-        let offices = Rc::new(by_rank(cfg.offices.iter().map(|o| o.id.as_str()).collect()));
-        // Buckets are keyed by their send time: they come out in send order.
-        self.buckets.into_values().flat_map(move |bucket| {
-            let (send_at, days, mut all) = bucket.into_planned();
-            // Stable: nudges equal in all three keep the order they were planned in.
-            all.sort_by_key(Compact::order);
-            let (tasks, offices) = (Rc::clone(&tasks), Rc::clone(&offices));
-            all.into_iter().filter_map(move |c| {
+        let places = Places::of(cfg);
+        self.into_ranked().filter_map(move |mut n| {
+            n.task = *places.tasks.get(n.task as usize)?;
+            n.office = *places.offices.get(n.office as usize)?;
+            Some(n)
+        })
+    }
+
+    /// [`Upcoming::into_indexed`] with the task and the office as their places in id order
+    /// (their ranks; [`Places`] takes them back to the config). Each moment's nudges come
+    /// in rank order: what is read per rank, laid out in rank order, is read front to back.
+    pub fn into_ranked(self) -> impl Iterator<Item = Indexed> {
+        let mut buckets = self.buckets;
+        // One bucket per send time: they come out in send order.
+        buckets.sort_unstable_by_key(|b| b.send_at.naive_utc());
+        buckets.into_iter().flat_map(|bucket| {
+            let send_at = bucket.send_at;
+            let (days, sorted) = bucket.into_sorted();
+            sorted.filter_map(move |c| {
                 Some(Indexed {
-                    task: *tasks.get(c.task as usize)?,
-                    office: *offices.get(c.office as usize)?,
+                    task: c.task,
+                    office: c.office,
                     role: c.role(),
                     kind: c.kind(),
                     occurrence: c.occurrence,
@@ -335,6 +465,32 @@ impl Upcoming {
                 })
             })
         })
+    }
+}
+
+/// The places in the config of the tasks and the offices, by rank (place in id order).
+#[derive(Debug)]
+pub struct Places {
+    pub tasks: Vec<u32>,
+    pub offices: Vec<u32>,
+}
+
+impl Places {
+    pub fn of(cfg: &Config) -> Self {
+        let by_rank = |ids: Vec<&str>| {
+            let mut order: Vec<(u32, &str)> = ids
+                .into_iter()
+                .enumerate()
+                .map(|(i, id)| (u32::try_from(i).unwrap_or(u32::MAX), id))
+                .collect();
+            // Stable, as the planner's ranks are.
+            order.sort_by_key(|(_, id)| *id);
+            order.into_iter().map(|(i, _)| i).collect::<Vec<u32>>()
+        };
+        Self {
+            tasks: by_rank(cfg.tasks.iter().map(|t| t.id.as_str()).collect()),
+            offices: by_rank(cfg.offices.iter().map(|o| o.id.as_str()).collect()),
+        }
     }
 }
 
@@ -485,7 +641,7 @@ mod tests {
             };
             upcoming.push(n, 0, 0);
         }
-        let bucket = upcoming.buckets.values().next().unwrap();
+        let bucket = upcoming.buckets.first().unwrap();
         assert_eq!((bucket.wide.len(), bucket.len), (3, 7), "three held whole");
         let cfg = one_task();
         let got: Vec<NaiveDate> = upcoming
@@ -493,6 +649,57 @@ mod tests {
             .map(|(n, _)| n.occurrence)
             .collect();
         assert_eq!(got, occurrences);
+    }
+
+    /// A moment of many tasks (ranks needing two and three radix passes), each with
+    /// several nudges, comes out in the order of a stable sort on task, office and kind.
+    #[test]
+    fn a_large_moment_comes_out_as_a_stable_sort_orders_it() {
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let date = send_at.date_naive();
+        let kinds = kinds();
+        // A small generator: the test needs no crate for it.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for max_task in [50u64, 100_000, 5_000_000_000] {
+            let mut upcoming = Upcoming::default();
+            let mut want = Vec::new();
+            for planned in 0..5000u32 {
+                let task = u32::try_from(next(max_task.min(u64::from(u32::MAX)))).unwrap();
+                let office = u32::try_from(next(3)).unwrap();
+                let kind = kinds[usize::try_from(next(4)).unwrap()];
+                // The distance to the deadline tells the nudges apart.
+                let days_left = i64::from(planned);
+                let n = Nudge {
+                    task: "T".into(),
+                    office: "o".into(),
+                    role: Role::Lead,
+                    kind,
+                    occurrence: date,
+                    date,
+                    send_at,
+                    days_left: days_left % 30_000,
+                    unit: Unit::Days,
+                    add_head: false,
+                    add_leadership: false,
+                    late: Late::No,
+                };
+                upcoming.push(n, task, office);
+                want.push((task, office, kind, days_left % 30_000));
+            }
+            want.sort_by_key(|(t, o, k, _)| (*t, *o, *k));
+            let got: Vec<(u32, u32, Kind, i64)> = upcoming
+                .into_ranked()
+                .map(|n| (n.task, n.office, n.kind, n.days_left))
+                .collect();
+            assert_eq!(got, want, "tasks below {max_task}");
+        }
     }
 
     /// Every kind, role, unit and flag comes back as it was packed.
