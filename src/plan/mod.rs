@@ -10,3 +10,4 @@ pub mod ics;
 pub mod planner;
 pub mod yaml;
 mod yaml_events;
+pub use yaml_events::pipeline_loads;

@@ -18,6 +18,7 @@ use rustc_hash::FxHashSet as HashSet;
 use std::borrow::Cow;
 
 mod pipeline;
+pub use pipeline::pipeline_loads;
 
 /// Deeper than this is left to serde-saphyr, whose budget stops at a depth of 64.
 const MAX_DEPTH: usize = 32;

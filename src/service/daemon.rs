@@ -70,6 +70,8 @@ fn load(path: &Path) -> Result<Config, Vec<String>> {
 }
 
 pub async fn run(opts: RunOptions) -> Result<ExitCode> {
+    // A reload waits on the load of the file, while the second core has nothing to do.
+    crate::plan::pipeline_loads(true);
     let clock = match opts.at {
         Some(t) => Clock::starting_at(t),
         None => Clock::real(),

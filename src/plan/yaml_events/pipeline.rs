@@ -2,15 +2,14 @@
 //!
 //! Scanning and parsing the YAML is more than half of loading a large plan, and building the
 //! tree (and the tasks, through the sink) from the events is most of the rest. The daemon
-//! reloads and `check` runs on machines with more than one core, so for a large file the
-//! parser runs on a second thread and hands its events over in batches while this one
-//! builds: the load takes about the longer of the two, not their sum (a daemon's reload of
-//! 10,000 tasks, and `check` of 100,000 in a third less time), for the same CPU time. The
-//! consumer is the same code either way ([`super::read_events`]); only where its events
-//! come from differs.
+//! reloads on a machine with more than one core, so the parser runs on a second thread and
+//! hands its events over in batches while this one builds: the reload takes about the
+//! longer of the two, not their sum. The consumer is the same code either way
+//! ([`super::read_events`]); only where its events come from differs.
 
 use granit_parser::{Options, ParseResult, Parser, StrInput};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Files smaller than this are parsed on the thread that reads them: a thread and its
@@ -24,6 +23,17 @@ const BATCH: usize = 1024;
 /// so a large file's events are never all in memory at once.
 const BATCHES: usize = 4;
 
+/// Whether large files are parsed on a second thread; see [`pipeline_loads`].
+static PIPELINED: AtomicBool = AtomicBool::new(false);
+
+/// Parses large files on a second thread from now on (`true`), or on the reading thread
+/// (`false`, the default). The daemon turns it on: its reloads wait on the load, and the
+/// second core is idle meanwhile. `check` and `plan` leave it off: they measure in CPU time,
+/// which the hand-over only adds to.
+pub fn pipeline_loads(on: bool) {
+    PIPELINED.store(on, Ordering::Relaxed);
+}
+
 /// The parser of `source` with serde-saphyr's options (its budget's limits are the same
 /// numbers as the parser's defaults); comments are of no use here.
 fn parser(source: &str) -> Parser<'_, StrInput<'_>> {
@@ -32,10 +42,10 @@ fn parser(source: &str) -> Parser<'_, StrInput<'_>> {
     Parser::new_from_str_with_options(source, options)
 }
 
-/// `read` on the events of `source`: from a second thread when the file is large, else
-/// straight from the parser.
+/// `read` on the events of `source`: from a second thread when [`pipeline_loads`] is on and
+/// the file is large, else straight from the parser.
 pub(super) fn with_events<'s, R>(source: &'s str, read: impl FnOnce(Events<'s>) -> R) -> R {
-    if source.len() >= PIPELINE_BYTES {
+    if PIPELINED.load(Ordering::Relaxed) && source.len() >= PIPELINE_BYTES {
         pipelined(source, BATCH, read)
     } else {
         read(Events::Here(parser(source)))

@@ -126,9 +126,15 @@ fn a_reader_that_stops_early_ends_the_parsers_thread() {
 }
 
 #[test]
-fn a_large_file_is_parsed_on_a_second_thread_a_small_one_here() {
+fn a_large_file_is_pipelined_only_once_it_is_turned_on() {
+    let source = generated(3000);
     let on_thread =
         |source: &str| with_events(source, |events| matches!(events, Events::Received(_)));
-    assert!(on_thread(&generated(3000)));
-    assert!(!on_thread(SEED));
+    // Off by default (the other tests of this process never turn it on).
+    assert!(!on_thread(&source));
+    pipeline_loads(true);
+    let (large, small) = (on_thread(&source), on_thread(SEED));
+    pipeline_loads(false);
+    assert!(large, "a large file, turned on");
+    assert!(!small, "a small file stays on the reading thread");
 }
