@@ -89,33 +89,11 @@ impl Reader<'_> {
         if self.env.today.is_some() {
             list.done_written.extend(DoneWritten::of(&item));
         }
-        let Some(t) = self.task(&item, names, plan) else {
-            if let Some(id) = written_id(&item) {
-                list.others.push((at, Err(id.to_string())));
-            }
-            return;
-        };
-        drop(item);
-        if let Some(&i) = list.seen.get(&t.id) {
-            self.error(
-                t.pos,
-                crate::tr!(
-                    "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
-                    "task id `{}` is used twice (first on line {})",
-                    t.id,
-                    list.out[i].pos.line
-                ),
-                crate::tr!(
-                    "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
-                    "give each task its own id, e.g. `II.3` and `II.4`"
-                ),
-            );
-            list.others.push((at, Ok(i)));
-            return;
+        if self.task(list, at, &item, names, plan).is_none()
+            && let Some(id) = written_id(&item)
+        {
+            list.others.push((at, Err(id.to_string())));
         }
-        list.seen.insert(t.id.clone(), list.out.len());
-        list.read_at.push(at);
-        list.out.push(t);
     }
 
     /// The tasks read, once every item is: `after:` references need every id.
@@ -170,7 +148,17 @@ impl Reader<'_> {
         (out, seen, done_written)
     }
 
-    pub(super) fn task(&self, node: &Node, names: &Names, plan: &PlanInfo) -> Option<Task> {
+    /// Reads the task at item `at` of `tasks:` into `list`: `None` when it cannot be read.
+    /// A repeated id is reported here, and the task built in `list` in place: it is large,
+    /// and a large plan has many.
+    fn task(
+        &self,
+        list: &mut TaskList,
+        at: u32,
+        node: &Node,
+        names: &Names,
+        plan: &PlanInfo,
+    ) -> Option<()> {
         let m = self.map(node, crate::t!("một nhiệm vụ", "a task"), TASK_KEYS)?;
         let id = self.req_text(&m, "id")?;
         let id_pos = m.get("id").map(|n| n.pos).unwrap_or(node.pos);
@@ -209,21 +197,46 @@ impl Reader<'_> {
             Some(n) => self.done(n, &what, &lead, &cooperating, plan),
         };
         let policy = self.task_policy(&m, names);
-        Some(Task {
+        // Read in the order the fields were always read: `product:`, then no further
+        // without a deadline.
+        let product = self.opt_text(&m, "product");
+        let deadline = deadline?;
+        let note = self.opt_text(&m, "note");
+        if let Some(&i) = list.seen.get(&id) {
+            self.error(
+                id_pos,
+                crate::tr!(
+                    "mã nhiệm vụ `{}` bị dùng hai lần (lần đầu ở dòng {})",
+                    "task id `{}` is used twice (first on line {})",
+                    id,
+                    list.out[i].pos.line
+                ),
+                crate::tr!(
+                    "cho mỗi nhiệm vụ một mã riêng, ví dụ `II.3` và `II.4`",
+                    "give each task its own id, e.g. `II.3` and `II.4`"
+                ),
+            );
+            list.others.push((at, Ok(i)));
+            return Some(());
+        }
+        list.seen.insert(id.clone(), list.out.len());
+        list.read_at.push(at);
+        list.out.push(Task {
             id,
             section,
             title,
-            product: self.opt_text(&m, "product"),
-            deadline: deadline?,
+            product,
+            deadline,
             lead,
             cooperating,
             report_to,
             shared_lead,
             done,
             policy,
-            note: self.opt_text(&m, "note"),
+            note,
             pos: id_pos,
-        })
+        });
+        Some(())
     }
 
     /// A task's `section:`, by default its id's first part (`II` of `II.3`).
