@@ -61,15 +61,21 @@ pub fn push_csv_row<'a>(buf: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a s
         if i > 0 {
             buf.push(b',');
         }
-        if c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-            buf.push(b'"');
-            buf.extend_from_slice(c.replace('"', "\"\"").as_bytes());
-            buf.push(b'"');
-        } else {
-            buf.extend_from_slice(c.as_bytes());
-        }
+        push_csv_cell(buf, c, false);
     }
     buf.extend_from_slice(b"\r\n");
+}
+
+/// One cell of a CSV row, quoted when it must be; a `plain` cell is known never to need it
+/// and is not searched.
+pub fn push_csv_cell(buf: &mut Vec<u8>, c: &str, plain: bool) {
+    if !plain && c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        buf.push(b'"');
+        buf.extend_from_slice(c.replace('"', "\"\"").as_bytes());
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(c.as_bytes());
+    }
 }
 
 /// One row as a JSON object, an element of an array, laid out as

@@ -471,13 +471,7 @@ fn push_plan_csv_row(buf: &mut Vec<u8>, cells: [&str; 10]) {
         if i > 0 {
             buf.push(b',');
         }
-        if !plain && c.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-            buf.push(b'"');
-            buf.extend_from_slice(c.replace('"', "\"\"").as_bytes());
-            buf.push(b'"');
-        } else {
-            buf.extend_from_slice(c.as_bytes());
-        }
+        super::push_csv_cell(buf, c, plain);
     }
     buf.extend_from_slice(b"\r\n");
 }
@@ -797,10 +791,15 @@ mod tests {
         }
     }
 
-    /// A row of `plan` is quoted as any CSV row is: the cells it does not look in never
-    /// need it, and the ones it does are quoted when they must be.
-    #[test]
-    fn plan_rows_are_quoted_as_any_csv_row() {
+    /// The seed plan mid-year, with a catch-up window (due, late and upcoming rows all
+    /// print), and its plan to the end of the year.
+    fn seed_mid_year() -> (
+        Config,
+        crate::calendar::workdays::WorkCalendar,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        planner::Plan,
+    ) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
         let cfg = crate::plan::config::load(&path, &Env::default())
             .unwrap_or_else(|r| panic!("{}", r.render()))
@@ -809,6 +808,14 @@ mod tests {
         let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
         let cal = cfg.work_calendar(now.year());
         let listed = planner::plan(&cfg, &cal, now, until, &HashSet::new());
+        (cfg, cal, now, until, listed)
+    }
+
+    /// A row of `plan` is quoted as any CSV row is: the cells it does not look in never
+    /// need it, and the ones it does are quoted when they must be.
+    #[test]
+    fn plan_rows_are_quoted_as_any_csv_row() {
+        let (cfg, _, _, _, listed) = seed_mid_year();
         let mut row = PlanRow::new(&cfg, true, false);
         let rows: Vec<RowView> = listed
             .due
@@ -847,15 +854,7 @@ mod tests {
     /// nudges) or streamed (read from the config by place), in every format and filter.
     #[test]
     fn streamed_and_listed_plans_print_the_same() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let cfg = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
-        // Mid-year, with a catch-up window: due, late and upcoming rows all print.
-        let now = Utc.with_ymd_and_hms(2024, 6, 14, 1, 0, 0).unwrap();
-        let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
-        let cal = cfg.work_calendar(now.year());
-        let listed = planner::plan(&cfg, &cal, now, until, &HashSet::new());
+        let (cfg, cal, now, until, listed) = seed_mid_year();
         // A ledger that holds a few of them.
         let known: HashSet<NudgeKey> = listed.upcoming.iter().step_by(5).map(Nudge::key).collect();
         let settled = Settled::default();
