@@ -224,32 +224,18 @@ impl Reader<'_> {
             crate::t!("tệp cấu hình", "the config file"),
             ROOT_KEYS,
         )?;
-        let plan = m.get("plan").map(|n| self.plan(n)).unwrap_or_default();
-        let sections = self.sections(m.get("sections"));
-        let (offices, office_pos) = self.offices(m.get("offices"), m.pos);
-        let office_index = index_of(&offices);
-        let groups = self.groups(m.get("groups"), &office_index);
+        let before = self.before(|key| m.get(key), m.pos);
         let leadership = m
             .get("leadership")
-            .and_then(|n| self.leadership(n, &offices));
-        let policies = self.policies(m.get("reminders"));
+            .and_then(|n| self.leadership(n, &before.offices));
         let rest = self.rest(&m);
         let names = Names {
-            offices: &office_index,
-            groups: &groups,
-            policies: &policies,
-            sections: &sections,
+            offices: &before.office_index,
+            groups: &before.groups,
+            policies: &before.policies,
+            sections: &before.sections,
         };
-        let (tasks, task_index, done_written) = self.tasks(tasks_node, m.pos, &names, &plan);
-        let before = Before {
-            plan,
-            sections,
-            offices,
-            office_pos,
-            office_index,
-            groups,
-            policies,
-        };
+        let (tasks, task_index, done_written) = self.tasks(tasks_node, m.pos, &names, &before.plan);
         self.assemble(
             &m,
             before,
@@ -259,6 +245,26 @@ impl Reader<'_> {
             task_index,
             &done_written,
         )
+    }
+
+    /// The sections the tasks are read with, from the root's entries (`get`), whether the
+    /// root is whole ([`Reader::config`]) or only its part before `tasks:` ([`Reader::stream_task`]).
+    fn before<'n>(&self, get: impl Fn(&str) -> Option<&'n Node>, root: Pos) -> Before {
+        let plan = get("plan").map(|n| self.plan(n)).unwrap_or_default();
+        let sections = self.sections(get("sections"));
+        let (offices, office_pos) = self.offices(get("offices"), root);
+        let office_index = index_of(&offices);
+        let groups = self.groups(get("groups"), &office_index);
+        let policies = self.policies(get("reminders"));
+        Before {
+            plan,
+            sections,
+            offices,
+            office_pos,
+            office_index,
+            groups,
+            policies,
+        }
     }
 
     /// Takes an item of `tasks:` from the parser (see [`crate::plan::yaml::parse_streaming`])
@@ -289,21 +295,7 @@ impl Reader<'_> {
                         .find(|(k, _)| k.name == key)
                         .map(|(_, v)| v)
                 };
-                let plan = get("plan").map(|n| self.plan(n)).unwrap_or_default();
-                let sections = self.sections(get("sections"));
-                let (offices, office_pos) = self.offices(get("offices"), root);
-                let office_index = index_of(&offices);
-                let groups = self.groups(get("groups"), &office_index);
-                let policies = self.policies(get("reminders"));
-                let before = Before {
-                    plan,
-                    sections,
-                    offices,
-                    office_pos,
-                    office_index,
-                    groups,
-                    policies,
-                };
+                let before = self.before(get, root);
                 let (before, list) = s.read.insert((before, TaskList::default()));
                 (&*before, list)
             }
