@@ -48,14 +48,8 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     let cal = config.work_calendar(now.with_timezone(&tz).year());
     // Only the next nudge is shown: look a month ahead first, and further only if the
     // month is empty. Nothing before now is planned or kept (see `planner::next_nudge`).
-    let mut found = (None, 0);
-    for days in [31, 366, 800] {
-        found = planner::next_nudge(&config, &cal, now, now + chrono::Duration::days(days));
-        if found.0.is_some() {
-            break;
-        }
-    }
-    let (next, unscheduled) = found;
+    let horizons = [31, 366, 800].map(|days| now + chrono::Duration::days(days));
+    let (next, unscheduled) = planner::next_nudge_within(&config, &cal, now, &horizons);
     let summary = Summary {
         config: &config,
         unscheduled,

@@ -17,7 +17,7 @@ mod send_times;
 mod upcoming;
 
 use crate::calendar::workdays::{WorkCalendar, WorkDayIndex};
-use crate::plan::config::{Config, Offset, Task, Unit};
+use crate::plan::config::{Config, Offset, Policy, Task, Unit};
 use crate::plan::deadline::Rule;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -510,64 +510,110 @@ pub fn next_nudge(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> (Option<Nudge>, usize) {
+    next_nudge_within(cfg, cal, now, &[until])
+}
+
+/// [`next_nudge`] up to the first of `horizons` (in growing order) that has one: what
+/// asking [`next_nudge`] with each in turn gives, but a task whose whole schedule is
+/// already past when looked at up to one horizon is not looked at again for the next
+/// (a plan long past has nothing left anywhere, and every task would be planned again).
+pub fn next_nudge_within(
+    cfg: &Config,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    horizons: &[DateTime<Utc>],
+) -> (Option<Nudge>, usize) {
     let tz = cfg.schedule.timezone;
     let now_local = now.with_timezone(&tz);
     let today = now_local.date_naive();
-    let last_day = until.with_timezone(&tz).date_naive();
-    let (span_from, span_to) = index_span(today, last_day);
-    let idx = WorkDayIndex::new(cal, span_from, span_to);
-    let mut times = SendTimes::new(cfg, span_from, span_to);
     let office_ids: HashMap<&str, (Arc<str>, u32)> = ranks(cfg.offices.iter().map(|o| &*o.id))
         .into_iter()
         .zip(&cfg.offices)
         .map(|(r, o)| (o.id.as_str(), (Arc::from(o.id.as_str()), r)))
         .collect();
+    // The tasks still to look at, by place in the plan: those with a date, then (after the
+    // first horizon) those that may still have a nudge.
+    let mut live: Vec<usize> = Vec::new();
     let mut unscheduled = 0usize;
-    let mut batch = Vec::new();
-    let mut schedules = Schedules::default();
-    // The order of `sort_plan`: a task's place in id order is its id, then its place in the
-    // plan (what sorting the ids once would give, without sorting them).
-    let mut next: Option<(NextKey, Nudge)> = None;
     for (task_at, task) in cfg.tasks.iter().enumerate() {
-        let Some(occurrences) = occurrence_dates(cfg, cal, task) else {
+        if matches!(task.deadline.rule, Rule::Unscheduled(_)) {
             unscheduled = unscheduled.saturating_add(1);
-            continue;
-        };
-        let single = occurrences.len() == 1;
-        // Made with the task's first nudge: most tasks of a past plan have none left.
-        let task_id = OnceCell::new();
-        for &occ in occurrences.iter() {
-            let ctx = TaskCtx {
-                cfg,
-                cal: &idx,
-                task,
-                task_id: &task_id,
-                office_ids: &office_ids,
-                policy: cfg.policy(&task.policy),
-                today,
-                from_day: today,
-            };
-            let made = Some(&mut schedules);
-            nudges_for(&ctx, occ, single, last_day, &mut times, made, &mut batch);
-            for (nudge, office_rank) in batch.drain(..) {
-                if nudge.send_at <= now_local || nudge.send_at > until {
-                    continue;
-                }
-                // The order of `sort_plan`; of equal keys, the first made (a stable sort).
-                let key = (
-                    nudge.send_at.naive_utc(),
-                    task.id.as_str(),
-                    task_at,
-                    office_rank,
-                    nudge.kind,
-                );
-                if next.as_ref().is_none_or(|(k, _)| key < *k) {
-                    next = Some((key, nudge));
-                }
-            }
+        } else {
+            live.push(task_at);
         }
     }
-    (next.map(|(_, n)| n), unscheduled)
+    let mut first = true;
+    for &until in horizons {
+        let last_day = until.with_timezone(&tz).date_naive();
+        let (span_from, span_to) = index_span(today, last_day);
+        let idx = WorkDayIndex::new(cal, span_from, span_to);
+        let mut times = SendTimes::new(cfg, span_from, span_to);
+        let mut batch = Vec::new();
+        let mut schedules = Schedules::default();
+        // The policy of the task before, looked up again only when the name changes.
+        let mut policy: Option<(&str, &Policy)> = None;
+        // The order of `sort_plan`: a task's place in id order is its id, then its place in
+        // the plan (what sorting the ids once would give, without sorting them).
+        let mut next: Option<(NextKey, Nudge)> = None;
+        live.retain(|&task_at| {
+            let task = &cfg.tasks[task_at];
+            let Some(occurrences) = occurrence_dates(cfg, cal, task) else {
+                // Waiting for a task not done yet: a dated task in no horizon.
+                if first {
+                    unscheduled = unscheduled.saturating_add(1);
+                }
+                return false;
+            };
+            let single = occurrences.len() == 1;
+            let p = match policy {
+                Some((name, p)) if name == task.policy => p,
+                _ => {
+                    let p = cfg.policy(&task.policy);
+                    policy = Some((task.policy.as_str(), p));
+                    p
+                }
+            };
+            // Made with the task's first nudge: most tasks of a past plan have none left.
+            let task_id = OnceCell::new();
+            let mut alive = false;
+            for &occ in occurrences.iter() {
+                let ctx = TaskCtx {
+                    cfg,
+                    cal: &idx,
+                    task,
+                    task_id: &task_id,
+                    office_ids: &office_ids,
+                    policy: p,
+                    today,
+                    from_day: today,
+                };
+                let made = Some(&mut schedules);
+                alive |= nudges_for(&ctx, occ, single, last_day, &mut times, made, &mut batch);
+                for (nudge, office_rank) in batch.drain(..) {
+                    if nudge.send_at <= now_local || nudge.send_at > until {
+                        continue;
+                    }
+                    // The order of `sort_plan`; of equal keys, the first made (a stable sort).
+                    let key = (
+                        nudge.send_at.naive_utc(),
+                        task.id.as_str(),
+                        task_at,
+                        office_rank,
+                        nudge.kind,
+                    );
+                    if next.as_ref().is_none_or(|(k, _)| key < *k) {
+                        next = Some((key, nudge));
+                    }
+                }
+            }
+            alive
+        });
+        first = false;
+        if let Some((_, n)) = next {
+            return (Some(n), unscheduled);
+        }
+    }
+    (None, unscheduled)
 }
 
 /// [`next_nudge`]'s order: send time, task id and place in the plan, office rank, kind.
@@ -1103,6 +1149,57 @@ pub(crate) mod tests {
             now += chrono::Duration::hours(hours as i64);
         }
         assert!(checked > 600 && found > 500, "{checked} {found}");
+    }
+
+    /// `next_nudge_within` gives what asking `next_nudge` with each horizon in turn gives,
+    /// though it passes over the tasks already past at an earlier horizon: on a generated
+    /// plan and the seed plan, from before their year to long after it, where most tasks
+    /// are past and the later horizons are asked.
+    #[test]
+    fn the_next_nudge_within_horizons_is_the_first_found_in_turn() {
+        let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+        let seed = crate::plan::config::load(&seed, &Env::default())
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        // The leadership told long after the office's last reminder: a horizon between the
+        // two cuts only the leadership's item.
+        let late_digest = from_source(
+            "plan:\n  year: 2024\noffices:\n  ld:\n    name: Lãnh đạo\n    email: ld@vpubnd.example\n  a:\n    name: A\n    email: a@vpubnd.example\nleadership: ld\nreminders:\n  default:\n    before: [3wd]\n    on_day: true\n    overdue_every: 2wd\n    overdue_limit: 2\n    escalate:\n      leadership_after: 40wd\n    cooperating: none\ntasks:\n  - id: I.1\n    title: một\n    deadline: 15/03/2024\n    lead: a\n  - id: I.2\n    title: hai\n    deadline: 20/09/2024\n    lead: a\n",
+            Path::new("late.yaml"),
+            &Env::default(),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+        let (mut checked, mut later, mut none) = (0, 0, 0);
+        for c in [generated(120, 7), seed, late_digest] {
+            let cal = c.work_calendar(2024);
+            let mut r = Rng(11);
+            let mut now = at("2023-10-01 00:00");
+            while now < at("2028-06-30 00:00") {
+                for days in [[1, 31, 366], [31, 366, 800], [3, 90, 1500]] {
+                    let horizons = days.map(|d| now + chrono::Duration::days(d));
+                    let mut expected = (None, 0);
+                    for (i, &until) in horizons.iter().enumerate() {
+                        expected = next_nudge(&c, &cal, now, until);
+                        if expected.0.is_some() {
+                            later += usize::from(i > 0);
+                            break;
+                        }
+                    }
+                    none += usize::from(expected.0.is_none());
+                    let got = next_nudge_within(&c, &cal, now, &horizons);
+                    assert_eq!(got.0, expected.0, "{now} + {days:?} days");
+                    assert_eq!(got.1, expected.1, "{now} + {days:?} days");
+                    checked += 1;
+                }
+                now += chrono::Duration::hours((1 + r.below(24 * 20)) as i64);
+            }
+        }
+        // Found at a later horizon, and nothing anywhere, both often.
+        assert!(
+            checked > 500 && later > 50 && none > 50,
+            "{checked} {later} {none}"
+        );
     }
 
     /// `plan_streamed` hands out the nudges `plan_settled` lists, in the same order, and

@@ -43,6 +43,8 @@ struct DaySchedule {
     coop: CoopFilter,
     /// The last day of `lead` and `digest`: no nudge of the schedule is later.
     last: Option<NaiveDate>,
+    /// Nothing of it was past the horizon: a farther horizon makes the same schedule.
+    whole: bool,
 }
 
 impl DaySchedule {
@@ -57,10 +59,12 @@ impl DaySchedule {
             .as_deref()
             .and_then(|l| cfg.office(l))
             .is_some_and(|o| !o.emails.is_empty());
-        let digest = digest_schedule(cal, policy, has_leadership, due, &lead, last_day);
+        let (digest, digest_cut) =
+            digest_schedule(cal, policy, has_leadership, due, &lead, last_day);
         // The horizon cuts only after first and last are known, or the horizon would decide
         // which reminder is a cooperating office's "last".
         let coop = CoopFilter::new(policy.cooperating, &lead.days);
+        let whole = lead.ended && !digest_cut && lead.days.iter().all(|(d, _, _)| *d <= last_day);
         lead.days.retain(|(d, _, _)| *d <= last_day);
         let head_copied = head_copies(cal, &lead.days, lead.head_day);
         let last = lead.days.iter().chain(&digest).map(|(d, _, _)| *d).max();
@@ -71,6 +75,7 @@ impl DaySchedule {
             digest,
             coop,
             last,
+            whole,
         }
     }
 }
@@ -94,6 +99,9 @@ struct OccSchedule<'a> {
 /// appended to `out` with the office's rank. With `schedules`, a due day's schedule made
 /// for an earlier occurrence (of any task, under the same policy) is used again; the
 /// caller keeps `last_day` and the calendar the same for all of them.
+///
+/// Returns whether the occurrence may still have nudges from `from_day` on under a farther
+/// horizon: `false` when its whole schedule is before that day.
 pub(super) fn nudges_for(
     ctx: &TaskCtx,
     occ: NaiveDate,
@@ -102,7 +110,7 @@ pub(super) fn nudges_for(
     times: &mut SendTimes,
     schedules: Option<&mut Schedules>,
     out: &mut Vec<(Nudge, u32)>,
-) {
+) -> bool {
     let TaskCtx { cal, task, .. } = *ctx;
     // The day the work is due: the deadline, or for "trước ngày X" the last working day
     // before X. Every offset counts to it; the ledger key keeps the occurrence X.
@@ -123,7 +131,7 @@ pub(super) fn nudges_for(
     };
     // All of it before the first day asked for: nothing to make.
     if day.last.is_none_or(|l| l < ctx.from_day) {
-        return;
+        return !day.whole;
     }
     let sched = OccSchedule {
         occ,
@@ -139,6 +147,7 @@ pub(super) fn nudges_for(
     for (office_id, role) in offices {
         office_nudges(ctx, &sched, office_id, role, times, out);
     }
+    true
 }
 
 /// The nudges a cooperating office gets, chosen from the lead's schedule.

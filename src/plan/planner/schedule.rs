@@ -111,7 +111,8 @@ fn head_day(cal: &WorkDayIndex, policy: &Policy, due: NaiveDate) -> Option<Naive
 
 /// The leadership's digest items: at `leadership_after`, then weekly while the lead
 /// office is still reminded (under the limit). Never a copy of the office's own email.
-/// Empty when the plan has no leadership to write to.
+/// Empty when the plan has no leadership to write to. Also whether the horizon (not the
+/// end of the reminders) ended them: an item past `last_day` was left out.
 pub(super) fn digest_schedule(
     cal: &WorkDayIndex,
     policy: &Policy,
@@ -119,8 +120,9 @@ pub(super) fn digest_schedule(
     due: NaiveDate,
     lead: &LeadSchedule,
     last_day: NaiveDate,
-) -> Vec<Slot> {
+) -> (Vec<Slot>, bool) {
     let mut digest: Vec<Slot> = Vec::new();
+    let mut cut = false;
     if let Some(t) = policy.leadership_after.filter(|_| has_leadership) {
         let last_overdue = lead.overdue.last().map(|(d, _)| *d);
         let mut j: u32 = 0;
@@ -134,7 +136,11 @@ pub(super) fn digest_schedule(
                 break;
             };
             let still_reminded = j == 0 || !lead.ended || last_overdue.is_some_and(|l| d <= l);
-            if d > last_day || !still_reminded {
+            if !still_reminded {
+                break;
+            }
+            if d > last_day {
+                cut = true;
                 break;
             }
             let kind = if j == 0 {
@@ -146,7 +152,7 @@ pub(super) fn digest_schedule(
             j = j.saturating_add(1);
         }
     }
-    digest
+    (digest, cut)
 }
 
 /// The day `offset` before `deadline`, moved back to a working day, or `None` when that
