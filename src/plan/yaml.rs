@@ -749,6 +749,11 @@ mod tests {
                 format!("c: [{v}, {v}]\nd: {{e: {v}}}\n"),
                 format!("Tháng ơi: {v}\n"),
                 format!("a: |\n  {v}\nb: >\n  {v}\n"),
+                // Lines ended by `\r\n` or a lone `\r`, and letters of several bytes before
+                // the scalar on its line: it is read where it is written.
+                format!("a: {v}\r\nb:\r\n  - {v}\r\n  - x\r\n"),
+                format!("ư: x\rb: {v}\nc: [ơ, {v}]\n"),
+                format!("đ: [ơ, {v}, \"ư\", {v}]\n# ơ\nc: {{ơ: ư, e: {v}}}\n"),
             ] {
                 read += usize::from(same_tree_or_left(&src));
             }

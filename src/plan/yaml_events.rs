@@ -102,7 +102,11 @@ fn read_events<'s>(
                     let name = key_name(key_text(&text, style)?);
                     add_key(&mut stack, &scratch, Key { name, pos })?;
                 } else {
-                    let value = scalar(text, style, pos, &mut lines)?;
+                    let at = Written {
+                        pos,
+                        byte: span.start.byte_offset(),
+                    };
+                    let value = scalar(text, style, at, &mut lines)?;
                     add(
                         &mut stack,
                         &mut scratch,
@@ -263,12 +267,12 @@ fn key_text(text: &str, style: ScalarStyle) -> Option<&str> {
 
 /// A value as serde-saphyr's untyped reading leaves it once `yaml::restore_scalars` has
 /// taken back the numbers' spelling; `None` when unsure.
-fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Option<Value> {
+fn scalar(text: Cow<str>, style: ScalarStyle, at: Written, lines: &mut Lines) -> Option<Value> {
     if style != ScalarStyle::Plain {
         // Quoted and block scalars are strings; `restore_scalars` still rewrites one that
         // reads as a number into the source text under its position, when that is digits.
         if text.parse::<f64>().is_ok()
-            && let Some(w) = lines.written(pos)
+            && let Some(w) = lines.written(at)
             && !w.is_empty()
             && w.chars()
                 .all(|c| c.is_ascii_digit() || ".-+eE_".contains(c))
@@ -302,7 +306,7 @@ fn scalar(text: Cow<str>, style: ScalarStyle, pos: Pos, lines: &mut Lines) -> Op
             // the source text, when that is where the parser says it is.
             if text.len() > 300
                 || text.contains(['e', 'E'])
-                || !lines.written_chars(pos)?.eq(text.chars())
+                || !lines.written_chars(at)?.eq(text.chars())
             {
                 return None;
             }
@@ -354,6 +358,14 @@ fn maybe_special_float(text: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(b"inf") || w.eq_ignore_ascii_case(b"nan"))
 }
 
+/// Where a scalar is written: its position, and where the parser says it starts in the
+/// source's bytes (if it says).
+#[derive(Clone, Copy)]
+struct Written {
+    pos: Pos,
+    byte: Option<usize>,
+}
+
 /// The source's lines, to read what is written at a position as `restore_scalars` does.
 /// The scalars asked about come in the order they are written, so a cursor walks forward
 /// to each: no index of every line's start (8 bytes a line) for the few scalars read.
@@ -362,6 +374,9 @@ struct Lines<'a> {
     /// The line (1-based) the cursor is on, and the byte offset where it starts.
     line: usize,
     start: usize,
+    /// Whether the source has a carriage return: without one, its lines are the parser's,
+    /// and a scalar's line is read from the byte the parser gives instead of walked to.
+    has_cr: Option<bool>,
 }
 
 impl<'a> Lines<'a> {
@@ -370,19 +385,46 @@ impl<'a> Lines<'a> {
             source,
             line: 1,
             start: 0,
+            has_cr: None,
         }
     }
 
-    /// The text at `pos` (1-based line and column in characters, `len` characters), as
+    /// The text at `at` (1-based line and column in characters, `len` characters), as
     /// `restore_scalars` reads it from `str::lines`.
-    fn written(&mut self, pos: Pos) -> Option<String> {
-        Some(self.written_chars(pos)?.collect())
+    fn written(&mut self, at: Written) -> Option<String> {
+        Some(self.written_chars(at)?.collect())
     }
 
     /// [`Self::written`]'s characters, read in place: the plain scalars spelled like
     /// numbers (every date of a large plan) are compared with it, with no copy.
-    fn written_chars(&mut self, pos: Pos) -> Option<impl Iterator<Item = char> + 'a> {
-        let n = pos.line as usize;
+    fn written_chars(&mut self, at: Written) -> Option<impl Iterator<Item = char> + 'a> {
+        let Written { pos, byte } = at;
+        let source = self.source;
+        let has_cr = *self
+            .has_cr
+            .get_or_insert_with(|| source.as_bytes().contains(&b'\r'));
+        // Lines end at `\n` alone, for the parser as for `str::lines`: the parser's byte is
+        // on the line the walk below would reach.
+        let line = if !has_cr
+            && pos.line > 0
+            && let Some(b) = byte
+            && let Some(before) = source.get(..b)
+        {
+            let start = before.rfind('\n').map_or(0, |e| e + 1);
+            let rest = &source[start..];
+            rest.find('\n').map_or(rest, |e| &rest[..e])
+        } else {
+            self.walk_to(pos.line as usize)?
+        };
+        Some(
+            line.chars()
+                .skip(pos.column.saturating_sub(1) as usize)
+                .take(pos.len as usize),
+        )
+    }
+
+    /// Line `n` (1-based) without its line end, walked to from the cursor.
+    fn walk_to(&mut self, n: usize) -> Option<&'a str> {
         if n == 0 {
             return None;
         }
@@ -395,11 +437,6 @@ impl<'a> Lines<'a> {
         }
         let rest = &self.source[self.start..];
         let line = rest.find('\n').map_or(rest, |e| &rest[..e]);
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        Some(
-            line.chars()
-                .skip(pos.column.saturating_sub(1) as usize)
-                .take(pos.len as usize),
-        )
+        Some(line.strip_suffix('\r').unwrap_or(line))
     }
 }
