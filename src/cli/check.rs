@@ -3,11 +3,12 @@
 use super::exit::Exit;
 use super::render::{self, check::Summary};
 use super::{ConfigArg, load_or_print_with, now_or};
+use crate::calendar::workdays::WorkCalendar;
 use crate::plan::config::{self, Config, Env, Loaded};
 use crate::plan::diag::{Diagnostic, Report};
 use crate::plan::planner;
 use anyhow::Result;
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 use std::process::ExitCode;
 
 pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
@@ -44,8 +45,8 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
     // The text the warnings quoted, if they did: the stale plan's warning quotes it too,
     // and a large plan's text is not read a second time beside it.
     let source = std::mem::take(&mut report.source);
-    let stale = stale_plan(&config, source, now.with_timezone(&tz).date_naive());
     let cal = config.work_calendar(now.with_timezone(&tz).year());
+    let stale = stale_plan(&config, &cal, source, now.with_timezone(&tz).date_naive());
     // Only the next nudge is shown: look a month ahead first, and further only if the
     // month is empty. Nothing before now is planned or kept (see `planner::next_nudge`).
     let horizons = [31, 366, 800].map(|days| now + chrono::Duration::days(days));
@@ -67,14 +68,13 @@ pub(super) fn check(arg: &ConfigArg, at: Option<&str>) -> Result<ExitCode> {
 /// Warns (located, like the reader's warnings) when every dated deadline of the plan is
 /// before `today`: its reminders are all in the past, only overdue ones are left. Returns
 /// whether it warned. `source` is the file's text when it is at hand (empty: read again).
-fn stale_plan(config: &Config, source: String, today: chrono::NaiveDate) -> bool {
-    let cal = config.work_calendar(today.year());
-    let mut last = None;
-    for t in &config.tasks {
-        if let Ok(occs) = planner::occurrences(config, &cal, t) {
-            last = last.max(occs.into_iter().max());
-        }
-    }
+/// `cal` is the calendar of today's year.
+fn stale_plan(config: &Config, cal: &WorkCalendar, source: String, today: NaiveDate) -> bool {
+    let last = config
+        .tasks
+        .iter()
+        .filter_map(|t| planner::last_occurrence(config, cal, t))
+        .max();
     let (Some(last), Some(first)) = (last, config.tasks.first()) else {
         return false;
     };

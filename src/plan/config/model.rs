@@ -579,15 +579,29 @@ impl Config {
 
     /// The years the plan's dated deadlines fall in.
     pub fn years(&self) -> BTreeSet<i32> {
-        use chrono::Datelike;
-        let mut years: BTreeSet<i32> = self.plan.year.into_iter().collect();
-        for t in &self.tasks {
-            match &t.deadline.rule {
-                Rule::Dates(ds) => years.extend(ds.iter().map(|d| d.year())),
-                Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
-                _ => {}
-            }
-        }
-        years
+        plan_years(self.plan.year, &self.tasks)
     }
+}
+
+/// The plan's year and every year its tasks' dates and periods fall in.
+pub(crate) fn plan_years(year: Option<i32>, tasks: &[Task]) -> BTreeSet<i32> {
+    use chrono::Datelike;
+    let mut years: BTreeSet<i32> = year.into_iter().collect();
+    // Most tasks' dates are in the year of the task before: not looked up again.
+    let mut last = None;
+    for t in tasks {
+        match &t.deadline.rule {
+            Rule::Dates(ds) => {
+                for y in ds.iter().map(|d| d.year()) {
+                    if last != Some(y) {
+                        years.insert(y);
+                        last = Some(y);
+                    }
+                }
+            }
+            Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
+            _ => {}
+        }
+    }
+    years
 }

@@ -879,6 +879,11 @@ pub fn occurrences(
     }
 }
 
+/// The last of [`occurrences`], if the task has any.
+pub fn last_occurrence(cfg: &Config, cal: &WorkCalendar, task: &Task) -> Option<NaiveDate> {
+    occurrence_dates(cfg, cal, task)?.iter().copied().max()
+}
+
 /// [`occurrences`] without the reason a task has none: the dates written in the config
 /// borrowed, not copied, and no message made for each unscheduled task.
 fn occurrence_dates<'t>(

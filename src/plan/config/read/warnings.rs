@@ -6,7 +6,6 @@
 use super::*;
 use crate::plan::deadline::{self, Phrase};
 use chrono::Datelike;
-use std::collections::BTreeSet;
 
 impl Reader<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -170,14 +169,7 @@ impl Reader<'_> {
         plan: &PlanInfo,
         today: NaiveDate,
     ) {
-        let mut years: BTreeSet<i32> = plan.year.into_iter().collect();
-        for t in tasks {
-            match &t.deadline.rule {
-                deadline::Rule::Dates(ds) => years.extend(ds.iter().map(|d| d.year())),
-                deadline::Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
-                _ => {}
-            }
-        }
+        let years = crate::plan::config::plan_years(plan.year, tasks);
         // Work on a December deadline is often finished in January.
         let (Some(first), Some(last)) = (years.first().copied(), years.last().map(|y| y + 1))
         else {
