@@ -291,3 +291,57 @@ fn tasks_read_as_parsed_are_the_tasks_read_from_the_tree() {
     // `language:` before the tasks leaves them in the tree.
     assert!(streamed(&format!("language: en\n{MINIMAL}")).is_none());
 }
+
+/// A deadline phrase written again means what it meant the first time, and one with a
+/// problem is reported at every task that writes it, not only the first.
+#[test]
+fn a_repeated_phrase_reads_the_same_and_its_problem_is_reported_each_time() {
+    let mut src = String::from(
+        "plan:\n  year: 2024\noffices:\n  hctc:\n    name: HCTC\n    email: hctc@vpubnd.example\ntasks:\n",
+    );
+    let phrases = [
+        "trước ngày 30/01/2024",
+        "Quý II/2024",
+        "02 lần/năm",
+        "Thường xuyên",
+        "Tháng 7/2024",
+        "30/09/2024",
+    ];
+    for round in 0..3 {
+        for (i, p) in phrases.iter().enumerate() {
+            src +=
+                &format!("  - id: I.{round}{i}\n    title: t\n    deadline: {p}\n    lead: hctc\n");
+        }
+    }
+    let c = load_str(&src)
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config;
+    assert_eq!(c.tasks.len(), 18);
+    for (i, t) in c.tasks.iter().enumerate() {
+        let first = &c.tasks[i % phrases.len()];
+        assert_eq!(t.deadline.phrase, phrases[i % phrases.len()]);
+        assert_eq!(t.deadline.rule, first.deadline.rule, "{}", t.id);
+        assert_eq!(t.deadline.exclusive, first.deadline.exclusive, "{}", t.id);
+    }
+    assert!(c.tasks[0].deadline.exclusive && !c.tasks[1].deadline.exclusive);
+    // Each reading is a reading on its own: the same as a plan of that task alone.
+    for t in &c.tasks[..phrases.len()] {
+        let alone = format!(
+            "plan:\n  year: 2024\noffices:\n  hctc:\n    name: HCTC\n    email: hctc@vpubnd.example\ntasks:\n  - id: X.1\n    title: t\n    deadline: {}\n    lead: hctc\n",
+            t.deadline.phrase
+        );
+        let a = load_str(&alone)
+            .unwrap_or_else(|r| panic!("{}", r.render()))
+            .config;
+        assert_eq!(a.tasks[0].deadline, t.deadline);
+    }
+    // A phrase without a year where the plan has none, and one that names no task: an
+    // error at each of the three tasks that write it.
+    let broken = src
+        .replace("plan:\n  year: 2024\n", "")
+        .replace("Tháng 7/2024", "Sau khi Đề án được phê duyệt");
+    let r = load_str(&broken).unwrap_err();
+    let text = r.render();
+    assert_eq!(text.matches("needs a year").count(), 3, "{text}");
+    assert_eq!(text.matches("but which one?").count(), 3, "{text}");
+}

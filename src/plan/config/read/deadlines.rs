@@ -22,10 +22,24 @@ const DEADLINE_KEYS: &[&str] = &[
     "checkpoints",
 ];
 
+/// At most this many phrases are remembered: a plan of only distinct phrases is read as
+/// before, without a map of all of them.
+const PHRASES_KEPT: usize = 4096;
+
 impl Reader<'_> {
     pub(super) fn deadline(&self, node: &Node, what: &str, plan: &PlanInfo) -> Option<Deadline> {
         // The short form: only the phrase.
         if let Value::Scalar(phrase) = &node.value {
+            // A phrase read before without a problem means what it meant then: the plan's
+            // year, the only other thing it depends on, is the same for every task.
+            if let Some((rule, exclusive)) = self.phrases.borrow().get(&**phrase) {
+                return Some(Deadline {
+                    exclusive: *exclusive,
+                    phrase: phrase.to_string(),
+                    rule: rule.clone(),
+                });
+            }
+            let problems = self.diags.borrow().len();
             // Folded once, for the phrase's meaning and for `trước` (exclusive).
             let folded = deadline::fold(phrase);
             let rule = match deadline::parse_phrase_folded(phrase, &folded) {
@@ -35,8 +49,13 @@ impl Reader<'_> {
                     return None;
                 }
             };
+            let exclusive = deadline::is_exclusive_folded(&folded);
+            let mut phrases = self.phrases.borrow_mut();
+            if self.diags.borrow().len() == problems && phrases.len() < PHRASES_KEPT {
+                phrases.insert(Box::from(&**phrase), (rule.clone(), exclusive));
+            }
             return Some(Deadline {
-                exclusive: deadline::is_exclusive_folded(&folded),
+                exclusive,
                 phrase: phrase.to_string(),
                 rule,
             });

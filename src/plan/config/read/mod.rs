@@ -80,6 +80,10 @@ pub(super) struct Reader<'a> {
     pub(super) base: PathBuf,
     /// Every problem found so far, in the order found (the report sorts them).
     pub(super) diags: RefCell<Vec<Diagnostic>>,
+    /// The deadline phrases read so far without a problem, and what they mean: a large
+    /// plan writes the same few hundred phrases thousands of times.
+    pub(super) phrases:
+        RefCell<rustc_hash::FxHashMap<Box<str>, (crate::plan::deadline::Rule, bool)>>,
 }
 
 /// Reading keys and values: each reports its problem and returns `None`.
@@ -90,6 +94,7 @@ impl<'a> Reader<'a> {
             env,
             base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             diags: RefCell::new(Vec::new()),
+            phrases: RefCell::default(),
         }
     }
 
