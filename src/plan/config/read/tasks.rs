@@ -172,7 +172,12 @@ impl Reader<'_> {
                 crate::tr!("viết mã dạng `II.3`", "write ids like `II.3`"),
             );
         }
-        let what = crate::tr!("nhiệm vụ {id}", "task {id}");
+        // "nhiệm vụ II.3", written into the text of the task before: no string made for
+        // each task of a large plan, most of which have nothing to report.
+        let mut what = list.what.take().unwrap_or_default();
+        what.clear();
+        what.push_str(crate::t!("nhiệm vụ ", "task "));
+        what.push_str(&id);
         let section = self.task_section(&m, &id, id_pos, &what, names);
         let title = self.req_text(&m, "title").unwrap_or_default();
         let deadline = self.task_deadline(&m, id_pos, &what, plan);
@@ -196,6 +201,7 @@ impl Reader<'_> {
             None => Done::Open,
             Some(n) => self.done(n, &what, &lead, &cooperating, plan),
         };
+        list.what = Some(what);
         let policy = self.task_policy(&m, names);
         // Read in the order the fields were always read: `product:`, then no further
         // without a deadline.
@@ -567,6 +573,8 @@ pub(super) struct TaskList {
     /// writes (a repeat as the place of the task it repeats). No copy of every id.
     read_at: Vec<u32>,
     others: Vec<(u32, Result<usize, String>)>,
+    /// The text naming the task before in messages, written over for the next.
+    what: Option<String>,
 }
 
 impl TaskList {
