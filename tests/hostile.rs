@@ -159,6 +159,41 @@ fn check_and_plan_answer_every_hostile_value_quickly() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// 20,000 tasks, each waiting for the next, the last waiting for the one before it: the
+/// check for circles among them walks each task once (it walked the chain again from every
+/// task: minutes), and names the circle of two.
+#[test]
+fn a_long_chain_of_waiting_tasks_is_checked_quickly() {
+    let n = 20_000;
+    let mut yaml = String::from(
+        "plan:\n  year: 2024\noffices:\n  hctc:\n    name: Phòng HC-TC\n    email: hctc@vpubnd.example\ntasks:\n",
+    );
+    for i in 0..n {
+        let waits_for = if i + 1 < n { i + 1 } else { n - 2 };
+        yaml += &format!(
+            "  - id: C.{i}\n    title: Bước {i}\n    deadline:\n      phrase: Sau khi bước trước xong\n      after: C.{waits_for}\n    lead: hctc\n"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plan.yaml"), &yaml).unwrap();
+    let (code, err) = run(
+        dir.path(),
+        &["check", "-c", "plan.yaml", "--at", "2024-03-01T08:00"],
+    );
+    assert_eq!(code, 1, "{err}");
+    let circles: Vec<&str> = err.lines().filter(|l| l.contains("in a circle")).collect();
+    assert_eq!(
+        circles,
+        [format!(
+            "error: tasks wait for each other in a circle: C.{} → C.{} → C.{}",
+            n - 2,
+            n - 1,
+            n - 2
+        )],
+        "{err}"
+    );
+}
+
 #[test]
 fn check_of_an_endless_file_ends_quickly_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

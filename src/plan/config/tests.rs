@@ -345,3 +345,56 @@ fn a_repeated_phrase_reads_the_same_and_its_problem_is_reported_each_time() {
     assert_eq!(text.matches("needs a year").count(), 3, "{text}");
     assert_eq!(text.matches("but which one?").count(), 3, "{text}");
 }
+
+/// The cycles found walking once are those the walk from every task finds: the same
+/// cycles, in the same order, each from the same task. On random plans of tasks that wait
+/// for each other (chains, cycles, tasks waiting for themselves), against that walk.
+#[test]
+fn dependency_cycles_are_those_every_walk_finds() {
+    // Walks from every task in turn, reporting a cycle not reported yet.
+    fn from_every_task(next: &[Option<usize>]) -> Vec<Vec<usize>> {
+        let mut reported = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for start in 0..next.len() {
+            let mut path = vec![start];
+            let mut cur = start;
+            while let Some(n) = next[cur] {
+                if let Some(at) = path.iter().position(|p| *p == n) {
+                    let cycle = path[at..].to_vec();
+                    if cycle.iter().all(|c| !reported.contains(c)) {
+                        reported.extend(cycle.iter().copied());
+                        out.push(cycle);
+                    }
+                    break;
+                }
+                path.push(n);
+                cur = n;
+            }
+        }
+        out
+    }
+    let mut r = crate::plan::planner::tests::Rng(17);
+    let mut with_cycles = 0;
+    for round in 0..400 {
+        let n = 1 + r.below(40) as usize;
+        let waiting = r.below(100);
+        let next: Vec<Option<usize>> = (0..n)
+            .map(|_| (r.below(100) < waiting).then(|| r.below(n as u64) as usize))
+            .collect();
+        let expected = from_every_task(&next);
+        with_cycles += usize::from(!expected.is_empty());
+        let got = read::dependency_cycles(n, |i| next[i]);
+        assert_eq!(got, expected, "round {round}: {next:?}");
+    }
+    assert!(with_cycles > 150, "{with_cycles}");
+    // A long chain ending in a cycle of three is walked once.
+    let n = 200_000;
+    let next = |i: usize| match i {
+        _ if i + 1 < n => Some(i + 1),
+        _ => Some(n - 3),
+    };
+    assert_eq!(
+        read::dependency_cycles(n, next),
+        vec![vec![n - 3, n - 2, n - 1]]
+    );
+}

@@ -9,6 +9,8 @@ mod mail;
 mod reminders;
 mod schedule;
 mod tasks;
+#[cfg(test)]
+pub(super) use tasks::dependency_cycles;
 pub(super) mod values;
 mod warnings;
 mod web;
