@@ -200,7 +200,7 @@ pub fn progress(
     let shown = |n: usize| n / PAGE_ROWS + 1 == page;
     let mut n = 0;
     for t in &cfg.tasks {
-        if section.is_some_and(|s| s != t.section) {
+        if section.is_some_and(|s| s != &*t.section) {
             continue;
         }
         if office.is_some_and(|o| !t.lead.iter().any(|l| l == o)) {

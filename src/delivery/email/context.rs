@@ -300,7 +300,7 @@ fn item(
     let title = one_line(&task.title);
     Item {
         task_id: task.id.clone(),
-        section: task.section.clone(),
+        section: task.section.to_string(),
         section_name: cfg.section_name(&task.section).map(one_line),
         title_short: shorten(&title, 70),
         title,

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -218,8 +219,8 @@ pub struct DoneEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
     pub id: String,
-    /// Section id (`II`).
-    pub section: String,
+    /// Section id (`II`): one text shared by the tasks of a section.
+    pub section: Arc<str>,
     pub title: String,
     pub product: Option<String>,
     pub deadline: Deadline,
@@ -234,8 +235,9 @@ pub struct Task {
     /// office or one group whose members each owe their own share.
     pub shared_lead: bool,
     pub done: Done,
-    /// Reminder policy name (resolved: always present in `Config::policies` or builtin).
-    pub policy: String,
+    /// Reminder policy name (resolved: always present in `Config::policies` or builtin):
+    /// one text shared by the tasks of a policy.
+    pub policy: Arc<str>,
     pub note: Option<String>,
     /// Where the task starts in the file.
     pub pos: Pos,

@@ -35,7 +35,7 @@ fn minimal_config_loads_with_defaults() {
         vec!["kt"],
         "the lead is not also cooperating"
     );
-    assert_eq!(c.tasks[0].section, "I");
+    assert_eq!(&*c.tasks[0].section, "I");
     assert_eq!(
         c.tasks[0].deadline.rule,
         Rule::Dates(vec!["2024-06-30".parse().unwrap()])

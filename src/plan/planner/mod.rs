@@ -566,10 +566,10 @@ pub fn next_nudge_within(
             };
             let single = occurrences.len() == 1;
             let p = match policy {
-                Some((name, p)) if name == task.policy => p,
+                Some((name, p)) if std::ptr::eq(name, &*task.policy) => p,
                 _ => {
                     let p = cfg.policy(&task.policy);
-                    policy = Some((task.policy.as_str(), p));
+                    policy = Some((&*task.policy, p));
                     p
                 }
             };

@@ -86,7 +86,12 @@ pub(super) struct Reader<'a> {
     /// plan writes the same few hundred phrases thousands of times.
     pub(super) phrases:
         RefCell<rustc_hash::FxHashMap<Box<str>, (crate::plan::deadline::Rule, bool)>>,
+    /// The section and policy names given to tasks so far, one text each, shared.
+    pub(super) names_given: RefCell<rustc_hash::FxHashSet<std::sync::Arc<str>>>,
 }
+
+/// At most this many section and policy names are shared between tasks.
+const NAMES_SHARED: usize = 4096;
 
 /// Reading keys and values: each reports its problem and returns `None`.
 impl<'a> Reader<'a> {
@@ -97,7 +102,22 @@ impl<'a> Reader<'a> {
             base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             diags: RefCell::new(Vec::new()),
             phrases: RefCell::default(),
+            names_given: RefCell::default(),
         }
+    }
+
+    /// `name` as a text shared with every task given the same, for the first
+    /// [`NAMES_SHARED`] names (a section per task id would be a name per task).
+    fn shared_name(&self, name: &str) -> std::sync::Arc<str> {
+        let mut given = self.names_given.borrow_mut();
+        if let Some(n) = given.get(name) {
+            return n.clone();
+        }
+        let n: std::sync::Arc<str> = name.into();
+        if given.len() < NAMES_SHARED {
+            given.insert(n.clone());
+        }
+        n
     }
 
     /// The diagnostics collected, for the report.

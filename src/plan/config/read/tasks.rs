@@ -10,6 +10,7 @@ use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How many years from the plan's year a date in it may be.
 const YEAR_SPAN: u32 = 5;
@@ -253,12 +254,20 @@ impl Reader<'_> {
         id_pos: Pos,
         what: &str,
         names: &Names,
-    ) -> String {
-        let section = match self.opt_text(m, "section") {
-            Some(s) => s,
-            None => id.split('.').next().unwrap_or(id).to_string(),
+    ) -> Arc<str> {
+        // Read in place; what is not a single value is reported (`opt_text`), and the id's
+        // first part taken instead.
+        let written = m.get("section").filter(|n| !matches!(n.value, Value::Null));
+        let section = match written.and_then(Node::as_str) {
+            Some(s) => self.shared_name(s),
+            None => {
+                if written.is_some() {
+                    let _ = self.opt_text(m, "section");
+                }
+                self.shared_name(id.split('.').next().unwrap_or(id))
+            }
         };
-        if !names.sections.is_empty() && !names.sections.contains_key(&section) {
+        if !names.sections.is_empty() && !names.sections.contains_key(&*section) {
             self.error(
                 m.key_pos("section").unwrap_or(id_pos),
                 crate::tr!(
@@ -327,12 +336,16 @@ impl Reader<'_> {
     }
 
     /// A task's `reminders:` policy, `default` when it names none.
-    fn task_policy(&self, m: &MapReader, names: &Names) -> String {
+    fn task_policy(&self, m: &MapReader, names: &Names) -> Arc<str> {
         match m.get("reminders") {
-            None => "default".to_string(),
+            None => self.shared_name("default"),
             Some(n) => {
-                let p = self.text(n, "`reminders`").unwrap_or_default();
-                if !names.policies.contains_key(&p) {
+                let p = match n.as_str() {
+                    Some(p) => self.shared_name(p),
+                    // Not a single value: reported.
+                    None => self.shared_name(&self.text(n, "`reminders`").unwrap_or_default()),
+                };
+                if !names.policies.contains_key(&*p) {
                     self.error(
                         n.pos,
                         crate::tr!(

@@ -97,13 +97,13 @@ impl Reader<'_> {
         let mut last: Option<(&str, &Policy)> = None;
         for t in tasks {
             let policy = match last {
-                Some((name, p)) if name == t.policy => p,
+                Some((name, p)) if std::ptr::eq(name, &*t.policy) => p,
                 _ => {
                     let p = policies
-                        .get(&t.policy)
+                        .get(&*t.policy)
                         .or_else(|| policies.get("default"))
                         .unwrap_or(&builtin);
-                    last = Some((t.policy.as_str(), p));
+                    last = Some((&*t.policy, p));
                     p
                 }
             };
