@@ -27,6 +27,20 @@ pub fn weekday_vi(date: NaiveDate) -> &'static str {
     }
 }
 
+/// A date as `%d/%m/%Y` writes it ("30/01/2024"), without parsing the format each time:
+/// `check` writes it in tens of thousands of warnings.
+pub struct Dmy(pub NaiveDate);
+
+impl std::fmt::Display for Dmy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        match d.year() {
+            y @ 0..=9999 => write!(f, "{:02}/{:02}/{y:04}", d.day(), d.month()),
+            _ => write!(f, "{}", d.format("%d/%m/%Y")),
+        }
+    }
+}
+
 /// "Thứ Ba, 30/01/2024": how the emails and tables write a date.
 pub fn date_vi(date: NaiveDate) -> String {
     format!("{}, {}", weekday_vi(date), date.format("%d/%m/%Y"))
@@ -489,6 +503,24 @@ impl<'a> WorkDayIndex<'a> {
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    /// `Dmy` writes what `%d/%m/%Y` writes, for every year chrono can hold.
+    #[test]
+    fn dmy_writes_what_the_format_writes() {
+        let mut years: Vec<i32> = (-12..=12).collect();
+        years.extend([
+            99, 100, 999, 1000, 1024, 2024, 9998, 9999, 10_000, 99_999, -9999, -10_000,
+        ]);
+        years.extend([NaiveDate::MIN.year(), NaiveDate::MAX.year()]);
+        for y in years {
+            for (m, d) in [(1, 1), (1, 31), (2, 28), (9, 9), (10, 10), (12, 31)] {
+                let Some(date) = NaiveDate::from_ymd_opt(y, m, d) else {
+                    continue;
+                };
+                assert_eq!(Dmy(date).to_string(), date.format("%d/%m/%Y").to_string());
+            }
+        }
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

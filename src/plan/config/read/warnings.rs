@@ -4,6 +4,7 @@
 //! [`Env::today`]), so that other commands and the daemon's log do not repeat them.
 
 use super::*;
+use crate::calendar::workdays::Dmy;
 use crate::plan::deadline::{self, Phrase};
 use chrono::Datelike;
 
@@ -182,8 +183,8 @@ impl Reader<'_> {
                         pos,
                         crate::tr!(
                             "nhiệm vụ {id} được ghi là xong ngày {}, sau hôm nay ({})", "task {id} is marked done on {}, which is after today ({})",
-                            d.format("%d/%m/%Y"),
-                            today.format("%d/%m/%Y")
+                            Dmy(d),
+                            Dmy(today)
                         ),
                         crate::t!("nhiệm vụ xong vào ngày nó được hoàn thành: kiểm tra lại ngày (việc nhắc nó đã dừng rồi)", "a task is done on the day it was finished: check the date (its reminders stop already)"),
                     );
@@ -192,7 +193,7 @@ impl Reader<'_> {
                         pos,
                         crate::tr!(
                             "nhiệm vụ {id} được ghi là xong ngày {}, ngoài các năm của kế hoạch ({first}–{})", "task {id} is marked done on {}, outside the plan's years ({first}–{})",
-                            d.format("%d/%m/%Y"),
+                            Dmy(d),
                             last - 1
                         ),
                         crate::t!("kiểm tra năm của ngày đó", "check the year of the date"),
