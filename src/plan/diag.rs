@@ -179,8 +179,9 @@ impl Report {
 /// walks forward (and starts over for a line before it).
 struct LineCursor<'a> {
     source: &'a str,
-    lines: std::str::Lines<'a>,
-    /// The number (1-based) of the line `lines` yields next.
+    /// Where line `next` starts.
+    at: usize,
+    /// The number (1-based) of the line starting at `at`.
     next: usize,
 }
 
@@ -188,7 +189,7 @@ impl<'a> LineCursor<'a> {
     fn new(source: &'a str) -> Self {
         Self {
             source,
-            lines: source.lines(),
+            at: 0,
             next: 1,
         }
     }
@@ -199,14 +200,47 @@ impl<'a> LineCursor<'a> {
             return None;
         }
         if n < self.next {
-            (self.lines, self.next) = (self.source.lines(), 1);
+            (self.at, self.next) = (0, 1);
         }
-        let line = self.lines.nth(n - self.next);
-        // Past the end the cursor stays there: every later line is missing too, and an
-        // earlier one starts over.
-        self.next = if line.is_some() { n + 1 } else { usize::MAX };
-        line
+        let Some(start) = skip_lines(self.source.as_bytes(), self.at, n - self.next)
+            .filter(|s| *s < self.source.len())
+        else {
+            // Past the end: every later line is missing too, and an earlier one starts over.
+            self.next = usize::MAX;
+            return None;
+        };
+        let rest = &self.source[start..];
+        // A `\r` before the `\n` ends the line with it; the last line keeps a `\r` of its own.
+        let (line, after) = match rest.find('\n') {
+            Some(e) => (
+                rest[..e].strip_suffix('\r').unwrap_or(&rest[..e]),
+                start + e + 1,
+            ),
+            None => (rest, self.source.len()),
+        };
+        (self.at, self.next) = (after, n + 1);
+        Some(line)
     }
+}
+
+/// Where the line `k` lines after the one starting at `at` starts, if there are that many
+/// line ends. A large plan's warnings quote lines all through it: its megabytes are
+/// counted through 64 bytes at a time, and searched only in the block where the line is.
+fn skip_lines(bytes: &[u8], mut at: usize, mut k: usize) -> Option<usize> {
+    const BLOCK: usize = 64;
+    while k > 0 {
+        if let Some(block) = bytes.get(at..at + BLOCK) {
+            let ends = block.iter().filter(|b| **b == b'\n').count();
+            if ends < k {
+                k -= ends;
+                at += BLOCK;
+                continue;
+            }
+        }
+        at += bytes.get(at..)?.iter().position(|b| *b == b'\n')? + 1;
+        k -= 1;
+    }
+    Some(at)
 }
 
 fn write_one(
@@ -383,6 +417,42 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cursor finds the lines `str::lines` gives, asked in any order, on texts of
+    /// short and long lines ending in `\n`, `\r\n`, a lone `\r` or nothing.
+    #[test]
+    fn the_line_cursor_finds_the_lines_str_lines_gives() {
+        let mut r = crate::plan::planner::tests::Rng(23);
+        let pieces = [
+            "a",
+            "ơ",
+            "\n",
+            "\r\n",
+            "\r",
+            "",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "\n\n",
+        ];
+        for _ in 0..300 {
+            let text: String = (0..r.below(400))
+                .map(|_| pieces[r.below(pieces.len() as u64) as usize])
+                .collect();
+            let lines: Vec<&str> = text.lines().collect();
+            let mut cursor = LineCursor::new(&text);
+            for _ in 0..60 {
+                let n = r.below(lines.len() as u64 + 3) as usize;
+                let expected = n.checked_sub(1).and_then(|i| lines.get(i).copied());
+                assert_eq!(cursor.get(n), expected, "line {n} of {text:?}");
+            }
+            for n in 1..=lines.len() + 1 {
+                assert_eq!(
+                    cursor.get(n),
+                    lines.get(n - 1).copied(),
+                    "line {n} of {text:?}"
+                );
+            }
+        }
+    }
     use crate::i18n::{Lang, scoped};
 
     #[test]
