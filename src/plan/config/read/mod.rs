@@ -6,6 +6,7 @@ mod deadlines;
 mod done;
 mod ledger;
 mod mail;
+mod office_ids;
 mod reminders;
 mod schedule;
 mod tasks;
@@ -257,7 +258,7 @@ impl Reader<'_> {
             .and_then(|n| self.leadership(n, &before.offices));
         let rest = self.rest(&m);
         let names = Names {
-            offices: &before.office_index,
+            offices: &before.office_ids,
             groups: &before.groups,
             policies: &before.policies,
             sections: &before.sections,
@@ -281,6 +282,7 @@ impl Reader<'_> {
         let sections = self.sections(get("sections"));
         let (offices, office_pos) = self.offices(get("offices"), root);
         let office_index = index_of(&offices);
+        let office_ids = office_ids::OfficeIds::new(&offices);
         let groups = self.groups(get("groups"), &office_index);
         let policies = self.policies(get("reminders"));
         Before {
@@ -289,6 +291,7 @@ impl Reader<'_> {
             offices,
             office_pos,
             office_index,
+            office_ids,
             groups,
             policies,
         }
@@ -329,7 +332,7 @@ impl Reader<'_> {
         };
         self.find_secrets(&item);
         let names = Names {
-            offices: &before.office_index,
+            offices: &before.office_ids,
             groups: &before.groups,
             policies: &before.policies,
             sections: &before.sections,
@@ -414,6 +417,7 @@ impl Reader<'_> {
             office_index,
             groups,
             policies,
+            ..
         } = before;
         let Rest {
             calendar,
@@ -783,6 +787,8 @@ pub(super) struct Before {
     offices: Vec<Office>,
     office_pos: HashMap<String, Pos>,
     office_index: HashMap<String, usize>,
+    /// The same, as the task reader looks offices up.
+    office_ids: office_ids::OfficeIds,
     groups: BTreeMap<String, Vec<String>>,
     policies: BTreeMap<String, Policy>,
 }

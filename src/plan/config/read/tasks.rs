@@ -370,7 +370,7 @@ impl Reader<'_> {
             _ => 0,
         });
         let mut one = |id: &str, p: Pos| {
-            if names.offices.contains_key(id) {
+            if names.offices.get(id).is_some() {
                 if !out.iter().any(|o| o == id) {
                     out.push(id.to_string());
                 }
@@ -388,8 +388,7 @@ impl Reader<'_> {
             } else {
                 let all = names
                     .offices
-                    .keys()
-                    .map(String::as_str)
+                    .ids()
                     .chain(names.groups.keys().map(String::as_str));
                 self.error(
                     p,
@@ -597,7 +596,7 @@ fn written_id(item: &Node) -> Option<&str> {
 }
 
 pub(super) struct Names<'a> {
-    pub(super) offices: &'a HashMap<String, usize>,
+    pub(super) offices: &'a super::office_ids::OfficeIds,
     pub(super) groups: &'a BTreeMap<String, Vec<String>>,
     pub(super) policies: &'a BTreeMap<String, Policy>,
     pub(super) sections: &'a BTreeMap<String, String>,
