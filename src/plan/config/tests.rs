@@ -398,3 +398,27 @@ fn dependency_cycles_are_those_every_walk_finds() {
         vec![vec![n - 3, n - 2, n - 1]]
     );
 }
+
+/// A file that is UTF-8 up to one Latin-1 letter is refused, at that byte; one that is
+/// UTF-8 throughout is read, letters of every width.
+#[test]
+fn a_file_not_utf8_is_refused_at_the_byte_that_breaks() {
+    crate::i18n::set_for_thread(Some(crate::i18n::Lang::En));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    let mut bytes = MINIMAL.as_bytes().to_vec();
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(load(&path, &Env::default()).is_ok());
+    let at = MINIMAL.find("Chương").unwrap();
+    bytes.splice(at..at, [b'P', b'h', 0xF2, b'n', b'g', b' ']);
+    std::fs::write(&path, &bytes).unwrap();
+    let r = load(&path, &Env::default()).unwrap_err();
+    let text = r.render();
+    assert!(
+        text.contains(&format!(
+            "the config file is not UTF-8 text (byte {} cannot be read)",
+            at + 3
+        )),
+        "{text}"
+    );
+}
