@@ -164,7 +164,7 @@ fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report)
     // The tasks are read as the parser reads them, so that a large plan's tree is never
     // whole; a file that cannot be read so is read again the usual way, from the start.
     let reader = Reader::new(path, env);
-    let mut streamed = read::Streamed::default();
+    let mut streamed = read::Streamed::for_size(source.len());
     let tree = yaml::parse_streaming(source, &mut |root, before, item| {
         reader.stream_task(&mut streamed, root, before, item)
     });

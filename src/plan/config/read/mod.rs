@@ -326,7 +326,8 @@ impl Reader<'_> {
                         .map(|(_, v)| v)
                 };
                 let before = self.before(get, root);
-                let (before, list) = s.read.insert((before, TaskList::default()));
+                let list = TaskList::with_capacity(s.expected);
+                let (before, list) = s.read.insert((before, list));
                 (&*before, list)
             }
         };
@@ -810,6 +811,21 @@ pub(in crate::plan::config) struct Streamed {
     read: Option<(Before, TaskList)>,
     /// The tasks are left in the tree.
     declined: bool,
+    /// About how many tasks the file holds, by its size: the task list and the index of
+    /// ids are made that large at once instead of grown by doubling (rehashing every id).
+    expected: usize,
+}
+
+impl Streamed {
+    /// For a file of `bytes` bytes: a task takes at least a few lines, and a large plan's
+    /// about 230 bytes a task; at most a million expected.
+    pub(in crate::plan::config) fn for_size(bytes: usize) -> Self {
+        Self {
+            read: None,
+            declined: false,
+            expected: (bytes / 256).min(1 << 20),
+        }
+    }
 }
 
 /// How a plan read as it is parsed ends (see [`Reader::config_streamed`]).
