@@ -581,12 +581,13 @@ impl Config {
 
     /// The years the plan's dated deadlines fall in.
     pub fn years(&self) -> BTreeSet<i32> {
-        plan_years(self.plan.year, &self.tasks)
+        plan_years(self.plan.year, &self.tasks, true)
     }
 }
 
-/// The plan's year and every year its tasks' dates and periods fall in.
-pub(crate) fn plan_years(year: Option<i32>, tasks: &[Task]) -> BTreeSet<i32> {
+/// The plan's year and every year its tasks' dates (and, `with_periods`, their periods)
+/// fall in.
+pub(crate) fn plan_years(year: Option<i32>, tasks: &[Task], with_periods: bool) -> BTreeSet<i32> {
     use chrono::Datelike;
     let mut years: BTreeSet<i32> = year.into_iter().collect();
     // Most tasks' dates are in the year of the task before: not looked up again.
@@ -601,7 +602,7 @@ pub(crate) fn plan_years(year: Option<i32>, tasks: &[Task]) -> BTreeSet<i32> {
                     }
                 }
             }
-            Rule::Periodic(p) => years.extend(p.from.year()..=p.until.year()),
+            Rule::Periodic(p) if with_periods => years.extend(p.from.year()..=p.until.year()),
             _ => {}
         }
     }

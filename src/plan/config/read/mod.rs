@@ -416,9 +416,9 @@ impl Reader<'_> {
             offices,
             office_pos,
             office_index,
+            office_ids,
             groups,
             policies,
-            ..
         } = before;
         let Rest {
             calendar,
@@ -434,7 +434,7 @@ impl Reader<'_> {
         self.check_roles_and_done(
             done_written,
             &offices,
-            &office_index,
+            &office_ids,
             &office_pos,
             &policies,
             &tasks,

@@ -9,7 +9,7 @@ use crate::plan::diag::{Diagnostic, Pos, sorted, suggest};
 use crate::plan::yaml::{MapReader, Node, Value};
 use chrono::NaiveDate;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How many years from the plan's year a date in it may be.
@@ -533,13 +533,7 @@ impl Reader<'_> {
         calendar: &CalendarConfig,
     ) {
         let official = crate::calendar::holidays::official_data_years();
-        let mut plan_years: BTreeSet<i32> = plan.year.into_iter().collect();
-        for t in tasks {
-            if let Rule::Dates(ds) = &t.deadline.rule {
-                plan_years.extend(ds.iter().map(chrono::Datelike::year));
-            }
-        }
-        for y in plan_years {
+        for y in crate::plan::config::plan_years(plan.year, tasks, false) {
             let clerk_entered = calendar
                 .days_off
                 .iter()

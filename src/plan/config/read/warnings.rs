@@ -14,7 +14,7 @@ impl Reader<'_> {
         &self,
         done_written: &[DoneWritten],
         offices: &[Office],
-        office_index: &HashMap<String, usize>,
+        office_ids: &super::office_ids::OfficeIds,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],
@@ -24,7 +24,7 @@ impl Reader<'_> {
             return;
         };
         self.check_placeholders(offices, office_pos, tasks);
-        self.check_heads(offices, office_index, office_pos, policies, tasks);
+        self.check_heads(offices, office_ids, office_pos, policies, tasks);
         self.check_done_dates(done_written, tasks, plan, today);
     }
 
@@ -81,7 +81,7 @@ impl Reader<'_> {
     fn check_heads(
         &self,
         offices: &[Office],
-        office_index: &HashMap<String, usize>,
+        office_ids: &super::office_ids::OfficeIds,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],
@@ -112,7 +112,7 @@ impl Reader<'_> {
                 continue;
             }
             for id in &t.lead {
-                let Some(&i) = office_index.get(id.as_str()) else {
+                let Some(i) = office_ids.get(id) else {
                     continue;
                 };
                 let o = &offices[i];
@@ -170,7 +170,7 @@ impl Reader<'_> {
         plan: &PlanInfo,
         today: NaiveDate,
     ) {
-        let years = crate::plan::config::plan_years(plan.year, tasks);
+        let years = crate::plan::config::plan_years(plan.year, tasks, true);
         // Work on a December deadline is often finished in January.
         let (Some(first), Some(last)) = (years.first().copied(), years.last().map(|y| y + 1))
         else {
