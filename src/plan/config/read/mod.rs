@@ -227,7 +227,8 @@ impl<'a> Reader<'a> {
 /// lowercase, so it is compared as it is: folding every key of a large plan allocated
 /// several strings per key.
 pub(crate) fn is_secret_key(name: &str) -> bool {
-    if name.is_ascii() && !name.chars().any(char::is_whitespace) {
+    // `char::is_whitespace` of an ASCII byte: tab to carriage return, and space.
+    if name.is_ascii() && !name.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' ')) {
         return SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name));
     }
     SECRET_KEYS.contains(&deadline::fold(name).as_str())
@@ -896,6 +897,41 @@ impl Reader<'_> {
                 pos,
                 crate::tr!("mã {what} `{id}` chỉ được dùng chữ a–z, chữ số, `-`, `_` và `.`", "the {what} id `{id}` may only use letters a–z, digits, `-`, `_` and `.`"),
                 crate::tr!("mã là chuỗi ngắn không dấu, không dấu cách, ví dụ `hctc`, `kinh-te`; tên tiếng Việt đầy đủ viết ở `name:`", "ids are short codes without accents or spaces, e.g. `hctc`, `kinh-te`; the full Vietnamese name goes in `name:`"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod secret_key_tests {
+    use super::*;
+
+    /// The ASCII shortcut says what folding says, for names around every ASCII character
+    /// (the whitespace ones fold away, the others do not).
+    #[test]
+    fn the_ascii_shortcut_says_what_folding_says() {
+        let mut names: Vec<String> = [
+            "Password",
+            "API_KEY",
+            "mat_khau",
+            "Mật khẩu",
+            "pass",
+            "tokens",
+        ]
+        .map(String::from)
+        .to_vec();
+        for c in (0u8..128).map(char::from) {
+            for s in SECRET_KEYS {
+                names.push(format!("{c}{s}"));
+                names.push(format!("{s}{c}"));
+                names.push(format!("{}{c}{}", &s[..2], &s[2..]));
+            }
+        }
+        for n in &names {
+            assert_eq!(
+                is_secret_key(n),
+                SECRET_KEYS.contains(&deadline::fold(n).as_str()),
+                "{n:?}"
             );
         }
     }
