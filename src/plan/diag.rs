@@ -319,13 +319,23 @@ fn shown(c: char) -> String {
 
 /// `text` with its control characters escaped (see [`shown`]).
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\t' && c != '\n')
-    {
+    if !has_control(text) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(text.chars().map(shown).collect())
+}
+
+/// Whether `text` has a control character other than tab and line feed, found in its
+/// bytes: U+0000–U+001F and U+007F are single bytes, U+0080–U+009F are `C2 80`–`C2 9F`
+/// (a large plan's warnings are scanned for them, every message, hint and quoted line).
+fn has_control(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\t' | b'\n' => false,
+        0..=0x1F | 0x7F => true,
+        0xC2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n)),
+        _ => false,
+    })
 }
 
 /// A `password: hunter2` line quoted back as `password: ****`: the config reader refuses
@@ -417,6 +427,29 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte scan finds the control characters `char::is_control` finds, on texts of
+    /// every character up to U+00FF and some beyond.
+    #[test]
+    fn control_characters_are_found_in_the_bytes() {
+        let chars: Vec<char> = (0u32..0x100)
+            .chain([0x1E00, 0x1EA1, 0x2028, 0xFEFF, 0x1F600])
+            .filter_map(char::from_u32)
+            .collect();
+        for &c in &chars {
+            for text in [
+                format!("{c}"),
+                format!("ab{c}"),
+                format!("ơ{c}ư"),
+                format!("{c}\u{80}"),
+            ] {
+                let expected = text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\t' && c != '\n');
+                assert_eq!(has_control(&text), expected, "{text:?}");
+            }
+        }
+    }
 
     /// The cursor finds the lines `str::lines` gives, asked in any order, on texts of
     /// short and long lines ending in `\n`, `\r\n`, a lone `\r` or nothing.
