@@ -7,6 +7,7 @@
 use super::DeliveryKey;
 use crate::plan::planner::{Kind, Nudge};
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
@@ -20,33 +21,64 @@ struct Packed {
     occurrence: NaiveDate,
 }
 
-/// Distinct strings, each with its place. Looked up by the string itself: two names are
-/// the same number only if their strings are equal (the map compares them on every hash
-/// match), so a collision of hashes never confuses two keys.
-#[derive(Clone)]
+/// Distinct strings, each with its place, written one after the other in one string (a
+/// lookup compares with bytes that sit together, not with a string of its own somewhere
+/// on the heap). Found by the string's hash, then compared byte for byte with each name of
+/// that hash: two names are the same number only if their strings are equal, so a
+/// collision of hashes never confuses two keys.
+#[derive(Clone, Default)]
 struct Names<S> {
-    ids: HashMap<Box<str>, u32, S>,
-    names: Vec<Box<str>>,
+    hasher: S,
+    /// Per hash, the last name added with it; `next` chains the earlier ones.
+    heads: FxHashMap<u64, u32>,
+    next: Vec<u32>,
+    text: String,
+    /// Where each name is in `text`.
+    spans: Vec<(usize, usize)>,
 }
+
+/// The end of a chain in [`Names::next`].
+const NONE: u32 = u32::MAX;
 
 impl<S: BuildHasher> Names<S> {
     fn get(&self, name: &str) -> Option<u32> {
-        self.ids.get(name).copied()
+        self.find(self.hasher.hash_one(name), name)
+    }
+
+    fn find(&self, hash: u64, name: &str) -> Option<u32> {
+        let mut id = *self.heads.get(&hash)?;
+        while id != NONE {
+            if self.name(id) == name {
+                return Some(id);
+            }
+            id = self.next[id as usize];
+        }
+        None
     }
 
     fn add(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.get(name) {
+        let hash = self.hasher.hash_one(name);
+        if let Some(id) = self.find(hash, name) {
             return id;
         }
-        // More distinct names than u32 holds would not fit in memory as keys anyway.
-        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
+        // More distinct names than u32 holds would not fit in memory as keys anyway; the
+        // last number ends a chain.
+        let id = u32::try_from(self.spans.len())
+            .ok()
+            .filter(|id| *id != NONE)
+            .expect("fewer than 2^32 - 1 distinct names");
+        self.spans
+            .push((self.text.len(), self.text.len() + name.len()));
+        self.text.push_str(name);
+        let head = self.heads.entry(hash).or_insert(NONE);
+        self.next.push(*head);
+        *head = id;
         id
     }
 
     fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+        let (from, to) = self.spans[id as usize];
+        &self.text[from..to]
     }
 }
 
@@ -92,18 +124,9 @@ impl<V, S: Default> Default for KeyMap<V, S> {
     fn default() -> Self {
         Self {
             values: HashMap::default(),
-            tasks: Names {
-                ids: HashMap::default(),
-                names: Vec::new(),
-            },
-            offices: Names {
-                ids: HashMap::default(),
-                names: Vec::new(),
-            },
-            kinds: Names {
-                ids: HashMap::default(),
-                names: Vec::new(),
-            },
+            tasks: Names::default(),
+            offices: Names::default(),
+            kinds: Names::default(),
         }
     }
 }
