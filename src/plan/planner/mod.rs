@@ -330,7 +330,7 @@ pub fn plan_sweep(
     cfg: &Config,
     cal: &WorkCalendar,
     now: DateTime<Utc>,
-    known: &(dyn Known + Sync),
+    known: &dyn Known,
     settled: &Settled,
 ) -> Plan {
     plan_listed(cfg, cal, now, now, known, settled, true)
@@ -342,7 +342,7 @@ fn plan_listed(
     cal: &WorkCalendar,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-    known: &(dyn Known + Sync),
+    known: &dyn Known,
     settled: &Settled,
     recent: bool,
 ) -> Plan {
@@ -382,37 +382,17 @@ fn plan_into(
     plan_cut(cfg, cal, now, until, known, settled, upcoming, false)
 }
 
-/// [`plan_into`]; with `recent`, without the nudges [`plan_sweep`] leaves out, and a large
-/// plan made in two halves at once (a sweep waits for it).
+/// [`plan_into`]; with `recent`, without the nudges [`plan_sweep`] leaves out.
 #[allow(clippy::too_many_arguments)]
 fn plan_cut(
     cfg: &Config,
     cal: &WorkCalendar,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-    known: &(dyn Known + Sync),
+    known: &dyn Known,
     settled: &Settled,
     upcoming: &mut dyn UpcomingSink,
     recent: bool,
-) -> Plan {
-    let split_min = if recent { SPLIT_MIN_TASKS } else { usize::MAX };
-    plan_split(
-        cfg, cal, now, until, known, settled, upcoming, recent, split_min,
-    )
-}
-
-/// [`plan_cut`], in two halves when the plan has at least `split_min` tasks.
-#[allow(clippy::too_many_arguments)]
-fn plan_split(
-    cfg: &Config,
-    cal: &WorkCalendar,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-    known: &(dyn Known + Sync),
-    settled: &Settled,
-    upcoming: &mut dyn UpcomingSink,
-    recent: bool,
-    split_min: usize,
 ) -> Plan {
     let (mut out, horizon) = start(cfg, cal, now, until);
     let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
@@ -425,7 +405,7 @@ fn plan_split(
         Since::default()
     };
     let (missed, through) = collect(
-        cfg, cal, &idx, &mut times, &horizon, known, &since, &mut out, upcoming, split_min,
+        cfg, cal, &idx, &mut times, &horizon, known, &since, &mut out, upcoming,
     );
     catch_up(&horizon, catch_up_from, missed, &through, settled, &mut out);
     out
@@ -655,12 +635,14 @@ fn collect(
     idx: &WorkDayIndex,
     times: &mut SendTimes,
     horizon: &Horizon,
-    known: &(dyn Known + Sync),
+    known: &dyn Known,
     since: &Since,
     out: &mut Plan,
     upcoming: &mut dyn UpcomingSink,
-    split_min: usize,
 ) -> (Missed, Through) {
+    // Each due day's schedule made once per policy: it depends on neither the task nor
+    // the first day asked for.
+    let mut schedules = Schedules::default();
     // One shared copy of each office id for all of its nudges, with the id's place in
     // sorted order (the same for tasks): the upcoming nudges, millions for a large plan,
     // are sorted on these numbers instead of comparing the ids.
@@ -675,168 +657,55 @@ fn collect(
     } else {
         vec![0; cfg.tasks.len()]
     };
-    let ctx = Collect {
-        cfg,
-        cal,
-        idx,
-        horizon,
-        known,
-        since,
-        office_ids: &office_ids,
-    };
-    let mut first = Collected::default();
-    let tasks = cfg.tasks.iter().zip(task_ranks);
-    let half = cfg.tasks.len() / 2;
-    let two = cfg.tasks.len() >= split_min.max(2)
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    if !two {
-        ctx.tasks(tasks, times, &mut first, &mut out.unscheduled, upcoming);
-        return (first.missed, first.through);
-    }
-    // The two halves of the tasks planned at once, the second on a thread of its own, and
-    // put together as one pass would have made them: the second half's nudges after the
-    // first's in each group and in `upcoming`, its unscheduled tasks after the first's.
-    let (span_from, span_to) = index_span(horizon.today, horizon.last_day);
-    let (head, tail): (Vec<_>, Vec<_>) = tasks.enumerate().partition(|(i, _)| *i < half);
-    let (ctx, tail) = (&ctx, &tail);
-    let plan_tail = |times: &mut SendTimes| {
-        let mut second = Collected::default();
-        let mut unscheduled = Vec::new();
-        let mut later = Later::default();
-        let tail = tail.iter().map(|(_, t)| *t);
-        ctx.tasks(tail, times, &mut second, &mut unscheduled, &mut later);
-        (second, unscheduled, later)
-    };
-    let (second, unscheduled, later) = std::thread::scope(|s| {
-        let on_thread = std::thread::Builder::new()
-            .name("planner".into())
-            .spawn_scoped(s, move || {
-                plan_tail(&mut SendTimes::new(cfg, span_from, span_to))
-            });
-        let head = head.into_iter().map(|(_, t)| t);
-        ctx.tasks(head, times, &mut first, &mut out.unscheduled, upcoming);
-        match on_thread {
-            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            // No thread to be had: the second half after the first, here.
-            Err(_) => plan_tail(times),
-        }
-    });
-    for (group, mut list) in second.missed {
-        first.missed.entry(group).or_default().append(&mut list);
-    }
-    for (group, t) in second.through {
-        let at = first.through.entry(group).or_insert(t);
-        *at = (*at).max(t);
-    }
-    out.unscheduled.extend(unscheduled);
-    for (n, task_rank, office_rank) in later.0 {
-        upcoming.push(n, task_rank, office_rank);
-    }
-    (first.missed, first.through)
-}
-
-/// A plan of at least this many tasks is made in two halves at once by [`plan_sweep`]:
-/// fewer take less time than a thread's start is worth.
-const SPLIT_MIN_TASKS: usize = 2000;
-
-/// What [`collect`] plans with, the same for every task.
-struct Collect<'a> {
-    cfg: &'a Config,
-    cal: &'a WorkCalendar,
-    idx: &'a WorkDayIndex<'a>,
-    horizon: &'a Horizon,
-    known: &'a (dyn Known + Sync),
-    since: &'a Since<'a>,
-    office_ids: &'a HashMap<&'a str, (Arc<str>, u32)>,
-}
-
-/// The missed nudges and the ledger's reach of some tasks.
-#[derive(Default)]
-struct Collected {
-    missed: Missed,
-    through: Through,
-}
-
-/// Upcoming nudges held back, in the order they came, to be handed on later.
-#[derive(Default)]
-struct Later(Vec<(Nudge, u32, u32)>);
-
-impl UpcomingSink for Later {
-    fn push(&mut self, n: Nudge, task_rank: u32, office_rank: u32) {
-        self.0.push((n, task_rank, office_rank));
-    }
-}
-
-impl Collect<'_> {
-    /// [`collect`] of these tasks (with their ranks), in their order.
-    fn tasks<'t>(
-        &self,
-        tasks: impl Iterator<Item = (&'t Task, u32)>,
-        times: &mut SendTimes,
-        into: &mut Collected,
-        unscheduled: &mut Vec<UnscheduledTask>,
-        upcoming: &mut dyn UpcomingSink,
-    ) {
-        let Collect {
-            cfg,
-            cal,
-            idx,
-            horizon,
-            known,
-            since,
-            office_ids,
-        } = *self;
-        // Each due day's schedule made once per policy: it depends on neither the task nor
-        // the first day asked for.
-        let mut schedules = Schedules::default();
-        let mut batch = Vec::new();
-        let Collected { missed, through } = into;
-        for (task, task_rank) in tasks {
-            let occurrences = match occurrences(cfg, cal, task) {
-                Ok(o) => o,
-                Err(reason) => {
-                    unscheduled.push(UnscheduledTask {
-                        task: task.id.clone(),
-                        phrase: task.deadline.phrase.clone(),
-                        reason,
-                    });
+    let mut batch = Vec::new();
+    let mut missed = Missed::new();
+    let mut through = Through::default();
+    for (task, &task_rank) in cfg.tasks.iter().zip(&task_ranks) {
+        let occurrences = match occurrences(cfg, cal, task) {
+            Ok(o) => o,
+            Err(reason) => {
+                out.unscheduled.push(UnscheduledTask {
+                    task: task.id.clone(),
+                    phrase: task.deadline.phrase.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        let policy = cfg.policy(&task.policy);
+        let single = occurrences.len() == 1;
+        // Made with the task's first nudge: most tasks of a past plan have none left.
+        let task_id = OnceCell::new();
+        let from_day = since.of(&task.id);
+        for occ in occurrences {
+            let ctx = TaskCtx {
+                cfg,
+                cal: idx,
+                task,
+                task_id: &task_id,
+                office_ids: &office_ids,
+                policy,
+                today: horizon.today,
+                from_day,
+            };
+            let made = Some(&mut schedules);
+            nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
+            for (nudge, office_rank) in batch.drain(..) {
+                // Building a key allocates: skip it when the ledger knows nothing.
+                if !known.is_empty() && known.knows_nudge(&nudge) {
+                    let t = through.entry(group_of(&nudge)).or_insert(nudge.send_at);
+                    *t = (*t).max(nudge.send_at);
                     continue;
                 }
-            };
-            let policy = cfg.policy(&task.policy);
-            let single = occurrences.len() == 1;
-            // Made with the task's first nudge: most tasks of a past plan have none left.
-            let task_id = OnceCell::new();
-            let from_day = since.of(&task.id);
-            for occ in occurrences {
-                let ctx = TaskCtx {
-                    cfg,
-                    cal: idx,
-                    task,
-                    task_id: &task_id,
-                    office_ids,
-                    policy,
-                    today: horizon.today,
-                    from_day,
-                };
-                let made = Some(&mut schedules);
-                nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
-                for (nudge, office_rank) in batch.drain(..) {
-                    // Building a key allocates: skip it when the ledger knows nothing.
-                    if !known.is_empty() && known.knows_nudge(&nudge) {
-                        let t = through.entry(group_of(&nudge)).or_insert(nudge.send_at);
-                        *t = (*t).max(nudge.send_at);
-                        continue;
-                    }
-                    if nudge.send_at <= horizon.now_local {
-                        missed.entry(group_of(&nudge)).or_default().push(nudge);
-                    } else if nudge.send_at <= horizon.until {
-                        upcoming.push(nudge, task_rank, office_rank);
-                    }
+                if nudge.send_at <= horizon.now_local {
+                    missed.entry(group_of(&nudge)).or_default().push(nudge);
+                } else if nudge.send_at <= horizon.until {
+                    upcoming.push(nudge, task_rank, office_rank);
                 }
             }
         }
     }
+    (missed, through)
 }
 
 /// Of each group of missed nudges later than the ledger's rows of that group, the latest is
@@ -1150,79 +1019,6 @@ pub(crate) mod tests {
     /// A plan of `n` tasks in the shapes `scripts/gen-config` writes (its reminder policies,
     /// every dated deadline form, several leads, cooperating offices without an address, a
     /// third done); `seed` picks the dates and offices.
-    /// The plan made in two halves at once is the plan made in one pass: every list in the
-    /// same order, with a ledger that knows some of the nudges and has some in flight, for
-    /// a sweep and for a plan that looks ahead.
-    #[test]
-    fn a_plan_made_in_two_halves_is_the_plan_made_in_one() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let seed = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
-        let mut compared = 0;
-        let mut unscheduled = 0;
-        for c in [generated(120, 21), seed] {
-            let cal = c.work_calendar(2024);
-            let year = plan(
-                &c,
-                &cal,
-                at("2024-01-01 07:00"),
-                at("2024-12-31 23:00"),
-                &HashSet::new(),
-            );
-            let known: HashSet<NudgeKey> =
-                year.upcoming.iter().step_by(3).map(Nudge::key).collect();
-            let in_flight: HashSet<NudgeKey> = year
-                .upcoming
-                .iter()
-                .skip(1)
-                .step_by(97)
-                .map(Nudge::key)
-                .collect();
-            let settled = Settled {
-                before: Some(at("2024-03-04 08:00")),
-                in_flight,
-            };
-            for (now, until) in [
-                ("2024-06-14 08:00", "2024-06-14 08:00"),
-                ("2024-09-30 10:00", "2024-09-30 10:00"),
-                ("2024-06-14 08:00", "2024-08-01 08:00"),
-            ] {
-                let (now, until) = (at(now), at(until));
-                let make = |split_min: usize| {
-                    let mut listed = Listed::default();
-                    let mut p = plan_split(
-                        &c,
-                        &cal,
-                        now,
-                        until,
-                        &known,
-                        &settled,
-                        &mut listed,
-                        true,
-                        split_min,
-                    );
-                    p.upcoming = listed.nudges;
-                    sort_plan(&mut p, &mut listed.keys);
-                    p
-                };
-                let (one, two) = (make(usize::MAX), make(0));
-                assert_eq!(one.due, two.due, "{now}");
-                assert_eq!(one.skipped, two.skipped, "{now}");
-                assert_eq!(one.upcoming, two.upcoming, "{now}");
-                assert_eq!(one.unscheduled, two.unscheduled, "{now}");
-                assert_eq!(one.settled, two.settled, "{now}");
-                compared += one.due.len() + one.skipped.len() + one.upcoming.len();
-                unscheduled += one.unscheduled.len();
-            }
-        }
-        assert!(
-            compared > 1000 && unscheduled > 0,
-            "{compared} {unscheduled}"
-        );
-    }
-
     pub(crate) fn generated(n: usize, seed: u64) -> Config {
         let mut r = Rng(seed);
         let mut y = String::from(
