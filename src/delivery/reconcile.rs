@@ -3,7 +3,7 @@
 //! skipped or dropped; the sweep only carries the decisions out.
 
 use crate::calendar::workdays::WorkCalendar;
-use crate::delivery::ledger::{DeliveryKey, Ledger, LedgerError, Status};
+use crate::delivery::ledger::{DeliveryKey, KeyMap, Ledger, LedgerError, Status};
 use crate::plan::config::Config;
 use crate::plan::planner::{self, Late, Nudge};
 use chrono::{DateTime, Utc};
@@ -21,14 +21,41 @@ pub struct KeyState {
     pub attempts: u32,
 }
 
-/// Every key the ledger holds, with its state: the sweep's input, a plain value. Hashed
-/// with Fx: the keys are the ledger's own, and a sweep hashes every one of them.
-pub type LedgerStates = rustc_hash::FxHashMap<DeliveryKey, KeyState>;
+/// Every key the ledger holds, with its state: the sweep's input, a plain value. Its keys
+/// are held as numbers ([`KeyMap`]): a sweep looks up every nudge it plans among them.
+pub type LedgerStates = KeyMap<KeyState>;
 
 /// Reads [`LedgerStates`] from the ledger. The attempts of a message are those of its
 /// newest unfinished row.
 pub fn read_states(ledger: &Ledger) -> Result<LedgerStates, LedgerError> {
-    Ok(states_from(ledger.unfinished()?, ledger.all_states()?))
+    let mut states = LedgerStates::default();
+    // Per Message-ID in flight: its newest unfinished row's id and attempts.
+    let mut attempts: HashMap<String, (i64, u32)> = HashMap::new();
+    ledger.each_state(|r| {
+        if !r.status.is_final() {
+            match attempts.get_mut(r.message_id) {
+                Some(a) => *a = (*a).max((r.id, r.attempts)),
+                None => {
+                    attempts.insert(r.message_id.to_string(), (r.id, r.attempts));
+                }
+            }
+        }
+        let state = KeyState {
+            status: r.status,
+            message_id: r.message_id.to_string(),
+            next_attempt_at: r.next_attempt_at,
+            attempts: 0,
+        };
+        states.insert_parts(r.task, r.occurrence, r.office, r.kind, state);
+    })?;
+    if !attempts.is_empty() {
+        for s in states.values_mut() {
+            if let Some((_, a)) = attempts.get(&s.message_id) {
+                s.attempts = *a;
+            }
+        }
+    }
+    Ok(states)
 }
 
 /// [`LedgerStates`] from the rows in flight and every key's state, as any ledger reads them.
@@ -124,6 +151,12 @@ impl planner::Known for Held<'_> {
         self.states.get(key).is_some_and(|s| !is_ready(s, self.now))
     }
 
+    fn knows_nudge(&self, n: &Nudge) -> bool {
+        self.states
+            .get_nudge(n)
+            .is_some_and(|s| !is_ready(s, self.now))
+    }
+
     fn is_empty(&self) -> bool {
         !self.any
     }
@@ -155,12 +188,12 @@ fn reconcile_with(
     // Rows in flight whose time has come are planned again so their email can be rebuilt;
     // everything else in the ledger is known and never due again.
     let recent = planning == Planning::Recent && !out.first_start;
-    let mut ready: HashMap<&DeliveryKey, &KeyState> = HashMap::new();
+    let mut ready: HashMap<DeliveryKey, &KeyState> = HashMap::new();
     // Only the whole plan needs the known keys copied out of `states`.
     let mut known: HashSet<DeliveryKey> = HashSet::new();
-    for (key, state) in states {
+    for (key, state) in states.iter() {
         if is_ready(state, now) {
-            ready.insert(key, state);
+            ready.insert(key.to_key(), state);
         } else {
             if state.status == Status::Retrying
                 && let Some(t) = state.next_attempt_at
@@ -168,7 +201,7 @@ fn reconcile_with(
                 out.next_retry = Some(out.next_retry.map_or(t, |r| r.min(t)));
             }
             if !recent {
-                known.insert(key.clone());
+                known.insert(key.to_key());
             }
         }
     }
@@ -176,7 +209,7 @@ fn reconcile_with(
     let settled = planner::Settled {
         // A first start settles the backlog before itself.
         before: first_sweep_as_of.or(Some(now)),
-        in_flight: ready.keys().map(|k| (*k).clone()).collect(),
+        in_flight: ready.keys().cloned().collect(),
     };
     let plan = if recent {
         let held = Held {
@@ -235,7 +268,7 @@ fn reconcile_with(
             out.drop
                 .entry(state.message_id.clone())
                 .or_default()
-                .push(key.clone());
+                .push(key);
         }
     }
     out
@@ -566,6 +599,82 @@ mod tests {
             }
         }
         assert!(total.0 > 500 && total.1 > 5000, "{total:?}");
+    }
+
+    /// The states as a sorted list, to compare two reads.
+    fn listed(states: &LedgerStates) -> Vec<(DeliveryKey, KeyState)> {
+        let mut v: Vec<_> = states
+            .iter()
+            .map(|(k, s)| (k.to_key(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn states_read_in_one_pass_are_those_of_every_row_and_the_rows_in_flight() {
+        use crate::delivery::ledger::NewDelivery;
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let now = at("2024-01-16 08:00");
+        let item = |task: &str, office: &str, kind: &str| NewDelivery {
+            key: DeliveryKey {
+                task: task.into(),
+                occurrence: chrono::NaiveDate::from_ymd_opt(2024, 1, 30).unwrap(),
+                office: office.into(),
+                kind: kind.into(),
+            },
+            role: "lead".into(),
+            due_at: now,
+            late: false,
+        };
+        let to = ["a@x.example".to_string()];
+        // Retried twice; then one more key joins the same message: the newest row's
+        // attempts are the message's.
+        l.reserve(
+            &[item("T1", "a", "before-14d"), item("T2", "a", "before-14d")],
+            &to,
+            "<r@x.example>",
+            now,
+        )
+        .unwrap();
+        l.reserve(&[item("T5", "d", "before-14d")], &to, "<q@x.example>", now)
+            .unwrap();
+        for _ in 0..2 {
+            l.mark_retrying("<r@x.example>", "451 later", now, now)
+                .unwrap();
+            l.mark_retrying("<q@x.example>", "451 later", now, now)
+                .unwrap();
+        }
+        l.reserve(&[item("T3", "a", "on-day")], &to, "<r@x.example>", now)
+            .unwrap();
+        l.reserve(&[item("T1", "b", "before-14d")], &to, "<p@x.example>", now)
+            .unwrap();
+        l.reserve(&[item("T2", "b", "before-7d")], &to, "<s@x.example>", now)
+            .unwrap();
+        l.mark_sent("<s@x.example>", "250 ok", now).unwrap();
+        l.reserve(&[item("T4", "b", "on-day")], &to, "<f@x.example>", now)
+            .unwrap();
+        l.mark_failed("<f@x.example>", "550 no", now).unwrap();
+        l.skip(
+            &[item("T1", "c", "before-14d"), item("T1", "a", "on-day")],
+            "missed",
+            now,
+        )
+        .unwrap();
+        let read = read_states(&l).unwrap();
+        let oracle = states_from(l.unfinished().unwrap(), l.all_states().unwrap());
+        assert_eq!(read.len(), 9);
+        assert_eq!(listed(&read), listed(&oracle));
+        let attempts = |id: &str| -> Vec<u32> {
+            listed(&read)
+                .iter()
+                .filter(|(_, s)| s.message_id == id)
+                .map(|(_, s)| s.attempts)
+                .collect()
+        };
+        assert_eq!(attempts("<q@x.example>"), [2]);
+        assert_eq!(attempts("<r@x.example>"), [0, 0, 0]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod backup;
 mod completions;
 mod error;
 pub mod guard;
+mod key_map;
 pub mod lock;
 mod memory;
 mod open;
@@ -67,7 +68,9 @@ pub use backup::BackupReport;
 pub use completions::{Completion, NewCompletion, Source};
 use error::sqlerr;
 pub use error::{LedgerError, ParseStatusError};
+pub use key_map::{KeyMap, KeyRef};
 pub use open::SCHEMA_VERSION;
+pub use read::StateRow;
 pub use store::{Store, StoreError};
 
 use chrono::{DateTime, NaiveDate, Utc};

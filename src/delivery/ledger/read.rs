@@ -80,6 +80,68 @@ fn map_state(row: &Row<'_>) -> rusqlite::Result<(DeliveryKey, KeyState)> {
     ))
 }
 
+/// One row as [`Ledger::each_state`] reads it, borrowed from the statement.
+#[derive(Debug, Clone, Copy)]
+pub struct StateRow<'a> {
+    pub id: i64,
+    pub task: &'a str,
+    pub occurrence: NaiveDate,
+    pub office: &'a str,
+    pub kind: &'a str,
+    pub status: Status,
+    pub message_id: &'a str,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+}
+
+fn state_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<StateRow<'a>> {
+    let text = |idx: usize| -> rusqlite::Result<&'a str> { Ok(row.get_ref(idx)?.as_str()?) };
+    let occurrence = parse_date(text(1)?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, Type::Text, Box::new(e)))?;
+    let status = text(4)?
+        .parse::<Status>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
+    let next_attempt_at = row
+        .get::<_, Option<i64>>(6)?
+        .map(|s| from_ts(6, s))
+        .transpose()?;
+    let attempts: i64 = row.get(7)?;
+    Ok(StateRow {
+        id: row.get(8)?,
+        task: text(0)?,
+        occurrence,
+        office: text(2)?,
+        kind: text(3)?,
+        status,
+        message_id: text(5)?,
+        next_attempt_at,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(7, attempts))?,
+    })
+}
+
+/// `NaiveDate::parse_from_str(s, "%Y-%m-%d")`, with the form the ledger writes (`2024-06-14`)
+/// read without going through the format parser: a sweep reads a date per row.
+fn parse_date(s: &str) -> chrono::ParseResult<NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    // Four digits always fit an i32; an impossible date (02-30) is left to the parser's
+    // error, as it would have said.
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+        && let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d)
+    {
+        return Ok(date);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+}
+
 /// Builds the `log` query for a filter: the SQL and its parameters.
 fn log_query(filter: &LogFilter) -> (String, Vec<Value>) {
     let mut clauses = Vec::new();
@@ -249,6 +311,27 @@ impl Ledger {
                 crate::t!("liệt kê mọi trạng thái", "listing all states"),
             ))
     }
+    /// Every row's key and state, read in place and handed to `f` one by one: the sweep's
+    /// input, with nothing copied that it does not keep. `attempts` is the row's own.
+    pub fn each_state(&self, mut f: impl FnMut(StateRow<'_>)) -> Result<(), LedgerError> {
+        let listing = || crate::t!("liệt kê mọi trạng thái", "listing all states");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT task, occurrence, office, kind, status, message_id, next_attempt_at, \
+                 attempts, id FROM deliveries",
+            )
+            .map_err(sqlerr(
+                &self.path,
+                crate::t!("chuẩn bị liệt kê trạng thái", "preparing the state listing"),
+            ))?;
+        let mut rows = stmt.query([]).map_err(sqlerr(&self.path, listing()))?;
+        while let Some(row) = rows.next().map_err(sqlerr(&self.path, listing()))? {
+            f(state_row(row).map_err(sqlerr(&self.path, listing()))?);
+        }
+        Ok(())
+    }
+
     /// The rows still in flight (`pending`, or `retrying`), oldest first: what to re-send after
     /// a restart. Rows of one message share its `message_id`.
     pub fn unfinished(&self) -> Result<Vec<DeliveryRow>, LedgerError> {
@@ -358,6 +441,66 @@ mod tests {
         }
         ledger.conn.execute_batch("ANALYZE").unwrap();
         (dir, ledger)
+    }
+
+    #[test]
+    fn each_state_reads_what_all_states_and_unfinished_read() {
+        let (_dir, mut ledger) = ledger_with_rows();
+        let now = Utc.with_ymd_and_hms(2024, 1, 2, 0, 0, 0).unwrap();
+        ledger.mark_sent("<m3@x>", "250 ok", now).unwrap();
+        ledger.mark_failed("<m4@x>", "550 no", now).unwrap();
+        let mut seen = HashMap::new();
+        ledger
+            .each_state(|r| {
+                let key = DeliveryKey {
+                    task: r.task.into(),
+                    occurrence: r.occurrence,
+                    office: r.office.into(),
+                    kind: r.kind.into(),
+                };
+                let state = (r.status, r.message_id.to_string(), r.next_attempt_at);
+                assert!(seen.insert(key, (state, r.id, r.attempts)).is_none());
+            })
+            .unwrap();
+        let all = ledger.all_states().unwrap();
+        assert_eq!(seen.len(), all.len());
+        for (k, (state, _, _)) in &seen {
+            assert_eq!(Some(state), all.get(k), "{k}");
+        }
+        let unfinished = ledger.unfinished().unwrap();
+        assert_eq!(unfinished.len(), all.len() - 2);
+        for r in unfinished {
+            let (_, id, attempts) = &seen[&r.key];
+            assert_eq!((*id, *attempts), (r.id, r.attempts));
+        }
+    }
+
+    #[test]
+    fn dates_read_as_the_format_parser_reads_them() {
+        for s in [
+            "2024-06-14",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-02-29",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-6-14",
+            "2024-06-1",
+            "+2024-06-14",
+            "2024-06-14 ",
+            "2024/06/14",
+            "20a4-06-14",
+            "",
+            "2024-06-14x",
+            "-001-06-14",
+        ] {
+            assert_eq!(
+                parse_date(s).ok(),
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

@@ -287,6 +287,11 @@ fn outgoing(cfg: &Config, resend: BTreeMap<String, Resend>, send: &[Nudge]) -> V
             fresh: false,
         });
     }
+    // Nothing new is the common case (a sweep after a reload): batching nothing makes
+    // nothing, but would index every task and office of the config first.
+    if send.is_empty() {
+        return outgoing;
+    }
     for batch in email::batches(cfg, send) {
         outgoing.push(Outgoing {
             batch,

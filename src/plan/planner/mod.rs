@@ -260,6 +260,11 @@ pub fn plan(
 /// The keys a ledger holds (sent, failed, skipped or in flight): never due again.
 pub trait Known {
     fn knows(&self, key: &NudgeKey) -> bool;
+    /// [`Known::knows`] of `n`'s key: a ledger that can find it without building the key
+    /// says so here.
+    fn knows_nudge(&self, n: &Nudge) -> bool {
+        self.knows(&n.key())
+    }
     /// Holds no key: a nudge's key need not be built to ask.
     fn is_empty(&self) -> bool;
 }
@@ -733,7 +738,7 @@ fn collect(
             nudges_for(&ctx, occ, single, horizon.last_day, times, made, &mut batch);
             for (nudge, office_rank) in batch.drain(..) {
                 // Building a key allocates: skip it when the ledger knows nothing.
-                if !known.is_empty() && known.knows(&nudge.key()) {
+                if !known.is_empty() && known.knows_nudge(&nudge) {
                     let t = through.entry(group_of(&nudge)).or_insert(nudge.send_at);
                     *t = (*t).max(nudge.send_at);
                     continue;
