@@ -714,19 +714,14 @@ mod text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::config::Env;
     use crate::plan::planner::{NudgeKey, Settled};
     use chrono::{Datelike, TimeZone, Utc};
     use std::collections::HashSet;
-    use std::path::Path;
 
     /// Each task's id and phrase, and each office's id, are found by rank, packed or not.
     #[test]
     fn names_are_found_by_rank() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let cfg = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
+        let cfg = crate::plan::config::seed_config();
         let places = Places::of(&cfg);
         let want: Vec<(&str, &str)> = places
             .tasks
@@ -800,10 +795,7 @@ mod tests {
         DateTime<Utc>,
         planner::Plan,
     ) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let cfg = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
+        let cfg = crate::plan::config::seed_config();
         let now = Utc.with_ymd_and_hms(2024, 6, 14, 1, 0, 0).unwrap();
         let until = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
         let cal = cfg.work_calendar(now.year());

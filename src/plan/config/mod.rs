@@ -194,6 +194,16 @@ fn read_source(source: &str, path: &Path, env: &Env) -> (Option<Config>, Report)
     (config, report)
 }
 
+/// The seed plan (`config/khanh-hoa-2024.yaml`), read as `check` reads it: what many tests
+/// plan on.
+#[cfg(test)]
+pub(crate) fn seed_config() -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
+    load(&path, &Env::default())
+        .unwrap_or_else(|r| panic!("{}", r.render()))
+        .config
+}
+
 fn finish(config: Option<Config>, report: Report) -> Result<Loaded, Report> {
     match config {
         Some(config) if !report.has_errors() => Ok(Loaded { config, report }),

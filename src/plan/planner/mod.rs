@@ -1026,10 +1026,7 @@ pub(crate) mod tests {
     /// on the seed plan, before, during and long after its year, near and far.
     #[test]
     fn the_next_nudge_is_the_first_upcoming_one() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let c = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
+        let c = crate::plan::config::seed_config();
         let mut found = 0;
         for now in [
             "2023-12-20 10:00",
@@ -1167,10 +1164,7 @@ pub(crate) mod tests {
     /// are past and the later horizons are asked.
     #[test]
     fn the_next_nudge_within_horizons_is_the_first_found_in_turn() {
-        let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let seed = crate::plan::config::load(&seed, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
+        let seed = crate::plan::config::seed_config();
         // The leadership told long after the office's last reminder: a horizon between the
         // two cuts only the leadership's item.
         let late_digest = from_source(
@@ -1216,10 +1210,7 @@ pub(crate) mod tests {
     /// the rest of the plan is the same.
     #[test]
     fn streamed_upcoming_nudges_are_the_listed_ones() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/khanh-hoa-2024.yaml");
-        let c = crate::plan::config::load(&path, &Env::default())
-            .unwrap_or_else(|r| panic!("{}", r.render()))
-            .config;
+        let c = crate::plan::config::seed_config();
         for (now, until) in [
             ("2024-01-01 08:00", "2024-12-31 23:59"),
             ("2024-03-15 09:00", "2024-06-30 23:59"),
