@@ -61,14 +61,8 @@ fn map_state(row: &Row<'_>) -> rusqlite::Result<(DeliveryKey, KeyState)> {
     let occurrence: String = row.get(1)?;
     let occurrence = NaiveDate::parse_from_str(&occurrence, "%Y-%m-%d")
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, Type::Text, Box::new(e)))?;
-    let status: String = row.get(4)?;
-    let status = status
-        .parse::<Status>()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
-    let next = row
-        .get::<_, Option<i64>>(6)?
-        .map(|s| from_ts(6, s))
-        .transpose()?;
+    let status = status_in(row.get_ref(4)?.as_str()?)?;
+    let next = next_attempt_in(row)?;
     Ok((
         DeliveryKey {
             task: row.get(0)?,
@@ -78,6 +72,19 @@ fn map_state(row: &Row<'_>) -> rusqlite::Result<(DeliveryKey, KeyState)> {
         },
         (status, row.get(5)?, next),
     ))
+}
+
+/// A state row's status (column 4).
+fn status_in(text: &str) -> rusqlite::Result<Status> {
+    text.parse::<Status>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))
+}
+
+/// A state row's next attempt (column 6), if it has one.
+fn next_attempt_in(row: &Row<'_>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    row.get::<_, Option<i64>>(6)?
+        .map(|s| from_ts(6, s))
+        .transpose()
 }
 
 /// One row as [`Ledger::each_state`] reads it, borrowed from the statement.
@@ -98,13 +105,8 @@ fn state_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<StateRow<'a>> {
     let text = |idx: usize| -> rusqlite::Result<&'a str> { Ok(row.get_ref(idx)?.as_str()?) };
     let occurrence = parse_date(text(1)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, Type::Text, Box::new(e)))?;
-    let status = text(4)?
-        .parse::<Status>()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
-    let next_attempt_at = row
-        .get::<_, Option<i64>>(6)?
-        .map(|s| from_ts(6, s))
-        .transpose()?;
+    let status = status_in(text(4)?)?;
+    let next_attempt_at = next_attempt_in(row)?;
     let attempts: i64 = row.get(7)?;
     Ok(StateRow {
         id: row.get(8)?,
