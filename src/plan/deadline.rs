@@ -199,19 +199,23 @@ pub fn fold(s: &str) -> String {
     }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
+    // A run of whitespace is one space between words, none at either end.
+    let mut emit = |l: char, out: &mut String| {
+        if l.is_whitespace() {
+            space = !out.is_empty();
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(l);
+        }
+    };
     let mut push = |c: char, out: &mut String| {
         if c.is_ascii() {
             // Its own lowercase, never a mark: the tables are for the other characters
             // (most of a phrase's letters, and the base letters of the others, are ASCII).
-            if c.is_whitespace() {
-                space = !out.is_empty();
-            } else {
-                if space {
-                    out.push(' ');
-                    space = false;
-                }
-                out.push(c.to_ascii_lowercase());
-            }
+            emit(c.to_ascii_lowercase(), out);
             return;
         }
         if unicode_normalization::char::is_combining_mark(c) {
@@ -222,15 +226,7 @@ pub fn fold(s: &str) -> String {
             c => c,
         };
         for l in c.to_lowercase() {
-            if l.is_whitespace() {
-                space = !out.is_empty();
-            } else {
-                if space {
-                    out.push(' ');
-                    space = false;
-                }
-                out.push(l);
-            }
+            emit(l, out);
         }
     };
     if s.chars().all(latin) {

@@ -227,6 +227,8 @@ fn config_language(root: &yaml::Node) -> Option<crate::i18n::Lang> {
         })
 }
 
+mod office_ids;
+use office_ids::OfficeIds;
 mod read;
 use read::Reader;
 pub(crate) use read::is_secret_key;

@@ -20,7 +20,7 @@ pub struct Config {
     pub plan: PlanInfo,
     /// In file order.
     pub offices: Vec<Office>,
-    pub(super) office_index: FxHashMap<String, usize>,
+    pub(super) office_index: super::office_ids::OfficeIds,
     /// Group id → member office ids.
     pub groups: BTreeMap<String, Vec<String>>,
     /// Section id (`II`) → section name (`Cải cách thủ tục hành chính`).
@@ -538,7 +538,7 @@ pub struct CalendarConfig {
 
 impl Config {
     pub fn office(&self, id: &str) -> Option<&Office> {
-        self.office_index.get(id).map(|i| &self.offices[*i])
+        self.office_index.get(id).map(|i| &self.offices[i])
     }
 
     pub fn task(&self, id: &str) -> Option<&Task> {

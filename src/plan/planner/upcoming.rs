@@ -537,6 +537,12 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// The moment the tests' nudges are sent at: 04/03/2024 08:00 in Vietnam.
+    fn moment() -> chrono::DateTime<Tz> {
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap()
+    }
+
     /// Every kind, with offsets of both units, small and as large as they come.
     fn kinds() -> Vec<Kind> {
         let o = |n, unit| Offset { n, unit };
@@ -570,8 +576,7 @@ mod tests {
     /// The packed key orders as task, office and kind do.
     #[test]
     fn the_packed_order_is_the_order_of_task_office_and_kind() {
-        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let send_at = moment();
         let kinds = kinds();
         let mut all = Vec::new();
         for task in [0, 1, u32::MAX] {
@@ -612,8 +617,7 @@ mod tests {
     /// they are held narrow or, their numbers too large, whole.
     #[test]
     fn narrow_and_wide_nudges_of_a_moment_keep_their_planned_order() {
-        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let send_at = moment();
         let date = send_at.date_naive();
         // Occurrences a few days back fit; a century back does not.
         let occurrences: Vec<NaiveDate> = [3, 40_000, 5, 7, 50_000, 60_000, 9]
@@ -655,8 +659,7 @@ mod tests {
     /// several nudges, comes out in the order of a stable sort on task, office and kind.
     #[test]
     fn a_large_moment_comes_out_as_a_stable_sort_orders_it() {
-        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let send_at = moment();
         let date = send_at.date_naive();
         let kinds = kinds();
         // A small generator: the test needs no crate for it.
@@ -705,8 +708,7 @@ mod tests {
     /// Every kind, role, unit and flag comes back as it was packed.
     #[test]
     fn a_packed_nudge_comes_back_whole() {
-        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let send_at = tz.with_ymd_and_hms(2024, 3, 4, 8, 0, 0).unwrap();
+        let send_at = moment();
         let date = send_at.date_naive();
         let kinds = kinds();
         let mut upcoming = Upcoming::default();

@@ -6,7 +6,6 @@ mod deadlines;
 mod done;
 mod ledger;
 mod mail;
-mod office_ids;
 mod reminders;
 mod schedule;
 mod tasks;
@@ -259,7 +258,7 @@ impl Reader<'_> {
             .and_then(|n| self.leadership(n, &before.offices));
         let rest = self.rest(&m);
         let names = Names {
-            offices: &before.office_ids,
+            offices: &before.office_index,
             groups: &before.groups,
             policies: &before.policies,
             sections: &before.sections,
@@ -282,8 +281,7 @@ impl Reader<'_> {
         let plan = get("plan").map(|n| self.plan(n)).unwrap_or_default();
         let sections = self.sections(get("sections"));
         let (offices, office_pos) = self.offices(get("offices"), root);
-        let office_index = index_of(&offices);
-        let office_ids = office_ids::OfficeIds::new(&offices);
+        let office_index = OfficeIds::new(&offices);
         let groups = self.groups(get("groups"), &office_index);
         let policies = self.policies(get("reminders"));
         Before {
@@ -292,7 +290,6 @@ impl Reader<'_> {
             offices,
             office_pos,
             office_index,
-            office_ids,
             groups,
             policies,
         }
@@ -334,7 +331,7 @@ impl Reader<'_> {
         };
         self.find_secrets(&item);
         let names = Names {
-            offices: &before.office_ids,
+            offices: &before.office_index,
             groups: &before.groups,
             policies: &before.policies,
             sections: &before.sections,
@@ -417,7 +414,6 @@ impl Reader<'_> {
             offices,
             office_pos,
             office_index,
-            office_ids,
             groups,
             policies,
         } = before;
@@ -430,12 +426,12 @@ impl Reader<'_> {
             language,
         } = rest;
         self.check_dependencies(&tasks, &task_index);
-        self.check_leads_and_years(&tasks, &offices, &office_index, &office_pos, &plan);
+        self.check_leads_and_years(&tasks, &offices, &office_pos, &plan);
         self.check_notices(m, &plan, &tasks, &calendar);
         self.check_roles_and_done(
             done_written,
             &offices,
-            &office_ids,
+            &office_index,
             &office_pos,
             &policies,
             &tasks,
@@ -619,11 +615,7 @@ impl Reader<'_> {
         (out, pos)
     }
 
-    fn groups(
-        &self,
-        node: Option<&Node>,
-        offices: &HashMap<String, usize>,
-    ) -> BTreeMap<String, Vec<String>> {
+    fn groups(&self, node: Option<&Node>, offices: &OfficeIds) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
         let Some(node) = node else { return out };
         let Value::Map(entries) = &node.value else {
@@ -642,7 +634,7 @@ impl Reader<'_> {
         };
         for (k, v) in entries {
             self.check_id(&k.name, k.pos, crate::t!("nhóm", "group"));
-            if offices.contains_key(k.name.as_ref()) {
+            if offices.get(k.name.as_ref()).is_some() {
                 self.error(
                     k.pos,
                     crate::tr!(
@@ -658,7 +650,7 @@ impl Reader<'_> {
             }
             let mut members = Vec::new();
             for (id, p) in self.texts(v, &crate::tr!("nhóm `{}`", "group `{}`", k.name)) {
-                if offices.contains_key(&id) {
+                if offices.get(&id).is_some() {
                     if !members.contains(&id) {
                         members.push(id);
                     }
@@ -670,7 +662,7 @@ impl Reader<'_> {
                             "unknown office `{id}` in group `{}`",
                             k.name
                         ),
-                        suggest(&id, sorted(offices.keys().map(String::as_str))),
+                        suggest(&id, sorted(offices.ids())),
                     );
                 }
             }
@@ -788,9 +780,7 @@ pub(super) struct Before {
     sections: BTreeMap<String, String>,
     offices: Vec<Office>,
     office_pos: HashMap<String, Pos>,
-    office_index: HashMap<String, usize>,
-    /// The same, as the task reader looks offices up.
-    office_ids: office_ids::OfficeIds,
+    office_index: OfficeIds,
     groups: BTreeMap<String, Vec<String>>,
     policies: BTreeMap<String, Policy>,
 }
@@ -836,14 +826,6 @@ pub(in crate::plan::config) enum Finished {
     Tree(Node),
     /// Read the file again, whole.
     Again,
-}
-
-fn index_of(offices: &[Office]) -> HashMap<String, usize> {
-    offices
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.id.clone(), i))
-        .collect()
 }
 
 /// The value of the root's `key`, taken out of the tree (an empty value left in its place).

@@ -480,16 +480,16 @@ impl Reader<'_> {
         &self,
         tasks: &[Task],
         offices: &[Office],
-        office_index: &HashMap<String, usize>,
         office_pos: &HashMap<String, Pos>,
         plan: &PlanInfo,
     ) {
         // The offices nobody can email: few, so that most leads are looked up in a small
         // table and not found, with no comparison of ids.
-        let unreachable: HashMap<&str, usize> = office_index
+        let unreachable: HashMap<&str, usize> = offices
             .iter()
-            .filter(|(_, i)| offices[**i].emails.is_empty())
-            .map(|(id, i)| (id.as_str(), *i))
+            .enumerate()
+            .filter(|(_, o)| o.emails.is_empty())
+            .map(|(i, o)| (o.id.as_str(), i))
             .collect();
         for t in tasks {
             for o in &t.lead {
@@ -590,7 +590,7 @@ fn written_id(item: &Node) -> Option<&str> {
 }
 
 pub(super) struct Names<'a> {
-    pub(super) offices: &'a super::office_ids::OfficeIds,
+    pub(super) offices: &'a OfficeIds,
     pub(super) groups: &'a BTreeMap<String, Vec<String>>,
     pub(super) policies: &'a BTreeMap<String, Policy>,
     pub(super) sections: &'a BTreeMap<String, String>,

@@ -14,7 +14,7 @@ impl Reader<'_> {
         &self,
         done_written: &[DoneWritten],
         offices: &[Office],
-        office_ids: &super::office_ids::OfficeIds,
+        office_ids: &OfficeIds,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],
@@ -81,7 +81,7 @@ impl Reader<'_> {
     fn check_heads(
         &self,
         offices: &[Office],
-        office_ids: &super::office_ids::OfficeIds,
+        office_ids: &OfficeIds,
         office_pos: &HashMap<String, Pos>,
         policies: &BTreeMap<String, Policy>,
         tasks: &[Task],

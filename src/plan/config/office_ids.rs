@@ -1,7 +1,8 @@
-//! The offices' ids as the task reader looks them up: one per lead, cooperating office and
-//! `report_to:` of every task, hundreds of thousands in a large plan.
+//! The offices' ids as the config finds them: the task reader once per lead, cooperating
+//! office and `report_to:` of every task (hundreds of thousands in a large plan), and
+//! [`super::Config::office`] after it.
 
-use super::Office;
+use super::model::Office;
 use std::hash::BuildHasher;
 
 /// Each office's place by its id, in a few compact arrays instead of a map of owned
@@ -10,7 +11,8 @@ use std::hash::BuildHasher;
 /// after another. A look-up of a short id reads one slot (four to a cache line), where the
 /// map read a bucket, then the id in its own allocation, both cold for most look-ups of a
 /// large plan (a fifth of reading its tasks).
-pub(super) struct OfficeIds {
+#[derive(Debug, Clone)]
+pub(crate) struct OfficeIds {
     /// Every id, in the offices' order.
     text: String,
     /// Each office's id: its start in `text` and its length.
@@ -24,7 +26,7 @@ const INLINE: usize = 11;
 
 /// One slot: `1 + place` (0 when empty), and the id itself when it is short
 /// (`len <= INLINE`), or `LONG` to look it up in `text`.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     place: u32,
     len: u8,
@@ -45,7 +47,7 @@ fn hash(id: &str) -> u64 {
 impl OfficeIds {
     /// The index of `offices`; of a repeated id (the reader reports it), the last, as a
     /// map built from them keeps.
-    pub(super) fn new(offices: &[Office]) -> Self {
+    pub(crate) fn new(offices: &[Office]) -> Self {
         let mut text = String::with_capacity(offices.iter().map(|o| o.id.len()).sum());
         let spans = offices
             .iter()
@@ -107,13 +109,19 @@ impl OfficeIds {
     }
 
     /// The place of the office `id`, if there is one.
-    pub(super) fn get(&self, id: &str) -> Option<usize> {
+    pub(crate) fn get(&self, id: &str) -> Option<usize> {
         let at = self.find(id).ok()?;
         Some(self.slots[at].place as usize - 1)
     }
 
+    /// Every id with its office's place, in the offices' order.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.ids().enumerate().map(|(i, id)| (id, i))
+    }
+
     /// Every id, in the offices' order.
-    pub(super) fn ids(&self) -> impl Iterator<Item = &str> + Clone {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &str> + Clone {
         self.spans
             .iter()
             .map(|&(start, len)| &self.text[start as usize..(start + len) as usize])
