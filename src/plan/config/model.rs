@@ -545,6 +545,16 @@ impl Config {
         self.task_index.get(id).map(|i| &self.tasks[*i])
     }
 
+    /// Where office `id` stands in `offices`.
+    pub fn office_pos(&self, id: &str) -> Option<usize> {
+        self.office_index.get(id)
+    }
+
+    /// Where task `id` stands in `tasks`.
+    pub fn task_pos(&self, id: &str) -> Option<usize> {
+        self.task_index.get(id).copied()
+    }
+
     /// The task, to change its `done:` (the ledger's completions are merged in before planning).
     pub fn task_mut(&mut self, id: &str) -> Option<&mut Task> {
         self.task_index.get(id).map(|i| &mut self.tasks[*i])
