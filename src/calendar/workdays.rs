@@ -43,7 +43,7 @@ impl std::fmt::Display for Dmy {
 
 /// "Thứ Ba, 30/01/2024": how the emails and tables write a date.
 pub fn date_vi(date: NaiveDate) -> String {
-    format!("{}, {}", weekday_vi(date), date.format("%d/%m/%Y"))
+    format!("{}, {}", weekday_vi(date), Dmy(date))
 }
 
 /// Why a day is off, or why a weekend day is worked.

@@ -3,13 +3,13 @@
 
 use super::text::{block, one_line, shorten};
 use super::{Batch, ComposeError};
-use crate::calendar::workdays::{WorkCalendar, date_vi, weekday_vi};
+use crate::calendar::workdays::{Dmy, WorkCalendar, date_vi, weekday_vi};
 use crate::plan::config::{Config, Office, Task, Unit};
 use crate::plan::planner::{self, Late, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Where a deadline stands on a given day, counted in the nudge's unit.
@@ -240,15 +240,18 @@ fn items(
     today: NaiveDate,
     digest: bool,
 ) -> Result<(Vec<Item>, Vec<String>), ComposeError> {
-    let mut items = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     let mut cc_offices = Vec::new();
     let mut shown: BTreeSet<(Arc<str>, NaiveDate)> = BTreeSet::new();
+    // The digest's items by task and deadline: a digest of thousands is not searched per nudge.
+    let mut listed: HashMap<(Arc<str>, NaiveDate), usize> = HashMap::new();
     for n in &batch.nudges {
         if digest {
             let name = office_name(cfg, &n.office);
-            if let Some(item) = items.iter_mut().find(|i: &&mut Item| {
-                i.task_id == *n.task && i.deadline == n.occurrence.format("%d/%m/%Y").to_string()
-            }) {
+            if let Some(item) = listed
+                .get(&(n.task.clone(), n.occurrence))
+                .map(|i| &mut items[*i])
+            {
                 if !item.offices.split(", ").any(|o| o == name) {
                     item.offices = format!("{}, {name}", item.offices);
                 }
@@ -268,6 +271,9 @@ fn items(
         let task = cfg
             .task(&n.task)
             .ok_or_else(|| ComposeError::UnknownTask(n.task.to_string()))?;
+        if digest {
+            listed.insert((n.task.clone(), n.occurrence), items.len());
+        }
         items.push(item(cfg, cal, task, n, today, digest));
     }
     Ok((items, cc_offices))
@@ -306,21 +312,21 @@ fn item(
         title,
         product: task.product.as_deref().map(block).filter(|p| !p.is_empty()),
         phrase: one_line(&task.deadline.phrase),
-        deadline: n.occurrence.format("%d/%m/%Y").to_string(),
+        deadline: Dmy(n.occurrence).to_string(),
         deadline_long: if task.deadline.exclusive {
             format!(
                 "trước ngày {}, tức chậm nhất {} {}",
-                n.occurrence.format("%d/%m/%Y"),
+                Dmy(n.occurrence),
                 weekday_vi(due_day),
-                due_day.format("%d/%m/%Y")
+                Dmy(due_day)
             )
         } else {
             date_vi(n.occurrence)
         },
         deadline_short: if task.deadline.exclusive {
-            format!("trước {}", n.occurrence.format("%d/%m/%Y"))
+            format!("trước {}", Dmy(n.occurrence))
         } else {
-            n.occurrence.format("%d/%m/%Y").to_string()
+            Dmy(n.occurrence).to_string()
         },
         occurrence: planner::occurrence_name(cfg, cal, task, n.occurrence),
         state: due.code(),
@@ -474,4 +480,63 @@ pub(super) fn sample_contexts() -> Vec<Context> {
             item("overdue", TAG_OVERDUE, true, false),
         ]),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::email::tests::{at, config};
+    use crate::plan::config::{Offset, Unit};
+    use crate::plan::planner::{Kind, Late};
+
+    fn leadership(task: &str, office: &str, occurrence: NaiveDate) -> Nudge {
+        Nudge {
+            task: Arc::from(task),
+            office: Arc::from(office),
+            role: Role::Escalation,
+            kind: Kind::LeadershipAgain(Offset::working(5)),
+            occurrence,
+            date: occurrence,
+            send_at: at("2024-02-20 08:00"),
+            days_left: -5,
+            unit: Unit::WorkingDays,
+            add_head: false,
+            add_leadership: true,
+            late: Late::No,
+        }
+    }
+
+    #[test]
+    fn a_digest_lists_each_task_and_deadline_once_naming_every_office() {
+        let c = config("");
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%d/%m/%Y").unwrap();
+        let batch = Batch {
+            office: "ldvp".into(),
+            nudges: vec![
+                leadership("IV.1", "hctc", d("30/01/2024")),
+                leadership("VII.1", "hctc", d("31/01/2024")),
+                leadership("IV.1", "kt", d("30/01/2024")),
+                leadership("IV.1", "hctc", d("30/01/2024")),
+                leadership("IV.1", "kt", d("31/01/2024")),
+            ],
+            to: vec!["ldvp@vpubnd.example".into()],
+            cc: Vec::new(),
+        };
+        let ctx = context(&c, &c.work_calendar(2024), &batch, at("2024-02-20 08:00")).unwrap();
+        assert!(ctx.digest);
+        let got: Vec<(&str, &str, &str)> = ctx
+            .items
+            .iter()
+            .map(|i| (&*i.task_id, &*i.deadline, &*i.offices))
+            .collect();
+        let (hctc, kt) = (office_name(&c, "hctc"), office_name(&c, "kt"));
+        assert_eq!(
+            got,
+            vec![
+                ("IV.1", "30/01/2024", &*format!("{hctc}, {kt}")),
+                ("VII.1", "31/01/2024", &*hctc),
+                ("IV.1", "31/01/2024", &*kt),
+            ]
+        );
+    }
 }
