@@ -5,6 +5,7 @@ use crate::plan::config::{self, Env};
 use crate::service::daemon;
 use anyhow::Result;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub(super) fn run(
     config: ConfigArg,
@@ -12,19 +13,29 @@ pub(super) fn run(
     at: Option<&str>,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    // The time zone for `--at` comes from the config, read again by the daemon.
+    if dry_run {
+        // The time zone for `--at` comes from the config, read again by the preview.
+        let at = match at {
+            Some(s) => {
+                let tz = config::load(&config.path, &Env::from_process())
+                    .map(|l| l.config.schedule.timezone)
+                    .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+                Some(parse_at(s, tz)?)
+            }
+            None => None,
+        };
+        return super::dry_run::run(&config.path, at);
+    }
+    // A moment that cannot be read fails here, before anything starts; the daemon reads it
+    // again in the config's time zone once it has loaded the config.
     let at = match at {
         Some(s) => {
-            let tz = config::load(&config.path, &Env::from_process())
-                .map(|l| l.config.schedule.timezone)
-                .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-            Some(parse_at(s, tz)?)
+            parse_at(s, chrono_tz::Asia::Ho_Chi_Minh)?;
+            let s = s.to_string();
+            Some(daemon::At(Arc::new(move |tz| parse_at(&s, tz))))
         }
         None => None,
     };
-    if dry_run {
-        return super::dry_run::run(&config.path, at);
-    }
     let rt = runtime()?;
     let code = rt.block_on(daemon::run(daemon::RunOptions {
         config_path: config.path,

@@ -23,6 +23,7 @@ use crate::service::event_loop::{self, Event, Work, notify};
 use crate::service::shutdown::Shutdown;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sd_notify::NotifyState;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,9 +35,20 @@ use tokio::sync::mpsc;
 pub struct RunOptions {
     pub config_path: PathBuf,
     /// Run as of this moment (the clock then runs on from it).
-    pub at: Option<DateTime<Utc>>,
+    pub at: Option<At>,
     /// One sweep (with its retries), then exit.
     pub once: bool,
+}
+
+/// A moment as the user wrote it (`--at`), read in the config's time zone once the daemon
+/// has loaded the config: the file is loaded once, not a second time for its time zone.
+#[derive(Clone)]
+pub struct At(pub Arc<dyn Fn(Tz) -> Result<DateTime<Utc>> + Send + Sync>);
+
+impl std::fmt::Debug for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("At(..)")
+    }
 }
 
 /// Loads and validates the config, logging its warnings. On errors logs all of them and
@@ -72,11 +84,15 @@ fn load(path: &Path) -> Result<Config, Vec<String>> {
 pub async fn run(opts: RunOptions) -> Result<ExitCode> {
     // A reload waits on the load of the file, while the second core has nothing to do.
     crate::plan::pipeline_loads(true);
-    let clock = match opts.at {
+    let config = load_or_explain(&opts.config_path)?;
+    let at = match &opts.at {
+        Some(At(at)) => Some(at(config.schedule.timezone)?),
+        None => None,
+    };
+    let clock = match at {
         Some(t) => Clock::starting_at(t),
         None => Clock::real(),
     };
-    let config = load_or_explain(&opts.config_path)?;
     let secrets = SecretEnv::from_process();
     let ctx = crate::web::with_links(Context::new(config, &secrets, clock.now())?)?;
     // One sweeping process per ledger, for the whole life of this one: a second would send
@@ -97,7 +113,7 @@ pub async fn run(opts: RunOptions) -> Result<ExitCode> {
         config::Transport::Smtp(_) => None,
     };
     if let Some(sqlite) = ledger.sqlite() {
-        crate::delivery::ledger::guard::check_start(sqlite, opts.at, outbox)?;
+        crate::delivery::ledger::guard::check_start(sqlite, at, outbox)?;
     }
     let shutdown = Shutdown::new();
 
