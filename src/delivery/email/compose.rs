@@ -86,8 +86,8 @@ pub struct Composer {
     origin: Arc<[(&'static str, String)]>,
     /// With `web.base_url`: each task carries its confirmation link.
     links: Option<std::sync::Arc<dyn ConfirmLinks>>,
-    /// `mail.from` and `mail.reply_to` as parsed once here (each email has the same), with
-    /// the text they were parsed from: another config's are parsed again.
+    /// `mail.from` and `mail.reply_to` as parsed and encoded once here (each email has the
+    /// same), with the text they were parsed from: another config's are parsed again.
     senders: Arc<[Sender]>,
 }
 

@@ -7,7 +7,7 @@
 //! the string in place, a copy of the rest of the body per line, and its quoted-printable
 //! encoder builds a `String` one `char` at a time; a reminder's body is a few kilobytes
 //! of Vietnamese text and HTML, and at thousands of emails per sweep that was a tenth of
-//! the composing.
+//! the composing. [`write`] appends the encoded body to the email's one buffer.
 
 use base64::Engine;
 #[cfg(test)]
