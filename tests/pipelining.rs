@@ -6,6 +6,7 @@
 mod support;
 
 use lettre::Message;
+use nhacviec::delivery::email::Email;
 use nhacviec::delivery::transport::{Delivery, SecretEnv, SendError, Sender};
 use nhacviec::plan::config::{Env, from_source};
 use std::path::Path;
@@ -28,7 +29,7 @@ fn sender(port: u16, pool: u32) -> Sender {
 }
 
 /// An email to `to`, with lines that start with a dot (they must arrive as written).
-fn email(n: usize, to: &[&str]) -> Message {
+fn email(n: usize, to: &[&str]) -> Email {
     let mut b = Message::builder()
         .message_id(Some(format!("<{n}@vpubnd.example>")))
         .from(FROM.parse().unwrap())
@@ -40,6 +41,7 @@ fn email(n: usize, to: &[&str]) -> Message {
         "Kinh gui don vi,\r\n.mot dong bat dau bang dau cham\r\n.\r\nso {n}\r\n"
     ))
     .unwrap()
+    .into()
 }
 
 fn body_of(data: &[u8]) -> String {

@@ -86,11 +86,7 @@ pub fn preview_of(ctx: &Context, ledger: &Snapshot, now: DateTime<Utc>) -> Resul
                 "không dựng được một email",
                 "an email could not be composed"
             ))?;
-        let subject = msg
-            .headers()
-            .get_raw("Subject")
-            .map(str::to_string)
-            .unwrap_or_default();
+        let subject = msg.subject().to_string();
         emails.push(WouldSend {
             again,
             batch,

@@ -7,27 +7,41 @@
 //! the string in place, a copy of the rest of the body per line, and its quoted-printable
 //! encoder builds a `String` one `char` at a time; a reminder's body is a few kilobytes
 //! of Vietnamese text and HTML, and at thousands of emails per sweep that was a tenth of
-//! the composing.
+//! the composing. [`write`] appends the encoded body to the email's one buffer.
 
 use base64::Engine;
+#[cfg(test)]
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 
 /// The longest encoded line, without its CRLF (RFC 2045).
 const LINE: usize = 76;
 
-/// `text`, encoded as lettre's `Body::new(text)` would: 7bit when it is ASCII with short
-/// lines, else quoted-printable unless more than a third of its bytes need escaping, then
-/// base64 (never 8bit: the server may not offer 8BITMIME).
+/// `text`, encoded as lettre's `Body::new(text)` would: see [`encoding`] and [`write`].
+#[cfg(test)]
 pub(super) fn body(text: &str) -> Body {
-    let encoding = choose(text.as_bytes());
-    let crlf = crlf(text.as_bytes());
+    let encoding = encoding(text);
+    let mut out = Vec::new();
+    write(text, encoding, &mut out);
+    Body::dangerous_pre_encoded(out, encoding)
+}
+
+/// The transfer encoding lettre's `Body::new(text)` chooses: 7bit when `text` is ASCII with
+/// short lines, else quoted-printable unless more than a third of its bytes need escaping,
+/// then base64 (never 8bit: the server may not offer 8BITMIME).
+pub(super) fn encoding(text: &str) -> ContentTransferEncoding {
+    choose(text.as_bytes())
+}
+
+/// Appends `text` to `out` in `encoding` (the one [`encoding`] chose for it), with CRLF
+/// line endings: the bytes of lettre's `Body::new(text)`.
+pub(super) fn write(text: &str, encoding: ContentTransferEncoding, out: &mut Vec<u8>) {
     match encoding {
         ContentTransferEncoding::QuotedPrintable => {
-            Body::dangerous_pre_encoded(quoted_printable(&crlf), encoding)
+            quoted_printable(&crlf(text.as_bytes()), out);
         }
-        ContentTransferEncoding::Base64 => Body::dangerous_pre_encoded(base64(&crlf), encoding),
-        _ => Body::dangerous_pre_encoded(crlf, encoding),
+        ContentTransferEncoding::Base64 => base64(&crlf(text.as_bytes()), out),
+        _ => crlf_into(text.as_bytes(), out),
     }
 }
 
@@ -68,6 +82,12 @@ fn quoted_printable_efficient(text: &[u8]) -> bool {
 /// Every `\n` not already preceded by `\r` becomes `\r\n`.
 fn crlf(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    crlf_into(text, &mut out);
+    out
+}
+
+/// [`crlf`], appended to `out`.
+fn crlf_into(text: &[u8], out: &mut Vec<u8>) {
     for line in text.split_inclusive(|b| *b == b'\n') {
         match line.split_last() {
             Some((b'\n', rest)) => {
@@ -81,13 +101,13 @@ fn crlf(text: &[u8]) -> Vec<u8> {
             _ => out.extend_from_slice(line),
         }
     }
-    out
 }
 
-/// Base64 in lines of 76 characters joined by CRLF, the last one without it.
-fn base64(data: &[u8]) -> Vec<u8> {
+/// Base64 in lines of 76 characters joined by CRLF, the last one without it, appended to
+/// `out`.
+fn base64(data: &[u8], out: &mut Vec<u8>) {
     let engine = &base64::engine::general_purpose::STANDARD;
-    let mut out = Vec::with_capacity(data.len().div_ceil(57) * (LINE + 2));
+    out.reserve(data.len().div_ceil(57) * (LINE + 2));
     let mut line = [0u8; LINE];
     for (i, chunk) in data.chunks(LINE / 4 * 3).enumerate() {
         if i > 0 {
@@ -98,17 +118,20 @@ fn base64(data: &[u8]) -> Vec<u8> {
             .expect("57 bytes fit a 76-character line");
         out.extend_from_slice(&line[..n]);
     }
-    out
 }
 
 /// Quoted-printable of a text with CRLF line endings, as the `quoted_printable` crate's
 /// `encode` (text mode, 76 characters) writes it: CRLF stays a hard line break, a space or
 /// tab before it is escaped, a lone CR is `=0D`, lines are cut by `=` soft breaks.
-fn quoted_printable(input: &[u8]) -> Vec<u8> {
+/// Appended to `out`.
+fn quoted_printable(input: &[u8], out: &mut Vec<u8>) {
+    out.reserve(input.len() + input.len() / 2);
+    let start = out.len();
     let mut q = Qp {
-        out: Vec::with_capacity(input.len() + input.len() / 2),
+        out,
+        start,
         on_line: 0,
-        backup: 0,
+        backup: start,
     };
     let mut was_cr = false;
     let mut i = 0;
@@ -155,7 +178,6 @@ fn quoted_printable(input: &[u8]) -> Vec<u8> {
     } else {
         q.escape_trailing_space();
     }
-    q.out
 }
 
 fn needs_escape(b: u8) -> bool {
@@ -168,15 +190,17 @@ fn hex(b: u8) -> [u8; 3] {
 }
 
 /// The quoted-printable output and where its current line stands.
-struct Qp {
-    out: Vec<u8>,
+struct Qp<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the encoded text starts in `out`.
+    start: usize,
     /// Characters on the current output line.
     on_line: usize,
     /// Where the last thing appended starts: a soft break goes there when the line is full.
     backup: usize,
 }
 
-impl Qp {
+impl Qp<'_> {
     fn append(&mut self, piece: &[u8]) {
         if self.on_line + piece.len() > LINE {
             if self.on_line == LINE {
@@ -196,6 +220,9 @@ impl Qp {
 
     /// A space or tab may not end an encoded line (RFC 2045, 6.7 (3)).
     fn escape_trailing_space(&mut self) {
+        if self.out.len() == self.start {
+            return;
+        }
         let escaped: &[u8] = match self.out.last() {
             Some(b' ') => b"=20",
             Some(b'\t') => b"=09",

@@ -8,12 +8,14 @@
 mod batches;
 mod compose;
 mod context;
+mod message;
 mod mime;
 mod text;
 
 pub use batches::{Batch, batches, sample_batch};
 pub use compose::{ComposeError, Composer, ConfirmLinks, admin_message, new_message_id};
 pub use context::Due;
+pub use message::Email;
 pub use text::{one_line, shorten};
 
 #[cfg(test)]
@@ -229,7 +231,7 @@ tasks:
                 let m = composer
                     .compose(&c, &cal, &b, &new_message_id("vpubnd.example"), at(now))
                     .unwrap();
-                let raw = String::from_utf8(m.formatted()).unwrap();
+                let raw = String::from_utf8(m.formatted().to_vec()).unwrap();
                 assert!(raw.contains("Subject: "), "{raw}");
             }
         }

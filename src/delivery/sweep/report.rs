@@ -74,7 +74,7 @@ async fn send_admin(ctx: &Context, clock: &Clock, subject: &str, body: &str) {
     let now = clock.now().with_timezone(&cfg.schedule.timezone);
     match email::admin_message(cfg, admin, subject, body, now) {
         Ok(msg) => {
-            if let Err(e) = ctx.sender.send(&msg).await {
+            if let Err(e) = ctx.sender.send(&email::Email::from(msg)).await {
                 tracing::error!(error = %e, admin = %admin, "could not send a report to the admin address");
             }
         }

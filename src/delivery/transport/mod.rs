@@ -7,9 +7,9 @@ mod outbox;
 mod smtp;
 mod transaction;
 
+use crate::delivery::email::Email;
 use crate::plan::config::{Config, SecretSource, Transport};
 use chrono_tz::Tz;
-use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
 use outbox::write_outbox;
 #[cfg(test)]
@@ -324,12 +324,12 @@ impl Sender {
 
     /// Delivers one email. Returns the server's reply (`250 …`) followed by any refused
     /// recipient, or the outbox file's path.
-    pub async fn send(&self, msg: &Message) -> Result<String, SendError> {
+    pub async fn send(&self, msg: &Email) -> Result<String, SendError> {
         self.deliver(msg).await.map(|d| d.describe())
     }
 
     /// Delivers one email to every recipient the server takes: see [`Delivery`].
-    pub async fn deliver(&self, msg: &Message) -> Result<Delivery, SendError> {
+    pub async fn deliver(&self, msg: &Email) -> Result<Delivery, SendError> {
         match &*self.inner {
             Inner::Outbox { dir, tz } => Ok(Delivery {
                 reply: write_outbox(dir, *tz, msg).await?,
@@ -414,6 +414,7 @@ pub fn sanitize_reply(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lettre::Message;
 
     fn env_with(dir: Option<&Path>, vars: &[(&str, &str)]) -> SecretEnv {
         SecretEnv {
@@ -530,6 +531,7 @@ mod tests {
             .subject("t")
             .body(String::from("x"))
             .unwrap();
+        let msg = Email::from(msg);
         // Nothing listens on port 1: a connection error, not a panic.
         let e = s.send(&msg).await.unwrap_err();
         assert!(e.is_transient(), "{e}");
@@ -545,11 +547,13 @@ mod tests {
             .subject("t")
             .body(String::from("nội dung"))
             .unwrap();
+        let want = msg.formatted();
+        let msg = Email::from(msg);
         let out = dir.path().join("outbox");
         let path = write_outbox(&out, chrono_tz::Asia::Ho_Chi_Minh, &msg)
             .await
             .unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), msg.formatted());
+        assert_eq!(std::fs::read(&path).unwrap(), want);
         let names: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -2,16 +2,14 @@
 //! whole or not at all.
 
 use super::SendError;
+use crate::delivery::email::Email;
 use chrono_tz::Tz;
-use lettre::Message;
 use std::path::Path;
 
 /// The `Message-ID` without brackets and domain, made safe for a file name.
-fn id_local_part(msg: &Message) -> String {
+fn id_local_part(msg: &Email) -> String {
     let id = msg
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or_default()
+        .message_id()
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
@@ -41,7 +39,7 @@ fn id_local_part(msg: &Message) -> String {
 /// and a later sweep tries again. (A tokio file keeps a failed write's error until a flush
 /// that nobody called: a full disk once left empty `.eml` files recorded as sent. Plain std
 /// IO on a blocking thread has no such buffer.)
-pub(super) async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<String, SendError> {
+pub(super) async fn write_outbox(dir: &Path, tz: Tz, msg: &Email) -> Result<String, SendError> {
     let name = format!(
         "{}-{}.eml",
         crate::service::clock::Clock::real()
@@ -51,7 +49,7 @@ pub(super) async fn write_outbox(dir: &Path, tz: Tz, msg: &Message) -> Result<St
         id_local_part(msg)
     );
     let dir = dir.to_path_buf();
-    let bytes = msg.formatted();
+    let bytes = msg.shared_bytes();
     let path = dir.join(&name);
     let shown = path.clone();
     tokio::task::spawn_blocking(move || write_whole(&dir, &name, &bytes))

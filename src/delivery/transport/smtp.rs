@@ -4,8 +4,8 @@
 
 use super::transaction::{offers_pipelining, reply_of, transact};
 use super::{Delivery, SendError, TransportError, sanitize_reply};
+use crate::delivery::email::Email;
 use crate::plan::config::{Security, Smtp};
-use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -301,7 +301,7 @@ impl Pool {
     /// connection or a timeout leaves the outcome unknown.
     pub(super) async fn send(
         &self,
-        msg: &Message,
+        msg: &Email,
         data_sent: &AtomicBool,
     ) -> Result<Delivery, PoolError> {
         let mut conn = self.checkout().await?;

@@ -11,7 +11,7 @@
 
 use super::smtp::{Conn, PoolError};
 use super::{Delivery, Refusal, sanitize_reply, unknown};
-use lettre::Message;
+use crate::delivery::email::Email;
 use lettre::transport::smtp::Error;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
@@ -60,13 +60,13 @@ pub(super) fn reply_of(e: &Error) -> Option<(u16, String)> {
 /// MAIL, RCPT for each recipient, DATA, the content; again for those a `452` put off.
 pub(super) async fn transact(
     conn: &mut Conn,
-    msg: &Message,
+    msg: &Email,
     data_sent: &AtomicBool,
 ) -> Result<Delivery, PoolError> {
     let envelope = msg.envelope();
     let body = msg.formatted();
-    let options = mail_options(&conn.smtp, msg, &body)?;
-    let wire = Wire::new(&body);
+    let options = mail_options(&conn.smtp, envelope, body)?;
+    let wire = Wire::new(body);
     let mut pending: Vec<lettre::Address> = envelope.to().to_vec();
     let mut refused: Vec<Refusal> = Vec::new();
     let mut replies: Vec<String> = Vec::new();
@@ -119,10 +119,9 @@ pub(super) async fn transact(
 /// body; an error when the server does not offer the one the email needs.
 fn mail_options(
     conn: &AsyncSmtpConnection,
-    msg: &Message,
+    envelope: &lettre::address::Envelope,
     body: &[u8],
 ) -> Result<Vec<MailParameter>, PoolError> {
-    let envelope = msg.envelope();
     let mut options = Vec::new();
     let non_ascii = envelope
         .from()
