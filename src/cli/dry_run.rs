@@ -28,7 +28,7 @@ pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
     // A PostgreSQL ledger is only read (every node's history is there), never a SQLite file.
     let snapshot = if ctx.config.ledger.postgres.is_some() {
         super::runtime()?.block_on(async {
-            let store = Store::open(
+            let mut store = Store::open(
                 &ctx.config,
                 SecretEnv::from_process().credentials_directory.as_deref(),
                 node_id(),

@@ -62,7 +62,7 @@ pub(super) fn plan(
     // On PostgreSQL, the database every node shares (the SQLite path is not used there).
     let snapshot = if config.ledger.postgres.is_some() {
         Some(super::runtime()?.block_on(async {
-            let store = Store::open(
+            let mut store = Store::open(
                 &config,
                 SecretEnv::from_process().credentials_directory.as_deref(),
                 node_id(),

@@ -37,11 +37,22 @@ pub(super) fn run(
         None => None,
     };
     let rt = runtime()?;
-    let code = rt.block_on(daemon::run(daemon::RunOptions {
+    let opts = daemon::RunOptions {
         config_path: config.path,
         at,
         once,
-    }));
+    };
+    // The daemon runs as a task of the two workers, not on this thread: each email's
+    // outcome then wakes the sweep where the connection that sent it runs, instead of
+    // waking a third thread (a futex wake and a park per email).
+    let code = rt
+        .block_on(rt.spawn(daemon::run(opts)))
+        .unwrap_or_else(|e| {
+            Err(anyhow::anyhow!(crate::tr!(
+                "nhacviec dừng vì một lỗi nội bộ: {e}",
+                "nhacviec stopped on an internal error: {e}"
+            )))
+        });
     // Every send was awaited and recorded before `run` returned; what is left are
     // the scheduler's idle helper threads, which must not delay the exit.
     rt.shutdown_background();

@@ -163,7 +163,7 @@ impl Store {
         }
     }
 
-    pub async fn first_sweep_as_of(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn first_sweep_as_of(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => l.first_sweep_as_of()?,
             Store::Pg(p) => p.first_sweep_as_of().await?,
@@ -198,7 +198,7 @@ impl Store {
     }
 
     /// Every key's state, for [`reconcile`](reconcile::reconcile).
-    pub async fn read_states(&self) -> Result<LedgerStates, StoreError> {
+    pub async fn read_states(&mut self) -> Result<LedgerStates, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => reconcile::read_states(l)?,
             Store::Pg(p) => reconcile::states_from(p.unfinished().await?, p.all_states().await?),
@@ -206,7 +206,7 @@ impl Store {
     }
 
     /// The completions that stand.
-    pub async fn completions(&self) -> Result<Vec<Completion>, StoreError> {
+    pub async fn completions(&mut self) -> Result<Vec<Completion>, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => l.completions()?,
             Store::Pg(p) => p.completions().await?,
@@ -214,7 +214,7 @@ impl Store {
     }
 
     /// Every completion row, oldest first: the audit trail.
-    pub async fn completion_history(&self) -> Result<Vec<Completion>, StoreError> {
+    pub async fn completion_history(&mut self) -> Result<Vec<Completion>, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => l.completion_history()?,
             Store::Pg(p) => p.completion_history().await?,
@@ -234,7 +234,7 @@ impl Store {
     }
 
     /// What `plan` and `run --dry-run` plan against.
-    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+    pub async fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => Snapshot::of_sqlite(l)?,
             Store::Pg(_) => Snapshot {
@@ -252,7 +252,7 @@ impl Store {
     }
 
     /// The emails other nodes hold under a live lease (none on SQLite: one writer).
-    pub async fn held_elsewhere(&self) -> Result<Vec<Held>, StoreError> {
+    pub async fn held_elsewhere(&mut self) -> Result<Vec<Held>, StoreError> {
         Ok(match self {
             Store::Sqlite(_) => Vec::new(),
             Store::Pg(p) => p.held_elsewhere().await?,
@@ -261,14 +261,14 @@ impl Store {
 
     /// The rows in flight that are this node's to send or retry: all of them on SQLite; on
     /// PostgreSQL, not those another node holds under a live lease.
-    pub async fn left_here(&self) -> Result<usize, StoreError> {
+    pub async fn left_here(&mut self) -> Result<usize, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => l.unfinished()?.len(),
             Store::Pg(p) => p.left_here().await?,
         })
     }
 
-    pub async fn unfinished(&self) -> Result<Vec<DeliveryRow>, StoreError> {
+    pub async fn unfinished(&mut self) -> Result<Vec<DeliveryRow>, StoreError> {
         Ok(match self {
             Store::Sqlite(l) => l.unfinished()?,
             Store::Pg(p) => p.unfinished().await?,

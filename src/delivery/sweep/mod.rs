@@ -181,7 +181,7 @@ pub async fn sweep_read(
 /// are still answered meanwhile.
 async fn decide(
     ctx: &Context,
-    ledger: &Store,
+    ledger: &mut Store,
     first: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     states: Option<LedgerStates>,
