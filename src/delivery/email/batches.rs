@@ -2,7 +2,7 @@
 //! leadership's digest, and the sample batch of `send-test`.
 
 use crate::calendar::workdays::WorkCalendar;
-use crate::plan::config::{Config, CoopDelivery, Grouping, Offset, Unit};
+use crate::plan::config::{Config, CoopDelivery, Grouping, Office, Offset, Unit};
 use crate::plan::planner::{self, Kind, Late, Nudge, Role};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
@@ -138,9 +138,15 @@ fn office_batch(
     let office = cfg
         .office(&own[g[0]].office)
         .expect("reachable offices exist");
-    let mut nudges: Vec<Nudge> = g.iter().map(|i| own[*i].clone()).collect();
+    let nudges: Vec<Nudge> = g.iter().map(|i| own[*i].clone()).collect();
     let mut ride: Vec<&Nudge> = g.iter().flat_map(|i| riders.of(own[*i])).copied().collect();
     ride.sort_by_cached_key(|n| order.office_first(n));
+    addressed(cfg, office, nudges, ride)
+}
+
+/// `office`'s email of its own `nudges` and, after them, the riders in `ride`: To its
+/// addresses, Cc its head when a nudge adds them and the riders' offices.
+fn addressed(cfg: &Config, office: &Office, mut nudges: Vec<Nudge>, ride: Vec<&Nudge>) -> Batch {
     let mut cc: Vec<String> = Vec::new();
     if nudges.iter().any(|n| n.add_head)
         && let Some(h) = &office.head
@@ -263,7 +269,8 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// The grouping as it was before the sort keys were cached and riders found by hash:
-    /// maps built per call, keys computed at every comparison, riders paired by scanning.
+    /// maps built per call, keys computed at every comparison, riders paired by scanning
+    /// (each email's addresses are then made by the same `addressed`).
     fn batches_by_scan(cfg: &Config, due: &[Nudge]) -> Vec<Batch> {
         let office_index: HashMap<&str, usize> = cfg
             .offices
@@ -305,33 +312,14 @@ mod tests {
         let mut out = Vec::new();
         for g in groups(cfg, &own) {
             let office = cfg.office(&own[g[0]].office).unwrap();
-            let mut nudges: Vec<Nudge> = g.iter().map(|i| own[*i].clone()).collect();
+            let nudges: Vec<Nudge> = g.iter().map(|i| own[*i].clone()).collect();
             let mut ride: Vec<&Nudge> = riders
                 .iter()
                 .filter(|(h, _)| g.iter().any(|i| std::ptr::eq(own[*i], *h)))
                 .map(|(_, n)| *n)
                 .collect();
             ride.sort_by_key(|n| (office_pos(&n.office), urgency(n)));
-            let mut cc: Vec<String> = Vec::new();
-            if nudges.iter().any(|n| n.add_head)
-                && let Some(h) = &office.head
-            {
-                cc.push(h.clone());
-            }
-            for r in &ride {
-                if let Some(o) = cfg.office(&r.office) {
-                    cc.extend(o.emails.iter().cloned());
-                }
-            }
-            nudges.extend(ride.into_iter().cloned());
-            let to = dedup(office.emails.clone(), &[]);
-            let cc = dedup(cc, &to);
-            out.push(Batch {
-                office: office.id.clone(),
-                nudges,
-                to,
-                cc,
-            });
+            out.push(addressed(cfg, office, nudges, ride));
         }
         let mut digest: Vec<&Nudge> = due.iter().filter(|n| n.kind.is_leadership()).collect();
         if let Some(l) = cfg.leadership.as_deref().and_then(|l| cfg.office(l))

@@ -228,15 +228,7 @@ impl Composer {
         html: &str,
         now: DateTime<Tz>,
     ) -> Result<Email, ComposeError> {
-        let id = message_id.trim();
-        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ComposeError::MessageId(message_id.to_string()));
-        }
-        let id = if id.starts_with('<') && id.ends_with('>') {
-            id.to_string()
-        } else {
-            format!("<{id}>")
-        };
+        let id = bracketed_id(message_id)?;
         let from = self.sender(&cfg.mail.from)?;
         let reply_to = match &cfg.mail.reply_to {
             Some(r) => Some(self.sender(r)?),
@@ -491,6 +483,20 @@ pub fn admin_message(
         .body(body.to_string())?)
 }
 
+/// `message_id` trimmed, in brackets (added when missing); an error when it is empty or
+/// holds whitespace or control characters.
+fn bracketed_id(message_id: &str) -> Result<String, ComposeError> {
+    let id = message_id.trim();
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ComposeError::MessageId(message_id.to_string()));
+    }
+    Ok(if id.starts_with('<') && id.ends_with('>') {
+        id.to_string()
+    } else {
+        format!("<{id}>")
+    })
+}
+
 /// `Mailbox::from_str(s.trim())`, without lettre's RFC 2822 parser for the common case of
 /// a bare address of plain atoms (`dv-00001@vpubnd.example`): that parser gives such an
 /// address back as it is, with no name, and [`Address::new`] checks it the same either way.
@@ -552,15 +558,7 @@ mod tests {
         now: DateTime<Tz>,
         boundary: &str,
     ) -> Result<Message, ComposeError> {
-        let id = message_id.trim();
-        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ComposeError::MessageId(message_id.to_string()));
-        }
-        let id = if id.starts_with('<') && id.ends_with('>') {
-            id.to_string()
-        } else {
-            format!("<{id}>")
-        };
+        let id = bracketed_id(message_id)?;
         let mailbox =
             |s: &str| Mailbox::from_str(s.trim()).map_err(|_| ComposeError::Address(s.into()));
         let from = mailbox(&cfg.mail.from)?;

@@ -26,11 +26,20 @@ pub(super) fn body(text: &str) -> Body {
     Body::dangerous_pre_encoded(out, encoding)
 }
 
-/// The transfer encoding lettre's `Body::new(text)` chooses: 7bit when `text` is ASCII with
-/// short lines, else quoted-printable unless more than a third of its bytes need escaping,
-/// then base64 (never 8bit: the server may not offer 8BITMIME).
+/// The transfer encoding lettre's `Body::new(text)` chooses (`email_encoding`'s choice for
+/// a `str`, without SMTPUTF8), judged on the text before its line endings become CRLF:
+/// 7bit when `text` is ASCII with short lines, else quoted-printable unless more than a
+/// third of its bytes need escaping, then base64 (never 8bit: the server may not offer
+/// 8BITMIME).
 pub(super) fn encoding(text: &str) -> ContentTransferEncoding {
-    choose(text.as_bytes())
+    let text = text.as_bytes();
+    if text.is_ascii() && !line_too_long(text) {
+        ContentTransferEncoding::SevenBit
+    } else if quoted_printable_efficient(text) {
+        ContentTransferEncoding::QuotedPrintable
+    } else {
+        ContentTransferEncoding::Base64
+    }
 }
 
 /// Appends `text` to `out` in `encoding` (the one [`encoding`] chose for it), with CRLF
@@ -42,18 +51,6 @@ pub(super) fn write(text: &str, encoding: ContentTransferEncoding, out: &mut Vec
         }
         ContentTransferEncoding::Base64 => base64(&crlf(text.as_bytes()), out),
         _ => crlf_into(text.as_bytes(), out),
-    }
-}
-
-/// The transfer encoding for `text` (`email_encoding`'s choice for a `str`, without
-/// SMTPUTF8), judged on the text before its line endings become CRLF.
-fn choose(text: &[u8]) -> ContentTransferEncoding {
-    if text.is_ascii() && !line_too_long(text) {
-        ContentTransferEncoding::SevenBit
-    } else if quoted_printable_efficient(text) {
-        ContentTransferEncoding::QuotedPrintable
-    } else {
-        ContentTransferEncoding::Base64
     }
 }
 
