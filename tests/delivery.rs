@@ -626,6 +626,10 @@ async fn sigterm_lets_the_email_in_flight_finish_and_starts_no_new_one() {
         "{rows:#?}"
     );
     assert_eq!(server.received().len(), 2);
+    // The second and the third envelopes went with the content before them; the third
+    // email's content never went: its connection was closed waiting for it.
+    assert_eq!(server.ahead(), 2);
+    assert_eq!(server.attempts().len(), 2);
 
     // The next start sends the rest.
     let mut daemon = s.daemon("daemon-2", THURSDAY);

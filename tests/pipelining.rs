@@ -208,6 +208,184 @@ async fn pipelined_no_reply_after_the_content_is_an_unknown_outcome() {
     assert_eq!(server.received().len(), 1);
 }
 
+#[tokio::test]
+async fn a_session_sends_each_envelope_with_the_content_before_it() {
+    let server = SmtpServer::start().await;
+    let s = sender(server.port(), 1);
+    let emails: Vec<Email> = (0..4)
+        .map(|n| email(n, &["a@vpubnd.example", "b@vpubnd.example"]))
+        .collect();
+    let mut session = s.session();
+    for (n, e) in emails.iter().enumerate() {
+        let d = session.deliver(e, emails.get(n + 1)).await.unwrap();
+        assert!(d.reply.starts_with("250"), "{d:?}");
+        assert!(d.refused.is_empty(), "{d:?}");
+    }
+    drop(session);
+    let got = server.received();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    for (n, r) in got.iter().enumerate() {
+        assert_eq!(r.to, ["a@vpubnd.example", "b@vpubnd.example"]);
+        let body = body_of(&r.data);
+        assert!(body.contains(&format!("<{n}@vpubnd.example>")), "{body}");
+        assert!(
+            body.contains("\r\n.mot dong bat dau bang dau cham\r\n.\r\nso"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("MAIL FROM"),
+            "no envelope inside a content: {body}"
+        );
+    }
+    // The first envelope goes alone; the three after it ride on a content.
+    assert_eq!(server.pipelined(), 4);
+    assert_eq!(server.ahead(), 3);
+    assert_eq!(server.connections(), 1);
+    // The session gave its connection back: a later email reuses it.
+    s.deliver(&email(9, &["a@vpubnd.example"])).await.unwrap();
+    assert_eq!(server.connections(), 1);
+    assert_eq!(server.ahead(), 3);
+}
+
+#[tokio::test]
+async fn an_email_named_next_but_not_sent_is_never_delivered() {
+    let server = SmtpServer::start().await;
+    let s = sender(server.port(), 1);
+    let (first, named, other) = (
+        email(1, &["a@vpubnd.example"]),
+        email(2, &["a@vpubnd.example"]),
+        email(3, &["a@vpubnd.example"]),
+    );
+    let mut session = s.session();
+    session.deliver(&first, Some(&named)).await.unwrap();
+    assert_eq!(server.ahead(), 1);
+    // Another email instead: the primed connection is closed, the other goes on a new one.
+    session.deliver(&other, None).await.unwrap();
+    drop(session);
+    // And a session dropped while primed closes its connection the same way.
+    let mut session = s.session();
+    session
+        .deliver(&email(4, &["a@vpubnd.example"]), Some(&named))
+        .await
+        .unwrap();
+    drop(session);
+    assert_eq!(
+        server.connections(),
+        2,
+        "the idle one went back to the pool"
+    );
+    // Not the primed one, which was closed: the next email opens a new connection.
+    s.deliver(&email(5, &["a@vpubnd.example"])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids: Vec<String> = server
+        .attempts()
+        .iter()
+        .map(|r| {
+            let body = body_of(&r.data);
+            let at = body.find("Message-ID: <").expect("a Message-ID") + 13;
+            body[at..at + 1].to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        ["1", "3", "4", "5"],
+        "the named email's content never went"
+    );
+    assert_eq!(server.received().len(), 4);
+    assert_eq!(server.connections(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_envelope_sent_ahead_fails_only_its_own_email() {
+    let server = SmtpServer::start().await;
+    let s = sender(server.port(), 1);
+    server.reject_recipient("b@vpubnd.example");
+    let emails = [
+        email(1, &["a@vpubnd.example"]),
+        email(2, &["b@vpubnd.example"]),
+        email(3, &["a@vpubnd.example", "b@vpubnd.example"]),
+        email(4, &["a@vpubnd.example"]),
+    ];
+    let mut session = s.session();
+    session.deliver(&emails[0], Some(&emails[1])).await.unwrap();
+    let e = session
+        .deliver(&emails[1], Some(&emails[2]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(550), "{e}");
+    let d = session.deliver(&emails[2], Some(&emails[3])).await.unwrap();
+    assert_eq!(d.refused.len(), 1, "{d:?}");
+    assert_eq!(d.refused[0].address, "b@vpubnd.example");
+    session.deliver(&emails[3], None).await.unwrap();
+    let got = server.received();
+    let to: Vec<Vec<String>> = got.iter().map(|r| r.to.clone()).collect();
+    assert_eq!(
+        to,
+        [
+            vec!["a@vpubnd.example".to_string()],
+            vec!["a@vpubnd.example".to_string()],
+            vec!["a@vpubnd.example".to_string()],
+        ]
+    );
+    assert_eq!(
+        server.connections(),
+        1,
+        "a refusal keeps the connection in step"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_closes_after_each_email_costs_the_one_sent_ahead_nothing() {
+    let server = SmtpServer::start().await;
+    let s = sender(server.port(), 1);
+    server.close_after_reply(2);
+    let emails: Vec<Email> = (0..3).map(|n| email(n, &["a@vpubnd.example"])).collect();
+    let mut session = s.session();
+    for (n, e) in emails.iter().enumerate() {
+        let d = session.deliver(e, emails.get(n + 1)).await.unwrap();
+        assert!(d.reply.starts_with("250"), "{d:?}");
+    }
+    let got = server.received();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    for (n, r) in got.iter().enumerate() {
+        assert!(body_of(&r.data).contains(&format!("<{n}@vpubnd.example>")));
+    }
+    assert_eq!(server.connections(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_content_leaves_the_email_sent_ahead_to_a_new_connection() {
+    let server = SmtpServer::start().await;
+    let s = sender(server.port(), 1);
+    server.fail_next(Stage::Data, 554, "5.6.0 content refused", 1);
+    let (first, second) = (
+        email(1, &["a@vpubnd.example"]),
+        email(2, &["a@vpubnd.example"]),
+    );
+    let mut session = s.session();
+    let e = session.deliver(&first, Some(&second)).await.unwrap_err();
+    assert_eq!(e.code(), Some(554), "{e}");
+    session.deliver(&second, None).await.unwrap();
+    let got = server.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(body_of(&got[0].data).contains("<2@vpubnd.example>"));
+}
+
+#[tokio::test]
+async fn a_server_without_pipelining_gets_no_envelope_ahead() {
+    let server = SmtpServer::start().await;
+    server.pipelining(false);
+    let s = sender(server.port(), 1);
+    let emails: Vec<Email> = (0..3).map(|n| email(n, &["a@vpubnd.example"])).collect();
+    let mut session = s.session();
+    for (n, e) in emails.iter().enumerate() {
+        session.deliver(e, emails.get(n + 1)).await.unwrap();
+    }
+    assert_eq!(server.received().len(), 3);
+    assert_eq!((server.pipelined(), server.ahead()), (0, 0));
+    assert_eq!(server.connections(), 1);
+}
+
 /// Postfix's `smtp-sink`, dumping each transaction into `dir`, on a free loopback port.
 struct Sink {
     child: Child,

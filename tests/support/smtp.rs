@@ -5,7 +5,8 @@
 //! already waiting, answering a pipelined group in one write.
 //!
 //! - [`SmtpServer::pipelining`]: stop (or start again) offering PIPELINING;
-//!   [`SmtpServer::pipelined`] counts the envelopes that arrived pipelined;
+//!   [`SmtpServer::pipelined`] counts the envelopes that arrived pipelined, and
+//!   [`SmtpServer::ahead`] those that arrived with the content of the message before;
 //! - [`SmtpServer::fail_next`]: answer a given reply to MAIL, RCPT or DATA for the next N
 //!   messages (a DATA failure is the reply to the message content, after the final dot);
 //! - [`SmtpServer::reject_recipient`]: answer `550` to RCPT TO for one address;
@@ -16,6 +17,7 @@
 //!   after the first N of a transaction;
 //! - [`SmtpServer::close_after_data`]: for the next message, close the connection after
 //!   its content, before any reply (the client cannot know whether it was taken);
+//!   [`SmtpServer::close_after_reply`] closes it right after the reply (taken);
 //! - [`SmtpServer::refuse_login`]: answer `535` to AUTH (it is offered, PLAIN and LOGIN);
 //! - [`SmtpServer::behave`]: forget all of the above;
 //! - [`SmtpServer::stop`] and [`SmtpServer::restart`]: go away (connections refused) and
@@ -80,6 +82,10 @@ struct State {
     lockstep: bool,
     /// MAIL commands that arrived with their DATA already behind them.
     pipelined: usize,
+    /// Envelopes (MAIL up to DATA) already waiting when the content before them ended.
+    ahead: usize,
+    /// Messages whose reply is followed by closing the connection.
+    close_after_reply: usize,
     /// RSET commands seen.
     resets: usize,
 }
@@ -191,6 +197,13 @@ impl SmtpServer {
         self.state.lock().unwrap().close_after_data = messages;
     }
 
+    /// For the next `messages` messages, answers the content and then closes the
+    /// connection, whatever the client sent after it (a server that takes one message
+    /// per connection).
+    pub fn close_after_reply(&self, messages: usize) {
+        self.state.lock().unwrap().close_after_reply = messages;
+    }
+
     /// Answers `535 5.7.8 authentication failed` to AUTH while `refuse` holds.
     pub fn refuse_login(&self, refuse: bool) {
         self.state.lock().unwrap().refuse_login = refuse;
@@ -212,6 +225,12 @@ impl SmtpServer {
         self.state.lock().unwrap().pipelined
     }
 
+    /// How many envelopes (MAIL up to DATA) had arrived with the content before them, in
+    /// the same write: already waiting when that content's final dot was read.
+    pub fn ahead(&self) -> usize {
+        self.state.lock().unwrap().ahead
+    }
+
     /// How many RSET commands arrived.
     pub fn resets(&self) -> usize {
         self.state.lock().unwrap().resets
@@ -222,6 +241,7 @@ impl SmtpServer {
         let mut s = self.state.lock().unwrap();
         s.rcpt_limit = None;
         s.close_after_data = 0;
+        s.close_after_reply = 0;
         s.refuse_login = false;
         s.failures.clear();
         s.rejected.clear();
@@ -396,6 +416,13 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                         return Ok(());
                     }
                     if line == b".\r\n" || line == b".\n" {
+                        let waiting = r.buffer();
+                        if waiting.len() >= 4
+                            && waiting[..4].eq_ignore_ascii_case(b"MAIL")
+                            && data_waiting(waiting)
+                        {
+                            state.lock().unwrap().ahead += 1;
+                        }
                         break;
                     }
                     let l = if line.starts_with(b".") {
@@ -439,6 +466,18 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                 from = None;
                 to.clear();
                 rcpt_failure = None;
+                let close = {
+                    let mut s = state.lock().unwrap();
+                    let close = s.close_after_reply > 0;
+                    s.close_after_reply -= usize::from(close);
+                    close
+                };
+                if close {
+                    out.extend_from_slice(reply.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    w.write_all(&out).await?;
+                    return Ok(());
+                }
                 reply
             }
             _ => "502 5.5.2 command not recognized".into(),

@@ -8,6 +8,12 @@ pub fn one_line(s: &str) -> String {
     if is_one_line(s) {
         return s.to_string();
     }
+    // A rendered template ends with a newline: what trails the line goes as it would in the
+    // general path, which turns it into spaces and drops them.
+    let line = s.trim_end_matches(|c: char| c.is_whitespace() || c.is_control());
+    if is_one_line(line) {
+        return line.to_string();
+    }
     one_line_slow(s)
 }
 

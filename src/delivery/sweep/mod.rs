@@ -9,7 +9,7 @@
 //! run: each one sends whatever is due and not yet sent.
 
 use crate::calendar::workdays::WorkCalendar;
-use crate::delivery::email::{self, Batch, Composer};
+use crate::delivery::email::{self, Batch, Composer, Email};
 use crate::delivery::ledger::{
     DeliveryKey, NewDelivery, Outcome, Reservation, Status, Store, SweepRecord,
 };
@@ -564,6 +564,11 @@ impl Work {
         }
     }
 
+    /// The next email if one is waiting now.
+    fn try_next(&self) -> Option<Outgoing> {
+        self.queue.lock().expect("never poisoned").0.pop_front()
+    }
+
     /// What no connection took (after a stop request).
     fn take_rest(&self) -> VecDeque<Outgoing> {
         std::mem::take(&mut self.queue.lock().expect("never poisoned").0)
@@ -572,7 +577,10 @@ impl Work {
 
 /// One connection of the pool: composes and sends one email after another until there are
 /// no more or a stop is requested (checked before each email: the one in flight finishes).
-/// Each outcome goes back to the sweep's loop, which records it.
+/// Each outcome goes back to the sweep's loop, which records it. The email after the one
+/// going out is taken and composed beforehand when one is waiting, so that its envelope
+/// can go with this one's content (see [`Session`](crate::delivery::transport::Session));
+/// on a stop it is put back unsent.
 fn connection(
     ctx: &Context,
     clock: Clock,
@@ -583,23 +591,61 @@ fn connection(
     let (config, calendar) = (ctx.config.clone(), ctx.calendar.clone());
     let (composer, sender) = (ctx.composer.clone(), ctx.sender.clone());
     async move {
+        let mut session = sender.session();
+        // An email that cannot be composed is reported at once, with why.
+        let compose = |out: &Outgoing| {
+            let now = clock.now().with_timezone(&config.schedule.timezone);
+            composer
+                .compose(&config, &calendar, &out.batch, &out.message_id, now)
+                .map_err(|e| Attempt::NotComposed(format!("the email could not be composed: {e}")))
+        };
+        let mut ahead: Option<(Outgoing, Email)> = None;
         while !stop.is_requested() {
-            let Some(out) = work.next().await else { break };
-            if stop.is_requested() {
-                // Asked to stop while waiting for it: it stays unsent, to be taken back.
+            let (out, message) = match ahead.take() {
+                Some(next) => next,
+                None => {
+                    let Some(out) = work.next().await else { break };
+                    if stop.is_requested() {
+                        // Asked to stop while waiting for it: it stays unsent, to be
+                        // taken back.
+                        work.put_back(out);
+                        break;
+                    }
+                    match compose(&out) {
+                        Ok(message) => (out, message),
+                        Err(failed) => {
+                            if done.send((out, failed)).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut gone = false;
+            while ahead.is_none() && !gone {
+                let Some(next) = work.try_next() else { break };
+                match compose(&next) {
+                    Ok(message) => ahead = Some((next, message)),
+                    Err(failed) => gone = done.send((next, failed)).is_err(),
+                }
+            }
+            if gone {
+                // The sweep ended on an error: nothing more goes out.
                 work.put_back(out);
                 break;
             }
-            let now = clock.now().with_timezone(&config.schedule.timezone);
-            let composed = composer.compose(&config, &calendar, &out.batch, &out.message_id, now);
-            let attempt = match composed {
-                Ok(message) => Attempt::Sent(sender.deliver(&message).await),
-                Err(e) => Attempt::NotComposed(format!("the email could not be composed: {e}")),
-            };
+            let next = ahead.as_ref().map(|(_, m)| m);
+            let attempt = Attempt::Sent(session.deliver(&message, next).await);
             if done.send((out, attempt)).is_err() {
                 // The sweep ended on an error: nobody records this any more.
                 break;
             }
+        }
+        if let Some((out, _)) = ahead {
+            // Taken ahead but never sent (a stop request, or the sweep ended): back to
+            // the queue, to be taken back like any email no connection took.
+            work.put_back(out);
         }
     }
 }

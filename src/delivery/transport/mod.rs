@@ -330,7 +330,40 @@ impl Sender {
 
     /// Delivers one email to every recipient the server takes: see [`Delivery`].
     pub async fn deliver(&self, msg: &Email) -> Result<Delivery, SendError> {
-        match &*self.inner {
+        self.session().deliver(msg, None).await
+    }
+
+    /// A run of emails sent one after another over one connection of the pool: see
+    /// [`Session::deliver`].
+    pub fn session(&self) -> Session {
+        Session {
+            sender: self.clone(),
+            held: None,
+        }
+    }
+}
+
+/// One connection's run of emails: each sent over the connection the one before used, and
+/// an email's envelope sent with the content of the one before it when the caller names it
+/// in time (one round trip per email instead of two, see [`transaction`]). Dropped, it
+/// gives an idle connection back to the pool and closes one primed for an email that was
+/// not sent after all.
+pub struct Session {
+    sender: Sender,
+    held: Option<smtp::Conn>,
+}
+
+impl Session {
+    /// Delivers `msg` to every recipient the server takes: see [`Delivery`]. `next`, when
+    /// given, is the email this session sends next; its envelope may go out with `msg`'s
+    /// content. Sending another instead is safe (that connection is closed, and nothing of
+    /// `next` was delivered), only slower.
+    pub async fn deliver(
+        &mut self,
+        msg: &Email,
+        next: Option<&Email>,
+    ) -> Result<Delivery, SendError> {
+        match &*self.sender.inner {
             Inner::Outbox { dir, tz } => Ok(Delivery {
                 reply: write_outbox(dir, *tz, msg).await?,
                 refused: Vec::new(),
@@ -348,7 +381,8 @@ impl Sender {
                 let step = step_timeout(cfg.timeout);
                 let bound = step.saturating_mul(2);
                 let data_sent = AtomicBool::new(false);
-                let result = tokio::time::timeout(bound, pool.send(msg, &data_sent)).await;
+                let send = pool.send(&mut self.held, msg, next, &data_sent);
+                let result = tokio::time::timeout(bound, send).await;
                 match result {
                     Ok(Ok(delivery)) => Ok(delivery),
                     Ok(Err(PoolError::Smtp(e))) => Err(classify(&server, step, &e)),
@@ -387,6 +421,14 @@ impl Sender {
                     }),
                 }
             }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(conn), Inner::Smtp(pool)) = (self.held.take(), &*self.sender.inner) {
+            pool.checkin(conn);
         }
     }
 }

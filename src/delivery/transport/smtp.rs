@@ -2,7 +2,7 @@
 //! single-connection API and TLS set-up. One email's transaction (MAIL, RCPT, DATA) is in
 //! [`super::transaction`].
 
-use super::transaction::{offers_pipelining, reply_of, transact};
+use super::transaction::{Primed, offers_pipelining, reply_of, transact};
 use super::{Delivery, SendError, TransportError, sanitize_reply};
 use crate::delivery::email::Email;
 use crate::plan::config::{Security, Smtp};
@@ -46,6 +46,11 @@ pub(super) struct Conn {
     pub(super) smtp: AsyncSmtpConnection,
     /// The server offers PIPELINING (RFC 2920): the envelope goes out in one write.
     pub(super) pipelining: bool,
+    /// An email's envelope was written ahead: only that email may go next, and the
+    /// connection never goes back to the pool.
+    pub(super) primed: Option<Primed>,
+    /// When it was last used: its age in the pool counts from then.
+    used: Instant,
 }
 
 enum PoolTls {
@@ -215,14 +220,17 @@ impl Pool {
         self.connect().await
     }
 
-    /// Keeps a healthy connection for the next email, up to `pool_size` of them.
-    fn checkin(&self, conn: Conn) {
-        if conn.smtp.has_broken() {
+    /// Keeps a healthy connection for the next email, up to `pool_size` of them. One primed
+    /// for an email is dropped: the server waits for that email's content, and closing the
+    /// connection is how a transaction ends without it.
+    pub(super) fn checkin(&self, conn: Conn) {
+        if conn.smtp.has_broken() || conn.primed.is_some() {
             return;
         }
         let mut idle = self.idle.lock().expect("never poisoned");
         if idle.len() < self.cfg.pool_size.max(1) as usize {
-            idle.push((conn, Instant::now()));
+            let used = conn.used;
+            idle.push((conn, used));
         }
     }
 
@@ -290,38 +298,73 @@ impl Pool {
         Ok(Conn {
             smtp: conn,
             pipelining,
+            primed: None,
+            used: Instant::now(),
         })
     }
 
-    /// One email over a pooled connection; a connection that failed is not kept. Drives the
-    /// envelope itself, so that one refused recipient does not lose the email for the others
-    /// and a `452` (too many recipients) sends the rest in a further transaction of the same
-    /// message. `data_sent` is set once content starts going out (after the server's `354`,
-    /// and stays set after a first transaction of a split envelope): from then on, a lost
-    /// connection or a timeout leaves the outcome unknown.
+    /// One email over `held` (a connection kept from the email before, see
+    /// [`Session`](super::Session)) or a pooled one; a connection that failed is not kept.
+    /// Drives the envelope itself, so that one refused recipient does not lose the email
+    /// for the others and a `452` (too many recipients) sends the rest in a further
+    /// transaction of the same message. `data_sent` is set once content starts going out
+    /// (after the server's `354`, and stays set after a first transaction of a split
+    /// envelope): from then on, a lost connection or a timeout leaves the outcome unknown.
+    /// With `next`, its envelope goes out with this email's content when it can, and the
+    /// connection stays in `held`, primed for it.
     pub(super) async fn send(
         &self,
+        held: &mut Option<Conn>,
         msg: &Email,
+        next: Option<&Email>,
         data_sent: &AtomicBool,
     ) -> Result<Delivery, PoolError> {
-        let mut conn = self.checkout().await?;
-        let result = transact(&mut conn, msg, data_sent).await;
+        let mut conn = self.take(held, msg).await?;
+        let primed = conn.primed.is_some();
+        let mut result = transact(&mut conn, msg, next, data_sent).await;
+        if primed
+            && !data_sent.load(std::sync::atomic::Ordering::SeqCst)
+            && matches!(&result, Err(PoolError::Smtp(e)) if e.status().is_none())
+        {
+            // The connection died while it waited (a server that closes after each
+            // email): nothing of this email went out; it goes on a new connection.
+            drop(conn);
+            conn = self.checkout().await?;
+            result = transact(&mut conn, msg, next, data_sent).await;
+        }
+        conn.used = Instant::now();
         match result {
             Ok(delivery) => {
-                self.checkin(conn);
+                *held = Some(conn);
                 Ok(delivery)
             }
             // Every recipient refused: the transaction was reset and the connection is
             // in step, as it is when the email could not go as it is (nothing was sent).
             Err(e @ (PoolError::AllRefused { .. } | PoolError::Client(_))) => {
-                self.checkin(conn);
+                *held = Some(conn);
                 Err(e)
             }
+            // Primed, the server reads what follows as the next email's content: QUIT
+            // would be taken for it. Closed without a word.
+            Err(e) if conn.primed.is_some() => Err(e),
             Err(e) => {
                 conn.smtp.abort().await;
                 Err(e)
             }
         }
+    }
+
+    /// The connection for `msg`: the one held when it is idle or primed for `msg`, else a
+    /// pooled or new one. A held idle one goes through the pool, to be checked like any.
+    async fn take(&self, held: &mut Option<Conn>, msg: &Email) -> Result<Conn, PoolError> {
+        if let Some(conn) = held.take() {
+            match &conn.primed {
+                Some(p) if p.message_id == msg.message_id() => return Ok(conn),
+                // Primed for another email: dropped (`checkin` does not keep it).
+                _ => self.checkin(conn),
+            }
+        }
+        self.checkout().await
     }
 }
 

@@ -6,8 +6,13 @@
 //! envelope, then the content) instead of three plus one per recipient. Every reply is
 //! still looked at on its own: a refused recipient, a `452` and a refused DATA mean what
 //! they mean in lockstep. Without PIPELINING each command waits for its reply. Either way
-//! the content and its final dot are one write, and the end of the content is where a
-//! transaction stops: the next email's MAIL FROM never rides along with it.
+//! the content and its final dot are one write.
+//!
+//! When the caller already knows the email that follows on the same connection, its
+//! envelope rides along with this one's content (RFC 2920 allows the content to start a
+//! group): one round trip per email. Its replies are left unread on the connection, which
+//! is then [`Primed`] for that email alone; they are read when it is sent. Nothing of it
+//! is delivered before its own content goes: a connection closed while primed drops it.
 
 use super::smtp::{Conn, PoolError};
 use super::{Delivery, Refusal, sanitize_reply, unknown};
@@ -57,10 +62,21 @@ pub(super) fn reply_of(e: &Error) -> Option<(u16, String)> {
     Some((code, text))
 }
 
+/// An envelope written ahead of its email (MAIL, every RCPT and DATA, riding on the
+/// content of the email before), its replies not yet read.
+pub(super) struct Primed {
+    /// The email it is for: no other may be sent on this connection.
+    pub(super) message_id: String,
+}
+
 /// MAIL, RCPT for each recipient, DATA, the content; again for those a `452` put off.
+/// With `next`, that email's envelope goes out with this one's last content when it can
+/// (see the module's documentation), and `conn` is left [`Primed`] for it. A connection
+/// primed for `msg` only reads the replies to its envelope.
 pub(super) async fn transact(
     conn: &mut Conn,
     msg: &Email,
+    next: Option<&Email>,
     data_sent: &AtomicBool,
 ) -> Result<Delivery, PoolError> {
     let envelope = msg.envelope();
@@ -70,10 +86,26 @@ pub(super) async fn transact(
     let mut pending: Vec<lettre::Address> = envelope.to().to_vec();
     let mut refused: Vec<Refusal> = Vec::new();
     let mut replies: Vec<String> = Vec::new();
+    let mut primed = match conn.primed.take() {
+        Some(p) if p.message_id == msg.message_id() => true,
+        Some(p) => {
+            // The server waits for another email's content: nothing may be sent on it
+            // (the pool drops such a connection first).
+            conn.primed = Some(p);
+            return Err(PoolError::Client(
+                "the connection is waiting for another email's content".into(),
+            ));
+        }
+        None => false,
+    };
     while !pending.is_empty() {
         let mail = Mail::new(envelope.from().cloned(), options.clone());
         let pending_now = std::mem::take(&mut pending);
-        let recipients = if conn.pipelining && pending_now.len() <= GROUP_MAX {
+        let recipients = if std::mem::take(&mut primed) {
+            // Written with the email before: MAIL's reply first, then the rest.
+            conn.smtp.read_response().await.map_err(PoolError::Smtp)?;
+            group_replies(&mut conn.smtp, pending_now, &mut refused).await?
+        } else if conn.pipelining && pending_now.len() <= GROUP_MAX {
             envelope_pipelined(&mut conn.smtp, &mail, pending_now, &mut refused).await?
         } else {
             envelope_lockstep(&mut conn.smtp, &mail, pending_now, &mut refused).await?
@@ -87,8 +119,20 @@ pub(super) async fn transact(
             // Nobody left to send this transaction to (the connection was RSET).
             break;
         }
+        // The next email's envelope rides along with this email's last content.
+        let ahead = match (next, &wire) {
+            (Some(next), Wire::Text(_)) if later.is_empty() => envelope_ahead(conn, next),
+            _ => None,
+        };
+        if ahead.is_some() {
+            // Set before the write: whatever happens from here, the server may hold it.
+            conn.primed = next.map(|n| Primed {
+                message_id: n.message_id().to_string(),
+            });
+        }
         let content = Content {
             wire: &wire,
+            ahead: ahead.as_deref(),
             accepted: &accepted,
             later_empty: later.is_empty(),
         };
@@ -113,6 +157,29 @@ pub(super) async fn transact(
         reply: replies.join("; "),
         refused,
     })
+}
+
+/// `next`'s envelope as one pipelined group, when the connection pipelines and the
+/// envelope can go as one group; `None` when it must go on its own.
+fn envelope_ahead(conn: &Conn, next: &Email) -> Option<String> {
+    let envelope = next.envelope();
+    if !conn.pipelining || envelope.to().is_empty() || envelope.to().len() > GROUP_MAX {
+        return None;
+    }
+    let options = mail_options(&conn.smtp, envelope, next.formatted()).ok()?;
+    let mail = Mail::new(envelope.from().cloned(), options);
+    let rcpts: Vec<Rcpt> = envelope
+        .to()
+        .iter()
+        .map(|a| Rcpt::new(a.clone(), vec![]))
+        .collect();
+    Some(
+        Group {
+            mail: &mail,
+            rcpts: &rcpts,
+        }
+        .to_string(),
+    )
 }
 
 /// MAIL FROM's parameters: SMTPUTF8 for non-ASCII addresses, 8BITMIME for a non-ASCII
@@ -234,6 +301,16 @@ async fn envelope_pipelined(
     })
     .await
     .map_err(PoolError::Smtp)?;
+    group_replies(conn, pending, refused).await
+}
+
+/// The replies to a pipelined group after MAIL's, in order: each RCPT TO's, then DATA's
+/// (see [`envelope_pipelined`]).
+async fn group_replies(
+    conn: &mut AsyncSmtpConnection,
+    pending: Vec<lettre::Address>,
+    refused: &mut Vec<Refusal>,
+) -> Result<Recipients, PoolError> {
     let mut r = Recipients::default();
     for addr in pending {
         let reply = conn.read_response().await;
@@ -280,6 +357,16 @@ impl fmt::Display for Raw<'_> {
     }
 }
 
+/// Content followed by the next email's envelope, written as one command.
+struct Ahead<'a>(&'a str, &'a str);
+
+impl fmt::Display for Ahead<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(self.1)
+    }
+}
+
 /// The content as it goes out after `354`.
 enum Wire<'a> {
     /// Dot-stuffed, with the final `CRLF.CRLF`: written at once.
@@ -298,29 +385,36 @@ impl<'a> Wire<'a> {
         }
     }
 
-    async fn send(&self, conn: &mut AsyncSmtpConnection) -> Result<Response, Error> {
-        match self {
-            Wire::Text(s) => conn.command(Raw(s)).await,
-            Wire::Bytes(b) => conn.message(b).await,
+    /// Writes the content (with `ahead`, the next email's envelope, right after it) and
+    /// reads the content's reply.
+    async fn send(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        ahead: Option<&str>,
+    ) -> Result<Response, Error> {
+        match (self, ahead) {
+            (Wire::Text(s), Some(a)) => conn.command(Ahead(s, a)).await,
+            (Wire::Text(s), None) => conn.command(Raw(s)).await,
+            (Wire::Bytes(b), _) => conn.message(b).await,
         }
     }
 }
 
 /// Dot-stuffing (RFC 5321, 4.5.2) exactly as lettre does it: a `.` that starts a line (at
-/// the start, or right after CRLF) is doubled. Copies whole runs between dots: a byte at a
-/// time, this was the costliest step of a send.
+/// the start, or right after CRLF) is doubled. Finds each CRLF-dot with `memchr`'s
+/// vectorised search and copies whole runs between them: a byte at a time, this was the
+/// costliest step of a send.
 fn stuffed(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 8);
+    if body.first() == Some(&b'.') {
+        out.push(b'.');
+    }
     let mut from = 0;
-    let mut at = 0;
-    while let Some(i) = body[at..].iter().position(|&b| b == b'.') {
-        let dot = at + i;
-        if dot == 0 || body[..dot].ends_with(b"\r\n") {
-            out.extend_from_slice(&body[from..=dot]);
-            out.push(b'.');
-            from = dot + 1;
-        }
-        at = dot + 1;
+    for at in memchr::memmem::find_iter(body, b"\r\n.") {
+        let dot = at + 2;
+        out.extend_from_slice(&body[from..=dot]);
+        out.push(b'.');
+        from = dot + 1;
     }
     out.extend_from_slice(&body[from..]);
     out
@@ -330,6 +424,8 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
 /// off for a further transaction.
 struct Content<'a> {
     wire: &'a Wire<'a>,
+    /// The next email's envelope, written right after the content.
+    ahead: Option<&'a str>,
     accepted: &'a [lettre::Address],
     later_empty: bool,
 }
@@ -345,7 +441,7 @@ async fn data(
     refused: &mut Vec<Refusal>,
 ) -> Result<Option<Delivery>, PoolError> {
     data_sent.store(true, Ordering::SeqCst);
-    match content.wire.send(conn).await {
+    match content.wire.send(conn, content.ahead).await {
         Ok(reply) => {
             let text = reply.message().collect::<Vec<_>>().join(" ");
             replies.push(
