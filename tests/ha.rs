@@ -213,8 +213,20 @@ async fn two_daemons_on_one_database_deliver_each_email_exactly_once() {
     // both take part; a lease far longer than the test: no re-send is allowed at all.
     let yaml = config_yaml(server.port(), 30, 30, &db.url(), "10m");
     let (a, b) = (Node::new("node-a", &yaml), Node::new("node-b", &yaml));
+    // Nobody is greeted until both nodes have reserved: a node that started late on a busy
+    // machine found everything sent already, and the test could not tell it took part.
+    server.hold_greetings(true);
     let mut da = a.spawn("daemon", &["run"]);
     let mut db_ = b.spawn("daemon", &["run"]);
+    let end = Instant::now() + Duration::from_secs(8);
+    let owners = || {
+        c.psql(&db, "SELECT to_regclass('deliveries') IS NOT NULL") == "t"
+            && c.psql(&db, "SELECT count(DISTINCT owner) FROM deliveries") == "2"
+    };
+    while !owners() && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.hold_greetings(false);
     until("900 emails", || server.received().len() >= 900).await;
     until("both sweeps recorded", || {
         c.psql(

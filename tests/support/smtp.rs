@@ -19,6 +19,7 @@
 //!   its content, before any reply (the client cannot know whether it was taken);
 //!   [`SmtpServer::close_after_reply`] closes it right after the reply (taken);
 //! - [`SmtpServer::refuse_login`]: answer `535` to AUTH (it is offered, PLAIN and LOGIN);
+//! - [`SmtpServer::hold_greetings`]: accept connections but greet none until released;
 //! - [`SmtpServer::behave`]: forget all of the above;
 //! - [`SmtpServer::stop`] and [`SmtpServer::restart`]: go away (connections refused) and
 //!   come back on the same port.
@@ -86,6 +87,8 @@ struct State {
     ahead: usize,
     /// Messages whose reply is followed by closing the connection.
     close_after_reply: usize,
+    /// New connections wait for this to clear before the greeting.
+    hold_greetings: bool,
     /// RSET commands seen.
     resets: usize,
 }
@@ -204,6 +207,12 @@ impl SmtpServer {
         self.state.lock().unwrap().close_after_reply = messages;
     }
 
+    /// While `hold` holds, connections are accepted but not greeted (a client waits in its
+    /// connect); released, every waiting one is greeted.
+    pub fn hold_greetings(&self, hold: bool) {
+        self.state.lock().unwrap().hold_greetings = hold;
+    }
+
     /// Answers `535 5.7.8 authentication failed` to AUTH while `refuse` holds.
     pub fn refuse_login(&self, refuse: bool) {
         self.state.lock().unwrap().refuse_login = refuse;
@@ -319,6 +328,9 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
+    while state.lock().unwrap().hold_greetings {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     w.write_all(b"220 test.smtp.example ESMTP ready\r\n")
         .await?;
     // Replies held while more commands are already waiting (RFC 2920: one write per group).
