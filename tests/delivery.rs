@@ -786,6 +786,25 @@ async fn a_crash_mid_send_loses_nothing_and_resends_under_the_same_message_id() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_is_read_in_the_configs_time_zone_by_run_once_and_the_dry_run() {
+    let server = SmtpServer::start().await;
+    let yaml = config_yaml(server.port(), SMALL, "digest", QUICK)
+        .replace("timezone: Asia/Ho_Chi_Minh", "timezone: America/New_York");
+    let s = Setup::new(&yaml);
+    // 08:00 in New York; read in Vietnam's zone it would be 20:00 the evening before.
+    for args in [
+        ["run", "--dry-run", "--at", THURSDAY],
+        ["run", "--once", "--at", THURSDAY],
+    ] {
+        let out = s.run(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.contains("25/01/2024 08:00"), "{args:?}: {err}");
+        assert!(!err.contains("24/01/2024 20:00"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_sends_nothing_and_send_test_sends_one() {
     let server = SmtpServer::start().await;
     let s = Setup::new(&config_yaml(server.port(), SMALL, "digest", QUICK));

@@ -11,16 +11,18 @@ use crate::delivery::transport::SecretEnv;
 use crate::service::clock::Clock;
 use crate::service::daemon;
 use anyhow::Result;
-use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Exit status 0 when nothing is left in flight in the ledger, 1 otherwise (as `run
 /// --once` would report it).
-pub fn run(config_path: &Path, at: Option<DateTime<Utc>>) -> Result<ExitCode> {
+pub fn run(config_path: &Path, at: Option<daemon::At>) -> Result<ExitCode> {
     let config = daemon::load_or_explain(config_path)?;
-    let now = at.unwrap_or_else(|| Clock::real().now());
+    let now = match at {
+        Some(at) => (at.0)(config.schedule.timezone)?,
+        None => Clock::real().now(),
+    };
     let ctx =
         crate::web::with_preview_links(Context::new(config, &SecretEnv::from_process(), now)?)?;
     // The scratch copy is migrated in memory: its "ledger schema migrated" line would read

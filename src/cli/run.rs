@@ -1,7 +1,6 @@
 //! `nhacviec run`: the daemon, or one sweep with `--once`, or a preview with `--dry-run`.
 
 use super::{ConfigArg, parse_at, runtime};
-use crate::plan::config::{self, Env};
 use crate::service::daemon;
 use anyhow::Result;
 use std::process::ExitCode;
@@ -13,21 +12,9 @@ pub(super) fn run(
     at: Option<&str>,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    if dry_run {
-        // The time zone for `--at` comes from the config, read again by the preview.
-        let at = match at {
-            Some(s) => {
-                let tz = config::load(&config.path, &Env::from_process())
-                    .map(|l| l.config.schedule.timezone)
-                    .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-                Some(parse_at(s, tz)?)
-            }
-            None => None,
-        };
-        return super::dry_run::run(&config.path, at);
-    }
-    // A moment that cannot be read fails here, before anything starts; the daemon reads it
-    // again in the config's time zone once it has loaded the config.
+    // A moment that cannot be read fails here, before anything starts; it is read again
+    // in the config's time zone once the config is loaded (once, by the daemon or the
+    // preview).
     let at = match at {
         Some(s) => {
             parse_at(s, chrono_tz::Asia::Ho_Chi_Minh)?;
@@ -36,6 +23,9 @@ pub(super) fn run(
         }
         None => None,
     };
+    if dry_run {
+        return super::dry_run::run(&config.path, at);
+    }
     let rt = runtime()?;
     let opts = daemon::RunOptions {
         config_path: config.path,
