@@ -437,7 +437,7 @@ fn smtp_sink(dir: &Path) -> Option<Sink> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postfix_smtp_sink_takes_pipelined_emails_whole() {
+async fn postfix_smtp_sink_takes_pipelined_emails_whole_with_each_envelope_sent_ahead() {
     let dir = tempfile::tempdir().unwrap();
     let dumps = dir.path().join("dumps");
     std::fs::create_dir(&dumps).unwrap();
@@ -447,15 +447,27 @@ async fn postfix_smtp_sink_takes_pipelined_emails_whole() {
     };
     let s = sender(sink.port, 3);
     let to = ["a@vpubnd.example", "b@vpubnd.example"];
+    // Ten emails on each of three connections, as a sweep sends them: each envelope after
+    // the first goes in the same write as the content before it.
     let mut sends = tokio::task::JoinSet::new();
-    for n in 0..30 {
+    for k in 0..3 {
         let s = s.clone();
-        sends.spawn(async move { s.deliver(&email(n, &to)).await });
+        sends.spawn(async move {
+            let emails: Vec<Email> = (k * 10..k * 10 + 10).map(|n| email(n, &to)).collect();
+            let mut session = s.session();
+            let mut replies = Vec::new();
+            for (i, e) in emails.iter().enumerate() {
+                replies.push(session.deliver(e, emails.get(i + 1)).await);
+            }
+            replies
+        });
     }
     while let Some(r) = sends.join_next().await {
-        let d = r.unwrap().unwrap();
-        assert!(d.reply.starts_with("250"), "{d:?}");
-        assert!(d.refused.is_empty(), "{d:?}");
+        for d in r.unwrap() {
+            let d = d.unwrap();
+            assert!(d.reply.starts_with("250"), "{d:?}");
+            assert!(d.refused.is_empty(), "{d:?}");
+        }
     }
     // Every transaction is dumped, with its envelope and the content as received.
     let deadline = Instant::now() + Duration::from_secs(10);
