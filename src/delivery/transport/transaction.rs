@@ -168,15 +168,10 @@ fn envelope_ahead(conn: &Conn, next: &Email) -> Option<String> {
     }
     let options = mail_options(&conn.smtp, envelope, next.formatted()).ok()?;
     let mail = Mail::new(envelope.from().cloned(), options);
-    let rcpts: Vec<Rcpt> = envelope
-        .to()
-        .iter()
-        .map(|a| Rcpt::new(a.clone(), vec![]))
-        .collect();
     Some(
         Group {
             mail: &mail,
-            rcpts: &rcpts,
+            to: envelope.to(),
         }
         .to_string(),
     )
@@ -289,18 +284,11 @@ async fn envelope_pipelined(
     pending: Vec<lettre::Address>,
     refused: &mut Vec<Refusal>,
 ) -> Result<Recipients, PoolError> {
-    let rcpts: Vec<Rcpt> = pending
-        .iter()
-        .map(|a| Rcpt::new(a.clone(), vec![]))
-        .collect();
     // The group goes out as one command; its reply is MAIL's. A refused MAIL fails the
     // email and the connection is dropped, unread replies and all.
-    conn.command(Group {
-        mail,
-        rcpts: &rcpts,
-    })
-    .await
-    .map_err(PoolError::Smtp)?;
+    conn.command(Group { mail, to: &pending })
+        .await
+        .map_err(PoolError::Smtp)?;
     group_replies(conn, pending, refused).await
 }
 
@@ -332,17 +320,17 @@ async fn group_replies(
     Ok(r)
 }
 
-/// MAIL, the RCPTs and DATA written as one command.
+/// MAIL, a RCPT for each of `to` and DATA written as one command.
 struct Group<'a> {
     mail: &'a Mail,
-    rcpts: &'a [Rcpt],
+    to: &'a [lettre::Address],
 }
 
 impl fmt::Display for Group<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.mail)?;
-        for r in self.rcpts {
-            write!(f, "{r}")?;
+        for a in self.to {
+            write!(f, "{}", Rcpt::new(a.clone(), vec![]))?;
         }
         write!(f, "{Data}")
     }
@@ -554,13 +542,13 @@ mod tests {
     #[test]
     fn the_group_is_mail_every_rcpt_and_data() {
         let mail = Mail::new(Some("a@x.example".parse().unwrap()), vec![]);
-        let rcpts = [
-            Rcpt::new("b@x.example".parse().unwrap(), vec![]),
-            Rcpt::new("c@x.example".parse().unwrap(), vec![]),
+        let to: [lettre::Address; 2] = [
+            "b@x.example".parse().unwrap(),
+            "c@x.example".parse().unwrap(),
         ];
         let group = Group {
             mail: &mail,
-            rcpts: &rcpts,
+            to: &to,
         };
         assert_eq!(
             group.to_string(),
